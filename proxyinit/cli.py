@@ -1,0 +1,44 @@
+"""Command line wiring only: parse, build objects, map errors to exit codes.
+
+Heavy modules (pydantic, pyroute2, python-iptables, grpc) are imported inside the handlers, never
+here, so `proxyinit` as an init container pays only for the path it takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from proxyinit.errors import ProxyinitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="proxyinit",
+        description="App Mesh-compatible traffic redirector (APPMESH_* env) and xDS control plane.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from proxyinit.firewall import commands as firewall_commands
+
+    firewall_commands.add_common_options(parser)  # also accepted before the subcommand
+    firewall_commands.register(sub)
+    # The control plane registers `xds` and `envoy-bootstrap`; its module imports stdlib only.
+    from proxyinit.xds import cli as xds_cli
+
+    xds_cli.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from proxyinit.firewall.commands import run_entrypoint as handler
+    try:
+        return handler(args)
+    except ProxyinitError as err:
+        print(f"proxyinit: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130

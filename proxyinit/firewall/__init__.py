@@ -1,0 +1,1 @@
+"""The redirector: APPMESH_* settings -> rule plan -> iptables-restore text -> one commit."""

@@ -1,0 +1,91 @@
+"""`proxyinit [apply|plan|clean|status]`: wiring from settings to plan to the one kernel boundary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_MATCH, EXIT_DRIFT, EXIT_ABSENT = 0, 3, 4
+
+def add_common_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    # On subparsers the defaults are SUPPRESS so `proxyinit --netns X apply` keeps X.
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--netns", metavar="NAME|PATH", default=default, help="network namespace to configure (ip netns name or a path such as /proc/PID/ns/net)")
+    parser.add_argument("--backend", choices=("auto", "iptc", "legacy", "nft"), default=default if suppress else "auto", help="how rules are written (default: auto)")
+
+def register(sub: argparse._SubParsersAction) -> None:
+    handlers = {
+        "apply": (run_apply, "converge the namespace to the APPMESH_* plan in one commit per family"),
+        "plan": (run_plan, "print the exact iptables-restore text apply would commit (against the observed state)"),
+        "clean": (run_clean, "remove proxyinit's jumps and chains only"),
+        "status": (run_status, f"show our rules; exit {EXIT_MATCH} match, {EXIT_DRIFT} drift, {EXIT_ABSENT} absent"),
+    }
+    for name, (handler, help_text) in handlers.items():
+        parser = sub.add_parser(name, help=help_text, description=help_text)
+        add_common_options(parser, suppress=True)
+        parser.set_defaults(handler=handler)
+
+def _session(args: argparse.Namespace):
+    """Enter the namespace, then pick the backend (detection must look inside the namespace)."""
+    from proxyinit.firewall.backends.select import select_backend
+    from proxyinit.firewall.netns import enter
+
+    if args.netns:
+        enter(args.netns)
+    return select_backend(args.backend)
+
+def run_entrypoint(args: argparse.Namespace) -> int:
+    """The init container: validate, then apply only if APPMESH_START_ENABLED=1."""
+    from proxyinit.settings import load_settings
+
+    settings = load_settings()
+    if not settings.START_ENABLED:
+        print("proxyinit: routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed", file=sys.stderr)
+        return 0
+    return _apply(settings, args)
+
+def run_apply(args: argparse.Namespace) -> int:
+    from proxyinit.settings import load_settings
+
+    return _apply(load_settings(), args)
+
+def _apply(settings, args: argparse.Namespace) -> int:
+    from proxyinit.firewall.converge import commit, plan_apply
+
+    backend = _session(args)
+    plan = plan_apply(settings, backend)
+    commit(plan, backend)
+    for family_plan in plan.families:
+        state = "in sync, nothing committed" if family_plan.empty else f"committed {len(family_plan.ops)} changes"
+        print(f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr)
+    return 0
+
+def run_plan(args: argparse.Namespace) -> int:
+    from proxyinit.firewall.converge import plan_apply
+    from proxyinit.firewall.render import render_plan
+    from proxyinit.settings import load_settings
+
+    settings = load_settings()
+    backend = _session(args)
+    sys.stdout.write(render_plan(plan_apply(settings, backend), backend.name))
+    return 0
+
+def run_clean(args: argparse.Namespace) -> int:
+    from proxyinit.firewall.converge import commit, plan_clean_all
+
+    backend = _session(args)
+    plan = plan_clean_all(backend)
+    commit(plan, backend)
+    removed = sum(len(fp.ops) for fp in plan.families)
+    print(f"proxyinit: clean: {'nothing of ours found' if plan.empty else f'{removed} changes committed'}", file=sys.stderr)
+    return 0
+
+def run_status(args: argparse.Namespace) -> int:
+    from proxyinit.firewall.converge import status
+    from proxyinit.settings import load_settings
+
+    settings = load_settings()
+    verdict, report = status(settings, _session(args))
+    sys.stdout.write(report)
+    return {"match": EXIT_MATCH, "drift": EXIT_DRIFT, "absent": EXIT_ABSENT}[verdict]
+

@@ -1,0 +1,64 @@
+"""Observe -> plan -> commit, per family, through one Backend. The only place that sequences them."""
+
+from __future__ import annotations
+
+from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends import Backend
+from proxyinit.firewall.model import Desired, Family, Observed, Plan
+from proxyinit.firewall.planner import plan_family
+from proxyinit.firewall.render import render_family
+from proxyinit.firewall.rules import desired_for, families
+from proxyinit.firewall.state import parse_observed
+from proxyinit.settings import RedirectSettings
+
+
+def observe(backend: Backend, family: Family, required: bool) -> Observed:
+    """Observed state; for a family we are not asked to manage, an unusable stack reads as empty."""
+    try:
+        return parse_observed(backend.observe(family), family)
+    except RuntimeFailure:
+        if required:
+            raise
+        return Observed(family)
+
+
+def plan_apply(settings: RedirectSettings, backend: Backend) -> Plan:
+    """With IPv6 off, any IPv6 rules of ours left by an earlier run are planned away."""
+    wanted = families(settings)
+    plans = []
+    for family in Family:
+        desired = desired_for(settings, family) if family in wanted else Desired(family)
+        plans.append(plan_family(desired, observe(backend, family, required=family in wanted)))
+    return Plan(tuple(plans))
+
+
+def plan_clean_all(backend: Backend) -> Plan:
+    return Plan(tuple(plan_family(Desired(f), observe(backend, f, required=f is Family.IPV4)) for f in Family))
+
+
+def commit(plan: Plan, backend: Backend) -> None:
+    for family_plan in plan.families:
+        if not family_plan.empty:
+            backend.commit(family_plan)
+
+
+def status(settings: RedirectSettings, backend: Backend) -> tuple[str, str]:
+    """('match'|'drift'|'absent', report listing our rules and what apply would change).
+
+    absent = nothing of ours anywhere; drift = something of ours, but not exactly the plan.
+    """
+    wanted = families(settings)
+    lines: list[str] = []
+    in_sync, nothing_ours = True, True
+    for family in Family:
+        observed = observe(backend, family, required=family in wanted)
+        desired = desired_for(settings, family) if family in wanted else Desired(family)
+        plan = plan_family(desired, observed)
+        ours = [*observed.jumps, *(line for rules in observed.chains.values() for line in rules)]
+        in_sync, nothing_ours = in_sync and plan.empty, nothing_ours and observed.empty
+        state = "in sync" if plan.empty else "differs from the plan"
+        lines.append(f"# {family.value}: {state}; {len(ours)} rules of ours (backend {backend.name})")
+        lines.extend(ours)
+        lines.extend("#   would commit: " + text for text in render_family(plan).splitlines())
+    verdict = "match" if in_sync else ("absent" if nothing_ours else "drift")
+    return verdict, "\n".join([f"# status: {verdict}", *lines]) + "\n"

@@ -1,0 +1,113 @@
+"""The rule plan as data. Pure values: no I/O, no iptables knowledge beyond the save format.
+
+A Rule's tokens are written exactly as `iptables-save` prints them, so the rendered desired
+state and the observed state compare as plain lines: that is what makes re-runs no-ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+TABLE = "nat"
+EGRESS_CHAIN = "APPMESH_EGRESS"
+INGRESS_CHAIN = "APPMESH_INGRESS"
+OWNED_CHAIN_PREFIX = "APPMESH_"
+COMMENT_PREFIX = "proxyinit/"
+BUILTIN_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+
+
+class Family(str, Enum):
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: match tokens, an ownership tag, a target. Tokens are iptables-save's words."""
+
+    chain: str
+    matches: tuple[str, ...]
+    tag: str
+    target: tuple[str, ...]
+
+    @property
+    def comment(self) -> str:
+        return f"{COMMENT_PREFIX}{self.tag}"
+
+    def spec(self) -> str:
+        """The rule without `-A CHAIN`, in iptables-save's words and order."""
+        words = [*self.matches, "-m", "comment", "--comment", f'"{self.comment}"', *self.target]
+        return " ".join(words)
+
+    def line(self) -> str:
+        return f"-A {self.chain} {self.spec()}"
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    rules: tuple[Rule, ...]
+
+    def lines(self) -> tuple[str, ...]:
+        return tuple(rule.line() for rule in self.rules)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one family's nat table should hold of ours: owned chains and the jumps into them."""
+
+    family: Family
+    chains: tuple[Chain, ...] = ()
+    jumps: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one family's nat table holds of ours now, parsed from iptables-save."""
+
+    family: Family
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # owned chain -> rule lines
+    jumps: tuple[str, ...] = ()  # lines in built-in chains that are ours (tag or APPMESH_ target)
+
+    @property
+    def empty(self) -> bool:
+        return not self.chains and not self.jumps
+
+
+class OpKind(str, Enum):
+    # The order of this enum matters: it is the order ops are rendered in one restore
+    # transaction. Chains are declared (created or flushed) first, stale jumps deleted before
+    # the chains they target are removed, and new rules appended last.
+    DECLARE = "declare"
+    DELETE_RULE = "delete-rule"
+    DELETE_CHAIN = "delete-chain"
+    APPEND = "append"
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: OpKind
+    chain: str
+    spec: str = ""  # rule spec for DELETE_RULE / APPEND
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    """The changes for one family's nat table, committed as one transaction (or none if empty)."""
+
+    family: Family
+    ops: tuple[Op, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
+
+
+@dataclass(frozen=True)
+class Plan:
+    families: tuple[FamilyPlan, ...]
+
+    @property
+    def empty(self) -> bool:
+        return all(fp.empty for fp in self.families)

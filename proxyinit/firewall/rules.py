@@ -1,0 +1,80 @@
+"""Settings -> the desired rules, per family. Pure: the same input always gives the same rules.
+
+Effect is the original App Mesh route manager's (aws-appmesh-proxy-route-manager), but every
+rule is tagged, and multiport lists are split instead of truncated: the AWS CNI plugin silently
+dropped ports past the 15th, which we must never do.
+"""
+
+from __future__ import annotations
+
+from proxyinit.firewall.model import EGRESS_CHAIN, INGRESS_CHAIN, Chain, Desired, Family, Rule
+from proxyinit.settings import ALWAYS_IGNORED_PORT, PortRange, RedirectSettings
+
+# xt_multiport accepts at most 15 entries; a range (a:b) takes two of them.
+MULTIPORT_SLOTS = 15
+
+
+def chunk_ports(ranges: tuple[PortRange, ...], slots: int = MULTIPORT_SLOTS) -> list[tuple[PortRange, ...]]:
+    """Split ports into groups that each fit one multiport match, keeping their order."""
+    groups: list[list[PortRange]] = [[]]
+    used = 0
+    for port_range in ranges:
+        if used + port_range.multiport_slots > slots:
+            groups.append([])
+            used = 0
+        groups[-1].append(port_range)
+        used += port_range.multiport_slots
+    return [tuple(group) for group in groups if group]
+
+
+def port_match(ranges: tuple[PortRange, ...]) -> tuple[str, ...]:
+    """`-m tcp --dport P` for one port (as iptables-save prints it), multiport otherwise."""
+    if len(ranges) == 1 and ranges[0].first == ranges[0].last:
+        return ("-p", "tcp", "-m", "tcp", "--dport", str(ranges[0]))
+    return ("-p", "tcp", "-m", "multiport", "--dports", ",".join(str(r) for r in ranges))
+
+
+def ignored_ports(settings: RedirectSettings) -> tuple[PortRange, ...]:
+    ranges = settings.EGRESS_IGNORED_PORTS
+    if any(r.contains(ALWAYS_IGNORED_PORT) for r in ranges):
+        return ranges
+    return (*ranges, PortRange(ALWAYS_IGNORED_PORT, ALWAYS_IGNORED_PORT))
+
+
+def egress_chain(settings: RedirectSettings, family: Family) -> Chain:
+    rules: list[Rule] = []
+    if settings.IGNORE_UID is not None:
+        rules.append(Rule(EGRESS_CHAIN, ("-m", "owner", "--uid-owner", str(settings.IGNORE_UID)), "egress-uid", ("-j", "RETURN")))
+    if settings.IGNORE_GID is not None:
+        rules.append(Rule(EGRESS_CHAIN, ("-m", "owner", "--gid-owner", str(settings.IGNORE_GID)), "egress-gid", ("-j", "RETURN")))
+    for group in chunk_ports(ignored_ports(settings)):
+        rules.append(Rule(EGRESS_CHAIN, port_match(group), "egress-ignored-port", ("-j", "RETURN")))
+    version = 4 if family is Family.IPV4 else 6
+    for network in settings.EGRESS_IGNORED_IP:
+        if network.version == version:
+            rules.append(Rule(EGRESS_CHAIN, ("-d", str(network), "-p", "tcp"), "egress-ignored-ip", ("-j", "RETURN")))
+    redirect = ("-j", "REDIRECT", "--to-ports", str(settings.ENVOY_EGRESS_PORT))
+    rules.append(Rule(EGRESS_CHAIN, ("-p", "tcp"), "egress-redirect", redirect))
+    return Chain(EGRESS_CHAIN, tuple(rules))
+
+
+def ingress_chain(settings: RedirectSettings) -> Chain:
+    redirect = ("-j", "REDIRECT", "--to-ports", str(settings.ENVOY_INGRESS_PORT))
+    rules = tuple(Rule(INGRESS_CHAIN, port_match(group), "ingress-redirect", redirect) for group in chunk_ports(settings.APP_PORTS))
+    return Chain(INGRESS_CHAIN, rules)
+
+
+def desired_for(settings: RedirectSettings, family: Family) -> Desired:
+    """Owned chains plus the only rules we put in built-in chains: one jump each."""
+    chains = [egress_chain(settings, family)]
+    jumps = [Rule("OUTPUT", ("-p", "tcp", "-m", "addrtype", "!", "--dst-type", "LOCAL"), "egress-jump", ("-j", EGRESS_CHAIN))]
+    if settings.APP_PORTS:
+        chains.append(ingress_chain(settings))
+        # Ingress first in the jump list so PREROUTING is rendered before OUTPUT, as iptables-save
+        # orders built-in chains; it keeps plan text and save output easy to compare by eye.
+        jumps.insert(0, Rule("PREROUTING", ("-p", "tcp", "-m", "addrtype", "!", "--src-type", "LOCAL"), "ingress-jump", ("-j", INGRESS_CHAIN)))
+    return Desired(family, tuple(chains), tuple(jumps))
+
+
+def families(settings: RedirectSettings) -> tuple[Family, ...]:
+    return (Family.IPV4, Family.IPV6) if settings.ENABLE_IPV6 else (Family.IPV4,)

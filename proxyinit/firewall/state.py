@@ -1,0 +1,69 @@
+"""Parse `iptables-save -t nat` output into what we own (Observed). Pure.
+
+Ownership: chains named APPMESH_*, and rules in built-in chains that carry our comment tag or
+jump to an APPMESH_* chain. The latter adopts rules left by AWS's own route manager (untagged),
+so moving from App Mesh replaces them instead of stacking a second set on top.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from proxyinit.firewall.model import BUILTIN_CHAINS, COMMENT_PREFIX, OWNED_CHAIN_PREFIX, TABLE, Family, Observed
+
+
+def nat_section(save_text: str, table: str = TABLE) -> list[str]:
+    """The lines between `*nat` and its COMMIT, comments and blanks dropped."""
+    lines: list[str] = []
+    inside = False
+    for raw in save_text.splitlines():
+        line = raw.strip()
+        if line.startswith("*"):
+            inside = line[1:] == table
+        elif line == "COMMIT":
+            inside = False
+        elif inside and line and not line.startswith("#"):
+            lines.append(_strip_counters(line))
+    return lines
+
+
+def _strip_counters(line: str) -> str:
+    # `iptables-save -c` prefixes rules with [packets:bytes]; counters are not state we own.
+    if line.startswith("[") and "]" in line:
+        return line.split("]", 1)[1].strip()
+    return line
+
+
+def _is_owned_jump(line: str) -> bool:
+    words = shlex.split(line)
+    target = words[words.index("-j") + 1] if "-j" in words[:-1] else ""
+    tagged = any(word.startswith(COMMENT_PREFIX) for word in words)
+    return tagged or target.startswith(OWNED_CHAIN_PREFIX)
+
+
+def parse_observed(save_text: str, family: Family) -> Observed:
+    chains: dict[str, list[str]] = {}
+    jumps: list[str] = []
+    for line in nat_section(save_text):
+        if line.startswith(":"):
+            name = line[1:].split()[0]
+            if name.startswith(OWNED_CHAIN_PREFIX):
+                chains.setdefault(name, [])
+        elif line.startswith("-A "):
+            chain = line.split()[1]
+            if chain.startswith(OWNED_CHAIN_PREFIX):
+                chains.setdefault(chain, []).append(line)
+            elif chain in BUILTIN_CHAINS and _is_owned_jump(line):
+                jumps.append(line)
+    return Observed(family, {name: tuple(rules) for name, rules in chains.items()}, tuple(jumps))
+
+
+def has_rules(save_text: str) -> bool:
+    """True if any table holds a rule or a user chain (used to detect which backend is in use)."""
+    for raw in save_text.splitlines():
+        line = _strip_counters(raw.strip())
+        if line.startswith("-A "):
+            return True
+        if line.startswith(":") and line[1:].split()[0] not in BUILTIN_CHAINS + ("FORWARD",):
+            return True
+    return False

@@ -1,0 +1,99 @@
+"""Create and remove uniquely named network namespaces and veth links with `ip`."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+_counter = itertools.count()
+
+
+def sh(*argv: str, check: bool = True, stdin: str | None = None) -> str:
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{next(_counter)}"
+
+
+def netns_exec(ns: str, *argv: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+@dataclass
+class Lab:
+    """Namespaces and processes to remove, in reverse order of creation."""
+
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def add_namespace(self, prefix: str) -> str:
+        name = unique_name(prefix)
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def link(self, left: str, left_addrs: list[str], right: str, right_addrs: list[str]) -> None:
+        """A veth pair between two namespaces; `nodad` so IPv6 addresses are usable at once."""
+        a, b = unique_name("va")[-15:], unique_name("vb")[-15:]
+        sh("ip", "link", "add", a, "netns", left, "type", "veth", "peer", "name", b, "netns", right)
+        for ns, dev, addrs in ((left, a, left_addrs), (right, b, right_addrs)):
+            for addr in addrs:
+                extra = ["nodad"] if ":" in addr else []
+                sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, *extra)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+
+    def spawn(self, ns: str, *argv: str, ready_line: str | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(netns_exec(ns, *argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.processes.append(proc)
+        if ready_line is not None:
+            line = proc.stdout.readline().strip()
+            if line != ready_line:
+                raise RuntimeError(f"{' '.join(argv)} did not start: {line or proc.stderr.read()}")
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+        for name in reversed(self.namespaces):
+            remove_namespace(name)
+        self.processes.clear()
+        self.namespaces.clear()
+
+
+def remove_namespace(name: str) -> None:
+    # `ip netns del` fails with EBUSY for a moment after the last process in it exits.
+    for _ in range(50):
+        proc = subprocess.run(["ip", "netns", "del", name], capture_output=True, text=True)
+        if proc.returncode == 0 or "No such file" in proc.stderr:
+            return
+        time.sleep(0.02)
+    print(f"warning: could not remove namespace {name}: {proc.stderr.strip()}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def lab() -> Iterator[Lab]:
+    current = Lab()
+    try:
+        yield current
+    finally:
+        current.close()
+
+
+def probe_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "proxyinit.lab.probe", *args]

@@ -1,0 +1,1 @@
+"""App Mesh model (pydantic), its pure translation to Envoy resources, and the Envoy bootstrap."""

@@ -1,0 +1,1 @@
+"""Embedded xDS control plane: snapshot -> cache -> gRPC ADS server."""

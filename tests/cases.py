@@ -1,0 +1,105 @@
+"""Shared test data: the base APPMESH_* config and the table of bad inputs.
+
+Scenarios are named mutators of one base config (istio-iptables' habit): each returns the env
+that differs, so a failing golden points at exactly one change.
+"""
+
+from __future__ import annotations
+
+# The walkthrough's proxyinit container (../shared/colorapp/proxyinit-task-definition-fragment.yaml)
+# with the ECS metadata/credentials endpoints as its ignored IPs, as App Mesh's docs advised.
+BASE = {
+    "APPMESH_START_ENABLED": "1",
+    "APPMESH_IGNORE_UID": "1337",
+    "APPMESH_ENVOY_INGRESS_PORT": "15000",
+    "APPMESH_ENVOY_EGRESS_PORT": "15001",
+    "APPMESH_APP_PORTS": "9080",
+    "APPMESH_EGRESS_IGNORED_IP": "169.254.170.2,169.254.169.254",
+}
+
+
+def env(**changes: str | None) -> dict[str, str]:
+    """BASE with APPMESH_<KEY> changed (None removes it)."""
+    merged = dict(BASE)
+    for key, value in changes.items():
+        name = f"APPMESH_{key}"
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+SCENARIOS: dict[str, dict[str, str]] = {
+    "base": env(),
+    "egress_only": env(APP_PORTS=None, ENVOY_INGRESS_PORT=None),
+    "gid_only": env(IGNORE_UID=None, IGNORE_GID="1337"),
+    "uid_and_gid": env(IGNORE_GID="1338"),
+    "three_app_ports": env(APP_PORTS="9080,9081,9082"),
+    "many_app_ports": env(APP_PORTS=",".join(str(p) for p in range(8000, 8020))),
+    "port_ranges": env(APP_PORTS="8000:8010,9000-9005,9080", EGRESS_IGNORED_PORTS="3306,5432:5440"),
+    "ignored_ports": env(EGRESS_IGNORED_PORTS="3306,6379"),
+    "ignored_ports_includes_22": env(EGRESS_IGNORED_PORTS="22,3306"),
+    "many_ignored_ports": env(EGRESS_IGNORED_PORTS=",".join(str(p) for p in range(3000, 3030))),
+    "no_ignored_ips": env(EGRESS_IGNORED_IP=None),
+    "cidrs": env(EGRESS_IGNORED_IP="10.0.0.0/8, 198.18.0.0/15 ,203.0.113.7"),
+    "ipv6": env(ENABLE_IPV6="1", EGRESS_IGNORED_IP="169.254.170.2,fd00:ec2::254,2001:db8::/32"),
+    "ipv6_entries_while_off": env(EGRESS_IGNORED_IP="169.254.170.2,fd00:ec2::254"),
+    "whitespace": env(APP_PORTS=" 9080 , 9081 ", IGNORE_UID=" 1337 "),
+    "empty_values_are_unset": env(EGRESS_IGNORED_IP="", EGRESS_IGNORED_PORTS="  ", ENABLE_IPV6=""),
+}
+
+# (name, env changes, variable the message must name, value the message must name)
+BAD_INPUTS: list[tuple[str, dict[str, str | None], str, str]] = [
+    ("start_enabled_yes", {"START_ENABLED": "yes"}, "APPMESH_START_ENABLED", "yes"),
+    ("start_enabled_true", {"START_ENABLED": "true"}, "APPMESH_START_ENABLED", "true"),
+    ("start_enabled_2", {"START_ENABLED": "2"}, "APPMESH_START_ENABLED", "2"),
+    ("ipv6_yes", {"ENABLE_IPV6": "yes"}, "APPMESH_ENABLE_IPV6", "yes"),
+    ("ipv6_minus", {"ENABLE_IPV6": "-1"}, "APPMESH_ENABLE_IPV6", "-1"),
+    ("uid_text", {"IGNORE_UID": "envoy"}, "APPMESH_IGNORE_UID", "envoy"),
+    ("uid_negative", {"IGNORE_UID": "-1"}, "APPMESH_IGNORE_UID", "-1"),
+    ("uid_float", {"IGNORE_UID": "13.37"}, "APPMESH_IGNORE_UID", "13.37"),
+    ("uid_too_big", {"IGNORE_UID": "4294967295"}, "APPMESH_IGNORE_UID", "4294967295"),
+    ("gid_text", {"IGNORE_GID": "envoy"}, "APPMESH_IGNORE_GID", "envoy"),
+    ("gid_negative", {"IGNORE_GID": "-5"}, "APPMESH_IGNORE_GID", "-5"),
+    ("no_uid_no_gid", {"IGNORE_UID": None}, "APPMESH_IGNORE_UID", "APPMESH_IGNORE_GID"),
+    ("egress_missing", {"ENVOY_EGRESS_PORT": None}, "APPMESH_ENVOY_EGRESS_PORT", "required"),
+    ("egress_text", {"ENVOY_EGRESS_PORT": "envoy"}, "APPMESH_ENVOY_EGRESS_PORT", "envoy"),
+    ("egress_zero", {"ENVOY_EGRESS_PORT": "0"}, "APPMESH_ENVOY_EGRESS_PORT", "0"),
+    ("egress_negative", {"ENVOY_EGRESS_PORT": "-15001"}, "APPMESH_ENVOY_EGRESS_PORT", "-15001"),
+    ("egress_too_big", {"ENVOY_EGRESS_PORT": "65536"}, "APPMESH_ENVOY_EGRESS_PORT", "65536"),
+    ("ingress_missing", {"ENVOY_INGRESS_PORT": None}, "APPMESH_ENVOY_INGRESS_PORT", "9080"),
+    ("ingress_text", {"ENVOY_INGRESS_PORT": "15k"}, "APPMESH_ENVOY_INGRESS_PORT", "15k"),
+    ("ingress_too_big", {"ENVOY_INGRESS_PORT": "99999"}, "APPMESH_ENVOY_INGRESS_PORT", "99999"),
+    ("ingress_equals_egress", {"ENVOY_INGRESS_PORT": "15001"}, "APPMESH_ENVOY_INGRESS_PORT", "15001"),
+    ("app_port_text", {"APP_PORTS": "http"}, "APPMESH_APP_PORTS", "http"),
+    ("app_port_zero", {"APP_PORTS": "0"}, "APPMESH_APP_PORTS", "0"),
+    ("app_port_negative", {"APP_PORTS": "-9080"}, "APPMESH_APP_PORTS", "-9080"),
+    ("app_port_too_big", {"APP_PORTS": "9080,70000"}, "APPMESH_APP_PORTS", "70000"),
+    ("app_port_empty_item", {"APP_PORTS": "9080,,9081"}, "APPMESH_APP_PORTS", "9080,,9081"),
+    ("app_port_trailing_comma", {"APP_PORTS": "9080,"}, "APPMESH_APP_PORTS", "9080,"),
+    ("app_port_duplicate", {"APP_PORTS": "9080,9081,9080"}, "APPMESH_APP_PORTS", "9080"),
+    ("app_port_range_overlap", {"APP_PORTS": "9000:9100,9080"}, "APPMESH_APP_PORTS", "9080"),
+    ("app_port_range_reversed", {"APP_PORTS": "9100:9000"}, "APPMESH_APP_PORTS", "9100:9000"),
+    ("app_port_range_open", {"APP_PORTS": "9000:"}, "APPMESH_APP_PORTS", "9000:"),
+    ("app_port_range_three", {"APP_PORTS": "9000:9010:9020"}, "APPMESH_APP_PORTS", "9000:9010:9020"),
+    ("app_port_range_dash_open", {"APP_PORTS": "9000-"}, "APPMESH_APP_PORTS", "9000-"),
+    ("app_port_is_envoy_ingress", {"APP_PORTS": "9080,15000"}, "APPMESH_APP_PORTS", "15000"),
+    ("app_port_is_envoy_egress", {"APP_PORTS": "15001"}, "APPMESH_APP_PORTS", "15001"),
+    ("app_port_range_has_envoy", {"APP_PORTS": "14990:15010"}, "APPMESH_APP_PORTS", "14990:15010"),
+    ("ignored_port_text", {"EGRESS_IGNORED_PORTS": "ssh"}, "APPMESH_EGRESS_IGNORED_PORTS", "ssh"),
+    ("ignored_port_zero", {"EGRESS_IGNORED_PORTS": "0"}, "APPMESH_EGRESS_IGNORED_PORTS", "0"),
+    ("ignored_port_too_big", {"EGRESS_IGNORED_PORTS": "65536"}, "APPMESH_EGRESS_IGNORED_PORTS", "65536"),
+    ("ignored_port_empty_item", {"EGRESS_IGNORED_PORTS": ",3306"}, "APPMESH_EGRESS_IGNORED_PORTS", ",3306"),
+    ("ignored_port_duplicate", {"EGRESS_IGNORED_PORTS": "3306,3306"}, "APPMESH_EGRESS_IGNORED_PORTS", "3306"),
+    ("ignored_port_is_envoy", {"EGRESS_IGNORED_PORTS": "15001"}, "APPMESH_EGRESS_IGNORED_PORTS", "15001"),
+    ("ignored_port_range_has_envoy", {"EGRESS_IGNORED_PORTS": "15000:15001"}, "APPMESH_EGRESS_IGNORED_PORTS", "15000:15001"),
+    ("ip_garbage", {"EGRESS_IGNORED_IP": "metadata"}, "APPMESH_EGRESS_IGNORED_IP", "metadata"),
+    ("ip_octet_too_big", {"EGRESS_IGNORED_IP": "169.254.170.256"}, "APPMESH_EGRESS_IGNORED_IP", "169.254.170.256"),
+    ("ip_non_canonical_cidr", {"EGRESS_IGNORED_IP": "10.1.2.3/8"}, "APPMESH_EGRESS_IGNORED_IP", "10.1.2.3/8"),
+    ("ip_bad_prefix", {"EGRESS_IGNORED_IP": "10.0.0.0/33"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.0/33"),
+    ("ip_v6_non_canonical", {"EGRESS_IGNORED_IP": "2001:db8::1/32"}, "APPMESH_EGRESS_IGNORED_IP", "2001:db8::1/32"),
+    ("ip_empty_item", {"EGRESS_IGNORED_IP": "10.0.0.0/8,,1.2.3.4"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.0/8,,1.2.3.4"),
+    ("ip_duplicate", {"EGRESS_IGNORED_IP": "1.2.3.4,1.2.3.4/32"}, "APPMESH_EGRESS_IGNORED_IP", "1.2.3.4"),
+    ("ip_range_dash", {"EGRESS_IGNORED_IP": "10.0.0.1-10.0.0.9"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.1-10.0.0.9"),
+]

@@ -1,0 +1,96 @@
+"""CLI behaviour in a real namespace: bad input changes nothing, status codes, drift, auto backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxyinit.lab.netns import netns_exec, sh
+from tests.cases import BAD_INPUTS, env
+from tests.netns.conftest import add_foreign_rules, proxyinit, save
+
+
+@pytest.fixture(scope="module")
+def configured():
+    """A namespace with foreign rules and our rules applied: bad input must leave both alone."""
+    from proxyinit.lab.netns import Lab
+
+    lab = Lab()
+    try:
+        ns = lab.add_namespace("pi-bad")
+        add_foreign_rules(ns, "nft")
+        assert proxyinit(ns, "apply", env=env()).returncode == 0
+        yield ns
+    finally:
+        lab.close()
+
+
+@pytest.mark.parametrize(("name", "changes", "variable", "value"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_exits_2_and_changes_nothing(configured, name, changes, variable, value):
+    before = [save(configured, "nft", v6) for v6 in (False, True)]
+    result = proxyinit(configured, "apply", env=env(**changes))
+    assert result.returncode == 2, result.stderr
+    assert variable in result.stderr and value in result.stderr
+    assert [save(configured, "nft", v6) for v6 in (False, True)] == before
+
+
+def test_entrypoint_disabled_changes_nothing(netns):
+    before = save(netns, "nft")
+    result = proxyinit(netns, env=env(START_ENABLED="0"))
+    assert result.returncode == 0 and "disabled" in result.stderr
+    assert save(netns, "nft") == before and "APPMESH" not in before
+
+
+def test_entrypoint_enabled_applies(netns):
+    assert proxyinit(netns, env=env()).returncode == 0
+    assert "proxyinit/egress-redirect" in save(netns, "nft")
+
+
+def test_status_absent_match_drift_and_repair(netns):
+    assert proxyinit(netns, "status", env=env()).returncode == 4
+    assert proxyinit(netns, "apply", env=env()).returncode == 0
+    assert proxyinit(netns, "status", env=env()).returncode == 0
+    sh(*netns_exec(netns, "iptables-nft", "-t", "nat", "-I", "APPMESH_EGRESS", "-p", "tcp", "--dport", "8443", "-j", "RETURN"))
+    drift = proxyinit(netns, "status", env=env())
+    assert drift.returncode == 3 and "8443" in drift.stdout
+    plan = proxyinit(netns, "plan", env=env())
+    assert ":APPMESH_EGRESS - [0:0]" in plan.stdout and "APPMESH_INGRESS" not in plan.stdout
+    assert proxyinit(netns, "apply", env=env()).returncode == 0
+    assert proxyinit(netns, "status", env=env()).returncode == 0
+    assert "8443" not in save(netns, "nft")
+
+
+def test_changed_env_is_replaced_in_place(netns):
+    assert proxyinit(netns, "apply", env=env(APP_PORTS="9080")).returncode == 0
+    assert proxyinit(netns, "apply", env=env(APP_PORTS="9090,9091")).returncode == 0
+    text = save(netns, "nft")
+    assert "--dports 9090,9091" in text and "9080" not in text
+    assert text.count("proxyinit/ingress-jump") == 1
+
+
+def test_many_ports_split_not_truncated(netns):
+    ports = ",".join(str(p) for p in range(20000, 20040))
+    assert proxyinit(netns, "apply", env=env(APP_PORTS=ports)).returncode == 0
+    text = save(netns, "nft")
+    assert all(str(p) in text for p in range(20000, 20040))
+
+
+@pytest.mark.parametrize("variant", ["legacy", "nft"])
+def test_auto_follows_the_variant_already_in_use(netns, variant):
+    sh(*netns_exec(netns, f"iptables-{variant}", "-A", "INPUT", "-p", "udp", "-j", "ACCEPT"))
+    result = proxyinit(netns, "apply", env=env())
+    assert result.returncode == 0 and f"backend {variant}" in result.stderr
+    assert "APPMESH_EGRESS" in save(netns, variant)
+
+
+def test_auto_refuses_a_namespace_with_both_variants(netns):
+    for variant in ("legacy", "nft"):
+        sh(*netns_exec(netns, f"iptables-{variant}", "-A", "INPUT", "-p", "udp", "-j", "ACCEPT"))
+    result = proxyinit(netns, "apply", env=env())
+    assert result.returncode == 1 and "both" in result.stderr
+
+
+def test_netns_by_path_and_unknown_namespace(netns):
+    assert proxyinit(f"/run/netns/{netns}", "apply", env=env()).returncode == 0
+    assert "APPMESH_EGRESS" in save(netns, "nft")
+    missing = proxyinit("pi-no-such-namespace", "apply", env=env())
+    assert missing.returncode == 2 and "pi-no-such-namespace" in missing.stderr
