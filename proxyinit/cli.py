@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     from proxyinit.xds import cli as xds_cli
 
     xds_cli.register(sub)
+    from proxyinit.lab import cli as lab_cli
+
+    lab_cli.register(sub)
     return parser
 
 

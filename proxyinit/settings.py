@@ -3,17 +3,20 @@
 This is the contract App Mesh users already have in their task definitions and pod specs
 (`aws-appmesh-proxy-route-manager`). Every check happens here, at the edge, and names the
 variable and the value; the planner never sees (or silently drops) bad input.
+
+Why stdlib and not pydantic-settings: this runs in an init container on every task start, and
+importing pydantic-settings costs ~140 ms here (pydantic core + asyncio), more than the whole
+120 ms budget for reading the env and committing the rules (see bench/apply.py). The control
+plane, which starts once, uses pydantic.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-from pydantic import ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from proxyinit.errors import ConfigError
 
@@ -48,7 +51,7 @@ class PortRange:
         return str(self.first) if self.first == self.last else f"{self.first}:{self.last}"
 
 
-def _blank_to_none(value: Any) -> Any:
+def _blank_to_none(value: object) -> object:
     # ECS and Kubernetes manifests often carry `Value: ""` for "not set".
     if isinstance(value, str) and not value.strip():
         return None
@@ -95,14 +98,15 @@ def split_list(raw: str) -> list[str]:
 
 
 def parse_port_list(raw: str) -> tuple[PortRange, ...]:
-    ranges: list[PortRange] = []
-    for item in split_list(raw):
-        candidate = parse_port_range(item)
-        clash = next((seen for seen in ranges if seen.overlaps(candidate)), None)
-        if clash is not None:
-            raise ValueError(f"duplicate port {item!r} (overlaps {clash})")
-        ranges.append(candidate)
-    return tuple(ranges)
+    """Ports and ranges in the order given; any overlap is a duplicate. O(n log n): sorted
+    neighbours are the only pairs that can overlap first."""
+    items = split_list(raw)
+    ranges = tuple(parse_port_range(item) for item in items)
+    ordered = sorted(zip(ranges, items))
+    for (low, _), (high, item) in zip(ordered, ordered[1:]):
+        if low.overlaps(high):
+            raise ValueError(f"duplicate port {item!r} (overlaps {low})")
+    return ranges
 
 
 def parse_network(text: str) -> Network:
@@ -115,16 +119,16 @@ def parse_network(text: str) -> Network:
 
 
 def parse_network_list(raw: str) -> tuple[Network, ...]:
-    networks: list[Network] = []
+    networks: dict[Network, str] = {}
     for item in split_list(raw):
         network = parse_network(item)
         if network in networks:
-            raise ValueError(f"duplicate address {item!r}")
-        networks.append(network)
+            raise ValueError(f"duplicate address {item!r} (same as {networks[network]!r})")
+        networks[network] = item
     return tuple(networks)
 
 
-def parse_switch(raw: Any) -> bool:
+def parse_switch(raw: object) -> bool:
     if raw in (None, "0"):
         return False
     if raw == "1":
@@ -132,54 +136,37 @@ def parse_switch(raw: Any) -> bool:
     raise ValueError(f"{raw!r} is not 0 or 1")
 
 
-class RedirectSettings(BaseSettings):
-    """The APPMESH_* variables, read by pydantic-settings (names are the field names upper-cased)."""
+def parse_id(text: str) -> int:
+    return _parse_int(text, "id", 0, MAX_ID)
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=True, frozen=True)
 
-    START_ENABLED: Annotated[bool, NoDecode] = False
+@dataclass(frozen=True)
+class RedirectSettings:
+    """The APPMESH_* contract, typed. Field names are the variable names without the prefix."""
+
+    START_ENABLED: bool = False
     IGNORE_UID: int | None = None
     IGNORE_GID: int | None = None
     ENVOY_EGRESS_PORT: int | None = None
     ENVOY_INGRESS_PORT: int | None = None
-    APP_PORTS: Annotated[tuple[PortRange, ...], NoDecode] = ()
-    EGRESS_IGNORED_IP: Annotated[tuple[Network, ...], NoDecode] = ()
-    EGRESS_IGNORED_PORTS: Annotated[tuple[PortRange, ...], NoDecode] = ()
-    ENABLE_IPV6: Annotated[bool, NoDecode] = False
+    APP_PORTS: tuple[PortRange, ...] = ()
+    EGRESS_IGNORED_IP: tuple[Network, ...] = ()
+    EGRESS_IGNORED_PORTS: tuple[PortRange, ...] = ()
+    ENABLE_IPV6: bool = False
 
-    @field_validator("START_ENABLED", "ENABLE_IPV6", mode="before")
-    @classmethod
-    def _switch(cls, value: Any) -> bool:
-        return value if isinstance(value, bool) else parse_switch(_blank_to_none(value))
 
-    @field_validator("IGNORE_UID", "IGNORE_GID", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> int | None:
-        value = _blank_to_none(value)
-        return None if value is None else _parse_int(str(value), "id", 0, MAX_ID)
-
-    @field_validator("ENVOY_EGRESS_PORT", "ENVOY_INGRESS_PORT", mode="before")
-    @classmethod
-    def _port(cls, value: Any) -> int | None:
-        value = _blank_to_none(value)
-        return None if value is None else parse_port(str(value))
-
-    @field_validator("APP_PORTS", "EGRESS_IGNORED_PORTS", mode="before")
-    @classmethod
-    def _ports(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        return () if value is None else parse_port_list(value) if isinstance(value, str) else value
-
-    @field_validator("EGRESS_IGNORED_IP", mode="before")
-    @classmethod
-    def _networks(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        return () if value is None else parse_network_list(value) if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> "RedirectSettings":
-        check_cross_field(self)
-        return self
+# Variable (without prefix) -> parser of its non-blank text. Parsers raise ValueError(why).
+PARSERS: dict[str, Callable[[str], object]] = {
+    "START_ENABLED": parse_switch,
+    "IGNORE_UID": parse_id,
+    "IGNORE_GID": parse_id,
+    "ENVOY_EGRESS_PORT": parse_port,
+    "ENVOY_INGRESS_PORT": parse_port,
+    "APP_PORTS": parse_port_list,
+    "EGRESS_IGNORED_IP": parse_network_list,
+    "EGRESS_IGNORED_PORTS": parse_port_list,
+    "ENABLE_IPV6": parse_switch,
+}
 
 
 def check_cross_field(s: RedirectSettings) -> None:
@@ -204,35 +191,29 @@ def _ports_text(ranges: tuple[PortRange, ...]) -> str:
     return ",".join(str(r) for r in ranges)
 
 
-def _describe(error: dict[str, Any], env: dict[str, str]) -> str:
-    loc = error.get("loc") or ()
-    message = str(error.get("msg", "")).removeprefix("Value error, ")
-    if not loc:  # model-level (cross-field) error already names its variables
-        return message
-    name = f"{ENV_PREFIX}{loc[0]}"
-    return f"{name}={env.get(name, error.get('input'))!r}: {message}"
-
-
-def load_settings(env: dict[str, str] | None = None) -> RedirectSettings:
-    """Read and validate the APPMESH_* variables; ConfigError lists every problem found."""
-    import os
-
-    source = dict(os.environ) if env is None else env
-    scoped = {k: v for k, v in source.items() if k.startswith(ENV_PREFIX)}
+def load_settings(env: Mapping[str, str] | None = None) -> RedirectSettings:
+    """Read and validate APPMESH_* (os.environ by default); ConfigError lists every problem."""
+    source = os.environ if env is None else env
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for name, parse in PARSERS.items():
+        raw = source.get(ENV_PREFIX + name)
+        text = _blank_to_none(raw)
+        if text is None:
+            continue
+        try:
+            values[name] = parse(text)
+        except ValueError as err:
+            problems.append(f"{ENV_PREFIX}{name}={raw!r}: {err}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    settings = RedirectSettings(**values)
     try:
-        settings = RedirectSettings() if env is None else _from_mapping(scoped)
-    except ValidationError as err:
-        problems = "; ".join(_describe(e, scoped) for e in err.errors(include_url=False))
-        raise ConfigError(problems) from None
+        check_cross_field(settings)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     warn_ipv6_while_disabled(settings)
     return settings
-
-
-def _from_mapping(env: dict[str, str]) -> RedirectSettings:
-    # For an explicit mapping (tests, a host agent): init kwargs and a prefix nothing uses, so
-    # the process environment cannot leak in. Same validators as the os.environ path.
-    fields = {k.removeprefix(ENV_PREFIX): v for k, v in env.items() if k.removeprefix(ENV_PREFIX) in RedirectSettings.model_fields}
-    return RedirectSettings(_env_prefix="PROXYINIT_UNUSED_", **fields)
 
 
 def warn_ipv6_while_disabled(settings: RedirectSettings) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.backends import Backend
 from proxyinit.firewall.model import Desired, Family, Observed, Plan
 from proxyinit.firewall.planner import plan_family
 from proxyinit.firewall.render import render_family
 from proxyinit.firewall.rules import desired_for, families
 from proxyinit.firewall.state import parse_observed
 from proxyinit.settings import RedirectSettings
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from proxyinit.firewall.backends.protocol import Backend
 
 
 def observe(backend: Backend, family: Family, required: bool) -> Observed:
@@ -37,9 +40,8 @@ def plan_clean_all(backend: Backend) -> Plan:
 
 
 def commit(plan: Plan, backend: Backend) -> None:
-    for family_plan in plan.families:
-        if not family_plan.empty:
-            backend.commit(family_plan)
+    if not plan.empty:
+        backend.commit(plan.families)
 
 
 def status(settings: RedirectSettings, backend: Backend) -> tuple[str, str]:

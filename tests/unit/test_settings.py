@@ -58,7 +58,7 @@ def test_no_warning_when_ipv6_enabled(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_reads_process_environment_through_pydantic_settings(monkeypatch):
+def test_reads_process_environment(monkeypatch):
     for key, value in env(APP_PORTS="9090").items():
         monkeypatch.setenv(key, value)
     assert load_settings().APP_PORTS == (PortRange(9090, 9090),)

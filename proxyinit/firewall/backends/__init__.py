@@ -1,29 +1,21 @@
-"""The one boundary that touches the kernel. Each backend reads (save) and commits a FamilyPlan.
+"""Backends: the one boundary that touches the kernel (contract: backends/protocol.py).
 
-Contract (a typing.Protocol, so tests can pass a recording stub):
-- `observe(family)` returns `iptables-save -t nat` text for that family;
-- `commit(plan)` applies one FamilyPlan as one transaction, or raises RuntimeFailure and leaves
-  the table as it was. An empty plan is never committed.
+Each reads with `*-save` and commits a FamilyPlan per family in one transaction. Tests and
+dry-runs pass RecordingBackend instead.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from proxyinit.firewall.model import Family, FamilyPlan
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from proxyinit.firewall.backends.protocol import Backend
 
 NAMES = ("auto", "iptc", "legacy", "nft")
 
 
-class Backend(Protocol):
-    name: str
-
-    def observe(self, family: Family) -> str: ...
-
-    def commit(self, plan: FamilyPlan) -> None: ...
-
-
-def make_backend(name: str) -> Backend:
+def make_backend(name: str) -> "Backend":
     """Build a concrete backend by name (not `auto`: see backends.select)."""
     if name == "iptc":
         from proxyinit.firewall.backends.iptc import IptcBackend
@@ -46,5 +38,5 @@ class RecordingBackend:
     def observe(self, family: Family) -> str:
         return self.saved.get(family, "")
 
-    def commit(self, plan: FamilyPlan) -> None:
-        self.committed.append(plan)
+    def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
+        self.committed.extend(plan for plan in plans if not plan.empty)

@@ -16,8 +16,8 @@ import fcntl
 import os
 import shlex
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends.restore import RestoreBackend
@@ -103,8 +103,8 @@ def commit_in_this_process(plan: FamilyPlan) -> None:
             time.sleep(0.005 * attempt)
 
 
-def commit_in_child(plan: FamilyPlan) -> None:
-    """Fork, commit in the child, report its error text through a pipe."""
+def fork_commit(plan: FamilyPlan) -> tuple[int, int]:
+    """Fork a child that commits one family; returns (pid, fd to read its error text from)."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
@@ -117,11 +117,16 @@ def commit_in_child(plan: FamilyPlan) -> None:
             code = 1
         os._exit(code)
     os.close(write_fd)
+    return pid, read_fd
+
+
+def wait_child(pid: int, read_fd: int, family: Family) -> str | None:
     with os.fdopen(read_fd, "rb") as pipe:
         message = pipe.read().decode()
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeFailure(message or f"iptc child for {plan.family.value} failed")
+        return message or f"iptc child for {family.value} failed"
+    return None
 
 
 class IptcBackend:
@@ -134,9 +139,9 @@ class IptcBackend:
     def observe(self, family: Family) -> str:
         return self._reader.observe(family)
 
-    def commit(self, plan: FamilyPlan) -> None:
-        if not plan.empty:
-            commit_in_child(plan)
-
-
-
+    def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
+        """One child per family, running side by side (each still one libiptc commit)."""
+        children = [(plan.family, *fork_commit(plan)) for plan in plans if not plan.empty]
+        errors = [error for family, pid, fd in children if (error := wait_child(pid, fd, family))]
+        if errors:
+            raise RuntimeFailure("; ".join(errors))

@@ -1,8 +1,11 @@
-"""`iptables-restore --noflush --wait` (legacy or nft variant): one process, one commit per family."""
+"""`iptables-restore --noflush --wait` (legacy or nft variant): one process, one commit per family.
+
+The families are independent transactions, so their restore processes run side by side.
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 
 from proxyinit.errors import RuntimeFailure
@@ -13,20 +16,26 @@ WAIT_SECONDS = "10"  # --wait: queue behind another writer holding the xtables l
 
 
 def tool(variant: str, family: Family, verb: str) -> str:
-    """e.g. ("nft", IPV6, "restore") -> ip6tables-nft-restore; must be on PATH."""
+    """e.g. ("nft", IPV6, "restore") -> /usr/sbin/ip6tables-nft-restore (shutil.which, minus
+    the import cost of shutil)."""
     prefix = "iptables" if family is Family.IPV4 else "ip6tables"
     name = f"{prefix}-{variant}-{verb}"
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
-    return path
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep) + ["/usr/sbin", "/sbin"]:
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK):
+            return path
+    raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
+
+
+def _failure(argv: list[str], code: int, stderr: str, stdout: str = "") -> RuntimeFailure:
+    detail = (stderr or stdout).strip()
+    return RuntimeFailure(f"{' '.join(argv)} failed (exit {code}): {detail}")
 
 
 def run(argv: list[str], stdin: str | None = None) -> str:
     proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise RuntimeFailure(f"{' '.join(argv)} failed (exit {proc.returncode}): {detail}")
+        raise _failure(argv, proc.returncode, proc.stderr, proc.stdout)
     return proc.stdout
 
 
@@ -42,10 +51,21 @@ class RestoreBackend:
         # the tables that exist changes nothing. A missing nat table simply observes as empty.
         return run([tool(self.variant, family, "save")])
 
-    def commit(self, plan: FamilyPlan) -> None:
-        text = render_family(plan)
-        if text:
-            run([tool(self.variant, plan.family, "restore"), "--noflush", "--wait", WAIT_SECONDS], stdin=text)
+    def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
+        started = []
+        for plan in plans:
+            if plan.empty:
+                continue
+            argv = [tool(self.variant, plan.family, "restore"), "--noflush", "--wait", WAIT_SECONDS]
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            started.append((argv, proc, render_family(plan)))
+        errors = []
+        for argv, proc, text in started:  # both processes are already starting up
+            stdout, stderr = proc.communicate(text)
+            if proc.returncode != 0:
+                errors.append(str(_failure(argv, proc.returncode, stderr, stdout)))
+        if errors:
+            raise RuntimeFailure("; ".join(errors))
 
     def has_rules(self, family: Family) -> bool:
         """Any rule or user chain in any table of this variant (no table is created by asking)."""

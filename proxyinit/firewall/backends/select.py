@@ -11,9 +11,13 @@ import os
 import sys
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.backends import Backend, make_backend
+from proxyinit.firewall.backends import make_backend
 from proxyinit.firewall.backends.restore import RestoreBackend
 from proxyinit.firewall.model import Family
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from proxyinit.firewall.backends.protocol import Backend
 
 ALTERNATIVES = ("/etc/alternatives/iptables", "/usr/sbin/iptables", "/sbin/iptables")
 
@@ -37,7 +41,7 @@ def detect_variant() -> tuple[str, str]:
     return variant, f"namespace has no rules; image default iptables is {variant}"
 
 
-def select_backend(name: str, announce: bool = True) -> Backend:
+def select_backend(name: str, announce: bool = True) -> "Backend":
     if name != "auto":
         return make_backend(name)
     variant, reason = detect_variant()

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Whole-process wall time of `proxyinit` applying App Mesh rule sets, per backend, against a
+shell reproduction of the original route manager (one iptables call per rule), same run.
+
+Each measurement: a fresh namespace, then `ip netns exec NS <command>` timed from spawn to
+exit (the same wrapper for both sides; its own cost is shown as `ip netns exec true`).
+Run as root: python bench/apply.py [--repeat 5] [--sizes 10,100,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from proxyinit.lab.netns import lab, netns_exec  # noqa: E402
+
+SCRIPT = ROOT / "bench" / "appmesh-route-manager.sh"
+BASE = {
+    "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
+    "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": "9080,9081,9082",
+    "APPMESH_EGRESS_IGNORED_IP": "169.254.169.254,169.254.170.2", "APPMESH_ENABLE_IPV6": "1",
+}
+
+
+def config(size: int | None) -> dict[str, str]:
+    """The default App Mesh set, or N ignored IPs (from 198.18.0.0/15) and N ignored ports."""
+    if size is None:
+        return dict(BASE)
+    ips = [f"198.{18 + i // 65536}.{(i // 256) % 256}.{i % 256}" for i in range(size)]
+    ports = [str(30000 + i) for i in range(size)]
+    return {**BASE, "APPMESH_EGRESS_IGNORED_IP": ",".join(ips), "APPMESH_EGRESS_IGNORED_PORTS": ",".join(ports)}
+
+
+def commands() -> dict[str, tuple[list[str], dict[str, str]]]:
+    proxyinit = [sys.executable, "-m", "proxyinit"]
+    return {
+        "proxyinit legacy": ([*proxyinit, "--backend", "legacy"], {}),
+        "proxyinit nft": ([*proxyinit, "--backend", "nft"], {}),
+        "proxyinit iptc": ([*proxyinit, "--backend", "iptc"], {}),
+        "per-rule legacy": (["sh", str(SCRIPT)], {"IPTABLES": "iptables-legacy", "IP6TABLES": "ip6tables-legacy"}),
+        "per-rule nft": (["sh", str(SCRIPT)], {"IPTABLES": "iptables-nft", "IP6TABLES": "ip6tables-nft"}),
+        "ip netns exec true": (["true"], {}),
+    }
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> float:
+    with lab() as current:
+        ns = current.add_namespace("pi-bench")
+        full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        start = time.perf_counter()
+        proc = subprocess.run(netns_exec(ns, *argv), env=full_env, capture_output=True, text=True)
+        elapsed = (time.perf_counter() - start) * 1000
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
+        return elapsed
+
+
+def measure(size: int | None, repeat: int) -> dict[str, float]:
+    results = {}
+    for name, (argv, extra) in commands().items():
+        runs = 1 if (size or 0) >= 1000 and name.startswith("per-rule") else repeat
+        results[name] = statistics.median(time_once(argv, {**config(size), **extra}) for _ in range(runs))
+    return results
+
+
+def print_table(rows: dict[str, dict[str, float]]) -> None:
+    names = list(next(iter(rows.values())))
+    print(f"{'rule set':<22}" + "".join(f"{n:>20}" for n in names) + f"{'legacy x':>10}{'nft x':>8}")
+    for label, result in rows.items():
+        cells = "".join(f"{result[n]:>17.1f} ms" for n in names)
+        ratio_legacy = result["per-rule legacy"] / result["proxyinit legacy"]
+        ratio_nft = result["per-rule nft"] / result["proxyinit nft"]
+        print(f"{label:<22}{cells}{ratio_legacy:>9.1f}x{ratio_nft:>7.1f}x")
+    print("ratios: per-rule script time / proxyinit time, same variant, same run (higher is better).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", default="10,100,1000")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench/apply.py needs root (it creates network namespaces)")
+    rows = {"default App Mesh set": measure(None, args.repeat)}
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        rows[f"N={size} IPs + ports"] = measure(size, args.repeat)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Benchmark the xDS push path. Loopback only, bounded in time, cleans up after itself.
+
+1. One real Envoy (colorgateway-vn of examples/colorapp): time from a mesh change to Envoy's
+   ACK of the new routes, over --changes changes (weights move each time). Two clocks:
+   - "model -> ACK": from the validated MeshModel to the RDS ACK (translate, snapshot, push,
+     Envoy applies and ACKs);
+   - "file -> ACK": from writing the mesh file to the RDS ACK (adds the file poll interval).
+2. Fan-out: N simulated ADS streams (grpc.aio clients in ONE separate process, one TCP
+   connection each unless --connections, ACKing everything) on colorgateway-vn (N replicas of
+   the gateway share its virtual node, as tasks of one ECS service do). Time from the model
+   change until every stream ACKed the new RDS version, and the server's RSS.
+
+    .venv/bin/python bench/xds_push.py [--changes 30] [--streams 100,1000,2000] [--no-envoy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EXAMPLE = ROOT / "examples" / "colorapp" / "route-blue-red.yaml"
+GATEWAY = "mesh/default/virtualNode/colorgateway-vn"
+ROUTE_NAMES = ["rds_egress_http_9080", "rds_ingress_http_9080"]
+
+
+def mesh_text(blue: int, red: int) -> str:
+    text = EXAMPLE.read_text()
+    blue_target, red_target = "colorteller-blue-vn, weight: 8}", "colorteller-red-vn, weight: 2}"
+    assert blue_target in text and red_target in text
+    return text.replace(blue_target, f"colorteller-blue-vn, weight: {blue}}}").replace(
+        red_target, f"colorteller-red-vn, weight: {red}}}"
+    )
+
+
+def weights(i: int) -> tuple[int, int]:
+    return 1 + i % 49, 1 + (i * 7) % 47  # a different route every change; sum <= 100 (API limit)
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process, MB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class StaticSource:
+    """MeshSource that never changes by itself: the benchmark publishes models directly."""
+
+    def __init__(self, meshes):
+        self.meshes = meshes
+
+    def load(self):
+        return self.meshes
+
+    async def changes(self):
+        await asyncio.Event().wait()
+        yield self.meshes
+
+
+def load_text(workdir: Path, text: str):
+    from proxyinit.mesh.meshfile import load_mesh_file
+
+    path = workdir / "mesh-candidate.yaml"
+    path.write_text(text)
+    return load_mesh_file(path)
+
+
+class AckWaiter:
+    """Counts RDS ACKs of one version without scanning every stream (O(1) per ACK)."""
+
+    def __init__(self, registry):
+        from proxyinit.xds.stream import RequestKind
+
+        self.ack = RequestKind.ACK
+        self.version, self.count, self.target, self.done = "", 0, 0, asyncio.Event()
+        registry.add_listener(self._on_ack)
+
+    def expect(self, version: str, streams: int) -> None:
+        self.version, self.count, self.target, self.done = version, 0, streams, asyncio.Event()
+
+    def _on_ack(self, stream, type_url, kind) -> None:
+        from proxyinit.xds import types
+
+        if kind is self.ack and type_url == types.ROUTE and stream.types[type_url].acked_version == self.version:
+            self.count += 1
+            if self.count >= self.target:
+                self.done.set()
+
+
+# --- part 1: one real Envoy ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def loopback_translator():
+    """Listeners moved from 0.0.0.0:15000/15001 to free loopback ports: bind loopback only."""
+    from proxyinit.mesh.translate import translate_node
+    from proxyinit.xds import types
+
+    ports = {"lds_ingress_0.0.0.0_15000": free_port(), "lds_egress_0.0.0.0_15001": free_port()}
+
+    def translate(model, node):
+        resources = translate_node(model, node)
+        for listener in resources[types.LISTENER]:
+            listener.address.socket_address.address = "127.0.0.1"
+            listener.address.socket_address.port_value = ports[listener.name]
+        return resources
+
+    return translate
+
+
+async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:
+    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
+    from proxyinit.mesh.envoy import EnvoyProcess
+    from proxyinit.xds import types
+    from proxyinit.xds.endpoint import Endpoint
+    from proxyinit.xds.serve import ControlPlane, FileMeshSource
+
+    mesh_file = workdir / "mesh.yaml"
+    mesh_file.write_text(mesh_text(8, 2))
+    plane = ControlPlane(FileMeshSource(mesh_file, poll), Endpoint("127.0.0.1", 0), translate=loopback_translator())
+    model_to_ack, file_to_ack = [], []
+    async with plane:
+        waiter = AckWaiter(plane.registry)
+        async with EnvoyProcess() as envoy:
+            settings = settings_from_env({
+                "APPMESH_VIRTUAL_NODE_NAME": GATEWAY, "APPMESH_XDS_ENDPOINT": f"127.0.0.1:{plane.xds_port}",
+                "ENVOY_ADMIN_ACCESS_PORT": "0", "ENVOY_ADMIN_ACCESS_LOG_FILE": "/dev/null",
+                "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
+            })
+            envoy.flags += envoy_flags(settings)
+            t0 = time.perf_counter()
+            await envoy.start(render_bootstrap(settings))
+            ready_ms = (time.perf_counter() - t0) * 1000
+            for i in range(changes):
+                meshes = load_text(workdir, mesh_text(*weights(i)))
+                started = time.perf_counter()
+                plane.publisher.publish(meshes)
+                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), 1)
+                await asyncio.wait_for(waiter.done.wait(), 5)
+                model_to_ack.append((time.perf_counter() - started) * 1000)
+            for i in range(changes):
+                text = mesh_text(*weights(changes + i))
+                waiter.expect(_route_version_of(workdir, text, plane), 1)
+                started = time.perf_counter()
+                mesh_file.write_text(text)
+                await asyncio.wait_for(waiter.done.wait(), 5)
+                file_to_ack.append((time.perf_counter() - started) * 1000)
+    return {"ready_ms": ready_ms, "model": model_to_ack, "file": file_to_ack}
+
+
+def _route_version_of(workdir: Path, text: str, plane) -> str:
+    """The RDS version the publisher will produce for `text` (computed before the clock starts)."""
+    from proxyinit.xds import types
+
+    snapshots = plane.publisher.build(load_text(workdir, text))
+    return snapshots[GATEWAY].version(types.ROUTE)
+
+
+# --- part 2: fan-out to simulated streams ----------------------------------------------------
+
+
+async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) -> dict:
+    from proxyinit.xds import types
+    from proxyinit.xds.endpoint import Endpoint
+    from proxyinit.xds.serve import ControlPlane
+
+    plane = ControlPlane(StaticSource(load_text(workdir, mesh_text(8, 2))), Endpoint("127.0.0.1", 0))
+    async with plane:
+        waiter = AckWaiter(plane.registry)
+        waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--client", str(plane.xds_port), str(n), str(connections),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            connect_started = time.perf_counter()
+            await asyncio.wait_for(waiter.done.wait(), 120)
+            connect_s = time.perf_counter() - connect_started
+            durations = []
+            for i in range(changes):
+                meshes = load_text(workdir, mesh_text(*weights(i)))
+                started = time.perf_counter()
+                plane.publisher.publish(meshes)
+                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
+                await asyncio.wait_for(waiter.done.wait(), 30)
+                durations.append((time.perf_counter() - started) * 1000)
+            current, peak = rss_mb()
+        finally:
+            client.stdin.close()
+            try:
+                await asyncio.wait_for(client.wait(), 10)
+            except asyncio.TimeoutError:
+                client.kill()
+                await client.wait()
+    return {"n": n, "connect_s": connect_s, "ms": durations, "rss": current, "peak": peak}
+
+
+async def client_main(port: int, n: int, connections: int) -> None:
+    """The simulated Envoys: subscribe CDS, LDS and RDS; ACK every response."""
+    import grpc
+    from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+    from proxyinit.xds import types
+
+    options = [("grpc.use_local_subchannel_pool", 1)]  # one TCP connection per channel, like Envoys
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(connections)]
+
+    async def stream(index: int) -> None:
+        call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channels[index % connections]).StreamAggregatedResources()
+        first = discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER)
+        first.node.id = GATEWAY
+        await call.write(first)
+        await call.write(discovery_pb2.DiscoveryRequest(type_url=types.LISTENER))
+        await call.write(discovery_pb2.DiscoveryRequest(type_url=types.ROUTE, resource_names=ROUTE_NAMES))
+        async for response in call:
+            names = ROUTE_NAMES if response.type_url == types.ROUTE else []
+            await call.write(discovery_pb2.DiscoveryRequest(
+                type_url=response.type_url, version_info=response.version_info,
+                response_nonce=response.nonce, resource_names=names,
+            ))
+
+    tasks = [asyncio.create_task(stream(i)) for i in range(n)]
+    # Run until the parent closes our stdin (it is done measuring), then leave cleanly.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in channels:
+        await channel.close(None)
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def print_report(envoy: dict | None, fanouts: list[dict], poll: float) -> None:
+    print()
+    if envoy is not None:
+        print(f"1 real Envoy 1.40 (colorgateway-vn), /ready after {envoy['ready_ms']:.0f} ms")
+        print(f"{'change -> RDS ACK':<34}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}   target p50 <= 20 ms")
+        for label, key in (("model -> ACK", "model"), (f"file write -> ACK (poll {poll * 1000:.0f} ms)", "file")):
+            values = envoy[key]
+            print(f"{label:<34}{len(values):>4}{statistics.median(values):>9.1f}{pct(values, .95):>9.1f}{max(values):>9.1f}")
+        print()
+    if fanouts:
+        print(f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}"
+              "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB")
+        for row in fanouts:
+            print(f"{row['n']:<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
+                  f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="proxyinit-bench-"))
+    try:
+        envoy = None if args.no_envoy else await bench_envoy(args.changes, workdir, args.poll)
+        fanouts = []
+        for n in args.streams:
+            connections = args.connections or n
+            fanouts.append(await bench_fanout(n, args.fanout_changes, workdir, connections))
+            print(f"  fan-out {n}: done", file=sys.stderr)
+        print_report(envoy, fanouts, args.poll)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--changes", type=int, default=30, help="changes pushed to the real Envoy")
+    parser.add_argument("--fanout-changes", type=int, default=5, help="changes per fan-out size")
+    parser.add_argument("--streams", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000, 2000])
+    parser.add_argument("--connections", type=int, default=0, help="TCP connections for the streams (0: one each)")
+    parser.add_argument("--poll", type=float, default=0.1, help="mesh file poll interval for the file -> ACK clock")
+    parser.add_argument("--no-envoy", action="store_true", help="skip the real-Envoy part")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--client":
+        # The fan-out client may open thousands of sockets.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        asyncio.run(client_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    else:
+        asyncio.run(asyncio.wait_for(main(parse_args()), 600))

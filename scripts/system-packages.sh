@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the Debian packages proxyinit needs, only if something is missing (idempotent).
+# iptables: legacy and nft variants (+ libip4tc/libxtables for python-iptables); iproute2: `ip`.
+set -eu
+need=""
+command -v iptables-legacy-restore >/dev/null 2>&1 || need="$need iptables"
+command -v iptables-nft-restore >/dev/null 2>&1 || need="$need iptables"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
+if [ -n "$need" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing system packages:$need (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "installing system packages:$need"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
