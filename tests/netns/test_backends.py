@@ -1,0 +1,53 @@
+"""Backend guarantees: a failed commit changes nothing; iptc honours the xtables lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends import make_backend
+from proxyinit.firewall.model import Family, FamilyPlan, Op, OpKind
+from proxyinit.firewall.netns import entered
+from tests.cases import env
+from tests.netns.conftest import BACKENDS, add_foreign_rules, save, variant_of
+
+GOOD = '-p tcp -m comment --comment "proxyinit/egress-redirect" -j REDIRECT --to-ports 15001'
+BAD = '-p tcp -m owner --uid-owner no-such-user-xyz -j RETURN'
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("family", [Family.IPV4, Family.IPV6])
+def test_failed_commit_changes_nothing(netns, backend, family):
+    add_foreign_rules(netns, variant_of(backend))
+    before = save(netns, variant_of(backend), family is Family.IPV6)
+    ops = (Op(OpKind.DECLARE, "APPMESH_EGRESS"), Op(OpKind.APPEND, "APPMESH_EGRESS", GOOD), Op(OpKind.APPEND, "APPMESH_EGRESS", BAD))
+    with entered(netns), pytest.raises(RuntimeFailure) as caught:
+        make_backend(backend).commit((FamilyPlan(family, ops),))
+    assert "no-such-user-xyz" in str(caught.value) or family.value in str(caught.value)
+    assert save(netns, variant_of(backend), family is Family.IPV6) == before
+
+
+def test_iptc_waits_for_the_xtables_lock(netns, tmp_path):
+    lock_path = tmp_path / "xtables.lock"
+    holder = os.open(lock_path, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("APPMESH_")}
+    child_env.update(env(), XTABLES_LOCKFILE=str(lock_path))
+    argv = [sys.executable, "-m", "proxyinit", "--netns", netns, "--backend", "iptc", "apply"]
+    proc = subprocess.Popen(argv, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()
+        assert "APPMESH" not in save(netns, "legacy")
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert "proxyinit/egress-redirect" in save(netns, "legacy")
