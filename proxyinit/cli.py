@@ -1,6 +1,6 @@
 """Command line wiring only: parse, build objects, map errors to exit codes.
 
-Heavy modules (pydantic, pyroute2, python-iptables, grpc) are imported inside the handlers, never
+Heavy modules (pydantic, python-iptables, grpc) are imported inside the handlers, never
 here, so `proxyinit` as an init container pays only for the path it takes.
 """
 

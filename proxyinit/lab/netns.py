@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ class Lab:
 
     namespaces: list[str] = field(default_factory=list)
     processes: list[subprocess.Popen] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)
 
     def add_namespace(self, prefix: str) -> str:
         name = unique_name(prefix)
@@ -53,6 +55,30 @@ class Lab:
                 sh("ip", "-n", ns, "addr", "add", addr, "dev", dev, *extra)
             sh("ip", "-n", ns, "link", "set", dev, "up")
 
+    def bridge(self, ns: str, name: str = "br0") -> str:
+        sh("ip", "-n", ns, "link", "add", name, "type", "bridge")
+        sh("ip", "-n", ns, "link", "set", name, "up")
+        return name
+
+    def attach(self, hub: str, bridge: str, ns: str, addrs: list[str]) -> None:
+        """A veth from `ns` (named eth0 there) into `bridge` in the hub namespace."""
+        a = unique_name("vh")[-15:]
+        sh("ip", "link", "add", a, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "-n", hub, "link", "set", a, "master", bridge, "up")
+        for addr in addrs:
+            sh("ip", "-n", ns, "addr", "add", addr, "dev", "eth0", *(["nodad"] if ":" in addr else []))
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    def hosts_file(self, ns: str, entries: dict[str, str]) -> None:
+        """/etc/netns/NS/hosts: `ip netns exec` bind-mounts it over /etc/hosts for that
+        namespace's processes only (ip-netns(8)); removed with the namespace."""
+        directory = os.path.join("/etc/netns", ns)
+        os.makedirs(directory, exist_ok=True)
+        self.directories.append(directory)
+        lines = ["127.0.0.1 localhost", "::1 localhost"] + [f"{addr} {name}" for name, addr in entries.items()]
+        with open(os.path.join(directory, "hosts"), "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+
     def spawn(self, ns: str, *argv: str, ready_line: str | None = None) -> subprocess.Popen:
         proc = subprocess.Popen(netns_exec(ns, *argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.processes.append(proc)
@@ -63,20 +89,38 @@ class Lab:
         return proc
 
     def close(self) -> None:
+        """SIGTERM first (a task stops its Envoy and app), SIGKILL what is left, then remove."""
         for proc in reversed(self.processes):
             if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(self.processes):
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-            proc.wait()
-            for stream in (proc.stdout, proc.stderr):
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
         for name in reversed(self.namespaces):
             remove_namespace(name)
+        for directory in self.directories:
+            shutil.rmtree(directory, ignore_errors=True)
         self.processes.clear()
         self.namespaces.clear()
+        self.directories.clear()
+
+
+def kill_inside(name: str) -> None:
+    """Anything still running in the namespace (an orphaned Envoy, say) dies with it."""
+    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), 9)
 
 
 def remove_namespace(name: str) -> None:
+    kill_inside(name)
     # `ip netns del` fails with EBUSY for a moment after the last process in it exits.
     for _ in range(50):
         proc = subprocess.run(["ip", "netns", "del", name], capture_output=True, text=True)

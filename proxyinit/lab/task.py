@@ -1,0 +1,111 @@
+"""One ECS-style task, run inside its network namespace, containers in ECS order:
+
+1. the proxyinit init container (`proxyinit` with the task's APPMESH_* env, must exit 0),
+2. Envoy as uid 1337 from `proxyinit envoy-bootstrap`'s bootstrap, until /ready (xDS applied),
+3. the app as an unprivileged uid (its `dependsOn` Envoy HEALTHY), until it answers /ping.
+
+Prints one JSON line {"ready": true, ...} (or {"ready": false, "error": ...}) and then runs until
+SIGTERM/SIGINT, when it stops the app and Envoy. Usage (as root, inside the namespace):
+  python -m proxyinit.lab.task --node mesh/default/virtualNode/colorteller-vn --xds unix:///x.sock
+      --app teller --color white [--app-uid 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+APP_PORT = 9080
+INIT_ENV = {
+    "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
+    "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": str(APP_PORT),
+}
+
+
+def run_init_container() -> None:
+    env = {**os.environ, **INIT_ENV}
+    proc = subprocess.run([sys.executable, "-m", "proxyinit"], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"proxyinit init container exited {proc.returncode}: {proc.stderr.strip()}")
+
+
+def bootstrap_yaml(node: str, xds: str) -> tuple[str, list[str]]:
+    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
+
+    settings = settings_from_env({
+        "APPMESH_VIRTUAL_NODE_NAME": node, "APPMESH_XDS_ENDPOINT": xds, "ENVOY_ADMIN_ACCESS_PORT": "9901",
+        "ENVOY_ADMIN_ACCESS_LOG_FILE": "/dev/null", "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
+    })
+    return render_bootstrap(settings), envoy_flags(settings)
+
+
+def start_app(app: str, color: str, uid: int) -> subprocess.Popen:
+    module = {"teller": "proxyinit.colorapp.teller", "gateway": "proxyinit.colorapp.gateway"}[app]
+    env = {**os.environ, "COLOR": color}
+    return subprocess.Popen([sys.executable, "-m", module, "--uid", str(uid)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+async def wait_app(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    url = f"http://127.0.0.1:{APP_PORT}/ping"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited {proc.returncode}: {proc.stderr.read().strip()}")
+        try:
+            await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=1).read())
+            return
+        except OSError:
+            if loop.time() > deadline:
+                raise RuntimeError("app did not answer /ping in time") from None
+            await asyncio.sleep(0.02)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from proxyinit.mesh.envoy import EnvoyProcess
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    run_init_container()
+    yaml_text, flags = bootstrap_yaml(args.node, args.xds)
+    envoy = EnvoyProcess(flags=flags)
+    app = None
+    try:
+        await envoy.start(yaml_text, timeout=30)
+        app = start_app(args.app, args.color, args.app_uid)
+        await wait_app(app)
+        print(json.dumps({"ready": True, "node": args.node, "envoy_pid": envoy.process.pid, "app_pid": app.pid}), flush=True)
+        await stop.wait()
+        return 0
+    finally:
+        if app is not None and app.poll() is None:
+            app.terminate()
+            app.wait(5)
+        await envoy.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--node", required=True, help="mesh/<mesh>/virtualNode/<node>")
+    parser.add_argument("--xds", required=True, help="control plane: host:port or unix:///path")
+    parser.add_argument("--app", choices=("teller", "gateway"), required=True)
+    parser.add_argument("--color", default="white")
+    parser.add_argument("--app-uid", type=int, default=1000)
+    args = parser.parse_args()
+    try:
+        raise SystemExit(asyncio.run(run(args)))
+    except Exception as err:  # noqa: BLE001 - reported to the orchestrator as one JSON line
+        print(json.dumps({"ready": False, "error": str(err)}), flush=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
