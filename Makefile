@@ -24,7 +24,8 @@ demo: install
 
 bench: install
 	$(PY) bench/apply.py
-	@if [ -f bench/xds_push.py ]; then $(PY) bench/xds_push.py; fi
+	$(PY) bench/xds_push.py
+	$(PY) bench/mesh.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
