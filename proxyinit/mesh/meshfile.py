@@ -1,0 +1,114 @@
+"""The mesh file: a YAML or JSON list of App Mesh resources, as `aws appmesh create-* --cli-input-json` takes them.
+
+    - meshName: default                      # Mesh
+      spec: {egressFilter: {type: DROP_ALL}}
+    - meshName: default                      # VirtualNode
+      virtualNodeName: colorteller-vn
+      spec: {...}
+    - {meshName: default, virtualServiceName: colorteller.default.svc.cluster.local, spec: {...}}
+    - {meshName: default, virtualRouterName: colorteller-vr, spec: {...}}
+    - {meshName: default, virtualRouterName: colorteller-vr, routeName: colorteller-route, spec: {...}}
+
+The kind is told by the name keys (routeName > virtualRouterName > virtualServiceName >
+virtualNodeName > meshName alone). A mesh that resources name but the file does not declare is
+created with App Mesh's defaults (egress filter DROP_ALL), as `aws appmesh create-mesh --mesh-name M`
+would: the walkthrough's preview files never declare their mesh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.mesh_model import MeshModel
+from proxyinit.mesh.model import Mesh, Route, VirtualNode, VirtualRouter, VirtualService
+from proxyinit.mesh.problems import from_validation_error, resource_error
+
+# Order matters: a Route also carries virtualRouterName, so the most specific key is tried first.
+_KINDS: tuple[tuple[str, type], ...] = (
+    ("routeName", Route),
+    ("virtualRouterName", VirtualRouter),
+    ("virtualServiceName", VirtualService),
+    ("virtualNodeName", VirtualNode),
+)
+
+
+def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
+    """Read, parse and validate a mesh file; {mesh name: MeshModel}. Bad input -> ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"mesh file {str(path)!r}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        # YAML is a superset of JSON, so one parser reads both.
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"mesh file {str(path)!r}: not valid YAML/JSON ({exc})") from None
+    if data is None:
+        return {}
+    try:
+        return parse_resources(data)
+    except ConfigError as exc:
+        raise ConfigError(f"mesh file {str(path)!r}: {exc}") from None
+
+
+def parse_resources(items: Any) -> dict[str, MeshModel]:
+    """Validate a list of resource dicts (create-* input shape); {mesh name: MeshModel}."""
+    if not isinstance(items, list):
+        raise ConfigError(f"expected a list of App Mesh resources, got {type(items).__name__}")
+    meshes: dict[str, Mesh] = {}
+    members: dict[str, list] = {}
+    for index, item in enumerate(items):
+        resource = parse_resource(item, index)
+        if isinstance(resource, Mesh):
+            if resource.mesh_name in meshes:
+                raise resource_error("Mesh", resource.mesh_name, None, "meshName", "declared twice", resource.mesh_name)
+            meshes[resource.mesh_name] = resource
+        members.setdefault(resource.mesh_name, []).append(resource)
+    return build_meshes(meshes, members)
+
+
+def build_meshes(meshes: dict[str, Mesh], members: dict[str, list]) -> dict[str, MeshModel]:
+    out: dict[str, MeshModel] = {}
+    for name in sorted(members):
+        mesh = meshes.get(name) or Mesh(mesh_name=name)
+        out[name] = MeshModel.build(mesh, (r for r in members[name] if not isinstance(r, Mesh)))
+    return out
+
+
+def kind_of(item: dict) -> type:
+    for key, cls in _KINDS:
+        if key in item:
+            return cls
+    return Mesh
+
+
+def parse_resource(item: Any, index: int = 0) -> Mesh | VirtualNode | VirtualService | VirtualRouter | Route:
+    """One resource dict -> its model; ConfigError naming kind, name, field and value."""
+    if not isinstance(item, dict):
+        raise ConfigError(f"resource [{index}]: expected a mapping, got {type(item).__name__}: {item!r:.80}")
+    cls = kind_of(item)
+    name = _display_name(item, cls)
+    mesh = item.get("meshName")
+    if not mesh:
+        raise resource_error(cls.KIND, name, None, "meshName", f"resource [{index}] needs a meshName", mesh)
+    try:
+        return cls.model_validate(item)
+    except ValidationError as exc:
+        raise from_validation_error(cls.KIND, name, None if cls is Mesh else str(mesh), exc) from None
+
+
+def _display_name(item: dict, cls: type) -> str:
+    key = {Route: "routeName", VirtualRouter: "virtualRouterName", VirtualService: "virtualServiceName",
+           VirtualNode: "virtualNodeName", Mesh: "meshName"}[cls]
+    return str(item.get(key, "?"))
+
+
+def dump_resources(models: Iterable[MeshModel]) -> list[dict]:
+    """The inverse of parse_resources for the GA shape (preview shapes come back normalised)."""
+    return [resource.to_api() for model in models for resource in model.resources()]

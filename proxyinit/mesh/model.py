@@ -1,0 +1,235 @@
+"""The App Mesh resources in App Mesh's own JSON shape (2019-01-25 API), plus the 2018 preview shapes.
+
+Specs (MeshSpec, VirtualNodeSpec, VirtualServiceSpec, VirtualRouterSpec, RouteSpec) are the API's
+`spec` objects; a later issue serves the App Mesh REST API with these same classes, so they stay
+faithful to botocore's `appmesh/2019-01-25/service-2.json`. The resource classes (Mesh, VirtualNode,
+...) are the `aws appmesh create-* --cli-input-json` inputs: names + spec.
+
+2018 preview shapes (the colorapp walkthrough, ../shared/colorapp/) are normalised here, per resource:
+- VirtualNode `backends: ["name"]`  -> `backends: [{virtualService: {virtualServiceName: name}}]`
+- VirtualNode `serviceDiscovery.dns.serviceName` -> `serviceDiscovery.dns.hostname`
+- VirtualRouter `spec.serviceNames` -> kept aside (`preview_service_names`); MeshModel turns each name
+  into a VirtualService provided by this router (see mesh_model.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from proxyinit.mesh.model_base import (
+    ApiModel,
+    HttpTimeout,
+    PortMapping,
+    ResourceName,
+    ServiceName,
+    TcpTimeout,
+)
+from proxyinit.mesh.model_route import RouteSpec
+
+__all__ = [
+    "Mesh", "MeshSpec", "VirtualNode", "VirtualNodeSpec", "VirtualService", "VirtualServiceSpec",
+    "VirtualRouter", "VirtualRouterSpec", "Route", "RouteSpec", "Resource",
+]
+
+
+# ---------------------------------------------------------------------------------------- Mesh
+class EgressFilter(ApiModel):
+    type: Literal["ALLOW_ALL", "DROP_ALL"]
+
+
+class MeshSpec(ApiModel):
+    # The API's default is DROP_ALL ("By default, the type is DROP_ALL", EgressFilterType doc).
+    egress_filter: EgressFilter = EgressFilter(type="DROP_ALL")
+
+
+# -------------------------------------------------------------------------------- VirtualNode
+class ListenerTimeout(ApiModel):
+    """A union in the API: one member, matching the listener's protocol."""
+
+    http: HttpTimeout | None = None
+    http2: HttpTimeout | None = None
+    grpc: HttpTimeout | None = None
+    tcp: TcpTimeout | None = None
+
+
+class Listener(ApiModel):
+    port_mapping: PortMapping
+    timeout: ListenerTimeout | None = None
+
+    @model_validator(mode="after")
+    def _timeout_matches_protocol(self) -> "Listener":
+        if self.timeout is None:
+            return self
+        given = [k for k, v in self.timeout if v is not None]
+        if given and given != [self.port_mapping.protocol]:
+            raise ValueError(
+                f"timeout is given for {given} but the listener protocol is "
+                f"{self.port_mapping.protocol!r}: give exactly timeout.{self.port_mapping.protocol}"
+            )
+        return self
+
+
+class DnsServiceDiscovery(ApiModel):
+    hostname: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # LOADBALANCER (one address, Envoy LOGICAL_DNS) or ENDPOINTS (all addresses, STRICT_DNS).
+    response_type: Literal["LOADBALANCER", "ENDPOINTS"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preview_service_name(cls, data: Any) -> Any:
+        # 2018 preview: `dns.serviceName` (../shared/colorapp/colorgateway-vn.json).
+        if isinstance(data, dict) and "serviceName" in data:
+            data = dict(data)
+            name = data.pop("serviceName")
+            if data.setdefault("hostname", name) != name:
+                raise ValueError(f"serviceName {name!r} and hostname {data['hostname']!r} disagree")
+        return data
+
+
+class ServiceDiscovery(ApiModel):
+    # awsCloudMap is not supported: refused as an unknown field rather than ignored.
+    dns: DnsServiceDiscovery
+
+
+class VirtualServiceBackend(ApiModel):
+    virtual_service_name: ServiceName
+
+
+class Backend(ApiModel):
+    virtual_service: VirtualServiceBackend
+
+
+class VirtualNodeSpec(ApiModel):
+    listeners: tuple[Listener, ...] = ()
+    service_discovery: ServiceDiscovery | None = None
+    backends: tuple[Backend, ...] = ()
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _preview_backends(cls, value: Any) -> Any:
+        # 2018 preview: `backends: ["colorteller.default.svc.cluster.local"]`.
+        if isinstance(value, list):
+            return [
+                {"virtualService": {"virtualServiceName": item}} if isinstance(item, str) else item
+                for item in value
+            ]
+        return value
+
+    @model_validator(mode="after")
+    def _listener_needs_discovery(self) -> "VirtualNodeSpec":
+        # API doc (VirtualNodeSpec.serviceDiscovery): "If you specify a listener, then you must
+        # specify service discovery information."
+        if self.listeners and self.service_discovery is None:
+            raise ValueError("serviceDiscovery is required when listeners are given")
+        return self
+
+
+# ----------------------------------------------------------------------------- VirtualService
+class VirtualNodeServiceProvider(ApiModel):
+    virtual_node_name: ResourceName
+
+
+class VirtualRouterServiceProvider(ApiModel):
+    virtual_router_name: ResourceName
+
+
+class VirtualServiceProvider(ApiModel):
+    """A union in the API: exactly one of virtualNode / virtualRouter."""
+
+    virtual_node: VirtualNodeServiceProvider | None = None
+    virtual_router: VirtualRouterServiceProvider | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "VirtualServiceProvider":
+        if (self.virtual_node is None) == (self.virtual_router is None):
+            raise ValueError("give exactly one of provider.virtualNode, provider.virtualRouter")
+        return self
+
+
+class VirtualServiceSpec(ApiModel):
+    provider: VirtualServiceProvider | None = None
+
+
+# ------------------------------------------------------------------------------ VirtualRouter
+class VirtualRouterListener(ApiModel):
+    port_mapping: PortMapping
+
+
+class VirtualRouterSpec(ApiModel):
+    listeners: tuple[VirtualRouterListener, ...] = ()
+
+
+# ------------------------------------------------------------------ resources (create-* inputs)
+class _Resource(ApiModel):
+    mesh_name: ResourceName
+    # Accepted because `aws appmesh create-* --generate-cli-skeleton` emits them; they do not
+    # change what Envoy receives, so they are kept but unused.
+    client_token: str | None = None
+    mesh_owner: str | None = None
+    tags: tuple[dict[str, str], ...] | None = None
+
+
+class Mesh(_Resource):
+    KIND: ClassVar[str] = "Mesh"
+    spec: MeshSpec = MeshSpec()
+
+    @property
+    def name(self) -> str:
+        return self.mesh_name
+
+
+class VirtualNode(_Resource):
+    KIND: ClassVar[str] = "VirtualNode"
+    virtual_node_name: ResourceName
+    spec: VirtualNodeSpec
+
+    @property
+    def name(self) -> str:
+        return self.virtual_node_name
+
+
+class VirtualService(_Resource):
+    KIND: ClassVar[str] = "VirtualService"
+    virtual_service_name: ServiceName
+    spec: VirtualServiceSpec = VirtualServiceSpec()
+
+    @property
+    def name(self) -> str:
+        return self.virtual_service_name
+
+
+class VirtualRouter(_Resource):
+    KIND: ClassVar[str] = "VirtualRouter"
+    virtual_router_name: ResourceName
+    spec: VirtualRouterSpec = VirtualRouterSpec()
+    # 2018 preview `spec.serviceNames`; not part of the API shape, so excluded from to_api().
+    preview_service_names: tuple[ServiceName, ...] = Field(default=(), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preview_service_names(cls, data: Any) -> Any:
+        spec = data.get("spec") if isinstance(data, dict) else None
+        if isinstance(spec, dict) and "serviceNames" in spec:
+            spec = dict(spec)
+            data = {**data, "spec": spec, "previewServiceNames": spec.pop("serviceNames")}
+        return data
+
+    @property
+    def name(self) -> str:
+        return self.virtual_router_name
+
+
+class Route(_Resource):
+    KIND: ClassVar[str] = "Route"
+    virtual_router_name: ResourceName
+    route_name: ResourceName
+    spec: RouteSpec
+
+    @property
+    def name(self) -> str:
+        return self.route_name
+
+
+Resource = Mesh | VirtualNode | VirtualService | VirtualRouter | Route

@@ -1,0 +1,43 @@
+"""Parts: the Envoy resources of one node while they are being assembled (translation only).
+
+Clusters are keyed by name: two routes to the same target node and port share one cluster, and
+adding the same cluster twice must give the same proto (a differing one is a translator bug).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+
+@dataclass
+class Parts:
+    clusters: dict[str, Message] = field(default_factory=dict)
+    listeners: list[Message] = field(default_factory=list)
+    route_configs: dict[str, Message] = field(default_factory=dict)
+
+    def add_cluster(self, cluster: Message) -> None:
+        known = self.clusters.setdefault(cluster.name, cluster)
+        if known != cluster:
+            raise AssertionError(f"two different clusters named {cluster.name!r}")
+
+    def add_route_config(self, config: Message) -> None:
+        if config.name in self.route_configs:
+            raise AssertionError(f"two route configurations named {config.name!r}")
+        self.route_configs[config.name] = config
+
+    def add_listener(self, listener: Message) -> None:
+        self.listeners.append(listener)
+
+    def by_type(self) -> dict[str, list[Message]]:
+        """{type URL: resources}, each list sorted by name so the output is deterministic."""
+        return {
+            CLUSTER: [self.clusters[name] for name in sorted(self.clusters)],
+            # Every cluster is STATIC, DNS or ORIGINAL_DST with inline endpoints: no EDS.
+            ENDPOINT: [],
+            LISTENER: sorted(self.listeners, key=lambda l: l.name),
+            ROUTE: [self.route_configs[name] for name in sorted(self.route_configs)],
+        }

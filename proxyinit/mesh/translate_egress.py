@@ -1,0 +1,125 @@
+"""Egress: `lds_egress_0.0.0.0_15001`, what the local application sends out (pure).
+
+Only declared backends are routed. Per backend port, one filter chain (by original destination
+port): http-family ports -> HTTP connection manager with RDS `rds_egress_http_<port>`, one virtual
+host per backend virtual service (domains `[name, name:port]`); a tcp port -> tcp_proxy to its one
+backend. Everything else follows the mesh egress filter: ALLOW_ALL -> the ORIGINAL_DST passthrough
+cluster (a `*` virtual host on http ports, the default filter chain otherwise); DROP_ALL -> no `*`
+virtual host (Envoy answers 404) and a refusing default filter chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+
+from proxyinit.mesh import names
+from proxyinit.mesh.clusters import dns_cluster, passthrough_cluster
+from proxyinit.mesh.envoy_parts import (
+    http_filter_chain,
+    listener,
+    loop_guard_chains,
+    refusing_filter_chain,
+    tcp_filter_chain,
+    tcp_proxy,
+)
+from proxyinit.mesh.mesh_model import MeshModel
+from proxyinit.mesh.model import Route, VirtualNode, VirtualService
+from proxyinit.mesh.model_base import PortMapping
+from proxyinit.mesh.parts import Parts
+from proxyinit.mesh.resolve import PROXY_PORTS, routes_for_listener, target_mapping
+from proxyinit.mesh.translate_http import Clusters, catch_all_route, mesh_route
+
+
+@dataclass
+class _EgressPorts:
+    """What each egress port carries: virtual hosts (http family) or one tcp destination."""
+
+    http: dict[int, list[rc.VirtualHost]] = field(default_factory=dict)
+    tcp: dict[int, tuple[str, Clusters, int | None]] = field(default_factory=dict)  # port -> (service, clusters, idle ms)
+
+
+def _node_cluster(model: MeshModel, node: VirtualNode, mapping: PortMapping, parts: Parts) -> str:
+    """The DNS cluster reaching `node` on `mapping`, added to parts; returns its name."""
+    name = names.egress_cluster(model.name, node.name, mapping.protocol, mapping.port)
+    dns = node.spec.service_discovery.dns
+    parts.add_cluster(dns_cluster(name, dns.hostname, mapping.port, mapping.protocol, dns.response_type))
+    return name
+
+
+def _route_clusters(model: MeshModel, route: Route, parts: Parts) -> Clusters:
+    out: Clusters = []
+    for target in route.spec.body.action.weighted_targets:
+        node = model.nodes[target.virtual_node]
+        out.append((_node_cluster(model, node, target_mapping(node, target), parts), target.weight))
+    return out
+
+
+def _virtual_host(service: str, port: int, routes: list[rc.Route]) -> rc.VirtualHost:
+    return rc.VirtualHost(name=f"{service}_{port}", domains=[service, f"{service}:{port}"], routes=routes)
+
+
+def _node_provided(model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts) -> None:
+    node = model.nodes[service.spec.provider.virtual_node.virtual_node_name]
+    for listener_ in node.spec.listeners:
+        mapping = listener_.port_mapping
+        cluster = _node_cluster(model, node, mapping, parts)
+        if mapping.protocol == "tcp":
+            ports.tcp[mapping.port] = (service.name, [(cluster, 1)], None)
+            continue
+        route = catch_all_route(service.name, cluster, grpc=mapping.protocol == "grpc")
+        ports.http.setdefault(mapping.port, []).append(_virtual_host(service.name, mapping.port, [route]))
+
+
+def _router_provided(model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts) -> None:
+    router_name = service.spec.provider.virtual_router.virtual_router_name
+    for listener_ in model.routers[router_name].spec.listeners:
+        mapping = listener_.port_mapping
+        routes = routes_for_listener(model.routes.get(router_name, ()), mapping)
+        if mapping.protocol == "tcp":
+            if routes:  # validation allows at most one; with none, the egress filter decides
+                timeout = routes[0].spec.tcp_route.timeout
+                idle = timeout.idle.milliseconds() if timeout is not None and timeout.idle is not None else None
+                ports.tcp[mapping.port] = (service.name, _route_clusters(model, routes[0], parts), idle)
+            continue
+        envoy_routes = [mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts)) for r in routes]
+        ports.http.setdefault(mapping.port, []).append(_virtual_host(service.name, mapping.port, envoy_routes))
+
+
+def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
+    ports = _EgressPorts()
+    for backend in node.spec.backends:
+        service = model.services[backend.virtual_service.virtual_service_name]
+        if service.spec.provider.virtual_node is not None:
+            _node_provided(model, service, ports, parts)
+        else:
+            _router_provided(model, service, ports, parts)
+    return ports
+
+
+def _http_chain(port: int, hosts: list[rc.VirtualHost], allow_all: bool, parts: Parts):
+    hosts = sorted(hosts, key=lambda h: h.name)
+    if allow_all:
+        hosts.append(rc.VirtualHost(name="passthrough", domains=["*"],
+                                    routes=[catch_all_route("passthrough", names.PASSTHROUGH_CLUSTER, retries=False)]))
+    route_config = names.egress_route_config(port)
+    parts.add_route_config(route_pb2.RouteConfiguration(name=route_config, virtual_hosts=hosts))
+    return http_filter_chain(f"egress_http_{port}", port, f"egress_http_{port}", route_config)
+
+
+def translate_egress(model: MeshModel, node: VirtualNode, parts: Parts) -> None:
+    allow_all = model.egress_filter == "ALLOW_ALL"
+    ports = _collect(model, node, parts)
+    by_port = {port: _http_chain(port, hosts, allow_all, parts) for port, hosts in ports.http.items()}
+    for port, (_service, clusters, idle) in ports.tcp.items():
+        by_port[port] = tcp_filter_chain(f"egress_tcp_{port}", port, tcp_proxy(f"egress_tcp_{port}", clusters, idle))
+    chains = loop_guard_chains("egress", PROXY_PORTS) + [by_port[port] for port in sorted(by_port)]
+    if allow_all:
+        parts.add_cluster(passthrough_cluster(names.PASSTHROUGH_CLUSTER))
+        default = tcp_filter_chain("passthrough", None, tcp_proxy("egress_passthrough", [(names.PASSTHROUGH_CLUSTER, 1)]))
+    else:
+        default = refusing_filter_chain("egress_filter_drop_all", None, "egress_drop_all")
+    parts.add_listener(listener(names.EGRESS_LISTENER, names.EGRESS_PORT, base_pb2.OUTBOUND, chains, default))

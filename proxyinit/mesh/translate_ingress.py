@@ -1,0 +1,55 @@
+"""Ingress: `lds_ingress_0.0.0.0_15000`, what arrives for the local application (pure).
+
+One filter chain per virtual node listener, selected by the original destination port (REDIRECT
+keeps it; the original_dst listener filter restores it): http-family ports go through an HTTP
+connection manager with RDS `rds_ingress_<proto>_<port>` to the static cluster
+`cds_ingress_<mesh>_<node>_<proto>_<port>` (127.0.0.1:<port>); tcp ports through tcp_proxy.
+"""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+
+from proxyinit.mesh import names
+from proxyinit.mesh.clusters import static_cluster
+from proxyinit.mesh.envoy_parts import http_filter_chain, listener, loop_guard_chains, tcp_filter_chain, tcp_proxy
+from proxyinit.mesh.model import Listener, VirtualNode
+from proxyinit.mesh.parts import Parts
+from proxyinit.mesh.resolve import PROXY_PORTS
+from proxyinit.mesh.translate_http import catch_all_route
+
+LOCAL_APP_ADDRESS = "127.0.0.1"
+
+
+def _listener_timeout(listener_: Listener, protocol: str):
+    return None if listener_.timeout is None else getattr(listener_.timeout, protocol)
+
+
+def _ingress_chain(mesh: str, node: VirtualNode, listener_: Listener, parts: Parts):
+    port, protocol = listener_.port_mapping.port, listener_.port_mapping.protocol
+    cluster = names.ingress_cluster(mesh, node.name, protocol, port)
+    parts.add_cluster(static_cluster(cluster, LOCAL_APP_ADDRESS, port, protocol))
+    timeout = _listener_timeout(listener_, protocol)
+    stat_prefix = f"ingress_{protocol}_{port}"
+    if protocol == "tcp":
+        idle = timeout.idle.milliseconds() if timeout is not None and timeout.idle is not None else None
+        return tcp_filter_chain(stat_prefix, port, tcp_proxy(stat_prefix, [(cluster, 1)], idle))
+    route_config = names.ingress_route_config(protocol, port)
+    parts.add_route_config(route_pb2.RouteConfiguration(
+        name=route_config,
+        virtual_hosts=[rc.VirtualHost(
+            name=stat_prefix,
+            domains=["*"],
+            routes=[catch_all_route(stat_prefix, cluster, grpc=protocol == "grpc", timeout=timeout, retries=False)],
+        )],
+    ))
+    return http_filter_chain(stat_prefix, port, stat_prefix, route_config)
+
+
+def translate_ingress(mesh: str, node: VirtualNode, parts: Parts) -> None:
+    listeners = sorted(node.spec.listeners, key=lambda l: l.port_mapping.port)
+    chains = loop_guard_chains("ingress", PROXY_PORTS)
+    chains += [_ingress_chain(mesh, node, listener_, parts) for listener_ in listeners]
+    parts.add_listener(listener(names.INGRESS_LISTENER, names.INGRESS_PORT, base_pb2.INBOUND, chains))
