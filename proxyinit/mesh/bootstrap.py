@@ -1,0 +1,194 @@
+"""Envoy bootstrap from the aws-appmesh-envoy image's environment contract.
+
+Variables (names and defaults as the App Mesh Envoy image documents them):
+  APPMESH_RESOURCE_ARN        arn:aws:appmesh:<region>:<account>:mesh/M/virtualNode/V   (preferred)
+  APPMESH_VIRTUAL_NODE_NAME   mesh/M/virtualNode/V          (older form; must agree if both set)
+  APPMESH_XDS_ENDPOINT        host:port | [v6]:port | unix:///path    default 127.0.0.1:15010
+  ENVOY_ADMIN_ACCESS_PORT     default 9901 (0: Envoy picks one; see --admin-address-path)
+  ENVOY_ADMIN_ACCESS_ADDRESS  default 127.0.0.1 (proxyinit's own addition, see below)
+  ENVOY_ADMIN_ACCESS_LOG_FILE default /tmp/envoy_admin_access.log
+  ENVOY_LOG_LEVEL             default info    (a command-line flag: see `envoy_flags`)
+  ENVOY_CONCURRENCY           default unset   (a command-line flag: see `envoy_flags`)
+
+Admin binds 127.0.0.1, not App Mesh's 0.0.0.0: the admin API can drain listeners and quit the
+server and has no authentication, so it must not be reachable from the network by default. Set
+ENVOY_ADMIN_ACCESS_ADDRESS=0.0.0.0 to get App Mesh's behaviour back.
+
+The ADS connection uses `envoy_grpc` to a static `xds_cluster` (HTTP/2) instead of App Mesh's
+`google_grpc` + AWS IAM credentials: the control plane is local and plaintext on loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proxyinit.errors import ConfigError
+from proxyinit.xds.endpoint import Endpoint, parse_endpoint
+from proxyinit.xds.types import NodeId
+
+DEFAULT_XDS_ENDPOINT = "127.0.0.1:15010"
+LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
+_ARN = re.compile(r"^arn:aws[a-z-]*:appmesh:[a-z0-9-]+:[0-9]{12}:(?P<resource>.+)$")
+_FILE_ACCESS_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+_HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    node_id: NodeId
+    xds: Endpoint
+    admin_address: str = "127.0.0.1"
+    admin_port: int = 9901
+    admin_access_log: str = "/tmp/envoy_admin_access.log"
+    log_level: str = "info"
+    concurrency: int | None = None
+
+
+def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
+    """Validate the environment; a bad or missing variable -> ConfigError naming it and its value."""
+    return BootstrapSettings(
+        node_id=_node_id_from_env(env),
+        xds=parse_endpoint(env.get("APPMESH_XDS_ENDPOINT") or DEFAULT_XDS_ENDPOINT, "APPMESH_XDS_ENDPOINT"),
+        admin_address=_ip_from_env(env, "ENVOY_ADMIN_ACCESS_ADDRESS", "127.0.0.1"),
+        admin_port=_int_from_env(env, "ENVOY_ADMIN_ACCESS_PORT", 9901, 0, 65535),
+        admin_access_log=_path_from_env(env, "ENVOY_ADMIN_ACCESS_LOG_FILE", "/tmp/envoy_admin_access.log"),
+        log_level=_log_level_from_env(env),
+        concurrency=_int_from_env(env, "ENVOY_CONCURRENCY", None, 1, 1024),
+    )
+
+
+def _node_id_from_env(env: Mapping[str, str]) -> NodeId:
+    arn = env.get("APPMESH_RESOURCE_ARN", "").strip()
+    name = env.get("APPMESH_VIRTUAL_NODE_NAME", "").strip()
+    from_arn = _node_id_from_arn(arn) if arn else None
+    from_name = _parse_node(name, "APPMESH_VIRTUAL_NODE_NAME") if name else None
+    if from_arn and from_name and from_arn != from_name:
+        raise ConfigError(
+            f"APPMESH_RESOURCE_ARN={arn!r} and APPMESH_VIRTUAL_NODE_NAME={name!r} name different virtual nodes"
+        )
+    node = from_arn or from_name
+    if node is None:
+        raise ConfigError("APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) is not set: which virtual node is this?")
+    return node
+
+
+def _node_id_from_arn(arn: str) -> NodeId:
+    match = _ARN.match(arn)
+    if not match:
+        raise ConfigError(
+            f"APPMESH_RESOURCE_ARN={arn!r}: expected arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<node>"
+        )
+    return _parse_node(match["resource"], "APPMESH_RESOURCE_ARN", arn)
+
+
+def _parse_node(resource: str, variable: str, raw: str | None = None) -> NodeId:
+    try:
+        return NodeId.parse(resource)
+    except ConfigError:
+        raise ConfigError(
+            f"{variable}={raw or resource!r}: expected mesh/<mesh>/virtualNode/<node> "
+            "(virtual gateways are not supported)"
+        ) from None
+
+
+def _int_from_env(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _ip_from_env(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected an IP address such as 127.0.0.1 or 0.0.0.0") from None
+
+
+def _path_from_env(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if not raw.startswith("/"):
+        raise ConfigError(f"{name}={raw!r}: expected an absolute path")
+    return raw
+
+
+def _log_level_from_env(env: Mapping[str, str]) -> str:
+    raw = env.get("ENVOY_LOG_LEVEL", "").strip() or "info"
+    if raw.lower() not in LOG_LEVELS:
+        raise ConfigError(f"ENVOY_LOG_LEVEL={raw!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return raw.lower()
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def build_bootstrap(settings: BootstrapSettings) -> dict:
+    """The bootstrap as a plain dict (Envoy's v3 JSON/YAML shape)."""
+    node = str(settings.node_id)
+    return {
+        "node": {"id": node, "cluster": node},
+        "admin": {
+            "access_log": [{"name": "envoy.access_loggers.file",
+                            "typed_config": {"@type": _FILE_ACCESS_LOG, "path": settings.admin_access_log}}],
+            "address": {"socket_address": {"address": settings.admin_address, "port_value": settings.admin_port}},
+        },
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                # The server binds the stream to the node of the first request only.
+                "set_node_on_first_message_only": True,
+                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}],
+            },
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+        },
+        "static_resources": {"clusters": [_xds_cluster(settings.xds)]},
+    }
+
+
+def _xds_cluster(xds: Endpoint) -> dict:
+    if xds.is_unix:
+        address = {"pipe": {"path": xds.unix_path}}
+    else:
+        address = {"socket_address": {"address": xds.host, "port_value": xds.port}}
+    return {
+        "name": "xds_cluster",
+        # A hostname needs DNS; an IP literal or a socket path does not.
+        "type": "STATIC" if xds.is_unix or xds.is_ip_literal else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": _HTTP_OPTIONS,
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": "xds_cluster",
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
+        },
+    }
+
+
+def envoy_flags(settings: BootstrapSettings) -> list[str]:
+    """Command-line flags the env asks for (log level and concurrency are not bootstrap fields)."""
+    flags = ["--log-level", settings.log_level]
+    if settings.concurrency is not None:
+        flags += ["--concurrency", str(settings.concurrency)]
+    return flags
+
+
+def render_bootstrap(settings: BootstrapSettings) -> str:
+    import yaml
+
+    header = (
+        f"# Envoy bootstrap for {settings.node_id}, generated by `proxyinit envoy-bootstrap`.\n"
+        f"# Run: envoy -c <this file> {' '.join(envoy_flags(settings))} --disable-hot-restart\n"
+    )
+    return header + yaml.safe_dump(build_bootstrap(settings), sort_keys=False)

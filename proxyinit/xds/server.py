@@ -1,0 +1,212 @@
+"""gRPC ADS server (SotW `StreamAggregatedResources`) over `grpc.aio`.
+
+The server only reads the `SnapshotCache`; it never knows how snapshots are made. Each stream:
+1. reads its first request and binds the stream to `node.id` for its whole life
+   (malformed -> INVALID_ARGUMENT, no snapshot for it -> NOT_FOUND), so a node can never
+   receive another node's config;
+2. then reacts to two things only, both of which just set the stream's wake-up Event: a request
+   from Envoy (a reader task queues it) and a cache change for *its* node;
+3. on each wake-up applies the queued requests to its `StreamState` (nonce/ACK/NACK rules live
+   there) and sends what it owes for the current snapshot, in PUSH_ORDER.
+Delta xDS (`DeltaAggregatedResources`) is left to the generated base class (UNIMPLEMENTED): a
+delta stream would plug into the same cache and registry with its own state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from proxyinit.errors import ConfigError
+from proxyinit.xds.cache import SnapshotCache
+from proxyinit.xds.stream import SHORT_TYPE_NAMES, RequestKind, StreamState
+from proxyinit.xds.types import NodeId
+
+log = logging.getLogger(__name__)
+
+_END = object()  # queued by the reader when Envoy half-closes or the call breaks
+AckListener = Callable[[StreamState, str, RequestKind], None]
+
+
+class StreamRegistry:
+    """Live streams, for the debug endpoint, tests and benchmarks. Loop-local, not thread-safe."""
+
+    def __init__(self) -> None:
+        self._streams: dict[int, StreamState] = {}
+        self._changed = asyncio.Event()
+        self._listeners: list[AckListener] = []
+
+    def add_listener(self, listener: "AckListener") -> None:
+        """Call `listener(stream, type_url, kind)` on every ACK and NACK (metrics, benchmarks).
+
+        Listeners run on the server's loop inside the stream's turn: they must be quick.
+        """
+        self._listeners.append(listener)
+
+    def record(self, stream: StreamState, type_url: str, kind: RequestKind) -> None:
+        for listener in self._listeners:
+            listener(stream, type_url, kind)
+        self.notify()
+
+    def add(self, stream: StreamState) -> None:
+        self._streams[stream.stream_id] = stream
+        self.notify()
+
+    def remove(self, stream: StreamState) -> None:
+        self._streams.pop(stream.stream_id, None)
+        self.notify()
+
+    def streams(self) -> list[StreamState]:
+        return list(self._streams.values())
+
+    def notify(self) -> None:
+        """Wake `wait_until` callers: swap the Event so each waiter sees every change once."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_until(self, predicate: Callable[[list[StreamState]], bool], timeout: float) -> None:
+        """Return once `predicate(streams)` holds; raise TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            changed = self._changed
+            if predicate(self.streams()):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("condition on xDS streams not reached")
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+
+class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    """SotW ADS over the cache. One instance serves every stream."""
+
+    def __init__(self, cache: SnapshotCache, registry: StreamRegistry | None = None):
+        self.cache = cache
+        self.registry = registry or StreamRegistry()
+        self._stream_ids = itertools.count(1)
+
+    async def StreamAggregatedResources(
+        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        requests = aiter(request_iterator)
+        try:
+            first = await anext(requests)
+        except StopAsyncIteration:
+            return
+        node_id = await self._bind_node(first, context)
+        stream = StreamState(next(self._stream_ids), node_id, peer=context.peer() or "")
+        wakeup = asyncio.Event()
+        inbox: collections.deque = collections.deque([first])
+        subscription = self.cache.subscribe(node_id, wakeup.set)
+        reader = asyncio.create_task(_read_requests(requests, inbox, wakeup))
+        self.registry.add(stream)
+        log.info("xds stream %d opened by %s (%s)", stream.stream_id, node_id, stream.peer)
+        try:
+            while True:
+                wakeup.clear()
+                if not await self._apply_requests(stream, inbox, context):
+                    return
+                snapshot = self.cache.get_snapshot(node_id)
+                if snapshot is None:
+                    await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id} is no longer in the mesh")
+                for response in stream.pending_responses(snapshot):
+                    log.debug("xds stream %d: send %s %s", stream.stream_id, response.type_url, response.version_info)
+                    yield response
+                self.registry.notify()
+                await wakeup.wait()
+        finally:
+            subscription.close()
+            reader.cancel()
+            self.registry.remove(stream)
+            log.info("xds stream %d of %s closed", stream.stream_id, node_id)
+
+    async def _bind_node(self, first: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext) -> str:
+        raw = first.node.id if first.HasField("node") else ""
+        try:
+            node_id = str(NodeId.parse(raw))
+        except ConfigError as err:
+            log.warning("xds stream refused: %s", err)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        if self.cache.get_snapshot(node_id) is None:
+            log.warning("xds stream refused: no virtual node %s in the mesh", node_id)
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no virtual node {node_id} in the mesh")
+        return node_id
+
+    async def _apply_requests(
+        self, stream: StreamState, inbox: collections.deque, context: grpc.aio.ServicerContext
+    ) -> bool:
+        """Feed queued requests to the state machine; False when the stream should end."""
+        while inbox:
+            request = inbox.popleft()
+            if request is _END:
+                return False
+            if request.HasField("node") and request.node.id and request.node.id != stream.node_id:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"node id changed on the stream from {stream.node_id} to {request.node.id}",
+                )
+            kind = stream.on_request(request)
+            self._log_request(stream, request, kind)
+            if kind in (RequestKind.ACK, RequestKind.NACK):
+                self.registry.record(stream, request.type_url, kind)
+        return True
+
+    @staticmethod
+    def _log_request(stream: StreamState, request: discovery_pb2.DiscoveryRequest, kind: RequestKind) -> None:
+        short = SHORT_TYPE_NAMES.get(request.type_url, request.type_url)
+        if kind is RequestKind.NACK:
+            log.warning(
+                "xds NACK from %s for %s version %s: %s",
+                stream.node_id, short, stream.types[request.type_url].sent_version, request.error_detail.message,
+            )
+        elif kind is RequestKind.UNKNOWN_TYPE:
+            log.info("xds stream %d: ignoring request for unserved type %s", stream.stream_id, short)
+        else:
+            log.debug("xds stream %d: %s %s %s", stream.stream_id, kind.value, short, request.version_info)
+
+
+async def _read_requests(requests: AsyncIterator, inbox: collections.deque, wakeup: asyncio.Event) -> None:
+    """Move Envoy's requests into the stream's inbox; queue _END when the call ends or breaks."""
+    try:
+        async for request in requests:
+            inbox.append(request)
+            wakeup.set()
+    except (grpc.aio.AioRpcError, asyncio.CancelledError, grpc.RpcError):
+        pass
+    finally:
+        inbox.append(_END)
+        wakeup.set()
+
+
+# Server-side HTTP/2 pings find Envoys that vanished without a FIN (node killed, netns gone), so
+# their streams, watchers and debug entries do not pile up; Envoy answers pings without config.
+DEFAULT_SERVER_OPTIONS: list[tuple[str, object]] = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+]
+
+
+async def start_server(
+    service: AggregatedDiscoveryService, address: str, *, options: list[tuple[str, object]] | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Start a grpc.aio server with `service` on `address` ("host:port" or "unix:///path").
+
+    Returns the server and the bound TCP port (0 for unix sockets); port 0 picks a free port.
+    """
+    server = grpc.aio.server(options=options if options is not None else DEFAULT_SERVER_OPTIONS)
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(service, server)
+    port = server.add_insecure_port(address)
+    if port == 0 and not address.startswith("unix:"):
+        raise OSError(f"could not bind the xDS server to {address}")
+    await server.start()
+    return server, (0 if address.startswith("unix:") else port)

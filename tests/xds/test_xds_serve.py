@@ -1,0 +1,207 @@
+"""Mesh source, publisher, cache, debug endpoint and the `xds serve` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from proxyinit.errors import ConfigError
+from proxyinit.xds import types
+from proxyinit.xds.cache import SnapshotCache
+from proxyinit.xds.debug import DebugServer
+from proxyinit.xds.endpoint import Endpoint, parse_endpoint
+from proxyinit.xds.serve import ControlPlane, FileMeshSource, SnapshotPublisher
+from proxyinit.xds.server import StreamRegistry
+from tests.xds.xds_testlib import node_snapshot
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
+NODES = {f"mesh/default/virtualNode/{n}" for n in ("colorgateway-vn", "colorteller-vn", "colorteller-blue-vn", "colorteller-red-vn")}
+GATEWAY = "mesh/default/virtualNode/colorgateway-vn"
+
+
+def test_cache_same_content_does_not_wake_watchers():
+    cache = SnapshotCache()
+    woken: list[str] = []
+    cache.subscribe("a", lambda: woken.append("a"))
+    cache.subscribe("b", lambda: woken.append("b"))
+    assert cache.set_snapshot("a", node_snapshot("x"))
+    assert not cache.set_snapshot("a", node_snapshot("x"))
+    assert cache.set_snapshot("a", node_snapshot("x", {"x-blue": 1, "x-red": 1}))
+    assert woken == ["a", "a"]
+
+
+def test_cache_replace_all_reports_changed_and_removed_nodes():
+    cache = SnapshotCache()
+    cache.replace_all({"a": node_snapshot("a"), "b": node_snapshot("b")})
+    changed = cache.replace_all({"a": node_snapshot("a"), "c": node_snapshot("c")})
+    assert sorted(changed) == ["b", "c"] and cache.node_ids() == ["a", "c"]
+
+
+def test_publisher_snapshots_every_virtual_node_of_the_colorapp():
+    from proxyinit.mesh.meshfile import load_mesh_file
+
+    cache = SnapshotCache()
+    changed = SnapshotPublisher(cache).publish(load_mesh_file(EXAMPLES / "mesh.yaml"))
+    assert set(changed) == NODES == set(cache.node_ids())
+    routes = cache.get_snapshot(GATEWAY).resources(types.ROUTE)
+    assert "rds_egress_http_9080" in routes
+
+
+def test_translated_snapshot_versions_survive_a_restart():
+    """Same mesh file, fresh processes, different hash seeds: same versions for every node."""
+    code = (
+        "from proxyinit.mesh.meshfile import load_mesh_file;"
+        "from proxyinit.xds.cache import SnapshotCache;"
+        "from proxyinit.xds.serve import SnapshotPublisher;"
+        "c = SnapshotCache(); SnapshotPublisher(c).publish(load_mesh_file(%r));"
+        "print(sorted((n, sorted(c.get_snapshot(n).versions().items())) for n in c.node_ids()))"
+    ) % str(EXAMPLES / "route-blue-red.yaml")
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
+
+
+def test_publisher_refuses_the_whole_edit_if_one_node_fails(caplog):
+    from proxyinit.mesh.meshfile import load_mesh_file
+
+    cache = SnapshotCache()
+    publisher = SnapshotPublisher(cache)
+    publisher.publish(load_mesh_file(EXAMPLES / "mesh.yaml"))
+    before = {node: cache.get_snapshot(node) for node in cache.node_ids()}
+
+    def broken(model, node):
+        if node.node == "colorteller-red-vn":
+            raise ConfigError("cannot translate")
+        from proxyinit.mesh.translate import translate_node
+
+        return translate_node(model, node)
+
+    assert SnapshotPublisher(cache, broken).try_publish(load_mesh_file(EXAMPLES / "route-blue-red.yaml")) is None
+    assert "virtual node mesh/default/virtualNode/colorteller-red-vn: cannot translate" in caplog.text
+    assert {node: cache.get_snapshot(node) for node in cache.node_ids()} == before
+
+
+def test_file_source_yields_valid_edits_and_refuses_invalid_ones(tmp_path, caplog):
+    mesh_file = tmp_path / "mesh.yaml"
+    shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
+    source = FileMeshSource(mesh_file)
+    assert set(source.load()) == {"default"}
+    assert source.poll() is None  # unchanged
+    os.utime(mesh_file)  # touched, same bytes
+    assert source.poll() is None
+    mesh_file.write_text("- meshName: default\n  virtualNodeName: [broken\n")
+    assert source.poll() is None
+    assert "mesh edit refused, the last good mesh keeps serving" in caplog.text
+    shutil.copy(EXAMPLES / "route-blue-red.yaml", mesh_file)
+    meshes = source.poll()
+    assert meshes is not None and "colorteller-blue-vn" in meshes["default"].nodes
+
+
+async def test_debug_endpoint_is_read_only_json():
+    cache = SnapshotCache()
+    cache.set_snapshot(GATEWAY, node_snapshot("g"))
+    server = DebugServer(cache, StreamRegistry())
+    await server.start()
+    try:
+        def fetch(path, method="GET"):
+            request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as err:
+                return err.code, json.load(err)
+
+        status, body = await asyncio.to_thread(fetch, "/")
+        assert status == 200
+        assert body["nodes"][GATEWAY]["connected"] is False
+        assert body["nodes"][GATEWAY]["snapshot"]["RDS"] == cache.get_snapshot(GATEWAY).version(types.ROUTE)
+        assert (await asyncio.to_thread(fetch, "/nope"))[0] == 404
+        assert (await asyncio.to_thread(fetch, "/", "POST"))[0] == 405
+    finally:
+        await server.stop()
+
+
+async def test_control_plane_pushes_file_edits(tmp_path):
+    mesh_file = tmp_path / "mesh.yaml"
+    shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
+    plane = ControlPlane(FileMeshSource(mesh_file, 0.01), Endpoint("127.0.0.1", 0))
+    async with plane:
+        before = plane.cache.get_snapshot(GATEWAY).version(types.ROUTE)
+        shutil.copy(EXAMPLES / "route-blue-red.yaml", mesh_file)
+        for _ in range(200):
+            if plane.cache.get_snapshot(GATEWAY).version(types.ROUTE) != before:
+                break
+            await asyncio.sleep(0.01)
+        assert plane.cache.get_snapshot(GATEWAY).version(types.ROUTE) != before
+
+
+async def test_control_plane_start_fails_on_a_bad_mesh(tmp_path):
+    mesh_file = tmp_path / "mesh.yaml"
+    mesh_file.write_text("{not: a list}")
+    with pytest.raises(ConfigError, match="mesh.yaml"):
+        async with ControlPlane(FileMeshSource(mesh_file), Endpoint("127.0.0.1", 0)):
+            pass
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("127.0.0.1:15010", Endpoint("127.0.0.1", 15010)),
+        ("[::1]:15010", Endpoint("::1", 15010)),
+        ("unix:///run/xds.sock", Endpoint(unix_path="/run/xds.sock")),
+    ],
+)
+def test_endpoint_parsing(raw, expected):
+    assert parse_endpoint(raw, "--xds") == expected
+
+
+@pytest.mark.parametrize("raw", ["15010", "::1:15010", "host:http", "host:0", "unix://x"])
+def test_bad_endpoints_name_the_flag(raw):
+    with pytest.raises(ConfigError, match="--xds="):
+        parse_endpoint(raw, "--xds")
+
+
+def run_proxyinit(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "proxyinit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_serve_exits_2_on_a_bad_mesh_file(tmp_path):
+    mesh_file = tmp_path / "mesh.yaml"
+    mesh_file.write_text("- meshName: default\n  virtualNodeName: x\n  spec: {listeners: [{portMapping: {port: 0, protocol: http}}]}\n")
+    process = run_proxyinit("xds", "serve", "--mesh-file", str(mesh_file), "--xds", "127.0.0.1:0")
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "proxyinit: error:" in stderr and "port" in stderr
+
+
+def test_serve_over_a_unix_socket_stops_on_sigterm(tmp_path):
+    socket_path = tmp_path / "xds.sock"
+    process = run_proxyinit("xds", "serve", "--mesh-file", str(EXAMPLES / "mesh.yaml"), "--xds", f"unix://{socket_path}")
+    try:
+        deadline = time.monotonic() + 20
+        while not socket_path.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        assert socket_path.exists(), process.stderr.read() if process.poll() is not None else "no socket"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+        assert process.returncode == 0, stderr
+        assert "xds ADS server on unix://" in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
