@@ -15,11 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.app == "teller":
-        from proxyinit.colorapp.teller import serve
+        from proxyinit.colorapp.teller import run
 
-        serve("0.0.0.0", args.port, os.environ.get("COLOR", "white"))
+        run("0.0.0.0", args.port, os.environ.get("COLOR", "white"))
     else:
-        from proxyinit.colorapp.gateway import DEFAULT_TELLER, serve
+        from proxyinit.colorapp.gateway import DEFAULT_TELLER, run
 
-        serve("0.0.0.0", args.port, os.environ.get("COLOR_TELLER_ENDPOINT", DEFAULT_TELLER))
+        run("0.0.0.0", args.port, os.environ.get("COLOR_TELLER_ENDPOINT", DEFAULT_TELLER))
     return 0

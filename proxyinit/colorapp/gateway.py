@@ -4,15 +4,13 @@ resets the stats; `GET /ping` for health."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import threading
 import urllib.request
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from proxyinit.colorapp.privileges import drop_to
+from proxyinit.colorapp.base import AppHandler, serve, server_args
 
 DEFAULT_TELLER = "colorteller.default.svc.cluster.local:9080"
 
@@ -33,13 +31,9 @@ class Stats:
             self._counts.clear()
 
 
-class GatewayHandler(BaseHTTPRequestHandler):
+class GatewayHandler(AppHandler):
     teller = DEFAULT_TELLER
     stats = Stats()
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out as two writes; with Nagle on, the body waits for the peer's
-    # delayed ACK (~40 ms per request).
-    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/color":
@@ -62,33 +56,17 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self.reply(200, {"color": color, "stats": self.stats.record(color)})
 
     def reply(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_body(status, json.dumps(payload).encode(), "application/json")
 
 
-def serve(host: str, port: int, teller: str, uid: int | None = None) -> None:
+def run(host: str, port: int, teller: str, uid: int | None = None) -> None:
     handler = type("Handler", (GatewayHandler,), {"teller": teller, "stats": Stats()})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    drop_to(uid)
-    print(f"colorgateway listening on {host}:{port}, teller {teller}", flush=True)
-    server.serve_forever()
+    serve(handler, host, port, uid, f"colorgateway (teller {teller})")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("SERVER_HOST", "0.0.0.0"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SERVER_PORT", "9080")))
-    parser.add_argument("--uid", type=int, default=None, help="run as this uid/gid after binding (when root)")
-    args = parser.parse_args()
-    serve(args.host, args.port, os.environ.get("COLOR_TELLER_ENDPOINT", DEFAULT_TELLER), args.uid)
+    args = server_args(__doc__)
+    run(args.host, args.port, os.environ.get("COLOR_TELLER_ENDPOINT", DEFAULT_TELLER), args.uid)
 
 
 if __name__ == "__main__":
