@@ -71,6 +71,7 @@ class LiveView(PlainView):
         self.title = ""
 
     def note(self, text: str) -> None:
+        self.done(Counter())  # a note (e.g. after Ctrl-C) ends any live table first
         self.console.print(f"[bold]•[/bold] {text}")
 
     def phase(self, title: str, total: int) -> None:
