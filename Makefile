@@ -25,6 +25,7 @@ demo: install
 bench: install
 	$(PY) bench/apply.py
 	$(PY) bench/xds_push.py
+	$(PY) bench/api_push.py
 	$(PY) bench/mesh.py
 
 clean:

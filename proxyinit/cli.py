@@ -26,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     from proxyinit.xds import cli as xds_cli
 
     xds_cli.register(sub)
+    from proxyinit.api import cli as api_cli
     from proxyinit.colorapp import cli as colorapp_cli
     from proxyinit.lab import cli as lab_cli
 
+    api_cli.register(sub)
     lab_cli.register(sub)
     colorapp_cli.register(sub)
     return parser

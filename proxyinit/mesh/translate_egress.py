@@ -92,7 +92,9 @@ def _router_provided(model: MeshModel, service: VirtualService, ports: _EgressPo
 def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
     ports = _EgressPorts()
     for backend in node.spec.backends:
-        service = model.services[backend.virtual_service.virtual_service_name]
+        service = model.services.get(backend.virtual_service.virtual_service_name)
+        if service is None:  # not created yet: its traffic follows the egress filter until it is
+            continue
         if service.spec.provider.virtual_node is not None:
             _node_provided(model, service, ports, parts)
         else:

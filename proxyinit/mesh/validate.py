@@ -146,12 +146,14 @@ def _validate_node_backends(model: "MeshModel", node: VirtualNode) -> None:
     for index, backend in enumerate(node.spec.backends):
         name = backend.virtual_service.virtual_service_name
         path = f"spec.backends[{index}].virtualService.virtualServiceName"
-        service = model.services.get(name)
-        if service is None:
-            raise resource_error("VirtualNode", node.name, model.name, path, "no virtual service of that name in the mesh", name)
         if name in seen:
             raise resource_error("VirtualNode", node.name, model.name, path, "backend listed twice", name)
         seen.add(name)
+        service = model.services.get(name)
+        if service is None:
+            # App Mesh does not require a backend's virtual service to exist (nodes and services
+            # would otherwise depend on each other at creation): it is routed once it exists.
+            continue
         mappings = service_mappings(model, service)
         if not mappings:
             raise resource_error("VirtualNode", node.name, model.name, path,

@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the control-plane subcommands. Handlers import their heavy modules lazily."""
     xds = sub.add_parser("xds", help="embedded xDS control plane")
     xds_sub = xds.add_subparsers(dest="xds_command", metavar="COMMAND", required=True)
-    serve = xds_sub.add_parser("serve", help="serve a mesh file to Envoys over gRPC ADS")
-    serve.add_argument("--mesh-file", required=True, help="YAML/JSON list of App Mesh resources (watched)")
+    serve = xds_sub.add_parser("serve", help="serve a mesh file, or the App Mesh API's store, to Envoys over gRPC ADS")
+    serve.add_argument("--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db")
     serve.add_argument("--xds", default="127.0.0.1:15010",
                        help="ADS listen address: HOST:PORT or unix:///PATH (default 127.0.0.1:15010)")
     serve.add_argument("--debug", default=None, metavar="HOST:PORT",
@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--poll-interval", type=float, default=0.01,
                        help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    from proxyinit.api import cli as api_cli  # stdlib-only module: --db, --api, --api-keys
+
+    api_cli.add_store_options(serve)
     serve.set_defaults(handler=run_serve)
 
     bootstrap = sub.add_parser("envoy-bootstrap", help="write the Envoy bootstrap from APPMESH_*/ENVOY_* env")
@@ -55,6 +58,14 @@ def run_serve(args: argparse.Namespace) -> int:
             logging.getLogger("proxyinit.xds").warning(
                 "%s %s is not loopback: anyone who can reach it can read the mesh config", flag, endpoint
             )
+    if args.db:  # the store (App Mesh API) is the mesh source
+        from proxyinit.api.cli import run_store_serve
+
+        return run_store_serve(args, xds, debug)
+    if not args.mesh_file:
+        from proxyinit.errors import ConfigError
+
+        raise ConfigError("xds serve: give --mesh-file FILE or --db PATH (the App Mesh API's store)")
     return asyncio.run(_serve(args.mesh_file, xds, debug, args.poll_interval))
 
 

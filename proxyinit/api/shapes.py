@@ -1,0 +1,88 @@
+"""Records -> the App Mesh response shapes (`MeshData`, `VirtualNodeRef`, ...) and errors.
+
+Shapes follow botocore's `appmesh/2019-01-25/service-2.json`: timestamps are epoch seconds
+(rest-json's default), `status` is `{"status": ACTIVE|DELETED}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi.responses import JSONResponse
+
+from proxyinit.store.base import Record
+from proxyinit.store.meshes import NAME_KEY
+
+# URL collection segment and List output member of each kind (the model's requestUri).
+COLLECTION = {"Mesh": "meshes", "VirtualNode": "virtualNodes", "VirtualService": "virtualServices",
+              "VirtualRouter": "virtualRouters", "Route": "routes"}
+ERROR_STATUS = {"BadRequestException": 400, "NotFoundException": 404, "ConflictException": 409,
+                "ResourceInUseException": 409, "TooManyTagsException": 400, "ForbiddenException": 403,
+                "InternalServerErrorException": 500,
+                # SigV4 verification (sigv4.py): the codes AWS front ends answer with.
+                "MissingAuthenticationTokenException": 403, "UnrecognizedClientException": 403,
+                "InvalidSignatureException": 403}
+
+
+def _names(record: Record) -> dict:
+    key = record.key
+    out = {"meshName": key.mesh}
+    if key.kind == "Route":
+        out["virtualRouterName"] = key.router
+    if key.kind != "Mesh":
+        out[NAME_KEY[key.kind]] = key.name
+    return out
+
+
+def _times(record: Record) -> dict:
+    return {"arn": record.arn, "createdAt": record.created_at, "lastUpdatedAt": record.updated_at,
+            "meshOwner": record.owner, "resourceOwner": record.owner, "version": record.version}
+
+
+def data(record: Record, status: str = "ACTIVE") -> dict:
+    """`<Kind>Data`: the bare body of Create/Describe/Update/Delete responses."""
+    return {**_names(record), "metadata": {**_times(record), "uid": record.uid},
+            "spec": record.spec, "status": {"status": status}}
+
+
+def ref(record: Record) -> dict:
+    """`<Kind>Ref`: one item of a List response."""
+    return {**_names(record), **_times(record)}
+
+
+def error(code: str, message: str) -> JSONResponse:
+    """App Mesh's error: the code in `x-amzn-ErrorType` (botocore reads it there), message in the body."""
+    return JSONResponse({"message": message}, ERROR_STATUS[code], headers={"x-amzn-ErrorType": code})
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return 100  # the model: "returns up to 100 results" without a limit
+    if not 1 <= limit <= 100:
+        raise ApiError("BadRequestException", f"limit: must be between 1 and 100 (got {limit})")
+    return limit
+
+
+def page(items: list, name_of, limit: int | None, token: str | None) -> tuple[list, str | None]:
+    """One page of `items` (sorted by name) after `token`; the token names the last item sent."""
+    limit = check_limit(limit)
+    if token:
+        after = _decode(token)
+        items = [i for i in items if name_of(i) > after]
+    chunk = items[:limit]
+    more = len(items) > limit
+    return chunk, (base64.urlsafe_b64encode(name_of(chunk[-1]).encode()).decode() if more else None)
+
+
+def _decode(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        raise ApiError("BadRequestException", f"nextToken: not a token this API returned (got {token[:80]!r})") from None

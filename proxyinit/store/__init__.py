@@ -1,0 +1,4 @@
+"""Durable storage of App Mesh resources (the REST API's and `mesh apply`'s meeting place).
+
+`base` holds the contract (dependency-free); `sqlite` the embedded default implementation.
+"""

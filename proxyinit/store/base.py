@@ -1,0 +1,54 @@
+"""The store contract: records of App Mesh resources, written atomically. Dependency-free leaf.
+
+A Record is one resource as the API returns it: its names, its `spec` (App Mesh JSON, GA
+shape), tags and the metadata App Mesh keeps (uid, version, timestamps, arn). The store knows
+nothing of validation or of Envoy: callers validate the would-be mesh, then `commit` it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
+
+# The order of this tuple matters: it is the order `mesh apply` and restores create resources
+# in, parents before children (a route needs its router, a router's service needs the router).
+KINDS: tuple[str, ...] = ("Mesh", "VirtualNode", "VirtualRouter", "Route", "VirtualService")
+
+
+@dataclass(frozen=True)
+class Key:
+    """Identity of a resource: kind, mesh, router ('' unless a Route) and name."""
+
+    kind: str
+    mesh: str
+    router: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Record:
+    key: Key
+    spec: dict
+    uid: str
+    arn: str
+    version: int
+    created_at: float
+    updated_at: float
+    tags: tuple[tuple[str, str], ...] = ()
+    # Idempotency: the clientToken of the write that produced this version, and a digest of
+    # that request, so a retry with the same token returns this record instead of a conflict.
+    client_token: str = ""
+    request_digest: str = ""
+    owner: str = field(default="", compare=False)
+
+
+class Store(Protocol):
+    """Contract: `load` returns every record; `commit` applies puts and deletes in ONE durable
+    transaction (all or nothing, on disk before it returns) or raises. Single writer: the
+    caller serialises commits."""
+
+    def load(self) -> list[Record]: ...
+
+    def commit(self, puts: Iterable[Record], deletes: Iterable[Key]) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,330 @@
+"""MeshStore: App Mesh resources with App Mesh's write rules, durable, and a MeshSource.
+
+Every write (create, update, delete, tag, apply) goes the same way, under one lock:
+1. compute the would-be records of the affected mesh;
+2. build and validate the would-be MeshModel exactly as the mesh file is (and, if a `verify`
+   hook is given, translate it for Envoy), so nothing accepted here can be NACKed;
+3. commit puts and deletes in ONE store transaction (durable before returning);
+4. swap the in-memory state and wake `changes()`, which the control plane publishes from.
+
+Reads are served from memory: the store file is written by this process only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from proxyinit.errors import ConfigError
+from proxyinit.store.base import KINDS, Key, Record, Store
+from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound, TooManyTags
+
+if TYPE_CHECKING:
+    from proxyinit.mesh.mesh_model import MeshModel
+
+log = logging.getLogger(__name__)
+
+# create-* input keys naming each kind (the mesh file tells kinds apart by these too).
+NAME_KEY = {"Mesh": "meshName", "VirtualNode": "virtualNodeName", "VirtualService": "virtualServiceName",
+            "VirtualRouter": "virtualRouterName", "Route": "routeName"}
+_ARN_SEGMENT = {"VirtualNode": "virtualNode", "VirtualService": "virtualService", "VirtualRouter": "virtualRouter"}
+MAX_TAGS = 50  # App Mesh's limit per resource (TooManyTagsException)
+
+
+def arn_of(key: Key, region: str, account: str) -> str:
+    path = f"mesh/{key.mesh}"
+    if key.kind == "Route":
+        path += f"/virtualRouter/{key.router}/route/{key.name}"
+    elif key.kind != "Mesh":
+        path += f"/{_ARN_SEGMENT[key.kind]}/{key.name}"
+    return f"arn:aws:appmesh:{region}:{account}:{path}"
+
+
+def digest(spec: object, tags: object) -> str:
+    return hashlib.sha256(json.dumps([spec, tags], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def resource_item(key: Key, spec: object) -> dict:
+    """The create-* input (mesh file entry) of a resource."""
+    item: dict = {"meshName": key.mesh, NAME_KEY[key.kind]: key.name}
+    if key.kind == "Route":
+        item["virtualRouterName"] = key.router
+    if spec is not None:
+        item["spec"] = spec
+    return item
+
+
+def parse(key: Key, spec: object):
+    """One resource -> its model; Invalid naming kind, name, field and value."""
+    from proxyinit.mesh.meshfile import parse_resource
+
+    try:
+        model = parse_resource(resource_item(key, spec))
+    except ConfigError as err:
+        raise Invalid(str(err)) from None
+    if key.kind == "VirtualRouter" and model.preview_service_names:
+        raise Invalid(f"VirtualRouter {key.name!r} (mesh {key.mesh!r}): spec.serviceNames: the 2018 preview shape "
+                      "is accepted in mesh files only; create a VirtualService with provider.virtualRouter")
+    return model
+
+
+class MeshStore:
+    """The validated, durable set of meshes. Also a `proxyinit.xds.serve.MeshSource`."""
+
+    def __init__(self, store: Store, account: str = "000000000000", region: str = "us-east-1",
+                 verify: Callable[[Mapping[str, "MeshModel"]], object] | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.account, self.region = store, account, region
+        self.verify, self.clock = verify, clock
+        self.records: dict[Key, Record] = {}
+        self.meshes: dict[str, "MeshModel"] = {}
+        self._parsed: dict[Key, tuple[Record, object]] = {}
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._reload()
+
+    # ------------------------------------------------------------------ MeshSource
+    def load(self) -> dict[str, "MeshModel"]:
+        return dict(self.meshes)
+
+    async def changes(self) -> AsyncIterator[dict[str, "MeshModel"]]:
+        # Coalescing: a burst of writes while the publisher is busy yields the latest state once.
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            yield dict(self.meshes)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, key: Key) -> Record:
+        record = self.records.get(key)
+        if record is None:
+            raise NotFound(f"{_describe(key)} does not exist")
+        return record
+
+    def children(self, kind: str, mesh: str, router: str = "") -> list[Record]:
+        """Records of one kind in a mesh (and router), by name; NotFound if the parent is missing."""
+        self.get(Key("Mesh", mesh, "", mesh))
+        if kind == "Route":
+            self.get(Key("VirtualRouter", mesh, "", router))
+        return sorted((r for k, r in self.records.items() if k.kind == kind and k.mesh == mesh and k.router == router
+                       and kind != "Mesh"), key=lambda r: r.key.name)
+
+    def meshes_records(self) -> list[Record]:
+        return sorted((r for k, r in self.records.items() if k.kind == "Mesh"), key=lambda r: r.key.name)
+
+    def by_arn(self, arn: str) -> Record:
+        for record in self.records.values():
+            if record.arn == arn:
+                return record
+        raise NotFound(f"no resource with arn {arn!r}")
+
+    # ------------------------------------------------------------------ writes
+    async def create(self, key: Key, spec: object, tags: Iterable[tuple[str, str]] = (), token: str = "",
+                     region: str | None = None) -> Record:
+        tags = _check_tags(tags)
+        request = digest(spec, tags)
+        async with self._lock:
+            existing = self.records.get(key)
+            if existing is not None:
+                if token and existing.client_token == token and existing.request_digest == request:
+                    return existing  # a retry of the create that made it
+                raise Conflict(f"{_describe(key)} already exists" + _token_note(existing, token))
+            self._check_parents(key)
+            model = parse(key, spec)
+            now = self.clock()
+            record = Record(key, model.spec.to_api(), str(uuid.uuid4()), arn_of(key, region or self.region, self.account),
+                            1, now, now, tags, token, request, self.account)
+            await self._write(key.mesh, [record], [])
+            return record
+
+    async def update(self, key: Key, spec: object, token: str = "") -> Record:
+        request = digest(spec, None)
+        async with self._lock:
+            existing = self.get(key)
+            if token and existing.client_token == token:
+                if existing.request_digest == request:
+                    return existing  # a retry of the update that made this version
+                raise Conflict(f"clientToken {token!r} was already used for another request on {_describe(key)}")
+            model = parse(key, spec)
+            record = _replace(existing, spec=model.spec.to_api(), version=existing.version + 1,
+                              updated_at=self.clock(), client_token=token, request_digest=request)
+            await self._write(key.mesh, [record], [])
+            return record
+
+    async def delete(self, key: Key) -> Record:
+        async with self._lock:
+            existing = self.get(key)
+            self._check_unused(key)
+            await self._write(key.mesh, [], [key], deleting=True)
+            return existing
+
+    async def set_tags(self, arn: str, add: Iterable[tuple[str, str]] = (), remove: Iterable[str] = ()) -> Record:
+        async with self._lock:
+            existing = self.by_arn(arn)
+            tags = dict(existing.tags)
+            tags.update(dict(add))
+            for name in remove:
+                tags.pop(name, None)
+            record = _replace(existing, tags=_check_tags(sorted(tags.items())))
+            await self._write(existing.key.mesh, [record], [])
+            return record
+
+    async def apply(self, models: Mapping[str, "MeshModel"], declared: set[str] | None = None) -> list[tuple[str, Key]]:
+        """Create or update every resource of already-built meshes (a mesh file); one transaction.
+
+        Resources of those meshes that the file does not name are left alone, and so is a stored
+        mesh the file names but does not declare (`declared`: the meshes it does; None: all).
+        Returns [(created|updated|unchanged, key)]."""
+        from proxyinit.store.apply import plan_apply
+
+        async with self._lock:
+            puts, outcome = plan_apply(self, models, declared)
+            models = {mesh: self._validate(mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], []))
+                      for mesh in sorted({r.key.mesh for r in puts})}
+            await self._commit(puts, [], models)
+            return outcome
+
+    # ------------------------------------------------------------------ internals
+    def new_record(self, key: Key, spec: dict, tags=(), existing: Record | None = None) -> Record:
+        now = self.clock()
+        if existing is None:
+            return Record(key, spec, str(uuid.uuid4()), arn_of(key, self.region, self.account), 1, now, now,
+                          tuple(tags), "", "", self.account)
+        return _replace(existing, spec=spec, version=existing.version + 1, updated_at=now, client_token="", request_digest="")
+
+    def _check_parents(self, key: Key) -> None:
+        if key.kind != "Mesh":
+            self.get(Key("Mesh", key.mesh, "", key.mesh))
+        if key.kind == "Route":
+            self.get(Key("VirtualRouter", key.mesh, "", key.router))
+
+    def _check_unused(self, key: Key) -> None:
+        if key.kind == "Mesh":
+            kids = sorted(f"{k.kind} {k.name!r}" for k in self.records if k.mesh == key.mesh and k.kind != "Mesh")
+            if kids:
+                raise InUse(f"mesh {key.mesh!r} still has {len(kids)} resource(s): {', '.join(kids[:5])}; delete them first")
+        if key.kind == "VirtualRouter":
+            routes = sorted(k.name for k in self.records if k.kind == "Route" and k.mesh == key.mesh and k.router == key.name)
+            if routes:
+                raise InUse(f"virtual router {key.name!r} still has routes {routes}; delete them first")
+        if key.kind == "VirtualService":
+            # Backends may name a service before it exists (App Mesh does not check them), so
+            # validation alone would let this delete through; App Mesh refuses it.
+            users = sorted(k.name for k, r in self.records.items()
+                           if k.kind == "VirtualNode" and k.mesh == key.mesh and key.name in _backend_names(r.spec))
+            if users:
+                raise InUse(f"virtual service {key.name!r} is a backend of virtual node(s) {users}; update them first")
+
+    async def _write(self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False) -> None:
+        candidate = self._would_be(mesh, puts, deletes)
+        try:
+            model = self._validate(mesh, candidate)
+        except Invalid as err:
+            if deleting:
+                raise InUse(f"{_describe(deletes[0])} is in use: {err}") from None
+            raise
+        await self._commit(puts, deletes, {mesh: model})
+
+    def _would_be(self, mesh: str, puts: list[Record], deletes: list[Key]) -> dict[Key, Record]:
+        candidate = {k: r for k, r in self.records.items() if k.mesh == mesh}
+        for key in deletes:
+            candidate.pop(key, None)
+        candidate.update({r.key: r for r in puts})
+        return candidate
+
+    def _validate(self, mesh: str, candidate: dict[Key, Record]) -> "MeshModel | None":
+        from proxyinit.mesh.mesh_model import MeshModel
+
+        mesh_record = candidate.get(Key("Mesh", mesh, "", mesh))
+        if mesh_record is None:
+            return None  # the mesh itself is being deleted (only once it is empty)
+        members = [self._model(r) for k, r in sorted(candidate.items(), key=lambda kv: _order(kv[0])) if k.kind != "Mesh"]
+        try:
+            model = MeshModel.build(self._model(mesh_record), members)
+            if self.verify is not None:
+                self.verify({mesh: model})
+        except ConfigError as err:
+            raise Invalid(str(err)) from None
+        return model
+
+    async def _commit(self, puts: list[Record], deletes: list[Key], models: Mapping[str, "MeshModel | None"]) -> None:
+        # In a worker thread: the fsync must not stall the gRPC streams on this event loop.
+        await asyncio.to_thread(self.store.commit, puts, deletes)
+        for key in deletes:
+            self.records.pop(key, None)
+            self._parsed.pop(key, None)
+        self.records.update({r.key: r for r in puts})
+        for mesh, model in models.items():
+            if model is None:
+                self.meshes.pop(mesh, None)
+            else:
+                self.meshes[mesh] = model
+        self._changed.set()
+
+    def _build_current(self, mesh: str) -> "MeshModel":
+        from proxyinit.mesh.mesh_model import MeshModel
+
+        mine = sorted((r for k, r in self.records.items() if k.mesh == mesh), key=lambda r: _order(r.key))
+        return MeshModel.build(self._model(mine[0]), [self._model(r) for r in mine[1:]])
+
+    def _model(self, record: Record):
+        # Records are immutable, so a parse is reused for as long as the record object lives.
+        cached = self._parsed.get(record.key)
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        model = parse(record.key, record.spec)
+        self._parsed[record.key] = (record, model)
+        return model
+
+    def _reload(self) -> None:
+        """Load every record; meshes that no longer validate are reported, never half-served."""
+        self.records = {r.key: r for r in self.store.load()}
+        for mesh in sorted({k.mesh for k in self.records if k.kind == "Mesh"}):
+            try:
+                self.meshes[mesh] = self._build_current(mesh)
+            except ConfigError as err:  # e.g. stricter validation after an upgrade: say so, serve the rest
+                log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
+
+
+def _order(key: Key) -> tuple[int, str, str]:
+    return KINDS.index(key.kind), key.router, key.name
+
+
+def _check_tags(tags: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    tags = tuple(tags)
+    if len(tags) > MAX_TAGS:
+        raise TooManyTags(f"{len(tags)} tags: a resource can have at most {MAX_TAGS}")
+    return tags
+
+
+def _token_note(existing: Record, token: str) -> str:
+    return f" (clientToken {token!r} was used for another request)" if token and existing.client_token == token else ""
+
+
+def _describe(key: Key) -> str:
+    where = f" in virtual router {key.router!r}" if key.kind == "Route" else ""
+    mesh = f" in mesh {key.mesh!r}" if key.kind != "Mesh" else ""
+    return f"{key.kind} {key.name!r}{where}{mesh}"
+
+
+def _replace(record: Record, **changes) -> Record:
+    from dataclasses import replace
+
+    return replace(record, **changes)
+
+
+def _backend_names(spec: dict) -> set[str]:
+    """Virtual service names a node spec lists as backends (2019 shape or 2018 plain names)."""
+    names = set()
+    for backend in spec.get("backends") or ():
+        if isinstance(backend, str):
+            names.add(backend)
+        elif isinstance(backend, dict):
+            names.add((backend.get("virtualService") or {}).get("virtualServiceName"))
+    return names

@@ -1,0 +1,63 @@
+"""Test/benchmark server: `proxyinit.api.run`'s StoreControlPlane, with Envoy listeners on loopback.
+
+    python tests/api/serve_loopback.py --db PATH [--listener-ports INGRESS,EGRESS]
+
+Prints `ready xds <port> api <port>` once serving. Listeners (0.0.0.0:15000/15001 in
+production) move to 127.0.0.1:<given ports> so tests bind loopback only and never collide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def loopback_translator(ingress: int, egress: int):
+    from proxyinit.mesh.translate import translate_node
+    from proxyinit.xds import types
+
+    ports = {"lds_ingress_0.0.0.0_15000": ingress, "lds_egress_0.0.0.0_15001": egress}
+
+    def translate(model, node):
+        resources = translate_node(model, node)
+        for listener in resources[types.LISTENER]:
+            listener.address.socket_address.address = "127.0.0.1"
+            listener.address.socket_address.port_value = ports[listener.name]
+        return resources
+
+    return translate
+
+
+async def main(args) -> None:
+    from proxyinit.api.run import StoreControlPlane
+    from proxyinit.xds.endpoint import Endpoint
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    ingress, egress = (int(p) for p in args.listener_ports.split(","))
+    api = Endpoint("127.0.0.1", args.api_port)
+    xds = Endpoint("127.0.0.1", args.xds_port)
+    keys = None
+    if args.api_keys:
+        from proxyinit.api.sigv4 import load_keys
+
+        keys = load_keys(args.api_keys)
+    async with StoreControlPlane(args.db, xds, api, translate=loopback_translator(ingress, egress), keys=keys) as running:
+        print(f"ready xds {running.plane.xds_port} api {running.api.port}", flush=True)
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--listener-ports", default="0,0")
+    parser.add_argument("--api-port", type=int, default=0)
+    parser.add_argument("--xds-port", type=int, default=0)
+    parser.add_argument("--api-keys", default=None)
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,151 @@
+"""Restarts: kill -9 between writes loses nothing acknowledged, and an Envoy connected across the
+restart keeps its config (same versions, nothing re-applied) and then receives live writes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+
+import pytest
+
+from tests.api.test_api_walkthrough import SERVICE, ga_node, ga_router, shared, teller
+from tests.xds.test_xds_envoy import dynamic, route_weights
+
+M = {"meshName": "default"}
+ROUTER = {**M, "virtualRouterName": "colorteller-vr"}
+
+
+def boto_walkthrough(client) -> None:
+    client.create_mesh(meshName="default")
+    for color in ("", "blue", "red"):
+        client.create_virtual_node(**M, **teller(color))
+    client.create_virtual_router(**M, **ga_router(shared("colorteller-vr.json")))
+    client.create_route(**M, **shared("colorteller-route.json"))
+    client.create_virtual_service(**M, virtualServiceName=SERVICE,
+                                  spec={"provider": {"virtualRouter": {"virtualRouterName": "colorteller-vr"}}})
+    client.create_virtual_node(**M, **ga_node(shared("colorgateway-vn.json")))
+
+
+def everything(client) -> dict:
+    """Every resource as Describe returns it (datetimes as ISO text for comparison)."""
+    out = {"mesh": client.describe_mesh(**M)["mesh"]}
+    for ref in client.list_virtual_nodes(**M)["virtualNodes"]:
+        out[ref["arn"]] = client.describe_virtual_node(**M, virtualNodeName=ref["virtualNodeName"])["virtualNode"]
+    for ref in client.list_virtual_routers(**M)["virtualRouters"]:
+        out[ref["arn"]] = client.describe_virtual_router(**M, virtualRouterName=ref["virtualRouterName"])["virtualRouter"]
+    for ref in client.list_virtual_services(**M)["virtualServices"]:
+        out[ref["arn"]] = client.describe_virtual_service(**M, virtualServiceName=ref["virtualServiceName"])["virtualService"]
+    for ref in client.list_routes(**ROUTER)["routes"]:
+        out[ref["arn"]] = client.describe_route(**ROUTER, routeName=ref["routeName"])["route"]
+    return json.loads(json.dumps(out, default=str))
+
+
+def blue_red(blue: int, red: int) -> dict:
+    route = shared("colorteller-route-blue-red.json")
+    route["spec"]["httpRoute"]["action"]["weightedTargets"] = [
+        {"virtualNode": "colorteller-blue-vn", "weight": blue}, {"virtualNode": "colorteller-red-vn", "weight": red}]
+    return route
+
+
+def test_kill9_between_writes_loses_nothing_acknowledged(server):
+    client = server.boto3()
+    boto_walkthrough(client)
+    before = everything(client)
+    server.kill9()
+    server.start()
+    client = server.boto3()
+    assert everything(client) == before
+    for version in range(2, 6):
+        answered = client.update_route(**M, **blue_red(version, 1))["route"]["metadata"]["version"]
+        assert answered == version
+        server.kill9()  # right after the 200: the write must already be on disk
+        server.start()
+        client = server.boto3()
+        route = client.describe_route(**ROUTER, routeName="colorteller-route")["route"]
+        assert route["metadata"]["version"] == version
+        assert route["spec"]["httpRoute"]["action"]["weightedTargets"][0]["weight"] == version
+    with pytest.raises(client.exceptions.ConflictException):
+        client.create_mesh(meshName="default")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def last_updated(dump: dict) -> list[str]:
+    """Every dynamic resource's `last_updated`: Envoy changes it only when it applies an update."""
+    return sorted(re.findall(r'"last_updated": "([^"]+)"', json.dumps(dump)))
+
+
+async def envoy_state(envoy) -> tuple[dict, dict, list]:
+    status, body = await envoy.admin_get("/config_dump")
+    assert status == 200
+    dump = json.loads(body)
+    return ({kind: {n: e["version"] for n, e in dynamic(dump, kind).items()} for kind in ("clusters", "listeners", "routes")},
+            {n: e["body"] for n, e in dynamic(dump, "listeners").items()}, last_updated(dump))
+
+
+async def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def connected(envoy) -> bool:
+    status, body = await envoy.admin_get("/stats?filter=control_plane.connected_state")
+    return status == 200 and b"control_plane.connected_state: 1" in body
+
+
+@pytest.mark.envoy
+async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(tmp_path):
+    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
+    from proxyinit.mesh.envoy import EnvoyProcess
+    from tests.api.conftest import Server
+
+    server = Server(tmp_path / "mesh.db", listener_ports=f"{free_port()},{free_port()}")
+    server.start()
+    envoy = EnvoyProcess()
+    try:
+        boto_walkthrough(server.boto3())
+        settings = settings_from_env({
+            "APPMESH_VIRTUAL_NODE_NAME": "mesh/default/virtualNode/colorgateway-vn",
+            "APPMESH_XDS_ENDPOINT": f"127.0.0.1:{server.xds_port}", "ENVOY_ADMIN_ACCESS_PORT": "0",
+            "ENVOY_ADMIN_ACCESS_LOG_FILE": str(envoy.workdir / "admin_access.log"),
+            "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
+        })
+        envoy.flags += envoy_flags(settings)
+        await envoy.start(render_bootstrap(settings))
+        before = await envoy_state(envoy)
+        assert before[2], "no last_updated in the config dump"
+        assert route_weights(json.loads((await envoy.admin_get("/config_dump"))[1])) == {"colorteller-vn": 1}
+
+        server.kill9()
+        await wait_for(lambda: _not(connected(envoy)), what="Envoy to see the control plane go")
+        server.start()  # same ports, same store
+        await wait_for(lambda: connected(envoy), what="Envoy to reconnect")
+        await asyncio.sleep(0.5)  # let any (spurious) push land before looking
+        assert await envoy_state(envoy) == before
+
+        await asyncio.to_thread(server.boto3().update_route, **M, **shared("colorteller-route-blue-red.json"))
+
+        async def new_weights():
+            dump = json.loads((await envoy.admin_get("/config_dump"))[1])
+            return route_weights(dump) == {"colorteller-blue-vn": 8, "colorteller-red-vn": 2}
+
+        await wait_for(new_weights, what="the update-route to reach Envoy")
+    finally:
+        await envoy.stop()
+        server.stop()
+
+
+async def _not(awaitable) -> bool:
+    return not await awaitable
