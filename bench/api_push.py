@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from xds_push import GATEWAY, free_port, pct, rss_mb  # noqa: E402  (the simulated-stream client lives there)
+from xds_push import GATEWAY, pct, rss_mb  # noqa: E402  (the simulated-stream client lives there)
+
+from proxyinit.lab.loopback import loopback_translator  # noqa: E402
 
 ROUTE_PATH = "/v20190125/meshes/default/virtualRouter/colorteller-vr/routes/colorteller-route"
 
@@ -96,10 +98,9 @@ async def start_plane(workdir: Path, name: str):
     from proxyinit.api.run import StoreControlPlane
     from proxyinit.mesh.meshfile import load_mesh_file
     from proxyinit.xds.endpoint import Endpoint
-    from tests.api.serve_loopback import loopback_translator
 
     running = StoreControlPlane(str(workdir / f"{name}.db"), Endpoint("127.0.0.1", 0), Endpoint("127.0.0.1", 0),
-                                translate=loopback_translator(free_port(), free_port()))
+                                translate=loopback_translator())
     await running.store.apply(load_mesh_file(ROOT / "examples" / "colorapp" / "route-blue-red.yaml"))
     await running.start()
     return running

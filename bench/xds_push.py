@@ -22,7 +22,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from proxyinit.lab.loopback import loopback_translator  # noqa: E402
 # grpc's fork handlers only print a warning when we spawn Envoy or the client process.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
@@ -108,29 +109,6 @@ class AckWaiter:
 
 
 # --- part 1: one real Envoy ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def loopback_translator():
-    """Listeners moved from 0.0.0.0:15000/15001 to free loopback ports: bind loopback only."""
-    from proxyinit.mesh.translate import translate_node
-    from proxyinit.xds import types
-
-    ports = {"lds_ingress_0.0.0.0_15000": free_port(), "lds_egress_0.0.0.0_15001": free_port()}
-
-    def translate(model, node):
-        resources = translate_node(model, node)
-        for listener in resources[types.LISTENER]:
-            listener.address.socket_address.address = "127.0.0.1"
-            listener.address.socket_address.port_value = ports[listener.name]
-        return resources
-
-    return translate
 
 
 async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:

@@ -17,24 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-def loopback_translator(ingress: int, egress: int):
-    from proxyinit.mesh.translate import translate_node
-    from proxyinit.xds import types
-
-    ports = {"lds_ingress_0.0.0.0_15000": ingress, "lds_egress_0.0.0.0_15001": egress}
-
-    def translate(model, node):
-        resources = translate_node(model, node)
-        for listener in resources[types.LISTENER]:
-            listener.address.socket_address.address = "127.0.0.1"
-            listener.address.socket_address.port_value = ports[listener.name]
-        return resources
-
-    return translate
-
-
 async def main(args) -> None:
     from proxyinit.api.run import StoreControlPlane
+    from proxyinit.lab.loopback import loopback_translator
     from proxyinit.xds.endpoint import Endpoint
 
     stop = asyncio.Event()

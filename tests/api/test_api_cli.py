@@ -9,15 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from proxyinit.lab.loopback import free_port
 from tests.api.conftest import Server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 15) -> None:

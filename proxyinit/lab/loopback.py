@@ -1,0 +1,37 @@
+"""For tests and benchmarks that run Envoy outside a namespace: loopback only, free ports.
+
+Production listeners bind 0.0.0.0:15000/15001 (REDIRECT from PREROUTING arrives on the
+interface address); a test on the machine's own namespace must bind loopback, on ports nobody
+else uses, so the translation is wrapped to move them.
+"""
+
+from __future__ import annotations
+
+import socket
+
+INGRESS_LISTENER = "lds_ingress_0.0.0.0_15000"
+EGRESS_LISTENER = "lds_egress_0.0.0.0_15001"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def loopback_translator(ingress: int | None = None, egress: int | None = None):
+    """translate_node with each listener moved to 127.0.0.1; `.ports` says where (name -> port)."""
+    from proxyinit.mesh.translate import translate_node
+    from proxyinit.xds import types
+
+    ports = {INGRESS_LISTENER: ingress or free_port(), EGRESS_LISTENER: egress or free_port()}
+
+    def translate(model, node):
+        resources = translate_node(model, node)
+        for listener in resources[types.LISTENER]:
+            listener.address.socket_address.address = "127.0.0.1"
+            listener.address.socket_address.port_value = ports[listener.name]
+        return resources
+
+    translate.ports = ports
+    return translate
