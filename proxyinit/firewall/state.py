@@ -7,8 +7,6 @@ so moving from App Mesh replaces them instead of stacking a second set on top.
 
 from __future__ import annotations
 
-import shlex
-
 from proxyinit.firewall.model import BUILTIN_CHAINS, COMMENT_PREFIX, OWNED_CHAIN_PREFIX, TABLE, Family, Observed
 
 
@@ -35,10 +33,9 @@ def _strip_counters(line: str) -> str:
 
 
 def _is_owned_jump(line: str) -> bool:
-    words = shlex.split(line)
-    target = words[words.index("-j") + 1] if "-j" in words[:-1] else ""
-    tagged = any(word.startswith(COMMENT_PREFIX) for word in words)
-    return tagged or target.startswith(OWNED_CHAIN_PREFIX)
+    # Plain substring tests: this runs for every rule in the built-in chains of the nat table.
+    tagged = f'--comment "{COMMENT_PREFIX}' in line or f"--comment {COMMENT_PREFIX}" in line
+    return tagged or f" -j {OWNED_CHAIN_PREFIX}" in line or f" -g {OWNED_CHAIN_PREFIX}" in line
 
 
 def parse_observed(save_text: str, family: Family) -> Observed:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +48,9 @@ def xtables_lock(wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
 def build_rule(iptc, family: Family, spec: str):
     """Turn iptables-save words (our Rule spec) into a python-iptables rule object."""
     rule = iptc.Rule() if family is Family.IPV4 else iptc.Rule6()
-    words = shlex.split(spec)
+    # Our specs never hold a space inside a word (comment tags are slugs), so a plain split
+    # plus unquoting is exact, and ~30x cheaper than shlex for a thousand rules.
+    words = [word.strip('"') for word in spec.split()]
     current, negate, i = None, False, 0
     while i < len(words):
         word = words[i]

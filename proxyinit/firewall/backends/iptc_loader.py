@@ -3,7 +3,7 @@
 On import, python-iptables resolves libip4tc/libxtables through ctypes.util.find_library, which
 shells out to ldconfig and gcc, and runs `ldconfig -v` to find the xtables extension directory:
 220-330 ms measured here. We point it at the libraries directly (XTABLES_LIBDIR,
-PYTHON_IPTABLES_XTABLES_VERSION) and answer find_library from a glob while it imports. Its
+PYTHON_IPTABLES_XTABLES_VERSION) and answer find_library from a directory listing while it imports. Its
 `from distutils.sysconfig import get_python_lib` drags in setuptools' pkg_resources (~100 ms);
 hiding distutils for the import makes it take its own sysconfig fallback.
 """
@@ -11,6 +11,7 @@ hiding distutils for the import makes it take its own sysconfig fallback.
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import glob
 import os
 import sys
@@ -19,12 +20,22 @@ from types import ModuleType
 LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu", "/lib64", "/lib")
 
 
+@functools.lru_cache(maxsize=None)
+def _listing(directory: str) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(os.listdir(directory)))
+    except OSError:
+        return ()
+
+
 def _fast_find_library(name: str) -> str | None:
+    # python-iptables asks for ~30 names while importing: list each directory once.
+    prefix = f"lib{name}.so."
     for directory in LIB_DIRS:
         # Versioned names only: libc.so (and other unversioned .so files) can be linker scripts.
-        hits = sorted(glob.glob(os.path.join(directory, f"lib{name}.so.[0-9]*")))
+        hits = [entry for entry in _listing(directory) if entry.startswith(prefix) and entry[len(prefix):][:1].isdigit()]
         if hits:
-            return hits[0]
+            return os.path.join(directory, hits[0])
     return None
 
 
