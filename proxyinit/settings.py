@@ -58,11 +58,16 @@ def _blank_to_none(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+def _is_decimal(token: str) -> bool:
+    # str.isdigit() also accepts '²' and full-width or Arabic-Indic digits; iptables does not.
+    return token.isascii() and token.isdigit()
+
+
 def _parse_int(text: str, what: str, low: int, high: int) -> int:
     token = text.strip()
-    if token.startswith("-") and token[1:].isdigit():
+    if token.startswith("-") and _is_decimal(token[1:]):
         raise ValueError(f"{what} {token} is negative")
-    if not token.isdigit():
+    if not _is_decimal(token):
         raise ValueError(f"{what} {token!r} is not a number")
     number = int(token)
     if not low <= number <= high:
@@ -110,10 +115,18 @@ def parse_port_list(raw: str) -> tuple[PortRange, ...]:
 
 
 def parse_network(text: str) -> Network:
+    """An address or a canonical CIDR, written the way iptables-save will print it back:
+    no scope ids (`fe80::1%eth0`: ip6tables refuses them), no netmask or zero-padded prefix
+    (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`), no host bits."""
+    address, slash, prefix = text.partition("/")
+    if "%" in address:
+        raise ValueError(f"{text!r} has a scope id, which ip6tables cannot match")
+    if slash and not (_is_decimal(prefix) and str(int(prefix)) == prefix):
+        raise ValueError(f"CIDR {text!r} is not canonical (the prefix must be a plain length, e.g. /8)")
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as err:
-        if "/" in text and "has host bits set" in str(err):
+        if slash and "has host bits set" in str(err):
             raise ValueError(f"CIDR {text!r} is not canonical (host bits set)") from None
         raise ValueError(f"{text!r} is not an IPv4/IPv6 address or CIDR") from None
 
@@ -169,12 +182,16 @@ PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
-def check_cross_field(s: RedirectSettings) -> None:
-    """Rules that involve two variables. Raises ValueError("APPMESH_X=...: why")."""
+def check_required(s: RedirectSettings) -> None:
+    """What applying needs. Raises ValueError naming the variables."""
     if s.IGNORE_UID is None and s.IGNORE_GID is None:
         raise ValueError("APPMESH_IGNORE_UID or APPMESH_IGNORE_GID is required (Envoy's uid, usually 1337)")
     if s.ENVOY_EGRESS_PORT is None:
         raise ValueError("APPMESH_ENVOY_EGRESS_PORT is required (Envoy's egress listener, usually 15001)")
+
+
+def check_cross_field(s: RedirectSettings) -> None:
+    """Rules that involve two variables. Raises ValueError("APPMESH_X=...: why")."""
     if s.APP_PORTS and s.ENVOY_INGRESS_PORT is None:
         raise ValueError(f"APPMESH_ENVOY_INGRESS_PORT is required when APPMESH_APP_PORTS is set ({_ports_text(s.APP_PORTS)})")
     if s.ENVOY_INGRESS_PORT is not None and s.ENVOY_INGRESS_PORT == s.ENVOY_EGRESS_PORT:
@@ -191,8 +208,12 @@ def _ports_text(ranges: tuple[PortRange, ...]) -> str:
     return ",".join(str(r) for r in ranges)
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> RedirectSettings:
-    """Read and validate APPMESH_* (os.environ by default); ConfigError lists every problem."""
+def load_settings(env: Mapping[str, str] | None = None, require: bool = True) -> RedirectSettings:
+    """Read and validate APPMESH_* (os.environ by default). ConfigError lists every variable
+    that does not parse, else the first rule between variables that fails.
+
+    require=False (the entrypoint with APPMESH_START_ENABLED=0): what is set is still checked,
+    but nothing is required, since nothing will be applied."""
     source = os.environ if env is None else env
     values: dict[str, object] = {}
     problems: list[str] = []
@@ -209,6 +230,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> RedirectSettings:
         raise ConfigError("; ".join(problems))
     settings = RedirectSettings(**values)
     try:
+        if require or settings.START_ENABLED:
+            check_required(settings)
         check_cross_field(settings)
     except ValueError as err:
         raise ConfigError(str(err)) from None

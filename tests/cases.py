@@ -102,4 +102,9 @@ BAD_INPUTS: list[tuple[str, dict[str, str | None], str, str]] = [
     ("ip_empty_item", {"EGRESS_IGNORED_IP": "10.0.0.0/8,,1.2.3.4"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.0/8,,1.2.3.4"),
     ("ip_duplicate", {"EGRESS_IGNORED_IP": "1.2.3.4,1.2.3.4/32"}, "APPMESH_EGRESS_IGNORED_IP", "1.2.3.4"),
     ("ip_range_dash", {"EGRESS_IGNORED_IP": "10.0.0.1-10.0.0.9"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.1-10.0.0.9"),
+    ("ip_v6_scope_id", {"ENABLE_IPV6": "1", "EGRESS_IGNORED_IP": "169.254.170.2,fe80::1%eth0"}, "APPMESH_EGRESS_IGNORED_IP", "fe80::1%eth0"),
+    ("ip_netmask_form", {"EGRESS_IGNORED_IP": "10.0.0.0/255.0.0.0"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.0/255.0.0.0"),
+    ("ip_zero_padded_prefix", {"EGRESS_IGNORED_IP": "10.0.0.0/08"}, "APPMESH_EGRESS_IGNORED_IP", "10.0.0.0/08"),
+    ("port_fullwidth_digits", {"APP_PORTS": "\uff19\uff10\uff18\uff10"}, "APPMESH_APP_PORTS", "\uff19\uff10\uff18\uff10"),
+    ("port_superscript", {"EGRESS_IGNORED_PORTS": "\u00b2"}, "APPMESH_EGRESS_IGNORED_PORTS", "\u00b2"),
 ]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from proxyinit.firewall.backends import NAMES
+
 EXIT_MATCH, EXIT_DRIFT, EXIT_ABSENT = 0, 3, 4
 
 def add_common_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
     # On subparsers the defaults are SUPPRESS so `proxyinit --netns X apply` keeps X.
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--netns", metavar="NAME|PATH", default=default, help="network namespace to configure (ip netns name or a path such as /proc/PID/ns/net)")
-    parser.add_argument("--backend", choices=("auto", "iptc", "legacy", "nft"), default=default if suppress else "auto", help="how rules are written (default: auto)")
+    parser.add_argument("--backend", choices=NAMES, default=default if suppress else "auto", help="how rules are written (default: auto)")
 
 def register(sub: argparse._SubParsersAction) -> None:
     handlers = {
@@ -30,7 +32,7 @@ def _session(args: argparse.Namespace):
     from proxyinit.firewall.backends.select import select_backend
     from proxyinit.firewall.netns import enter
 
-    if args.netns:
+    if args.netns is not None:  # "" is an error (resolve), never "the namespace we are in"
         enter(args.netns)
     return select_backend(args.backend)
 
@@ -38,7 +40,7 @@ def run_entrypoint(args: argparse.Namespace) -> int:
     """The init container: validate, then apply only if APPMESH_START_ENABLED=1."""
     from proxyinit.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(require=False)
     if not settings.START_ENABLED:
         print("proxyinit: routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed", file=sys.stderr)
         return 0
@@ -51,10 +53,12 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def _apply(settings, args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import commit, plan_apply
+    from proxyinit.firewall.lock import exclusive, proxyinit_lock_path
 
-    backend = _session(args)
-    plan = plan_apply(settings, backend)
-    commit(plan, backend)
+    with exclusive(proxyinit_lock_path()):  # observe, plan and commit as one step
+        backend = _session(args)
+        plan = plan_apply(settings, backend)
+        commit(plan, backend)
     for family_plan in plan.families:
         state = "in sync, nothing committed" if family_plan.empty else f"committed {len(family_plan.ops)} changes"
         print(f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr)
@@ -72,10 +76,12 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def run_clean(args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import commit, plan_clean_all
+    from proxyinit.firewall.lock import exclusive, proxyinit_lock_path
 
-    backend = _session(args)
-    plan = plan_clean_all(backend)
-    commit(plan, backend)
+    with exclusive(proxyinit_lock_path()):
+        backend = _session(args)
+        plan = plan_clean_all(backend)
+        commit(plan, backend)
     removed = sum(len(fp.ops) for fp in plan.families)
     print(f"proxyinit: clean: {'nothing of ours found' if plan.empty else f'{removed} changes committed'}", file=sys.stderr)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.model import Desired, Family, Observed, Plan
-from proxyinit.firewall.planner import plan_family
+from proxyinit.firewall.planner import plan_clean, plan_family
 from proxyinit.firewall.render import render_family
 from proxyinit.firewall.rules import desired_for, families
 from proxyinit.firewall.state import parse_observed
@@ -36,12 +36,14 @@ def plan_apply(settings: RedirectSettings, backend: Backend) -> Plan:
 
 
 def plan_clean_all(backend: Backend) -> Plan:
-    return Plan(tuple(plan_family(Desired(f), observe(backend, f, required=f is Family.IPV4)) for f in Family))
+    return Plan(tuple(plan_clean(observe(backend, f, required=f is Family.IPV4)) for f in Family))
 
 
 def commit(plan: Plan, backend: Backend) -> None:
+    """IPv6 first: it is the family a kernel or image is likely to refuse (no ip6 nat), and a
+    refusal there must leave IPv4 untouched. Each family is still its own transaction."""
     if not plan.empty:
-        backend.commit(plan.families)
+        backend.commit(tuple(sorted(plan.families, key=lambda fp: fp.family is Family.IPV4)))
 
 
 def status(settings: RedirectSettings, backend: Backend) -> tuple[str, str]:

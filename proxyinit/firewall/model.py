@@ -12,7 +12,8 @@ from enum import Enum
 TABLE = "nat"
 EGRESS_CHAIN = "APPMESH_EGRESS"
 INGRESS_CHAIN = "APPMESH_INGRESS"
-OWNED_CHAIN_PREFIX = "APPMESH_"
+# Exactly these chains are ours; another tool's APPMESH_SOMETHING is not.
+OWNED_CHAINS = (EGRESS_CHAIN, INGRESS_CHAIN)
 COMMENT_PREFIX = "proxyinit/"
 BUILTIN_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
 
@@ -68,7 +69,8 @@ class Observed:
 
     family: Family
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # owned chain -> rule lines
-    jumps: tuple[str, ...] = ()  # lines in built-in chains that are ours (tag or APPMESH_ target)
+    jumps: tuple[str, ...] = ()  # lines in built-in chains that are ours (tag, or target an owned chain)
+    foreign_refs: tuple[str, ...] = ()  # rules in other user chains that jump to an owned chain
 
     @property
     def empty(self) -> bool:

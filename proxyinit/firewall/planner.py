@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.model import Desired, FamilyPlan, Observed, Op, OpKind
 
 
@@ -29,9 +30,18 @@ def _chain_ops(desired: Desired, observed: Observed) -> list[Op]:
         ops.append(Op(OpKind.DECLARE, chain.name))
         ops.extend(Op(OpKind.APPEND, chain.name, rule.spec()) for rule in chain.rules)
     for name in sorted(set(observed.chains) - wanted):
+        refuse_if_referenced(name, observed)
         ops.append(Op(OpKind.DECLARE, name))  # -X needs an empty chain
         ops.append(Op(OpKind.DELETE_CHAIN, name))
     return ops
+
+
+def refuse_if_referenced(chain: str, observed: Observed) -> None:
+    """Another tool's chain jumping into ours would make -X fail (and we never edit its rules)."""
+    users = [line for line in observed.foreign_refs if chain in line.split()]
+    if users:
+        raise RuntimeFailure(f"{observed.family.value} nat chain {chain} must go, but another tool's rule jumps to it: "
+                             f"{users[0]!r}; remove that rule first")
 
 
 def _jump_ops(desired: Desired, observed: Observed) -> list[Op]:

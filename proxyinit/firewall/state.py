@@ -1,13 +1,13 @@
 """Parse `iptables-save -t nat` output into what we own (Observed). Pure.
 
-Ownership: chains named APPMESH_*, and rules in built-in chains that carry our comment tag or
-jump to an APPMESH_* chain. The latter adopts rules left by AWS's own route manager (untagged),
-so moving from App Mesh replaces them instead of stacking a second set on top.
+Ownership: the chains APPMESH_EGRESS and APPMESH_INGRESS, and rules in built-in chains that carry
+our comment tag or jump to one of them. The latter adopts rules left by AWS's own route manager
+(untagged), so moving from App Mesh replaces them instead of stacking a second set on top.
 """
 
 from __future__ import annotations
 
-from proxyinit.firewall.model import BUILTIN_CHAINS, COMMENT_PREFIX, OWNED_CHAIN_PREFIX, TABLE, Family, Observed
+from proxyinit.firewall.model import BUILTIN_CHAINS, COMMENT_PREFIX, OWNED_CHAINS, TABLE, Family, Observed
 
 
 def nat_section(save_text: str, table: str = TABLE) -> list[str]:
@@ -32,27 +32,36 @@ def _strip_counters(line: str) -> str:
     return line
 
 
+def _targets_owned_chain(line: str) -> bool:
+    words = line.split()
+    return any(flag in ("-j", "-g") and target in OWNED_CHAINS for flag, target in zip(words, words[1:]))
+
+
 def _is_owned_jump(line: str) -> bool:
-    # Plain substring tests: this runs for every rule in the built-in chains of the nat table.
+    # Substring test first: this runs for every rule in the built-in chains of the nat table.
     tagged = f'--comment "{COMMENT_PREFIX}' in line or f"--comment {COMMENT_PREFIX}" in line
-    return tagged or f" -j {OWNED_CHAIN_PREFIX}" in line or f" -g {OWNED_CHAIN_PREFIX}" in line
+    return tagged or _targets_owned_chain(line)
 
 
 def parse_observed(save_text: str, family: Family) -> Observed:
     chains: dict[str, list[str]] = {}
     jumps: list[str] = []
+    foreign_refs: list[str] = []
     for line in nat_section(save_text):
         if line.startswith(":"):
             name = line[1:].split()[0]
-            if name.startswith(OWNED_CHAIN_PREFIX):
+            if name in OWNED_CHAINS:
                 chains.setdefault(name, [])
         elif line.startswith("-A "):
             chain = line.split()[1]
-            if chain.startswith(OWNED_CHAIN_PREFIX):
+            if chain in OWNED_CHAINS:
                 chains.setdefault(chain, []).append(line)
-            elif chain in BUILTIN_CHAINS and _is_owned_jump(line):
-                jumps.append(line)
-    return Observed(family, {name: tuple(rules) for name, rules in chains.items()}, tuple(jumps))
+            elif chain in BUILTIN_CHAINS:
+                if _is_owned_jump(line):
+                    jumps.append(line)
+            elif _targets_owned_chain(line):
+                foreign_refs.append(line)
+    return Observed(family, {name: tuple(rules) for name, rules in chains.items()}, tuple(jumps), tuple(foreign_refs))
 
 
 def has_rules(save_text: str) -> bool:

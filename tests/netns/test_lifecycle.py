@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from proxyinit.lab.netns import netns_exec, sh
@@ -31,13 +33,6 @@ def test_bad_input_exits_2_and_changes_nothing(configured, name, changes, variab
     assert result.returncode == 2, result.stderr
     assert variable in result.stderr and value in result.stderr
     assert [save(configured, "nft", v6) for v6 in (False, True)] == before
-
-
-def test_entrypoint_disabled_changes_nothing(netns):
-    before = save(netns, "nft")
-    result = proxyinit(netns, env=env(START_ENABLED="0"))
-    assert result.returncode == 0 and "disabled" in result.stderr
-    assert save(netns, "nft") == before and "APPMESH" not in before
 
 
 def test_entrypoint_enabled_applies(netns):
@@ -94,3 +89,60 @@ def test_netns_by_path_and_unknown_namespace(netns):
     assert "APPMESH_EGRESS" in save(netns, "nft")
     missing = proxyinit("pi-no-such-namespace", "apply", env=env())
     assert missing.returncode == 2 and "pi-no-such-namespace" in missing.stderr
+
+
+def test_disabled_entrypoint_leaves_applied_rules_alone(configured):
+    before = [save(configured, "nft", v6) for v6 in (False, True)]
+    result = proxyinit(configured, env=env(START_ENABLED="0", APP_PORTS="7000"))
+    assert result.returncode == 0 and "disabled" in result.stderr
+    assert [save(configured, "nft", v6) for v6 in (False, True)] == before
+
+
+def test_disabled_entrypoint_needs_nothing_else(netns):
+    result = proxyinit(netns, env={"APPMESH_START_ENABLED": "0"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_empty_netns_name_is_an_error_not_the_current_namespace():
+    result = proxyinit("", "apply", env=env())
+    assert result.returncode == 2 and "--netns ''" in result.stderr
+
+
+def test_concurrent_applies_leave_one_set_of_rules(netns):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "proxyinit", "--netns", netns, "apply"]
+    procs = [subprocess.Popen(argv, env={**env(), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    assert all(proc.wait(timeout=60) == 0 for proc in procs)
+    text = save(netns, "nft")
+    assert text.count("proxyinit/egress-jump") == 1 and text.count("proxyinit/ingress-jump") == 1
+
+
+def test_explicit_backend_refuses_to_mix_variants(netns):
+    sh(*netns_exec(netns, "iptables-legacy", "-A", "INPUT", "-p", "udp", "-j", "ACCEPT"))
+    result = proxyinit(netns, "apply", env=env(), backend="nft")
+    assert result.returncode == 1 and "mix" in result.stderr
+    assert "APPMESH" not in save(netns, "nft") + save(netns, "legacy")
+
+
+def test_rules_left_by_the_aws_route_manager_are_adopted(netns):
+    script = Path(__file__).resolve().parents[2] / "bench" / "appmesh-route-manager.sh"
+    aws_env = {**env(), "IPTABLES": "iptables-nft", "IP6TABLES": "ip6tables-nft", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    import subprocess
+
+    subprocess.run(netns_exec(netns, "sh", str(script)), env=aws_env, check=True)
+    assert "proxyinit/" not in save(netns, "nft")
+    assert proxyinit(netns, "apply", env=env()).returncode == 0
+    assert proxyinit(netns, "status", env=env()).returncode == 0
+    text = save(netns, "nft")
+    assert text.count("-j APPMESH_EGRESS") == 1 and text.count("-j APPMESH_INGRESS") == 1
+
+
+def test_turning_ipv6_off_removes_our_ipv6_rules(netns):
+    assert proxyinit(netns, "apply", env=env(ENABLE_IPV6="1")).returncode == 0
+    assert "APPMESH_EGRESS" in save(netns, "nft", v6=True)
+    assert proxyinit(netns, "apply", env=env(ENABLE_IPV6="0")).returncode == 0
+    assert "APPMESH" not in save(netns, "nft", v6=True)
+    assert "APPMESH_EGRESS" in save(netns, "nft")

@@ -99,9 +99,14 @@ def test_status_match_then_plan_is_empty(applied):
     assert "*nat" not in plan.stdout and plan.stdout.count("in sync") == 2
 
 
-def test_clean_leaves_foreign_rules_byte_identical(applied):
-    """Runs last in the module: clean twice, then nothing of ours, everything else as before."""
-    backend, topo, before = applied
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_clean_leaves_foreign_rules_byte_identical(lab, backend):
+    """Its own topology: apply, clean twice, then nothing of ours and everything else as before."""
+    topo = build_topology(lab)
+    add_foreign_rules(topo.app, variant_of(backend))
+    before = {v6: save(topo.app, variant_of(backend), v6) for v6 in (False, True)}
+    assert proxyinit(topo.app, "apply", env=CONFIG, backend=backend).returncode == 0
+    assert "APPMESH_EGRESS" in save(topo.app, variant_of(backend), True)
     for _ in range(2):
         result = proxyinit(topo.app, "clean", backend=backend)
         assert result.returncode == 0, result.stderr

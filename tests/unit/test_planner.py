@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.model import Family, OpKind
 from proxyinit.firewall.planner import plan_clean, plan_family
 from proxyinit.firewall.render import render_family
@@ -125,3 +128,17 @@ def test_ipv6_addresses_only_in_ipv6_plan():
     v6 = "\n".join(desired_for(settings, Family.IPV6).chains[0].lines())
     assert "169.254.170.2" in v4 and "fd00" not in v4
     assert "fd00:ec2::254/128" in v6 and "169.254" not in v6
+
+
+def test_a_foreign_appmesh_named_chain_is_not_ours():
+    foreign = [":APPMESH_STATS - [0:0]", "-A APPMESH_STATS -j RETURN", "-A OUTPUT -p udp -j APPMESH_STATS"]
+    observed = parse_observed(save_text(*foreign, *applied_lines()), V4)
+    assert set(observed.chains) == {"APPMESH_EGRESS", "APPMESH_INGRESS"}
+    assert "APPMESH_STATS" not in render_family(plan_clean(observed))
+
+
+def test_removing_a_chain_another_tool_jumps_to_is_refused_by_name():
+    foreign = [":OTHER - [0:0]", "-A OTHER -p tcp -j APPMESH_INGRESS"]
+    observed = parse_observed(save_text(*foreign, *applied_lines()), V4)
+    with pytest.raises(RuntimeFailure, match="-A OTHER -p tcp -j APPMESH_INGRESS"):
+        plan_clean(observed)

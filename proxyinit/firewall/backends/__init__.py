@@ -12,18 +12,19 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from proxyinit.firewall.backends.protocol import Backend
 
-NAMES = ("auto", "iptc", "legacy", "nft")
+NAMES = ("auto", "iptc", "legacy", "nft")  # the choices of --backend
 
 
-def make_backend(name: str) -> "Backend":
-    """Build a concrete backend by name (not `auto`: see backends.select)."""
+def make_backend(name: str, observed: dict[Family, str] | None = None) -> "Backend":
+    """Build a concrete backend by name (not `auto`: see backends.select). `observed`: save
+    text already read, served by the first observe() of each family."""
     if name == "iptc":
         from proxyinit.firewall.backends.iptc import IptcBackend
 
-        return IptcBackend()
+        return IptcBackend(observed)
     from proxyinit.firewall.backends.restore import RestoreBackend
 
-    return RestoreBackend(name)
+    return RestoreBackend(name, observed)
 
 
 class RecordingBackend:

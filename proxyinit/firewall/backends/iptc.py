@@ -12,37 +12,15 @@ Traps handled here, all measured on this project's machines:
 from __future__ import annotations
 
 
-import fcntl
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends.restore import RestoreBackend
+from proxyinit.firewall.lock import exclusive, xtables_lock_path
 from proxyinit.firewall.model import TABLE, Family, FamilyPlan, Op, OpKind
 
-LOCK_WAIT_SECONDS = 10.0
 COMMIT_ATTEMPTS = 5
-
-
-@contextmanager
-def xtables_lock(wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    path = os.environ.get("XTABLES_LOCKFILE", "/run/xtables.lock")
-    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    deadline = time.monotonic() + wait
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeFailure(f"another iptables writer holds {path} for more than {wait:.0f}s") from None
-                time.sleep(0.01)
-        yield
-    finally:
-        os.close(fd)
 
 
 def build_rule(iptc, family: Family, spec: str):
@@ -95,7 +73,7 @@ def commit_in_this_process(plan: FamilyPlan) -> None:
     iptc = load_iptc()
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            with xtables_lock():
+            with exclusive(xtables_lock_path()):
                 apply_ops(iptc, plan.family, plan.ops)
             return
         except iptc.IPTCError as err:
@@ -133,16 +111,18 @@ def wait_child(pid: int, read_fd: int, family: Family) -> str | None:
 class IptcBackend:
     name = "iptc"
 
-    def __init__(self) -> None:
+    def __init__(self, observed: dict[Family, str] | None = None) -> None:
         # Reading uses iptables-legacy-save: the same tables libiptc writes, same text format.
-        self._reader = RestoreBackend("legacy")
+        self._reader = RestoreBackend("legacy", observed)
 
     def observe(self, family: Family) -> str:
         return self._reader.observe(family)
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
-        """One child per family, running side by side (each still one libiptc commit)."""
-        children = [(plan.family, *fork_commit(plan)) for plan in plans if not plan.empty]
-        errors = [error for family, pid, fd in children if (error := wait_child(pid, fd, family))]
-        if errors:
-            raise RuntimeFailure("; ".join(errors))
+        """In the given order, one forked child (one libiptc commit) per family; stop at the
+        first failure so the families after it stay untouched."""
+        for plan in plans:
+            if not plan.empty:
+                error = wait_child(*fork_commit(plan), plan.family)
+                if error:
+                    raise RuntimeFailure(error)

@@ -1,7 +1,4 @@
-"""`iptables-restore --noflush --wait` (legacy or nft variant): one process, one commit per family.
-
-The families are independent transactions, so their restore processes run side by side.
-"""
+"""`iptables-restore --noflush --wait` (legacy or nft variant): one process, one commit per family."""
 
 from __future__ import annotations
 
@@ -27,48 +24,36 @@ def tool(variant: str, family: Family, verb: str) -> str:
     raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
 
 
-def _failure(argv: list[str], code: int, stderr: str, stdout: str = "") -> RuntimeFailure:
-    detail = (stderr or stdout).strip()
-    return RuntimeFailure(f"{' '.join(argv)} failed (exit {code}): {detail}")
-
-
 def run(argv: list[str], stdin: str | None = None) -> str:
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    except OSError as err:
+        raise RuntimeFailure(f"{argv[0]}: {err.strerror or err}") from None
     if proc.returncode != 0:
-        raise _failure(argv, proc.returncode, proc.stderr, proc.stdout)
+        detail = (proc.stderr or proc.stdout).strip()
+        raise RuntimeFailure(f"{' '.join(argv)} failed (exit {proc.returncode}): {detail}")
     return proc.stdout
 
 
 class RestoreBackend:
-    def __init__(self, variant: str) -> None:
+    def __init__(self, variant: str, observed: dict[Family, str] | None = None) -> None:
         if variant not in ("legacy", "nft"):
             raise ValueError(variant)
         self.variant = variant
         self.name = variant
+        # Save text already read by backend selection: used once, then we read afresh.
+        self._observed = dict(observed or {})
 
     def observe(self, family: Family) -> str:
+        if family in self._observed:
+            return self._observed.pop(family)
         # No `-t nat`: asking for a table creates it (and registers its hooks); listing only
         # the tables that exist changes nothing. A missing nat table simply observes as empty.
         return run([tool(self.variant, family, "save")])
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
-        started = []
+        """In the given order, one restore transaction per family; stop at the first failure."""
         for plan in plans:
-            if plan.empty:
-                continue
-            argv = [tool(self.variant, plan.family, "restore"), "--noflush", "--wait", WAIT_SECONDS]
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            started.append((argv, proc, render_family(plan)))
-        errors = []
-        for argv, proc, text in started:  # both processes are already starting up
-            stdout, stderr = proc.communicate(text)
-            if proc.returncode != 0:
-                errors.append(str(_failure(argv, proc.returncode, stderr, stdout)))
-        if errors:
-            raise RuntimeFailure("; ".join(errors))
-
-    def has_rules(self, family: Family) -> bool:
-        """Any rule or user chain in any table of this variant (no table is created by asking)."""
-        from proxyinit.firewall.state import has_rules
-
-        return has_rules(self.observe(family))
+            if not plan.empty:
+                argv = [tool(self.variant, plan.family, "restore"), "--noflush", "--wait", WAIT_SECONDS]
+                run(argv, stdin=render_family(plan))

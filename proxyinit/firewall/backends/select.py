@@ -1,25 +1,32 @@
-"""`--backend auto`: never mix legacy and nft in one namespace.
+"""Pick the backend, and never mix legacy and nft in one namespace.
 
-Both register netfilter nat hooks; with rules in both, whichever registered last wins and the
-redirect silently stops working. So: follow what the namespace already uses, else the image's
-`iptables` alternative.
+Both register netfilter nat hooks; with rules in both, each table's hooks run and the redirect
+silently stops working as intended. So every run first reads what each variant holds (one
+`*-save` per variant and family, side by side; reading creates nothing), then:
+- auto: follow the variant already in use, else the image's `iptables` alternative;
+- an explicit choice that conflicts with rules of the other variant is refused.
+The save text read here is handed to the backend, so it is not read twice.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import make_backend
-from proxyinit.firewall.backends.restore import RestoreBackend
+from proxyinit.firewall.backends.restore import tool
 from proxyinit.firewall.model import Family
+from proxyinit.firewall.state import has_rules
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from proxyinit.firewall.backends.protocol import Backend
 
+VARIANTS = ("legacy", "nft")
 ALTERNATIVES = ("/etc/alternatives/iptables", "/usr/sbin/iptables", "/sbin/iptables")
+Survey = dict[str, dict[Family, str | None]]  # variant -> family -> save text (None: unreadable)
 
 
 def default_variant() -> str:
@@ -30,21 +37,48 @@ def default_variant() -> str:
     return "nft"  # iptables >= 1.8 defaults to nft when it is the only one installed
 
 
-def detect_variant() -> tuple[str, str]:
-    """(variant, reason). Raises if both variants already hold rules."""
-    in_use = [v for v in ("legacy", "nft") if RestoreBackend(v).has_rules(Family.IPV4)]
-    if len(in_use) == 2:
-        raise RuntimeFailure("this namespace has rules in both iptables-legacy and iptables-nft; pick one with --backend")
-    if in_use:
-        return in_use[0], f"namespace already has {in_use[0]} rules"
-    variant = default_variant()
-    return variant, f"namespace has no rules; image default iptables is {variant}"
+def survey() -> Survey:
+    """Every variant's and family's save text, read by processes running side by side."""
+    started = {}
+    for variant in VARIANTS:
+        for family in Family:
+            try:
+                started[variant, family] = subprocess.Popen([tool(variant, family, "save")], stdout=subprocess.PIPE,
+                                                             stderr=subprocess.DEVNULL, text=True)
+            except (RuntimeFailure, OSError):
+                started[variant, family] = None
+    result: Survey = {variant: {} for variant in VARIANTS}
+    for (variant, family), proc in started.items():
+        text = proc.communicate()[0] if proc is not None else None
+        result[variant][family] = text if proc is not None and proc.returncode == 0 else None
+    return result
 
 
-def select_backend(name: str, announce: bool = True) -> "Backend":
-    if name != "auto":
-        return make_backend(name)
-    variant, reason = detect_variant()
-    if announce:
+def in_use(found: Survey) -> list[str]:
+    return [v for v in VARIANTS if any(text and has_rules(text) for text in found[v].values())]
+
+
+def choose(name: str, found: Survey) -> tuple[str, str]:
+    """(variant, reason) for `--backend name`; RuntimeFailure if it would mix variants."""
+    used = in_use(found)
+    if name == "auto":
+        if len(used) == 2:
+            raise RuntimeFailure("this namespace has rules in both iptables-legacy and iptables-nft; pick one with --backend")
+        if used:
+            return used[0], f"namespace already has {used[0]} rules"
+        variant = default_variant()
+        return variant, f"namespace has no rules; image default iptables is {variant}"
+    variant = "legacy" if name in ("legacy", "iptc") else "nft"
+    other = [v for v in used if v != variant]
+    if other:
+        raise RuntimeFailure(f"--backend {name} would mix variants: this namespace already has iptables-{other[0]} rules")
+    return variant, f"--backend {name}"
+
+
+def select_backend(name: str) -> "Backend":
+    found = survey()
+    variant, reason = choose(name, found)
+    if name == "auto":
         print(f"proxyinit: backend {variant} ({reason})", file=sys.stderr)
-    return make_backend(variant)
+    observed = {family: text for family, text in found[variant].items() if text is not None}
+    return make_backend(name if name != "auto" else variant, observed)
