@@ -13,6 +13,7 @@ WORKDIR /opt/proxyinit
 COPY pyproject.toml README.md ./
 COPY proxyinit ./proxyinit
 COPY examples ./examples
+ENV PROXYINIT_EXAMPLES=/opt/proxyinit/examples/colorapp
 RUN pip install --no-cache-dir . \
  && python -m compileall -q /usr/local/lib/python3.11/site-packages/proxyinit
 

@@ -144,7 +144,7 @@ def _add_tags(app: FastAPI, store: MeshStore) -> None:
 
     async def list_tags(resourceArn: str, limit=None, nextToken=None):
         tags = sorted(store.by_arn(resourceArn).tags)
-        chunk, token = shapes.page(tags, lambda t: t[0], limit, nextToken)
+        chunk, token = shapes.page(tags, lambda t: t[0], limit, nextToken, max_limit=50)  # TagsLimit: 1-50
         return {"tags": [{"key": k, "value": v} for k, v in chunk], "nextToken": token}
 
     tag_body = create_model("TagResourceInput", __config__=ConfigDict(extra="forbid"), tags=(list[TagRef], ...))

@@ -22,6 +22,7 @@ ERROR_STATUS = {"BadRequestException": 400, "NotFoundException": 404, "ConflictE
                 "InternalServerErrorException": 500,
                 # SigV4 verification (sigv4.py): the codes AWS front ends answer with.
                 "MissingAuthenticationTokenException": 403, "UnrecognizedClientException": 403,
+                "IncompleteSignatureException": 400,
                 "InvalidSignatureException": 403}
 
 
@@ -62,17 +63,18 @@ class ApiError(Exception):
         self.code, self.message = code, message
 
 
-def check_limit(limit: int | None) -> int:
+def check_limit(limit: int | None, maximum: int = 100) -> int:
+    """The model's `<List>Limit` (1-100), or `TagsLimit` (1-50) with maximum=50."""
     if limit is None:
         return 100  # the model: "returns up to 100 results" without a limit
-    if not 1 <= limit <= 100:
-        raise ApiError("BadRequestException", f"limit: must be between 1 and 100 (got {limit})")
+    if not 1 <= limit <= maximum:
+        raise ApiError("BadRequestException", f"limit: must be between 1 and {maximum} (got {limit})")
     return limit
 
 
-def page(items: list, name_of, limit: int | None, token: str | None) -> tuple[list, str | None]:
+def page(items: list, name_of, limit: int | None, token: str | None, max_limit: int = 100) -> tuple[list, str | None]:
     """One page of `items` (sorted by name) after `token`; the token names the last item sent."""
-    limit = check_limit(limit)
+    limit = check_limit(limit, max_limit)
     if token:
         after = _decode(token)
         items = [i for i in items if name_of(i) > after]
@@ -82,7 +84,12 @@ def page(items: list, name_of, limit: int | None, token: str | None) -> tuple[li
 
 
 def _decode(token: str) -> str:
+    # validate=True: without it b64decode drops every character outside the alphabet, so "!!!!"
+    # decoded to "" and answered the first page again. Tokens name a non-empty resource name.
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
-        raise ApiError("BadRequestException", f"nextToken: not a token this API returned (got {token[:80]!r})") from None
+        after = ""
+    if not after:
+        raise ApiError("BadRequestException", f"nextToken: not a token this API returned (got {token[:80]!r})")
+    return after

@@ -6,20 +6,35 @@ Off by default: SDKs and the aws CLI sign every request and the signature is sim
 
 Canonical request per the SigV4 spec (docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html);
 for services other than S3 botocore URI-encodes the already-encoded path once more, so the
-canonical URI is `quote(raw path on the wire, safe="/~")`.
+canonical URI is `quote(raw path on the wire, safe="/~")`. As AWS does, the payload hash is that
+of the body received (a differing `x-amz-content-sha256` is refused), `host` must be signed, and
+`x-amz-date` must be within 15 minutes of this clock.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import re
+import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from proxyinit.errors import ConfigError
 
-_AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/]+)/(?P<scope>[^,]+), ?SignedHeaders=(?P<signed>[^,]+), ?Signature=(?P<sig>[0-9a-f]{64})$")
+# Well-formed only: anything else present in Authorization is IncompleteSignatureException (400),
+# as AWS answers; a missing header is MissingAuthenticationTokenException (403).
+_AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/,\s]+)/(?P<scope>[^,\s]+), ?"
+                   r"SignedHeaders=(?P<signed>[^,\s]+), ?Signature=(?P<sig>[0-9a-f]{64})$")
+_SCOPE = re.compile(r"^(?P<date>\d{8})/[^/]+/[^/]+/aws4_request$")
+_AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
+# AWS refuses a signature dated more than 15 minutes either side of its clock ("Signature
+# expired" / "Signature not yet current"), so a captured request cannot be replayed later.
+MAX_SKEW_SECONDS = 15 * 60
+_INCOMPLETE = "IncompleteSignatureException"
+_INVALID = "InvalidSignatureException"
+_AUTH_FORM = "AWS4-HMAC-SHA256 Credential=AKID/YYYYMMDD/REGION/SERVICE/aws4_request, SignedHeaders=h1;h2, Signature=<64 hex>"
 
 
 def load_keys(path: str) -> dict[str, str]:
@@ -50,6 +65,7 @@ def _canonical_query(raw: str) -> str:
 
 
 def expected_signature(secret: str, scope: str, amz_date: str, canonical: str) -> str:
+    """`scope` must be `DATE/REGION/SERVICE/aws4_request` (check() makes sure it is)."""
     date, region, service, _ = scope.split("/")
     key = f"AWS4{secret}".encode()
     for part in (date, region, service, "aws4_request"):
@@ -58,22 +74,70 @@ def expected_signature(secret: str, scope: str, amz_date: str, canonical: str) -
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def check(keys: dict[str, str], method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes) -> tuple[str, str] | None:
-    """None if the request is validly signed, else (error code, message)."""
-    match = _AUTH.match(headers.get("authorization", ""))
-    if match is None:
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _malformed(match: re.Match, headers: dict[str, str]) -> str | None:
+    """Why a parsed Authorization header cannot be checked, or None."""
+    scope = _SCOPE.match(match["scope"])
+    if scope is None:
+        return f"Authorization: Credential {match['akid']}/{match['scope']} must be AKID/YYYYMMDD/REGION/SERVICE/aws4_request"
+    if "host" not in match["signed"].split(";"):
+        return f"Authorization: 'host' must be a SignedHeader (SignedHeaders={match['signed']})"
+    amz_date = headers.get("x-amz-date", "")
+    if not _AMZ_DATE.match(amz_date):
+        return f"X-Amz-Date: must be YYYYMMDDTHHMMSSZ, as the signature covers it (got {_short(amz_date)})"
+    if scope["date"] != amz_date[:8]:
+        return (f"Date in Credential scope ({scope['date']}) does not match YYYYMMDD from ISO-8601 version "
+                f"of date from HTTP ({amz_date})")
+    return None
+
+
+def _skew(amz_date: str, now: float) -> str | None:
+    try:
+        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+    except ValueError:  # matched the pattern but is no date, e.g. month 13
+        return f"X-Amz-Date: {amz_date} is not a valid date"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    if signed_at < now - MAX_SKEW_SECONDS:
+        return f"Signature expired: {amz_date} is now earlier than {stamp} - 15 min. (check the client's clock)"
+    if signed_at > now + MAX_SKEW_SECONDS:
+        return f"Signature not yet current: {amz_date} is still later than {stamp} + 15 min. (check the client's clock)"
+    return None
+
+
+def check(keys: dict[str, str], method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
+          now: float | None = None) -> tuple[str, str] | None:
+    """None if the request is validly signed, else (error code, message). Never raises on input."""
+    authorization = headers.get("authorization")
+    if authorization is None:
         return "MissingAuthenticationTokenException", "the request is not signed (SigV4 verification is on)"
+    match = _AUTH.match(authorization)
+    if match is None:
+        return _INCOMPLETE, f"Authorization: expected `{_AUTH_FORM}` (got {_short(authorization)})"
+    why = _malformed(match, headers)
+    if why is not None:
+        return _INCOMPLETE, why
+    why = _skew(headers["x-amz-date"], time.time() if now is None else now)
+    if why is not None:
+        return _INVALID, why
+    # The hash of the body received, never the client's claim: a signature over a claimed hash
+    # would otherwise authorise any body sent with it.
+    payload = hashlib.sha256(body).hexdigest()
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed != payload:
+        return _INVALID, f"x-amz-content-sha256 {_short(claimed)} is not the SHA-256 of the body received ({payload})"
     secret = keys.get(match["akid"])
     if secret is None:
         return "UnrecognizedClientException", f"access key {match['akid']!r} is not configured"
     signed = match["signed"].split(";")
     canonical_headers = "".join(f"{h}:{' '.join(headers.get(h, '').split())}\n" for h in signed)
-    payload = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
     canonical = "\n".join((method, quote(raw_path, safe="/~"), _canonical_query(raw_query), canonical_headers,
                            match["signed"], payload))
-    good = expected_signature(secret, match["scope"], headers.get("x-amz-date", ""), canonical)
+    good = expected_signature(secret, match["scope"], headers["x-amz-date"], canonical)
     if not hmac.compare_digest(good, match["sig"]):
-        return "InvalidSignatureException", "the request signature does not match (check the secret access key)"
+        return _INVALID, "the request signature does not match (check the secret access key)"
     return None
 
 

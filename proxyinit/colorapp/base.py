@@ -7,6 +7,8 @@ import argparse
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from proxyinit.colorapp.args import add_server_args
+
 
 class AppHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's connection pools expect
@@ -58,7 +60,5 @@ def serve(handler: type[AppHandler], host: str, port: int, uid: int | None, bann
 
 def server_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--host", default=os.environ.get("SERVER_HOST", "0.0.0.0"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SERVER_PORT", "9080")))
-    parser.add_argument("--uid", type=int, default=None, help="run as this uid/gid after binding (when root)")
+    add_server_args(parser)
     return parser.parse_args()

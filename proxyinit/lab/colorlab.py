@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxyinit.lab.netns import Lab, netns_exec
+from proxyinit.lab.netns import Lab, first_line, netns_exec
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "colorapp"
+# The repository's examples; an installed image points PROXYINIT_EXAMPLES at its copy.
+EXAMPLES = Path(os.environ.get("PROXYINIT_EXAMPLES") or Path(__file__).resolve().parents[2] / "examples" / "colorapp")
 MESH = "default"
 CLIENT_ADDR = "198.18.1.100"
 PREFIX = 24
@@ -90,8 +91,8 @@ class ColorLab:
         shutil.copy(EXAMPLES / "mesh.yaml", self.mesh_file)
         argv = python_module("proxyinit", "xds", "serve", "--mesh-file", str(self.mesh_file),
                              "--xds", f"unix://{self.socket}", "--log-level", "warning")
-        log = open(self.workdir / "control-plane.log", "wb")
-        self.control_plane = subprocess.Popen(argv, stdout=log, stderr=log, umask=0)
+        with open(self.workdir / "control-plane.log", "wb") as log:  # the child keeps its own copy
+            self.control_plane = subprocess.Popen(argv, stdout=log, stderr=log, umask=0)
         self.lab.processes.append(self.control_plane)
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
@@ -107,8 +108,8 @@ class ColorLab:
                                  "--xds", f"unix://{self.socket}", "--app", task.app, "--color", task.color)
             started.append((task, self.lab.spawn(self.namespaces[task.name], *argv)))
         for task, proc in started:
-            line = proc.stdout.readline()
-            status = json.loads(line) if line.strip().startswith("{") else {"ready": False, "error": line or proc.stderr.read()}
+            line = first_line(proc)
+            status = json.loads(line) if line.startswith("{") else {"ready": False, "error": line or self.lab.stderr_of(proc)}
             if not status.get("ready"):
                 raise RuntimeError(f"task {task.name} failed: {status.get('error')}")
 
@@ -128,7 +129,8 @@ class ColorLab:
 
     def inside(self, task: str, url: str) -> str:
         """GET a URL from inside a task's namespace (e.g. Envoy's admin on 127.0.0.1:9901)."""
-        code = "import sys,urllib.request;sys.stdout.write(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())"
+        code = ("import sys,urllib.request as u;o=u.build_opener(u.ProxyHandler({}));"
+                "sys.stdout.write(o.open(sys.argv[1],timeout=5).read().decode())")
         proc = subprocess.run(netns_exec(self.namespaces[task], sys.executable, "-c", code, url), capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"GET {url} in {task}: {proc.stderr.strip()}")

@@ -43,7 +43,9 @@ PROBES = (
 
 
 def proxyinit(ns: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **ENV}
+    from proxyinit.lab.task import clean_environ
+
+    env = {**clean_environ(), **ENV}
     return subprocess.run([sys.executable, "-m", "proxyinit", "--netns", ns, *args], env=env, capture_output=True, text=True)
 
 

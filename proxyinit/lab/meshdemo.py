@@ -41,22 +41,29 @@ class DemoResult:
         return not self.problems
 
 
-def stream(colorlab: ColorLab, view, title: str, count: int, until_not: str | None = None) -> tuple[Counter, float, float]:
-    """Run one load from the client namespace, feeding the view; (counts, first, last answer).
-    With `until_not`, `count` is only a cap: the load stops at the first other answer."""
-    counts: Counter = Counter()
-    first = last = 0.0
+@dataclass
+class Phase:
+    counts: Counter = field(default_factory=Counter)
+    first: float = 0.0  # monotonic time of the first answer
+    first_other: float = 0.0  # ... of the first answer other than `until_not` (errors aside)
+
+
+def stream(colorlab: ColorLab, view, title: str, count: int, until_not: str | None = None) -> Phase:
+    """Run one load from the client namespace, feeding the view. With `until_not`, `count` is
+    only a cap: the load stops at the first other answer."""
+    phase = Phase()
     view.phase(title, 0 if until_not else count)
     proc = colorlab.load(count, concurrency=4, until_not=until_not)
     for line in proc.stdout:
         stamp, _, outcome = line.strip().partition(" ")
-        counts[outcome] += 1
-        last = float(stamp)
-        first = first or last
-        view.progress(counts, sum(counts.values()), count)
+        phase.counts[outcome] += 1
+        phase.first = phase.first or float(stamp)
+        if until_not and outcome != until_not and not outcome.startswith("ERR") and not phase.first_other:
+            phase.first_other = float(stamp)
+        view.progress(phase.counts, sum(phase.counts.values()), count)
     proc.wait()
-    view.done(counts)
-    return counts, first, last
+    view.done(phase.counts)
+    return phase
 
 
 def check(result: DemoResult, tolerance: float) -> None:
@@ -74,15 +81,18 @@ def check(result: DemoResult, tolerance: float) -> None:
 
 def run_phases(colorlab: ColorLab, view, count: int, started: float) -> DemoResult:
     result = DemoResult()
-    result.white_phase, first, _ = stream(colorlab, view, "route: all to colorteller-vn (white)", WHITE_REQUESTS)
-    result.started_to_first_response = first - started if first else 0.0
+    white = stream(colorlab, view, "route: all to colorteller-vn (white)", WHITE_REQUESTS)
+    result.white_phase, result.started_to_first_response = white.counts, white.first - started if white.first else 0.0
     view.note("update: colorteller-route -> blue 8 / red 2 (written to the mesh file; nothing restarts)")
     updated = colorlab.update_mesh(EXAMPLES / "route-blue-red.yaml")
-    shifting, _, shifted_at = stream(colorlab, view, "waiting for the first blue/red answer", 5000, until_not="white")
-    result.update_to_first_shift = max(0.0, shifted_at - updated)
+    shifting = stream(colorlab, view, "waiting for the first blue/red answer", 5000, until_not="white")
+    if shifting.first_other:
+        result.update_to_first_shift = shifting.first_other - updated
+    else:
+        result.problems.append("no blue/red answer after the route update (5000 requests)")
     colorlab.inside("gateway", "http://127.0.0.1:9080/color/clear")
-    result.split_phase, _, _ = stream(colorlab, view, "route: blue 8 / red 2", count)
-    result.requests_sent = sum(result.white_phase.values()) + sum(shifting.values()) + sum(result.split_phase.values())
+    result.split_phase = stream(colorlab, view, "route: blue 8 / red 2", count).counts
+    result.requests_sent = sum(result.white_phase.values()) + sum(shifting.counts.values()) + sum(result.split_phase.values())
     # The HTTP connection managers' counters survive route updates (clusters' do not): every
     # request came in through the gateway Envoy's ingress and left through its egress.
     result.envoy_requests = min(

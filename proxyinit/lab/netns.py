@@ -5,14 +5,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import select
 import shutil
+import signal
 import subprocess
+import tempfile
+import threading
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _counter = itertools.count()
+NETNS_ETC = "/etc/netns"
 
 
 def sh(*argv: str, check: bool = True, stdin: str | None = None) -> str:
@@ -26,6 +31,12 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_counter)}"
 
 
+def first_line(proc: subprocess.Popen, timeout: float = 60.0) -> str:
+    """The child's first stdout line, or "" if it says nothing within `timeout` (no hang)."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().strip() if ready else ""
+
+
 def netns_exec(ns: str, *argv: str) -> list[str]:
     return ["ip", "netns", "exec", ns, *argv]
 
@@ -37,6 +48,7 @@ class Lab:
     namespaces: list[str] = field(default_factory=list)
     processes: list[subprocess.Popen] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)
+    stderr_files: dict[int, object] = field(default_factory=dict)  # pid -> anonymous file
 
     def add_namespace(self, prefix: str) -> str:
         name = unique_name(prefix)
@@ -72,24 +84,44 @@ class Lab:
     def hosts_file(self, ns: str, entries: dict[str, str]) -> None:
         """/etc/netns/NS/hosts: `ip netns exec` bind-mounts it over /etc/hosts for that
         namespace's processes only (ip-netns(8)); removed with the namespace."""
-        directory = os.path.join("/etc/netns", ns)
+        if not os.path.isdir(NETNS_ETC):
+            self.directories.append(NETNS_ETC)  # ours too: removed last, once empty
+        directory = os.path.join(NETNS_ETC, ns)
         os.makedirs(directory, exist_ok=True)
-        self.directories.append(directory)
+        self.directories.insert(0, directory)
         lines = ["127.0.0.1 localhost", "::1 localhost"] + [f"{addr} {name}" for name, addr in entries.items()]
         with open(os.path.join(directory, "hosts"), "w") as handle:
             handle.write("\n".join(lines) + "\n")
 
     def spawn(self, ns: str, *argv: str, ready_line: str | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen(netns_exec(ns, *argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        """A process in `ns`. Its stdout is a pipe (for a ready line); its stderr goes to an
+        anonymous file, so a chatty child can never block on a pipe nobody reads."""
+        errors = tempfile.TemporaryFile()
+        proc = subprocess.Popen(netns_exec(ns, *argv), stdout=subprocess.PIPE, stderr=errors, text=True)
         self.processes.append(proc)
+        self.stderr_files[proc.pid] = errors
         if ready_line is not None:
-            line = proc.stdout.readline().strip()
+            line = first_line(proc)
             if line != ready_line:
-                raise RuntimeError(f"{' '.join(argv)} did not start: {line or proc.stderr.read()}")
+                raise RuntimeError(f"{' '.join(argv)} did not start: {line or self.stderr_of(proc)}")
         return proc
 
+    def stderr_of(self, proc: subprocess.Popen) -> str:
+        errors = self.stderr_files[proc.pid]
+        errors.seek(0)
+        return errors.read().decode(errors="replace").strip()[-2000:]
+
     def close(self) -> None:
-        """SIGTERM first (a task stops its Envoy and app), SIGKILL what is left, then remove."""
+        """SIGTERM first (a task stops its Envoy and app), SIGKILL what is left, then remove.
+        A second Ctrl-C while this runs is ignored: it would leave namespaces behind."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+        try:
+            self._close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _close(self) -> None:
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 proc.terminate()
@@ -105,7 +137,14 @@ class Lab:
         for name in reversed(self.namespaces):
             remove_namespace(name)
         for directory in self.directories:
-            shutil.rmtree(directory, ignore_errors=True)
+            if directory == NETNS_ETC:
+                with contextlib.suppress(OSError):  # only if nothing else lives there now
+                    os.rmdir(directory)
+            else:
+                shutil.rmtree(directory, ignore_errors=True)
+        for errors in self.stderr_files.values():
+            errors.close()
+        self.stderr_files.clear()
         self.processes.clear()
         self.namespaces.clear()
         self.directories.clear()

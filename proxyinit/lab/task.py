@@ -19,17 +19,26 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 
 APP_PORT = 9080
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 INIT_ENV = {
     "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
     "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": str(APP_PORT),
 }
 
 
+def clean_environ() -> dict[str, str]:
+    """The operator's environment minus APPMESH_* (it must not change the demo's rules) and
+    proxy settings (urllib would send loopback requests through them)."""
+    drop = ("APPMESH_", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
 def run_init_container() -> None:
-    env = {**os.environ, **INIT_ENV}
+    env = {**clean_environ(), **INIT_ENV}
     proc = subprocess.run([sys.executable, "-m", "proxyinit"], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"proxyinit init container exited {proc.returncode}: {proc.stderr.strip()}")
@@ -45,22 +54,27 @@ def bootstrap_yaml(node: str, xds: str) -> tuple[str, list[str]]:
     return render_bootstrap(settings), envoy_flags(settings)
 
 
-def start_app(app: str, color: str, uid: int) -> subprocess.Popen:
+def start_app(app: str, color: str, uid: int) -> tuple[subprocess.Popen, object]:
+    """The app process and the anonymous file holding its stderr (not a pipe: nobody reads
+    it while the app runs, and a full pipe would block the app)."""
     module = {"teller": "proxyinit.colorapp.teller", "gateway": "proxyinit.colorapp.gateway"}[app]
-    env = {**os.environ, "COLOR": color}
-    return subprocess.Popen([sys.executable, "-m", module, "--uid", str(uid)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**clean_environ(), "COLOR": color}
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", module, "--uid", str(uid)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=errors)
+    return proc, errors
 
 
-async def wait_app(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+async def wait_app(proc: subprocess.Popen, errors, timeout: float = 15.0) -> None:
     url = f"http://127.0.0.1:{APP_PORT}/ping"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"app exited {proc.returncode}: {proc.stderr.read().strip()}")
+            errors.seek(0)
+            raise RuntimeError(f"app exited {proc.returncode}: {errors.read().decode(errors='replace').strip()[-1000:]}")
         try:
-            await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=1).read())
+            await asyncio.to_thread(lambda: NO_PROXY.open(url, timeout=1).read())
             return
         except OSError:
             if loop.time() > deadline:
@@ -80,8 +94,8 @@ async def run(args: argparse.Namespace) -> int:
     app = None
     try:
         await envoy.start(yaml_text, timeout=30)
-        app = start_app(args.app, args.color, args.app_uid)
-        await wait_app(app)
+        app, app_errors = start_app(args.app, args.color, args.app_uid)
+        await wait_app(app, app_errors)
         print(json.dumps({"ready": True, "node": args.node, "envoy_pid": envoy.process.pid, "app_pid": app.pid}), flush=True)
         await stop.wait()
         return 0

@@ -167,6 +167,8 @@ class MeshStore:
     async def set_tags(self, arn: str, add: Iterable[tuple[str, str]] = (), remove: Iterable[str] = ()) -> Record:
         async with self._lock:
             existing = self.by_arn(arn)
+            add = list(add)
+            _check_unique(key for key, _ in add)
             tags = dict(existing.tags)
             tags.update(dict(add))
             for name in remove:
@@ -195,7 +197,7 @@ class MeshStore:
         now = self.clock()
         if existing is None:
             return Record(key, spec, str(uuid.uuid4()), arn_of(key, self.region, self.account), 1, now, now,
-                          tuple(tags), "", "", self.account)
+                          _check_tags(tags), "", "", self.account)
         return _replace(existing, spec=spec, version=existing.version + 1, updated_at=now, client_token="", request_digest="")
 
     def _check_parents(self, key: Key) -> None:
@@ -254,6 +256,24 @@ class MeshStore:
         return model
 
     async def _commit(self, puts: list[Record], deletes: list[Key], models: Mapping[str, "MeshModel | None"]) -> None:
+        """Commit and swap as one step that a cancelled caller (a client hanging up mid-request)
+        cannot split: the thread's commit lands on disk regardless, so memory must follow it. The
+        caller's lock stays held until both are done, or the next write would plan from stale memory."""
+        landing = asyncio.ensure_future(self._commit_and_swap(puts, deletes, models))
+        try:
+            await asyncio.shield(landing)
+        except asyncio.CancelledError:
+            while not landing.done():
+                try:
+                    await asyncio.wait([landing])
+                except asyncio.CancelledError:
+                    pass  # cancelled again: still finish first; the caller gets its cancellation below
+            if not landing.cancelled() and landing.exception() is not None:
+                log.error("store write of a cancelled request failed: %s", landing.exception())
+            raise
+
+    async def _commit_and_swap(self, puts: list[Record], deletes: list[Key],
+                               models: Mapping[str, "MeshModel | None"]) -> None:
         # In a worker thread: the fsync must not stall the gRPC streams on this event loop.
         await asyncio.to_thread(self.store.commit, puts, deletes)
         for key in deletes:
@@ -298,9 +318,20 @@ def _order(key: Key) -> tuple[int, str, str]:
 
 def _check_tags(tags: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     tags = tuple(tags)
+    _check_unique(key for key, _ in tags)
     if len(tags) > MAX_TAGS:
         raise TooManyTags(f"{len(tags)} tags: a resource can have at most {MAX_TAGS}")
     return tags
+
+
+def _check_unique(keys: Iterable[str]) -> None:
+    # App Mesh documents no winner for a key given twice in one request; refuse it rather than
+    # store both (a resource's tag keys are unique) or silently keep one.
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise Invalid(f"tags: key {key!r} is given more than once; a resource's tag keys are unique")
+        seen.add(key)
 
 
 def _token_note(existing: Record, token: str) -> str:

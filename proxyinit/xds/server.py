@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import time
@@ -127,6 +128,10 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         finally:
             subscription.close()
             reader.cancel()
+            # Awaited, so no reader outlives its stream (nor logs "Task was destroyed but it is
+            # pending"); its CancelledError is the one we just asked for.
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
             self.registry.remove(stream)
             log.info("xds stream %d of %s closed", stream.stream_id, node_id)
 
@@ -176,12 +181,15 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
 
 
 async def _read_requests(requests: AsyncIterator, inbox: collections.deque, wakeup: asyncio.Event) -> None:
-    """Move Envoy's requests into the stream's inbox; queue _END when the call ends or breaks."""
+    """Move Envoy's requests into the stream's inbox; queue _END when the call ends or breaks.
+
+    A cancellation queues _END too, then propagates: the task must end cancelled, not as if the
+    call had ended on its own."""
     try:
         async for request in requests:
             inbox.append(request)
             wakeup.set()
-    except (grpc.aio.AioRpcError, asyncio.CancelledError, grpc.RpcError):
+    except (grpc.aio.AioRpcError, grpc.RpcError):
         pass
     finally:
         inbox.append(_END)

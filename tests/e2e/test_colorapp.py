@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import tempfile
 
 import pytest
 
@@ -17,8 +18,8 @@ pytestmark = pytest.mark.root
 def leftovers() -> dict[str, set[str]]:
     """What a run could leave behind: namespaces, their /etc/netns files, temp dirs, processes."""
     netns = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
-    etc = set(os.listdir("/etc/netns")) if os.path.isdir("/etc/netns") else set()
-    tmp = {name for name in os.listdir("/tmp") if name.startswith(("proxyinit-colorlab-", "proxyinit-envoy-"))}
+    etc = set(os.listdir("/etc/netns")) if os.path.isdir("/etc/netns") else {"(no /etc/netns)"}
+    tmp = {name for name in os.listdir(tempfile.gettempdir()) if name.startswith(("proxyinit-colorlab-", "proxyinit-envoy-"))}
     procs = set(subprocess.run(["pgrep", "-f", "proxyinit.lab.task|proxyinit.colorapp|proxyinit xds serve|envoy -c"],
                                capture_output=True, text=True).stdout.split())
     return {"netns": {n for n in netns if n.startswith("pi-")}, "etc": etc, "tmp": tmp, "procs": procs}

@@ -41,6 +41,7 @@ def test_task_definition_matches_register_task_definition_input_shape(task_defin
 
 def test_task_definition_proxyinit_container(task_definition):
     init = containers(task_definition)["proxyinit"]
+    assert task_definition["requiresCompatibilities"] == ["EC2"]  # Fargate refuses NET_ADMIN
     assert init["essential"] is False
     assert init["linuxParameters"]["capabilities"]["add"] == ["NET_ADMIN"]
     settings = load_settings(env_list(init["environment"]))
@@ -60,7 +61,7 @@ def test_task_definition_envoy_and_app_order(task_definition):
 def test_pod_spec():
     pod = yaml.safe_load((DOCKER / "kubernetes.yaml").read_text())["spec"]
     init = pod["initContainers"][0]
-    assert "NET_ADMIN" in init["securityContext"]["capabilities"]["add"]
+    assert {"NET_ADMIN", "NET_RAW"} <= set(init["securityContext"]["capabilities"]["add"])
     settings = load_settings(env_list(init["env"]))
     envoy, app = pod["containers"]
     assert envoy["securityContext"]["runAsUser"] == settings.IGNORE_UID

@@ -32,18 +32,19 @@ def build_rule(iptc, family: Family, spec: str):
     current, negate, i = None, False, 0
     while i < len(words):
         word = words[i]
+        bang = "!" if negate else ""
         if word == "!":
             negate = True
         elif word == "-p":
-            rule.protocol, i = words[i + 1], i + 1
+            rule.protocol, negate, i = bang + words[i + 1], False, i + 1
         elif word == "-d":
-            rule.dst, i = words[i + 1], i + 1
+            rule.dst, negate, i = bang + words[i + 1], False, i + 1
         elif word == "-m":
             current, i = rule.create_match(words[i + 1]), i + 1
         elif word == "-j":
             current, i = rule.create_target(words[i + 1]), i + 1
         elif word.startswith("--"):
-            current.parse(word[2:], ("!" if negate else "") + words[i + 1])
+            current.parse(word[2:], bang + words[i + 1])
             negate, i = False, i + 1
         else:
             raise RuntimeFailure(f"iptc backend cannot express {word!r} in {spec!r}")
