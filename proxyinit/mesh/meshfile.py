@@ -51,7 +51,9 @@ def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"mesh file {str(path)!r}: not valid YAML/JSON ({exc})") from None
     if data is None:
-        return {}
+        # An empty file is what a reader sees in the middle of a non-atomic rewrite; serving it
+        # would drop every node's config. "No meshes" must be said explicitly: `[]`.
+        raise ConfigError(f"mesh file {str(path)!r} is empty (write [] to serve no meshes)")
     try:
         return parse_resources(data)
     except ConfigError as exc:

@@ -91,7 +91,7 @@ class QueryParameterMatch(ApiModel):
 
 
 class HttpQueryParameter(ApiModel):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=1024)  # Envoy's QueryParameterMatcher.name limit
     match: QueryParameterMatch | None = None
 
 

@@ -30,7 +30,7 @@ from proxyinit.mesh.mesh_model import MeshModel
 from proxyinit.mesh.model import Route, VirtualNode, VirtualService
 from proxyinit.mesh.model_base import PortMapping
 from proxyinit.mesh.parts import Parts
-from proxyinit.mesh.resolve import PROXY_PORTS, routes_for_listener, target_mapping
+from proxyinit.mesh.resolve import PROXY_PORTS, routes_for_listener, service_mappings, target_mapping
 from proxyinit.mesh.translate_http import Clusters, catch_all_route, mesh_route
 
 
@@ -93,8 +93,8 @@ def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
     ports = _EgressPorts()
     for backend in node.spec.backends:
         service = model.services.get(backend.virtual_service.virtual_service_name)
-        if service is None:  # not created yet: its traffic follows the egress filter until it is
-            continue
+        if service is None or not service_mappings(model, service):
+            continue  # not created yet, or nothing provides it: the egress filter decides
         if service.spec.provider.virtual_node is not None:
             _node_provided(model, service, ports, parts)
         else:

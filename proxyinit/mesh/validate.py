@@ -146,15 +146,21 @@ def _validate_node_listeners(node: VirtualNode) -> None:
     _check_ports("VirtualNode", node.name, node.mesh_name, node.spec.listeners)
 
 
+def node_backend_names(node: VirtualNode) -> list[str]:
+    return [backend.virtual_service.virtual_service_name for backend in node.spec.backends]
+
+
 def _validate_node_backends(model: "MeshModel", node: VirtualNode) -> None:
     by_port: dict[int, list[tuple[str, str]]] = defaultdict(list)
     seen: set[str] = set()
     for index, backend in enumerate(node.spec.backends):
         name = backend.virtual_service.virtual_service_name
         path = f"spec.backends[{index}].virtualService.virtualServiceName"
-        if name in seen:
-            raise resource_error("VirtualNode", node.name, model.name, path, "backend listed twice", name)
-        seen.add(name)
+        if name.lower() in seen:
+            # Envoy compares virtual host domains case-insensitively and refuses duplicates.
+            why = "backend listed twice" if name in node_backend_names(node)[:index] else "backend differs from another only in case"
+            raise resource_error("VirtualNode", node.name, model.name, path, why, name)
+        seen.add(name.lower())
         service = model.services.get(name)
         if service is None:
             # App Mesh does not require a backend's virtual service to exist (nodes and services
@@ -162,8 +168,9 @@ def _validate_node_backends(model: "MeshModel", node: VirtualNode) -> None:
             continue
         mappings = service_mappings(model, service)
         if not mappings:
-            raise resource_error("VirtualNode", node.name, model.name, path,
-                                 "the virtual service has no provider (or its provider no listener) to send to", name)
+            # No provider yet (App Mesh makes it optional), or a provider without a listener:
+            # nothing to route to, so like a missing service its traffic follows the egress filter.
+            continue
         for mapping in mappings:
             if mapping.port in PROXY_PORTS:
                 raise resource_error("VirtualNode", node.name, model.name, path, f"the service answers on the proxy's own port {mapping.port}", name)

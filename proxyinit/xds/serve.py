@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from proxyinit.mesh.mesh_model import MeshModel
 
 log = logging.getLogger(__name__)
+RECENT_NS = 1_000_000_000  # a file modified less than this ago is hashed on every poll
 
 Meshes = Mapping[str, "MeshModel"]
 Translator = Callable[["MeshModel", NodeId], Mapping[str, list[Any]]]
@@ -100,7 +102,10 @@ class FileMeshSource:
             current = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         except OSError:
             current = None
-        if current == self._stat:
+        # The kernel's mtime is coarse (a tick, not a nanosecond): a same-size edit in the tick
+        # of our last read keeps the same stat. While the file is that fresh, hash it anyway.
+        fresh = current is not None and time.time_ns() - current[1] < RECENT_NS
+        if current == self._stat and not fresh:
             return None
         self._stat, digest = self._fingerprint()
         if digest == self._digest:

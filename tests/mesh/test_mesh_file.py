@@ -77,9 +77,13 @@ def test_json_file_and_yaml_file_give_the_same_model(tmp_path):
     assert dump_resources(load_mesh_file(path).values()) == dump_resources(load_mesh_file(EXAMPLES / "mesh.yaml").values())
 
 
-def test_empty_file_is_no_mesh(tmp_path):
+def test_empty_file_is_refused_but_an_empty_list_is_no_mesh(tmp_path):
+    """An empty file is what a non-atomic rewrite looks like halfway: never serve it."""
     path = tmp_path / "empty.yaml"
     path.write_text("")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_mesh_file(path)
+    path.write_text("[]\n")
     assert load_mesh_file(path) == {}
 
 

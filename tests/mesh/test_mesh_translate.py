@@ -174,3 +174,11 @@ def test_backend_service_not_created_yet_is_accepted_then_routed_once_it_exists(
     assert all("colorteller" not in c.name for c in early[CLUSTER] if c.name.startswith("cds_egress"))
     later = _translate("colorapp")
     assert "cds_egress_default_colorteller-vn_http_9080" in [c.name for c in later[CLUSTER]]
+
+
+def test_backend_service_without_provider_is_accepted_and_not_routed():
+    """`provider` is optional in App Mesh; such a service has nothing to route to yet."""
+    resources = scenario_resources("colorapp")
+    next(r for r in resources if r.get("virtualServiceName") and "routeName" not in r)["spec"] = {}
+    early = translate_node(parse_resources(resources)[MESH], GATEWAY)
+    assert all("colorteller" not in c.name for c in early[CLUSTER] if c.name.startswith("cds_egress"))

@@ -205,3 +205,29 @@ def test_serve_over_a_unix_socket_stops_on_sigterm(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_file_source_refuses_an_empty_file_mid_rewrite(tmp_path, caplog):
+    mesh_file = tmp_path / "mesh.yaml"
+    shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
+    source = FileMeshSource(mesh_file)
+    source.load()
+    mesh_file.write_text("")  # what a reader sees between truncate and write
+    assert source.poll() is None
+    assert "is empty" in caplog.text
+
+
+def test_file_source_sees_a_same_size_edit_within_one_mtime_tick(tmp_path):
+    mesh_file = tmp_path / "mesh.yaml"
+    text = (EXAMPLES / "mesh.yaml").read_text()
+    mesh_file.write_text(text)
+    source = FileMeshSource(mesh_file)
+    source.load()
+    before = os.stat(mesh_file)
+    assert "weight: 1}" in text
+    mesh_file.write_text(text.replace("weight: 1}", "weight: 2}"))  # same size, same inode
+    os.utime(mesh_file, ns=(before.st_atime_ns, before.st_mtime_ns))  # as a coarse clock would leave it
+    meshes = source.poll()
+    assert meshes is not None
+    route = meshes["default"].routes["colorteller-vr"][0]
+    assert route.spec.body.action.weighted_targets[0].weight == 2
