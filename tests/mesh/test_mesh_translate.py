@@ -11,7 +11,8 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.meshfile import parse_resources
-from proxyinit.mesh.translate import check_references, translate_node
+from proxyinit.mesh.translate import translate_node
+from proxyinit.xds.snapshot import Snapshot
 from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, NodeId
 from tests.mesh.mesh_scenarios import MESH, SCENARIOS, base, scenario_resources
 
@@ -159,7 +160,7 @@ def test_every_node_translates_consistently_and_round_trips(scenario):
     model = parse_resources(scenario_resources(scenario))[MESH]
     for name in model.nodes:
         resources = translate_node(model, NodeId(MESH, name))
-        check_references(resources)
+        Snapshot(resources)  # raises InconsistentSnapshotError on a dangling reference
         for messages in resources.values():
             for message in messages:
                 again = type(message).FromString(message.SerializeToString())
