@@ -50,7 +50,7 @@ def mesh_rate(requests: int, concurrency: int) -> tuple[float, int]:
 
 
 def wait_ping(ns: str, port: int = 9080) -> None:
-    code = f"import urllib.request;urllib.request.urlopen('http://127.0.0.1:{port}/ping',timeout=1)"
+    code = f"import urllib.request as u;u.build_opener(u.ProxyHandler({{}})).open('http://127.0.0.1:{port}/ping',timeout=1)"
     for _ in range(200):
         if subprocess.run(netns_exec(ns, sys.executable, "-c", code), capture_output=True).returncode == 0:
             return
