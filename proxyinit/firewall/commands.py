@@ -9,11 +9,13 @@ from proxyinit.firewall.backends import NAMES
 
 EXIT_MATCH, EXIT_DRIFT, EXIT_ABSENT = 0, 3, 4
 
+
 def add_common_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
     # On subparsers the defaults are SUPPRESS so `proxyinit --netns X apply` keeps X.
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--netns", metavar="NAME|PATH", default=default, help="network namespace to configure (ip netns name or a path such as /proc/PID/ns/net)")
     parser.add_argument("--backend", choices=NAMES, default=default if suppress else "auto", help="how rules are written (default: auto)")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     handlers = {
@@ -27,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_common_options(parser, suppress=True)
         parser.set_defaults(handler=handler)
 
+
 def _session(args: argparse.Namespace):
     """Enter the namespace, then pick the backend (detection must look inside the namespace)."""
     from proxyinit.firewall.backends.select import select_backend
@@ -35,6 +38,7 @@ def _session(args: argparse.Namespace):
     if args.netns is not None:  # "" is an error (resolve), never "the namespace we are in"
         enter(args.netns)
     return select_backend(args.backend)
+
 
 def run_entrypoint(args: argparse.Namespace) -> int:
     """The init container: validate, then apply only if APPMESH_START_ENABLED=1."""
@@ -46,10 +50,12 @@ def run_entrypoint(args: argparse.Namespace) -> int:
         return 0
     return _apply(settings, args)
 
+
 def run_apply(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     return _apply(load_settings(), args)
+
 
 def _apply(settings, args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import commit, plan_apply
@@ -64,6 +70,7 @@ def _apply(settings, args: argparse.Namespace) -> int:
         print(f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr)
     return 0
 
+
 def run_plan(args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import plan_apply
     from proxyinit.firewall.render import render_plan
@@ -73,6 +80,7 @@ def run_plan(args: argparse.Namespace) -> int:
     backend = _session(args)
     sys.stdout.write(render_plan(plan_apply(settings, backend), backend.name))
     return 0
+
 
 def run_clean(args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import commit, plan_clean_all
@@ -85,6 +93,7 @@ def run_clean(args: argparse.Namespace) -> int:
     removed = sum(len(fp.ops) for fp in plan.families)
     print(f"proxyinit: clean: {'nothing of ours found' if plan.empty else f'{removed} changes committed'}", file=sys.stderr)
     return 0
+
 
 def run_status(args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import status
