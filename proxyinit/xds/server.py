@@ -128,12 +128,14 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         finally:
             subscription.close()
             reader.cancel()
-            # Awaited, so no reader outlives its stream (nor logs "Task was destroyed but it is
-            # pending"); its CancelledError is the one we just asked for.
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            self.registry.remove(stream)
-            log.info("xds stream %d of %s closed", stream.stream_id, node_id)
+            try:
+                # Awaited, so no reader outlives its stream (nor logs "Task was destroyed but it
+                # is pending"); its CancelledError is the one we just asked for.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+            finally:
+                self.registry.remove(stream)
+                log.info("xds stream %d of %s closed", stream.stream_id, node_id)
 
     async def _bind_node(self, first: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext) -> str:
         raw = first.node.id if first.HasField("node") else ""

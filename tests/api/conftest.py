@@ -44,19 +44,21 @@ class Server:
     process: subprocess.Popen | None = None
     api_port: int = 0
     xds_port: int = 0
+    debug_port: int = 0
     extra_args: list[str] = field(default_factory=list)
 
     def start(self) -> None:
         # Same ports across restarts: a reconnecting Envoy and the aws CLI keep their endpoint.
         args = [sys.executable, str(SERVER), "--db", str(self.db), "--listener-ports", self.listener_ports,
-                "--api-port", str(self.api_port), "--xds-port", str(self.xds_port), *self.extra_args]
+                "--api-port", str(self.api_port), "--xds-port", str(self.xds_port),
+                "--debug-port", str(self.debug_port), *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if not line.startswith("ready"):
             self.process.kill()
             raise AssertionError(f"server did not start: {line!r} {self.process.stderr.read()}")
-        _, _, xds, _, api = line.split()
-        self.xds_port, self.api_port = int(xds), int(api)
+        _, _, xds, _, api, _, debug = line.split()
+        self.xds_port, self.api_port, self.debug_port = int(xds), int(api), int(debug)
 
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -88,6 +90,13 @@ class Server:
         if check and done.returncode != 0:
             raise AssertionError(f"aws {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         return result
+
+    def debug_state(self) -> dict:
+        """The xDS debug endpoint's document: per node, its streams and per type what was sent and acked."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.debug_port}/", timeout=10) as response:
+            return json.load(response)
 
     def boto3(self):
         import boto3

@@ -1,17 +1,21 @@
 """Property test of the API (hypothesis): for any body, name or query, no 5xx; a refused request
-changes nothing; everything the store holds still builds into a valid mesh after a restart."""
+changes nothing; everything the store holds still builds into a valid mesh after a restart.
+With SigV4 verification on (`--api-keys`), no Authorization/X-Amz-Date/x-amz-content-sha256
+header, however malformed, gives a 5xx or gets a request through."""
 
 from __future__ import annotations
 
 import copy
 import http.client
 import json
+import time
 from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.api.conftest import ENV, Server
 from tests.api.test_api_persistence import boto_walkthrough, shared
 from tests.api.test_api_walkthrough import teller
 
@@ -70,11 +74,11 @@ requests = st.one_of(
 )
 
 
-def call(port: int, method: str, path: str, body) -> tuple[int, dict, dict]:
+def call(port: int, method: str, path: str, body, headers: dict | None = None) -> tuple[int, dict, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         payload = None if body is None else json.dumps(body).encode()
-        connection.request(method, path, body=payload, headers={"content-type": "application/json"})
+        connection.request(method, path, body=payload, headers={"content-type": "application/json", **(headers or {})})
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read() or b"{}")
     finally:
@@ -121,3 +125,59 @@ def test_what_the_fuzzer_left_is_a_valid_store(fuzzed):
         assert set(store.meshes) == {r.key.mesh for r in store.meshes_records()} == {"default"}
     finally:
         store.store.close()
+
+
+# ---------------------------------------------------------------- SigV4 verification on
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)), max_size=40)
+today = st.builds(lambda: time.strftime("%Y%m%d", time.gmtime()))
+scopes = st.one_of(
+    st.sampled_from(["x", "", "/", "a/b/c/d", "a/b/c/d/e", "20260101/us-west-2/appmesh/aws4_request", "//////"]),
+    today.map(lambda day: f"{day}/us-west-2/appmesh/aws4_request"), header_text)
+authorizations = st.one_of(
+    st.builds(lambda akid, scope, signed, sig, sep: f"AWS4-HMAC-SHA256 Credential={akid}/{scope},{sep}SignedHeaders={signed},{sep}Signature={sig}",
+              st.sampled_from([ENV["AWS_ACCESS_KEY_ID"], "AKIDSTRANGER", ""]) | header_text, scopes,
+              st.sampled_from(["host;x-amz-date", "x-amz-date", "host", ";", "", "host;host"]) | header_text,
+              st.sampled_from(["0" * 64, "f" * 64, ""]) | header_text, st.sampled_from([" ", "", "  "])),
+    header_text.map(lambda text: "AWS4-HMAC-SHA256 " + text), header_text)
+amz_dates = st.one_of(st.none(), st.builds(lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())),
+                      st.sampled_from(["", "20260101T000000Z", "99999999T999999Z", "00000000T000000Z", "19700101T000000Z"]),
+                      header_text)
+content_hashes = st.one_of(st.none(), st.sampled_from(["", "UNSIGNED-PAYLOAD", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]),
+                           header_text)
+signed_requests = st.tuples(
+    st.sampled_from([("GET", "/v20190125/meshes", None), ("PUT", "/v20190125/meshes", {"meshName": "fuzz"}),
+                     ("DELETE", "/v20190125/meshes/signed", None), ("GET", "/v20190125/tags?resourceArn=x&limit=5", None)]),
+    authorizations, amz_dates, content_hashes)
+
+
+@pytest.fixture(scope="module")
+def signed_fuzzed(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("signed")
+    keys = directory / "keys"
+    keys.write_text(f"{ENV['AWS_ACCESS_KEY_ID']} {ENV['AWS_SECRET_ACCESS_KEY']}\n")
+    running = Server(directory / "mesh.db", extra_args=["--api-keys", str(keys)])
+    running.start()
+    try:
+        running.boto3().create_mesh(meshName="signed")  # validly signed: something a forged DELETE could remove
+        yield running
+    finally:
+        running.stop()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(request=signed_requests)
+def test_malformed_signatures_are_refused_never_5xx(signed_fuzzed, request):
+    (method, path, body), authorization, amz_date, content_hash = request
+    headers = {"authorization": authorization}
+    if amz_date is not None:
+        headers["x-amz-date"] = amz_date
+    if content_hash is not None:
+        headers["x-amz-content-sha256"] = content_hash
+    status, answer_headers, answer = call(signed_fuzzed.api_port, method, path, body, headers)
+    assert status in (400, 403), (status, answer)
+    assert set(answer) == {"message"} and answer_headers.get("x-amzn-errortype", "").endswith("Exception")
+
+
+def test_no_forged_request_got_through(signed_fuzzed):
+    """Runs after the property test (file order)."""
+    assert [m["meshName"] for m in signed_fuzzed.boto3().list_meshes()["meshes"]] == ["signed"]

@@ -116,3 +116,33 @@ def test_openapi_is_served(server):
     assert {"CreateMesh", "UpdateRoute", "ListVirtualNodes", "TagResource", "ApplyMeshFile"} <= operations
     create_node = document["paths"]["/v20190125/meshes/{meshName}/virtualNodes"]["put"]
     assert "CreateVirtualNodeInput" in json.dumps(create_node["requestBody"])
+
+
+def test_tag_limits_and_next_tokens_follow_the_model(server, model):
+    client = server.boto3()
+    assert (model["shapes"]["TagsLimit"]["min"], model["shapes"]["TagsLimit"]["max"]) == (1, 50)
+    arn = client.create_mesh(meshName="m1", tags=[{"key": f"k{i:02}", "value": ""} for i in range(50)])["mesh"]["metadata"]["arn"]
+    assert len(client.list_tags_for_resource(resourceArn=arn, limit=50)["tags"]) == 50
+    with pytest.raises(client.exceptions.BadRequestException, match=r"limit: must be between 1 and 50 \(got 51\)"):
+        client.list_tags_for_resource(resourceArn=arn, limit=51)
+    assert client.list_meshes(limit=100)["meshes"][0]["meshName"] == "m1"  # ListMeshesLimit: up to 100
+    # A token that is not base64 is refused, not read as "" (which answered the first page again).
+    for token in ("!!!!", "a b", "===="):
+        with pytest.raises(client.exceptions.BadRequestException, match="nextToken: not a token this API returned"):
+            client.list_tags_for_resource(resourceArn=arn, limit=1, nextToken=token)
+        with pytest.raises(client.exceptions.BadRequestException, match="nextToken"):
+            client.list_meshes(nextToken=token)
+    first = client.list_tags_for_resource(resourceArn=arn, limit=1)
+    assert client.list_tags_for_resource(resourceArn=arn, limit=1, nextToken=first["nextToken"])["tags"] == [{"key": "k01", "value": ""}]
+
+
+def test_a_tag_key_given_twice_is_refused(server):
+    client = server.boto3()
+    twice = [{"key": "team", "value": "a"}, {"key": "env", "value": "lab"}, {"key": "team", "value": "b"}]
+    with pytest.raises(client.exceptions.BadRequestException, match="tags: key 'team' is given more than once"):
+        client.create_mesh(meshName="m1", tags=twice)
+    assert client.list_meshes()["meshes"] == []
+    arn = client.create_mesh(meshName="m1", tags=[{"key": "team", "value": "x"}])["mesh"]["metadata"]["arn"]
+    with pytest.raises(client.exceptions.BadRequestException, match="tags: key 'team' is given more than once"):
+        client.tag_resource(resourceArn=arn, tags=twice)
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "team", "value": "x"}]

@@ -111,7 +111,7 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
     try:
         boto_walkthrough(server.boto3())
         settings = settings_from_env({
-            "APPMESH_VIRTUAL_NODE_NAME": "mesh/default/virtualNode/colorgateway-vn",
+            "APPMESH_VIRTUAL_NODE_NAME": GATEWAY,
             "APPMESH_XDS_ENDPOINT": f"127.0.0.1:{server.xds_port}", "ENVOY_ADMIN_ACCESS_PORT": "0",
             "ENVOY_ADMIN_ACCESS_LOG_FILE": str(envoy.workdir / "admin_access.log"),
             "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
@@ -121,12 +121,21 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
         before = await envoy_state(envoy)
         assert before[2], "no last_updated in the config dump"
         assert route_weights(json.loads((await envoy.admin_get("/config_dump"))[1])) == {"colorteller-vn": 1}
+        acked = await wait_for(lambda: acked_stream(server), what="Envoy to ACK CDS, LDS and RDS")
 
         server.kill9()
         await wait_for(lambda: _not(connected(envoy)), what="Envoy to see the control plane go")
         server.start()  # same ports, same store
-        await wait_for(lambda: connected(envoy), what="Envoy to reconnect")
-        await asyncio.sleep(0.5)  # let any (spurious) push land before looking
+        # Envoy re-subscribes holding the old versions: CDS and LDS are not sent at all (a push
+        # would be one response), RDS is always answered and ACKed at the very same version.
+        again = await wait_for(lambda: acked_stream(server, acked["RDS"]["version_acked"]),
+                               what="Envoy to re-ACK RDS from the restarted server")
+        for kind in ("CDS", "LDS"):
+            assert again[kind]["responses"] == 0, again
+            assert again[kind]["version_acked"] == acked[kind]["version_acked"], again
+        assert (again["RDS"]["responses"], again["RDS"]["acks"]) == (1, 1), again
+        assert not any(state["nacks"] for state in again.values()), again
+        assert await connected(envoy)
         assert await envoy_state(envoy) == before
 
         await asyncio.to_thread(server.boto3().update_route, **M, **shared("colorteller-route-blue-red.json"))
@@ -139,6 +148,24 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
     finally:
         await envoy.stop()
         server.stop()
+
+
+GATEWAY = "mesh/default/virtualNode/colorgateway-vn"
+
+
+async def acked_stream(server, rds_version: str | None = None) -> dict | None:
+    """Per type (CDS, LDS, RDS), the gateway's one stream on `server` once all three are ACKed
+    (RDS at `rds_version` if given), else None."""
+    state = await asyncio.to_thread(server.debug_state)
+    streams = state["nodes"].get(GATEWAY, {}).get("streams", [])
+    if len(streams) != 1:
+        return None
+    types = streams[0]["types"]
+    if set(types) != {"CDS", "LDS", "RDS"} or not all(t["version_acked"] for t in types.values()):
+        return None
+    if rds_version is not None and types["RDS"]["version_acked"] != rds_version:
+        return None
+    return types
 
 
 async def _not(awaitable) -> bool:

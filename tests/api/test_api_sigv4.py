@@ -6,12 +6,14 @@ import calendar
 import hashlib
 import http.client
 import json
+import os
+import subprocess
 import time
 
 import pytest
 
 from proxyinit.api import sigv4
-from tests.api.conftest import ENV, Server
+from tests.api.conftest import AWS, ENV, Server
 
 
 @pytest.fixture
@@ -77,7 +79,7 @@ URL = "http://127.0.0.1:15080"
 
 def verify(headers: dict, body: bytes = b"", now: float | None = None, path: str = "/v20190125/meshes"):
     received = {"host": "127.0.0.1:15080", **{k.lower(): v for k, v in headers.items()}}  # as the HTTP client sends it
-    return sigv4.check(KEYS, "GET", path, "", received, body, now=now)
+    return sigv4.check(KEYS, "GET", path, "", received, body, **({} if now is None else {"now": now}))
 
 
 def test_botocore_signatures_verify():
@@ -169,3 +171,10 @@ def test_malformed_authorization_is_a_400_the_sdk_understands(signed_server):
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert str(info.value).startswith("An error occurred (IncompleteSignatureException) when calling the ListMeshes "
                                       "operation: Authorization: Credential AKIDPROXYINITTEST/x must be")
+    # The aws CLI itself, with an access key id that breaks the Credential scope apart.
+    env = {**os.environ, **ENV, "AWS_ACCESS_KEY_ID": ENV["AWS_ACCESS_KEY_ID"] + "/x"}
+    done = subprocess.run([AWS, "appmesh", "list-meshes", "--endpoint-url", signed_server.url, "--region", "us-west-2"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode != 0
+    assert "An error occurred (IncompleteSignatureException) when calling the ListMeshes operation: " \
+           "Authorization: Credential AKIDPROXYINITTEST/x/" in done.stderr, done.stderr

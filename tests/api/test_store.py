@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,10 +32,34 @@ def route_spec(weight: int) -> dict:
     return {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [{"virtualNode": "colorteller-vn", "weight": weight}]}}}
 
 
-async def test_sqlite_is_wal_and_fsyncs_every_commit(store):
-    db = sqlite3.connect(store.store.path)
-    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert store.store._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+async def test_sqlite_reopens_in_wal_mode_with_synchronous_full(store, tmp_path):
+    """The settings that make each COMMIT fsync the WAL (the fsync itself is SQLite's to test)."""
+    store.store.close()
+    reopened = SqliteStore(tmp_path / "m.db")
+    try:
+        assert reopened._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert reopened._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    finally:
+        reopened.close()
+    other = sqlite3.connect(tmp_path / "m.db")  # WAL is a property of the file, seen by any reader
+    try:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        other.close()
+
+
+@contextlib.contextmanager
+def reopened(path: Path):
+    """A second MeshStore on the file (the first one closed), closed again so the flock is released now."""
+    again = MeshStore(SqliteStore(path))
+    try:
+        yield again
+    finally:
+        again.store.close()
+
+
+def assert_file_is_free(path: Path) -> None:
+    SqliteStore(path).close()  # ConfigError "in use by another process" if a store was left open
 
 
 async def test_versions_and_reload(store, tmp_path):
@@ -40,9 +67,10 @@ async def test_versions_and_reload(store, tmp_path):
     updated = await store.update(ROUTE, route_spec(3))
     assert (updated.version, updated.uid, updated.created_at) == (2, first.uid, first.created_at)
     store.store.close()
-    again = MeshStore(SqliteStore(tmp_path / "m.db"))
-    assert again.records == store.records
-    assert again.meshes["default"].routes == store.meshes["default"].routes
+    with reopened(tmp_path / "m.db") as again:
+        assert again.records == store.records
+        assert again.meshes["default"].routes == store.meshes["default"].routes
+    assert_file_is_free(tmp_path / "m.db")
 
 
 async def test_refusals_store_nothing(store, tmp_path):
@@ -57,7 +85,9 @@ async def test_refusals_store_nothing(store, tmp_path):
         await store.delete(Key("VirtualNode", "default", "", "colorteller-vn"))
     assert store.records == before
     store.store.close()
-    assert MeshStore(SqliteStore(tmp_path / "m.db")).records == before
+    with reopened(tmp_path / "m.db") as again:
+        assert again.records == before
+    assert_file_is_free(tmp_path / "m.db")
 
 
 async def test_one_process_owns_a_store_file(store, tmp_path):
@@ -69,13 +99,80 @@ async def test_one_process_owns_a_store_file(store, tmp_path):
 
 async def test_changes_yields_after_each_accepted_write(store):
     changes = store.changes()
-    await store.update(ROUTE, route_spec(5))
-    meshes = await changes.__anext__()
-    assert meshes["default"].routes["colorteller-vr"][0].spec.to_api() == route_spec(5)
-    await changes.aclose()
+    try:
+        # The fixture's apply already signalled: take that yield first, or it would stand in for
+        # the one under test.
+        await asyncio.wait_for(changes.__anext__(), 1)
+        await store.update(ROUTE, route_spec(5))
+        meshes = await asyncio.wait_for(changes.__anext__(), 1)
+        assert meshes["default"].routes["colorteller-vr"][0].spec.to_api() == route_spec(5)
+        with pytest.raises(errors.Invalid):
+            await store.update(ROUTE, route_spec(101))
+        with pytest.raises(asyncio.TimeoutError):  # a refused write signals nothing
+            await asyncio.wait_for(changes.__anext__(), 0.2)
+    finally:
+        await changes.aclose()
 
 
 async def test_apply_twice_is_a_no_op(store):
     outcome = await store.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
     assert {result for result, _ in outcome} == {"unchanged"}
     assert store.get(ROUTE).version == 1
+
+
+class GatedStore:
+    """The real store, with each commit held in its worker thread until the test opens the gate."""
+
+    def __init__(self, inner: SqliteStore):
+        self.inner, self.path = inner, inner.path
+        self.committing, self.gate, self.committed = threading.Event(), threading.Event(), threading.Event()
+
+    def load(self):
+        return self.inner.load()
+
+    def commit(self, puts, deletes):
+        self.committing.set()
+        assert self.gate.wait(10), "the test never opened the gate"
+        self.inner.commit(puts, deletes)
+        self.committed.set()
+
+    def close(self):
+        self.inner.close()
+
+
+async def cancelled_mid_commit(store: MeshStore, spec: dict) -> tuple[GatedStore, asyncio.Task]:
+    """Start an update of ROUTE and cancel it while its commit runs (a client hanging up)."""
+    gated = store.store = GatedStore(store.store)
+    write = asyncio.create_task(store.update(ROUTE, spec))
+    assert await asyncio.to_thread(gated.committing.wait, 5)
+    write.cancel()
+    await asyncio.sleep(0.05)
+    return gated, write
+
+
+async def test_a_write_cancelled_mid_commit_lands_in_memory_as_on_disk(store, tmp_path):
+    gated, write = await cancelled_mid_commit(store, route_spec(7))
+    gated.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    assert await asyncio.to_thread(gated.committed.wait, 5)
+    await asyncio.sleep(0.05)
+    store.store = gated.inner
+    store.store.close()
+    with reopened(tmp_path / "m.db") as again:
+        assert again.get(ROUTE).version == 2  # the commit itself went through
+        assert again.records == store.records
+        assert again.meshes["default"].routes == store.meshes["default"].routes
+
+
+async def test_the_next_write_waits_for_a_cancelled_one_to_land(store):
+    gated, write = await cancelled_mid_commit(store, route_spec(7))
+    try:
+        after = asyncio.create_task(store.update(ROUTE, route_spec(9)))
+        await asyncio.sleep(0.05)
+    finally:
+        gated.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    assert (await after).version == 3  # planned from the landed version 2, not from stale memory
+    assert {r.key: r for r in gated.inner.load()} == store.records

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+
 import grpc
 import pytest
 
@@ -61,6 +64,8 @@ async def test_nack_is_recorded_and_not_resent_until_snapshot_changes(ads, conne
     await client.send(types.CLUSTER)
     first = await client.read()
     await client.ack(first)
+    await client.send(types.LISTENER)
+    await client.ack(await client.read())
     # Otherwise the ACK may arrive after the next push and be (rightly) ignored as stale.
     await ads.registry.wait_until(lambda s: s[0].types[types.CLUSTER].acked_version == first.version_info, 3)
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}))
@@ -72,8 +77,10 @@ async def test_nack_is_recorded_and_not_resent_until_snapshot_changes(ads, conne
     state = ads.registry.streams()[0].types[types.CLUSTER]
     assert state.last_nack.error == "bad cluster g-red" and state.last_nack.version == bad.version_info
     assert state.acked_version == first.version_info
-    # Same content again: still not resent.
-    ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}))
+    # Another type changes (the stream wakes up, unlike for an equal snapshot, which the cache
+    # drops): that type is pushed, the NACKed CDS version is still not resent.
+    ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}, port=1))
+    assert (await client.read()).type_url == types.LISTENER
     await client.expect_nothing()
     # A new version is pushed.
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1}))
@@ -212,3 +219,63 @@ async def test_nonce_from_a_previous_stream_still_subscribes(ads, connect):
     client = connect(GATEWAY)
     await client.send(types.CLUSTER, version="old", nonce="nonce-of-a-dead-server")
     assert (await client.read()).type_url == types.CLUSTER
+
+
+class HeldRequests:
+    """A request stream whose read, once cancelled, takes a few loop turns to wind down."""
+
+    def __init__(self, first):
+        self.first, self.wound_down = first, False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.first is not None:
+            first, self.first = self.first, None
+            return first
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)
+            self.wound_down = True
+            raise
+
+
+class FakeContext:
+    def peer(self) -> str:
+        return "test"
+
+    async def abort(self, code, details):
+        raise AssertionError(f"aborted: {code} {details}")
+
+
+async def test_the_reader_ends_cancelled_after_queuing_the_end():
+    from proxyinit.xds.server import _END, _read_requests
+
+    inbox, wakeup = collections.deque(), asyncio.Event()
+    reader = asyncio.create_task(_read_requests(HeldRequests(None), inbox, wakeup))
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert reader.cancelled() and list(inbox) == [_END] and wakeup.is_set()
+
+
+async def test_a_closed_stream_leaves_no_reader_running():
+    from envoy.config.core.v3 import base_pb2
+    from envoy.service.discovery.v3 import discovery_pb2
+
+    from proxyinit.xds.cache import SnapshotCache
+    from proxyinit.xds.server import AggregatedDiscoveryService
+
+    cache = SnapshotCache()
+    cache.set_snapshot(GATEWAY, node_snapshot("g"))
+    service = AggregatedDiscoveryService(cache)
+    requests = HeldRequests(discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER, node=base_pb2.Node(id=GATEWAY)))
+    responses = service.StreamAggregatedResources(requests, FakeContext())
+    assert (await anext(responses)).type_url == types.CLUSTER
+    await asyncio.sleep(0.01)  # the reader is now waiting for Envoy's next request
+    await responses.aclose()  # what grpc does when the call ends
+    assert requests.wound_down, "the stream ended before its reader did"
+    assert not service.registry.streams() and cache.watcher_count() == 0
