@@ -4,6 +4,7 @@ resets the stats; `GET /ping` for health."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -14,7 +15,10 @@ from proxyinit.colorapp.base import AppHandler, serve, server_args
 
 DEFAULT_TELLER = "colorteller.default.svc.cluster.local:9080"
 # Straight to the name, whatever http_proxy says: the mesh is the proxy.
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+@functools.cache
+def direct() -> urllib.request.OpenerDirector:
+    """An opener that ignores http_proxy and friends."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class Stats:
@@ -50,7 +54,7 @@ class GatewayHandler(AppHandler):
 
     def color(self) -> None:
         try:
-            with NO_PROXY.open(f"http://{self.teller}/", timeout=5) as response:
+            with direct().open(f"http://{self.teller}/", timeout=5) as response:
                 color = response.read().decode().strip()
         except OSError as err:
             self.reply(502, {"error": f"colorteller: {err}"})

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from proxyinit.lab.netns import Lab, first_line, netns_exec
 
-# The repository's examples; an installed image points PROXYINIT_EXAMPLES at its copy.
-EXAMPLES = Path(os.environ.get("PROXYINIT_EXAMPLES") or Path(__file__).resolve().parents[2] / "examples" / "colorapp")
+def examples_dir() -> Path:
+    """The repository's colorapp mesh files; an installed image points PROXYINIT_EXAMPLES at its copy."""
+    return Path(os.environ.get("PROXYINIT_EXAMPLES") or Path(__file__).resolve().parents[2] / "examples" / "colorapp")
 MESH = "default"
 CLIENT_ADDR = "198.18.1.100"
 PREFIX = 24
@@ -88,7 +89,7 @@ class ColorLab:
     def start_control_plane(self, timeout: float = 20.0) -> None:
         """`proxyinit xds serve` on a unix socket; umask 0 so Envoy (uid 1337) may connect."""
         self.workdir.chmod(0o755)
-        shutil.copy(EXAMPLES / "mesh.yaml", self.mesh_file)
+        shutil.copy(examples_dir() / "mesh.yaml", self.mesh_file)
         argv = python_module("proxyinit", "xds", "serve", "--mesh-file", str(self.mesh_file),
                              "--xds", f"unix://{self.socket}", "--log-level", "warning")
         with open(self.workdir / "control-plane.log", "wb") as log:  # the child keeps its own copy

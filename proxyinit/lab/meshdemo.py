@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from proxyinit.lab.colorlab import EXAMPLES, ColorLab
+from proxyinit.lab.colorlab import ColorLab, examples_dir
 from proxyinit.lab.netns import Lab
 
 CONFIGURED = {"blue": 0.8, "red": 0.2}
@@ -84,7 +84,7 @@ def run_phases(colorlab: ColorLab, view, count: int, started: float) -> DemoResu
     white = stream(colorlab, view, "route: all to colorteller-vn (white)", WHITE_REQUESTS)
     result.white_phase, result.started_to_first_response = white.counts, white.first - started if white.first else 0.0
     view.note("update: colorteller-route -> blue 8 / red 2 (written to the mesh file; nothing restarts)")
-    updated = colorlab.update_mesh(EXAMPLES / "route-blue-red.yaml")
+    updated = colorlab.update_mesh(examples_dir() / "route-blue-red.yaml")
     shifting = stream(colorlab, view, "waiting for the first blue/red answer", 5000, until_not="white")
     if shifting.first_other:
         result.update_to_first_shift = shifting.first_other - updated

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -23,7 +24,10 @@ import tempfile
 import urllib.request
 
 APP_PORT = 9080
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+@functools.cache
+def direct() -> urllib.request.OpenerDirector:
+    """An opener that ignores http_proxy and friends."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 INIT_ENV = {
     "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
     "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": str(APP_PORT),
@@ -74,7 +78,7 @@ async def wait_app(proc: subprocess.Popen, errors, timeout: float = 15.0) -> Non
             errors.seek(0)
             raise RuntimeError(f"app exited {proc.returncode}: {errors.read().decode(errors='replace').strip()[-1000:]}")
         try:
-            await asyncio.to_thread(lambda: NO_PROXY.open(url, timeout=1).read())
+            await asyncio.to_thread(lambda: direct().open(url, timeout=1).read())
             return
         except OSError:
             if loop.time() > deadline:
