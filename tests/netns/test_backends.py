@@ -46,6 +46,22 @@ def test_a_refused_family_stops_the_families_after_it(netns, backend):
     assert save(netns, variant_of(backend)) == before
 
 
+def wait_for_holder_of(path, exclude: int, timeout: float = 20.0) -> int | None:
+    """The pid of another process that has `path` open (it reached the lock), or None."""
+    deadline = time.monotonic() + timeout
+    target = str(path)
+    while time.monotonic() < deadline:
+        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != exclude):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                if any(os.readlink(f"/proc/{pid}/fd/{fd}") == target for fd in fds):
+                    return pid
+            except OSError:
+                continue
+        time.sleep(0.02)
+    return None
+
+
 def test_iptc_waits_for_the_xtables_lock(netns, tmp_path):
     lock_path = tmp_path / "xtables.lock"
     holder = os.open(lock_path, os.O_CREAT | os.O_RDWR)
@@ -55,8 +71,9 @@ def test_iptc_waits_for_the_xtables_lock(netns, tmp_path):
     argv = [sys.executable, "-m", "proxyinit", "--netns", netns, "--backend", "iptc", "apply"]
     proc = subprocess.Popen(argv, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
-        assert proc.poll() is None, proc.communicate()
+        waiter = wait_for_holder_of(lock_path, exclude=os.getpid())  # the committing child, queued
+        assert waiter is not None and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)  # give it the chance to (wrongly) commit anyway
         assert "APPMESH" not in save(netns, "legacy")
     finally:
         fcntl.flock(holder, fcntl.LOCK_UN)
