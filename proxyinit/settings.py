@@ -16,7 +16,7 @@ import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from proxyinit.errors import ConfigError
 
@@ -29,8 +29,7 @@ MAX_ID = 2**32 - 2  # (uid_t)-1 is "no id"; anything above is not a valid owner 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True, order=True)
-class PortRange:
+class PortRange(NamedTuple):  # a NamedTuple, not a dataclass: see firewall/model.py
     """A destination port or an inclusive range, as iptables multiport writes it (`a:b`)."""
 
     first: int
@@ -153,8 +152,7 @@ def parse_id(text: str) -> int:
     return _parse_int(text, "id", 0, MAX_ID)
 
 
-@dataclass(frozen=True)
-class RedirectSettings:
+class RedirectSettings(NamedTuple):
     """The APPMESH_* contract, typed. Field names are the variable names without the prefix."""
 
     START_ENABLED: bool = False

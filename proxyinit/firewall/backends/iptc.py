@@ -12,6 +12,7 @@ Traps handled here, all measured on this project's machines:
 from __future__ import annotations
 
 
+import contextlib
 import os
 import time
 
@@ -68,10 +69,7 @@ def apply_ops(iptc, family: Family, ops: tuple[Op, ...]) -> None:
     table.commit()
 
 
-def commit_in_this_process(plan: FamilyPlan) -> None:
-    from proxyinit.firewall.backends.iptc_loader import load_iptc
-
-    iptc = load_iptc()
+def commit_with(iptc, plan: FamilyPlan) -> None:
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             with exclusive(xtables_lock_path()):
@@ -83,30 +81,48 @@ def commit_in_this_process(plan: FamilyPlan) -> None:
             time.sleep(0.005 * attempt)
 
 
-def fork_commit(plan: FamilyPlan) -> tuple[int, int]:
-    """Fork a child that commits one family; returns (pid, fd to read its error text from)."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        os.close(read_fd)
+class Child:
+    """A forked process that loads python-iptables at once, then commits one family when the
+    parent opens its gate ("g"), or exits untouched when told to abort ("x"). Loading happens
+    side by side; commits happen strictly in the parent's order."""
+
+    def __init__(self, plan: FamilyPlan) -> None:
+        self.family = plan.family
+        gate_r, self.gate_w = os.pipe()
+        self.result_r, result_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # child: never returns
+            os.close(self.gate_w)
+            os.close(self.result_r)
+            self._run(plan, gate_r, result_w)
+        os.close(gate_r)
+        os.close(result_w)
+
+    @staticmethod
+    def _run(plan: FamilyPlan, gate_r: int, result_w: int) -> None:
         code = 0
         try:
-            commit_in_this_process(plan)
+            from proxyinit.firewall.backends.iptc_loader import load_iptc
+
+            iptc = load_iptc()
+            if os.read(gate_r, 1) == b"g":
+                commit_with(iptc, plan)
         except BaseException as err:  # noqa: BLE001 - everything must reach the parent
-            os.write(write_fd, str(err).encode()[:4000])
+            os.write(result_w, str(err).encode()[:4000])
             code = 1
         os._exit(code)
-    os.close(write_fd)
-    return pid, read_fd
 
-
-def wait_child(pid: int, read_fd: int, family: Family) -> str | None:
-    with os.fdopen(read_fd, "rb") as pipe:
-        message = pipe.read().decode()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return message or f"iptc child for {family.value} failed"
-    return None
+    def finish(self, go: bool) -> str | None:
+        """Open the gate (or abort), wait; the child's error text, or None."""
+        with contextlib.suppress(BrokenPipeError):  # the child may have died loading python-iptables
+            os.write(self.gate_w, b"g" if go else b"x")
+        os.close(self.gate_w)
+        with os.fdopen(self.result_r, "rb") as pipe:
+            message = pipe.read().decode()
+        _, status = os.waitpid(self.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return message or f"iptc child for {self.family.value} failed"
+        return None
 
 
 class IptcBackend:
@@ -120,10 +136,14 @@ class IptcBackend:
         return self._reader.observe(family)
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
-        """In the given order, one forked child (one libiptc commit) per family; stop at the
-        first failure so the families after it stay untouched."""
-        for plan in plans:
-            if not plan.empty:
-                error = wait_child(*fork_commit(plan), plan.family)
-                if error:
-                    raise RuntimeFailure(error)
+        """One child (one libiptc commit) per family, committing in the given order; the first
+        failure aborts the families after it, untouched."""
+        children = [Child(plan) for plan in plans if not plan.empty]
+        error = None
+        for child in children:
+            if error is None:
+                error = child.finish(go=True)
+            else:
+                child.finish(go=False)  # reaped without committing
+        if error:
+            raise RuntimeFailure(error)
