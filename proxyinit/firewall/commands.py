@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
+from types import SimpleNamespace
 
 from proxyinit.firewall.backends import NAMES
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    import argparse  # only the parser-building functions import it for real: see cli.main
+
 EXIT_MATCH, EXIT_DRIFT, EXIT_ABSENT = 0, 3, 4
+BACKEND_ENV = "PROXYINIT_BACKEND"  # --backend's default, for containers configured by env only
+
+
+def default_backend() -> str:
+    return os.environ.get(BACKEND_ENV) or "auto"
+
+
+def entrypoint_args() -> SimpleNamespace:
+    """What `proxyinit` with no arguments means, without importing argparse."""
+    return SimpleNamespace(netns=None, backend=default_backend(), handler=None)
 
 
 def add_common_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    import argparse
+
     # On subparsers the defaults are SUPPRESS so `proxyinit --netns X apply` keeps X.
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--netns", metavar="NAME|PATH", default=default, help="network namespace to configure (ip netns name or a path such as /proc/PID/ns/net)")
-    parser.add_argument("--backend", choices=NAMES, default=default if suppress else "auto", help="how rules are written (default: auto)")
+    parser.add_argument("--backend", choices=NAMES, default=default if suppress else default_backend(),
+                        help=f"how rules are written (default: ${BACKEND_ENV} or auto)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _session(args: argparse.Namespace):
     """Enter the namespace, then pick the backend (detection must look inside the namespace)."""
+    from proxyinit.errors import ConfigError
     from proxyinit.firewall.backends.select import select_backend
     from proxyinit.firewall.netns import enter
 
+    if args.backend not in NAMES:  # only possible through the environment: argparse checks flags
+        raise ConfigError(f"{BACKEND_ENV}={args.backend!r}: expected one of {', '.join(NAMES)}")
     if args.netns is not None:  # "" is an error (resolve), never "the namespace we are in"
         enter(args.netns)
     return select_backend(args.backend)

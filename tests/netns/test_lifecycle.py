@@ -146,3 +146,18 @@ def test_turning_ipv6_off_removes_our_ipv6_rules(netns):
     assert proxyinit(netns, "apply", env=env(ENABLE_IPV6="0")).returncode == 0
     assert "APPMESH" not in save(netns, "nft", v6=True)
     assert "APPMESH_EGRESS" in save(netns, "nft")
+
+
+def test_backend_from_the_environment_for_the_bare_entrypoint(netns):
+    import subprocess
+    import sys
+
+    base_env = {**env(), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    bogus = subprocess.run(netns_exec(netns, sys.executable, "-m", "proxyinit"), env={**base_env, "PROXYINIT_BACKEND": "ipfw"},
+                           capture_output=True, text=True)
+    assert bogus.returncode == 2 and "PROXYINIT_BACKEND='ipfw'" in bogus.stderr
+    assert "APPMESH" not in save(netns, "legacy") + save(netns, "nft")
+    legacy = subprocess.run(netns_exec(netns, sys.executable, "-m", "proxyinit"), env={**base_env, "PROXYINIT_BACKEND": "legacy"},
+                            capture_output=True, text=True)
+    assert legacy.returncode == 0, legacy.stderr
+    assert "APPMESH_EGRESS" in save(netns, "legacy") and "APPMESH" not in save(netns, "nft")
