@@ -18,31 +18,6 @@ DEFAULT_API = "127.0.0.1:15080"  # free in the demo: app 9080, Envoy 9901/15000/
 log = logging.getLogger(__name__)
 
 
-class MemoTranslator:
-    """Reuse, at publish time, the translation each write was verified with.
-
-    A write is accepted only once its mesh translated for every node (MeshStore.verify); the
-    publish that follows translates the very same MeshModel objects again. Keyed by model
-    identity, so any other model is translated afresh; Snapshot copies what it is given, so
-    sharing the resources is safe.
-    """
-
-    def __init__(self, translate):
-        self.translate = translate
-        self.memo: dict[tuple[str, str], tuple[object, object]] = {}
-
-    def __call__(self, model, node):
-        key = (model.name, node.node)
-        hit = self.memo.get(key)
-        if hit is not None and hit[0] is model:
-            return hit[1]
-        if hit is not None:  # a newer model of this mesh: forget the older one's nodes
-            self.memo = {k: v for k, v in self.memo.items() if k[0] != model.name or v[0] is model}
-        resources = self.translate(model, node)
-        self.memo[key] = (model, resources)
-        return resources
-
-
 class StoreControlPlane:
     """ControlPlane(MeshStore) + ApiServer; `async with` starts and stops both."""
 
@@ -54,7 +29,8 @@ class StoreControlPlane:
         if translate is None:
             from proxyinit.mesh.translate import translate_node as translate
         self.store = MeshStore(SqliteStore(db))
-        self.plane = ControlPlane(self.store, xds, debug, MemoTranslator(translate))
+        # The publisher reuses the snapshots each write was verified with (same MeshModel object).
+        self.plane = ControlPlane(self.store, xds, debug, translate)
         # Every write is translated for Envoy before it is accepted: nothing stored can be NACKed.
         self.store.verify = self.plane.publisher.build
         self.api_endpoint, self.keys = api, keys

@@ -127,28 +127,44 @@ def default_translator() -> Translator:
 
 
 class SnapshotPublisher:
-    """Meshes -> one Snapshot per virtual node -> cache, all or nothing."""
+    """Meshes -> one Snapshot per virtual node -> cache, all or nothing.
+
+    A mesh whose MeshModel is the very object built last time is not translated again: the API
+    store hands over new objects only for the mesh a write changed, so a write costs one mesh's
+    nodes, not every node of every mesh. (A file edit re-reads everything, so everything is new.)
+    """
 
     def __init__(self, cache: SnapshotCache, translate: Translator | None = None):
         self.cache = cache
         self._translate = translate
+        self._built: dict[str, tuple[object, dict[str, Snapshot]]] = {}  # mesh -> (model, snapshots)
 
     def build(self, meshes: Meshes) -> dict[str, Snapshot]:
         """Snapshots for every virtual node; ConfigError naming the node if any fails."""
-        translate = self._translate or default_translator()
         snapshots: dict[str, Snapshot] = {}
         for mesh_name, model in meshes.items():
-            for node_name in model.nodes:
-                node_id = NodeId(mesh_name, node_name)
-                try:
-                    snapshots[str(node_id)] = Snapshot(translate(model, node_id))
-                except ConfigError as err:
-                    raise ConfigError(f"virtual node {node_id}: {err}") from None
+            snapshots.update(self._build_mesh(mesh_name, model))
+        return snapshots
+
+    def _build_mesh(self, mesh_name: str, model: "MeshModel") -> dict[str, Snapshot]:
+        built = self._built.get(mesh_name)
+        if built is not None and built[0] is model:
+            return built[1]
+        translate = self._translate or default_translator()
+        snapshots: dict[str, Snapshot] = {}
+        for node_name in model.nodes:
+            node_id = NodeId(mesh_name, node_name)
+            try:
+                snapshots[str(node_id)] = Snapshot(translate(model, node_id))
+            except ConfigError as err:
+                raise ConfigError(f"virtual node {node_id}: {err}") from None
+        self._built[mesh_name] = (model, snapshots)
         return snapshots
 
     def publish(self, meshes: Meshes) -> list[str]:
         """Build and publish; return the node ids whose config changed. Raises ConfigError."""
         changed = self.cache.replace_all(self.build(meshes))
+        self._built = {name: built for name, built in self._built.items() if name in meshes}  # deleted meshes
         log.info("mesh published: %d virtual node(s), %d changed", len(self.cache.node_ids()), len(changed))
         return changed
 

@@ -231,3 +231,29 @@ def test_file_source_sees_a_same_size_edit_within_one_mtime_tick(tmp_path):
     assert meshes is not None
     route = meshes["default"].routes["colorteller-vr"][0]
     assert route.spec.body.action.weighted_targets[0].weight == 2
+
+
+def test_publisher_translates_only_meshes_that_are_new_objects():
+    """The API store hands over a new MeshModel only for the mesh a write changed."""
+    import yaml
+
+    from proxyinit.mesh.meshfile import parse_resources
+    from proxyinit.mesh.translate import translate_node
+
+    items = yaml.safe_load((EXAMPLES / "mesh.yaml").read_text())
+    other = [{**item, "meshName": "other"} for item in items]
+    meshes = {**parse_resources(items), **parse_resources(other)}
+    calls: list[str] = []
+
+    def counting(model, node):
+        calls.append(model.name)
+        return translate_node(model, node)
+
+    publisher = SnapshotPublisher(SnapshotCache(), counting)
+    publisher.publish(meshes)
+    assert sorted(set(calls)) == ["default", "other"] and len(calls) == 8
+    calls.clear()
+    publisher.publish(meshes)  # same objects: nothing translated again
+    assert calls == []
+    publisher.publish({**meshes, "other": parse_resources(other)["other"]})  # one mesh rewritten
+    assert set(calls) == {"other"} and len(calls) == 4
