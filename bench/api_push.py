@@ -107,20 +107,13 @@ async def start_plane(workdir: Path, name: str):
 
 
 async def bench_envoy(workdir: Path, changes: int) -> list[float]:
-    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
     from proxyinit.mesh.envoy import EnvoyProcess
 
     running = await start_plane(workdir, "envoy")
     try:
         waiter = RdsAckWaiter(running.plane)
         async with EnvoyProcess() as envoy:
-            settings = settings_from_env({
-                "APPMESH_VIRTUAL_NODE_NAME": GATEWAY, "APPMESH_XDS_ENDPOINT": f"127.0.0.1:{running.plane.xds_port}",
-                "ENVOY_ADMIN_ACCESS_PORT": "0", "ENVOY_ADMIN_ACCESS_LOG_FILE": "/dev/null",
-                "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
-            })
-            envoy.flags += envoy_flags(settings)
-            await envoy.start(render_bootstrap(settings))
+            await envoy.start_node(GATEWAY, f"127.0.0.1:{running.plane.xds_port}")
             return await timed_writes(running, waiter, 1, changes, 0)
     finally:
         await running.stop()

@@ -112,7 +112,6 @@ class AckWaiter:
 
 
 async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:
-    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
     from proxyinit.mesh.envoy import EnvoyProcess
     from proxyinit.xds import types
     from proxyinit.xds.endpoint import Endpoint
@@ -125,14 +124,8 @@ async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:
     async with plane:
         waiter = AckWaiter(plane.registry)
         async with EnvoyProcess() as envoy:
-            settings = settings_from_env({
-                "APPMESH_VIRTUAL_NODE_NAME": GATEWAY, "APPMESH_XDS_ENDPOINT": f"127.0.0.1:{plane.xds_port}",
-                "ENVOY_ADMIN_ACCESS_PORT": "0", "ENVOY_ADMIN_ACCESS_LOG_FILE": "/dev/null",
-                "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
-            })
-            envoy.flags += envoy_flags(settings)
             t0 = time.perf_counter()
-            await envoy.start(render_bootstrap(settings))
+            await envoy.start_node(GATEWAY, f"127.0.0.1:{plane.xds_port}")
             ready_ms = (time.perf_counter() - t0) * 1000
             for i in range(changes):
                 meshes = load_text(workdir, mesh_text(*weights(i)))

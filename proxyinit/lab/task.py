@@ -48,16 +48,6 @@ def run_init_container() -> None:
         raise RuntimeError(f"proxyinit init container exited {proc.returncode}: {proc.stderr.strip()}")
 
 
-def bootstrap_yaml(node: str, xds: str) -> tuple[str, list[str]]:
-    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
-
-    settings = settings_from_env({
-        "APPMESH_VIRTUAL_NODE_NAME": node, "APPMESH_XDS_ENDPOINT": xds, "ENVOY_ADMIN_ACCESS_PORT": "9901",
-        "ENVOY_ADMIN_ACCESS_LOG_FILE": "/dev/null", "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
-    })
-    return render_bootstrap(settings), envoy_flags(settings)
-
-
 def start_app(app: str, color: str, uid: int) -> tuple[subprocess.Popen, object]:
     """The app process and the anonymous file holding its stderr (not a pipe: nobody reads
     it while the app runs, and a full pipe would block the app)."""
@@ -93,11 +83,10 @@ async def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     run_init_container()
-    yaml_text, flags = bootstrap_yaml(args.node, args.xds)
-    envoy = EnvoyProcess(flags=flags)
+    envoy = EnvoyProcess()
     app = None
     try:
-        await envoy.start(yaml_text, timeout=30)
+        await envoy.start_node(args.node, args.xds, admin_port=9901, timeout=30)
         app, app_errors = start_app(args.app, args.color, args.app_uid)
         await wait_app(app, app_errors)
         print(json.dumps({"ready": True, "node": args.node, "envoy_pid": envoy.process.pid, "app_pid": app.pid}), flush=True)

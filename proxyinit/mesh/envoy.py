@@ -133,6 +133,20 @@ class EnvoyProcess:
             "--admin-address-path", str(self.workdir / "admin-address"), *self.flags,
         ])
 
+    async def start_node(self, node: str, xds: str, *, admin_port: int = 0, timeout: float = 15.0) -> None:
+        """Start as the sidecar of virtual node `node` (mesh/M/virtualNode/V), connected to `xds`,
+        from the bootstrap `proxyinit envoy-bootstrap` writes for that environment (quiet logs,
+        one worker, admin access log in the work directory)."""
+        from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
+
+        settings = settings_from_env({
+            "APPMESH_VIRTUAL_NODE_NAME": node, "APPMESH_XDS_ENDPOINT": xds,
+            "ENVOY_ADMIN_ACCESS_PORT": str(admin_port), "ENVOY_ADMIN_ACCESS_LOG_FILE": str(self.workdir / "admin_access.log"),
+            "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
+        })
+        self.flags += envoy_flags(settings)
+        await self.start(render_bootstrap(settings), timeout=timeout)
+
     async def start(self, bootstrap_yaml: str, *, wait_ready: bool = True, timeout: float = 15.0) -> None:
         bootstrap_path = self.workdir / "bootstrap.yaml"
         bootstrap_path.write_text(bootstrap_yaml)

@@ -101,7 +101,6 @@ async def connected(envoy) -> bool:
 
 @pytest.mark.envoy
 async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(tmp_path):
-    from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
     from proxyinit.mesh.envoy import EnvoyProcess
     from tests.api.conftest import Server
 
@@ -110,14 +109,7 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
     envoy = EnvoyProcess()
     try:
         boto_walkthrough(server.boto3())
-        settings = settings_from_env({
-            "APPMESH_VIRTUAL_NODE_NAME": GATEWAY,
-            "APPMESH_XDS_ENDPOINT": f"127.0.0.1:{server.xds_port}", "ENVOY_ADMIN_ACCESS_PORT": "0",
-            "ENVOY_ADMIN_ACCESS_LOG_FILE": str(envoy.workdir / "admin_access.log"),
-            "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
-        })
-        envoy.flags += envoy_flags(settings)
-        await envoy.start(render_bootstrap(settings))
+        await envoy.start_node(GATEWAY, f"127.0.0.1:{server.xds_port}")
         before = await envoy_state(envoy)
         assert before[2], "no last_updated in the config dump"
         assert route_weights(json.loads((await envoy.admin_get("/config_dump"))[1])) == {"colorteller-vn": 1}

@@ -22,7 +22,6 @@ import pytest
 from proxyinit.lab.loopback import loopback_translator
 from google.protobuf import duration_pb2
 
-from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
 from proxyinit.mesh.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
@@ -73,16 +72,7 @@ async def running_colorapp(workdir: Path, xds: Endpoint):
         target = str(xds) if xds.is_unix else f"127.0.0.1:{control_plane.xds_port}"
         envoy = EnvoyProcess()
         try:
-            settings = settings_from_env({
-                "APPMESH_VIRTUAL_NODE_NAME": GATEWAY,
-                "APPMESH_XDS_ENDPOINT": target,
-                "ENVOY_ADMIN_ACCESS_PORT": "0",
-                "ENVOY_ADMIN_ACCESS_LOG_FILE": str(envoy.workdir / "admin_access.log"),
-                "ENVOY_LOG_LEVEL": "warning",
-                "ENVOY_CONCURRENCY": "1",
-            })
-            envoy.flags += envoy_flags(settings)
-            await envoy.start(render_bootstrap(settings))
+            await envoy.start_node(GATEWAY, target)
             yield Running(control_plane, envoy, mesh_file)
         finally:
             await envoy.stop()
