@@ -39,14 +39,29 @@ ROUTE_PATH = "/v20190125/meshes/default/virtualRouter/colorteller-vr/routes/colo
 
 def route_body(i: int) -> bytes:
     blue, red = 1 + i % 49, 1 + (i * 7) % 47  # a different route every write; sum <= 100
-    return json.dumps({"spec": {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [
-        {"virtualNode": "colorteller-blue-vn", "weight": blue}, {"virtualNode": "colorteller-red-vn", "weight": red}]}}}}).encode()
+    return json.dumps(
+        {
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {
+                        "weightedTargets": [
+                            {"virtualNode": "colorteller-blue-vn", "weight": blue},
+                            {"virtualNode": "colorteller-red-vn", "weight": red},
+                        ]
+                    },
+                }
+            }
+        }
+    ).encode()
 
 
 def put_route(port: int, i: int) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("PUT", ROUTE_PATH, body=route_body(i), headers={"content-type": "application/json"})
+        connection.request(
+            "PUT", ROUTE_PATH, body=route_body(i), headers={"content-type": "application/json"}
+        )
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:
@@ -83,7 +98,9 @@ class RdsAckWaiter:
                 self.done.set()
 
 
-async def timed_writes(running, waiter: RdsAckWaiter, streams: int, changes: int, offset: int) -> list[float]:
+async def timed_writes(
+    running, waiter: RdsAckWaiter, streams: int, changes: int, offset: int
+) -> list[float]:
     out = []
     for i in range(changes):
         waiter.expect(streams)
@@ -99,9 +116,15 @@ async def start_plane(workdir: Path, name: str):
     from proxyinit.mesh.meshfile import load_mesh_file
     from proxyinit.xds.endpoint import Endpoint
 
-    running = StoreControlPlane(str(workdir / f"{name}.db"), Endpoint("127.0.0.1", 0), Endpoint("127.0.0.1", 0),
-                                translate=loopback_translator())
-    await running.store.apply(load_mesh_file(ROOT / "examples" / "colorapp" / "route-blue-red.yaml"))
+    running = StoreControlPlane(
+        str(workdir / f"{name}.db"),
+        Endpoint("127.0.0.1", 0),
+        Endpoint("127.0.0.1", 0),
+        translate=loopback_translator(),
+    )
+    await running.store.apply(
+        load_mesh_file(ROOT / "examples" / "colorapp" / "route-blue-red.yaml")
+    )
     await running.start()
     return running
 
@@ -125,8 +148,15 @@ async def bench_fanout(workdir: Path, n: int, changes: int) -> dict:
     try:
         waiter = RdsAckWaiter(running.plane)
         client = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "bench" / "xds_push.py"), "--client", str(running.plane.xds_port), str(n), str(n),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            str(ROOT / "bench" / "xds_push.py"),
+            "--client",
+            str(running.plane.xds_port),
+            str(n),
+            str(n),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
         await running.plane.registry.wait_until(lambda streams: len(streams) >= n, 60)
         await asyncio.sleep(1.0)  # let the initial responses be ACKed before timing edits
         durations = await timed_writes(running, waiter, n, changes, 1000)
@@ -159,15 +189,23 @@ async def bench_writes(workdir: Path, writes: int) -> dict:
 
 def report(envoy: list[float] | None, fanouts: list[dict], writes: dict) -> None:
     print()
-    print(f"{'API write -> all streams ACK':<32}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'RSS MB':>8}")
+    print(
+        f"{'API write -> all streams ACK':<32}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'RSS MB':>8}"
+    )
     if envoy:
-        print(f"{'1 real Envoy':<32}{len(envoy):>5}{statistics.median(envoy):>9.1f}{pct(envoy, .95):>9.1f}{max(envoy):>9.1f}")
+        print(
+            f"{'1 real Envoy':<32}{len(envoy):>5}{statistics.median(envoy):>9.1f}{pct(envoy, 0.95):>9.1f}{max(envoy):>9.1f}"
+        )
     for row in fanouts:
         ms = row["ms"]
-        print(f"{str(row['n']) + ' simulated streams':<32}{len(ms):>5}{statistics.median(ms):>9.1f}{pct(ms, .95):>9.1f}"
-              f"{max(ms):>9.1f}{row['rss']:>8.0f}")
+        print(
+            f"{str(row['n']) + ' simulated streams':<32}{len(ms):>5}{statistics.median(ms):>9.1f}{pct(ms, 0.95):>9.1f}"
+            f"{max(ms):>9.1f}{row['rss']:>8.0f}"
+        )
     print()
-    print(f"writes/s sustained (update-route, fsync'd SQLite, {writes['n']} sequential writes, no Envoy connected)")
+    print(
+        f"writes/s sustained (update-route, fsync'd SQLite, {writes['n']} sequential writes, no Envoy connected)"
+    )
     print(f"  over HTTP (API, 1 client)   {writes['http']:>8.0f}")
     print(f"  MeshStore.update in-process {writes['store']:>8.0f}")
 
@@ -184,10 +222,18 @@ async def main(args) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--changes", type=int, default=30, help="writes timed against the real Envoy")
-    parser.add_argument("--fanout-changes", type=int, default=5, help="writes timed per fan-out size")
-    parser.add_argument("--streams", type=lambda s: [int(x) for x in s.split(",") if x], default=[100, 1000])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--changes", type=int, default=30, help="writes timed against the real Envoy"
+    )
+    parser.add_argument(
+        "--fanout-changes", type=int, default=5, help="writes timed per fan-out size"
+    )
+    parser.add_argument(
+        "--streams", type=lambda s: [int(x) for x in s.split(",") if x], default=[100, 1000]
+    )
     parser.add_argument("--writes", type=int, default=300, help="writes for the writes/s figures")
     parser.add_argument("--no-envoy", action="store_true")
     asyncio.run(asyncio.wait_for(main(parser.parse_args()), 600))

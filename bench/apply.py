@@ -26,9 +26,13 @@ from proxyinit.lab.netns import lab, netns_exec  # noqa: E402
 
 SCRIPT = ROOT / "bench" / "appmesh-route-manager.sh"
 BASE = {
-    "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": "9080,9081,9082",
-    "APPMESH_EGRESS_IGNORED_IP": "169.254.169.254,169.254.170.2", "APPMESH_ENABLE_IPV6": "1",
+    "APPMESH_START_ENABLED": "1",
+    "APPMESH_IGNORE_UID": "1337",
+    "APPMESH_ENVOY_INGRESS_PORT": "15000",
+    "APPMESH_ENVOY_EGRESS_PORT": "15001",
+    "APPMESH_APP_PORTS": "9080,9081,9082",
+    "APPMESH_EGRESS_IGNORED_IP": "169.254.169.254,169.254.170.2",
+    "APPMESH_ENABLE_IPV6": "1",
 }
 
 
@@ -38,7 +42,11 @@ def config(size: int | None) -> dict[str, str]:
         return dict(BASE)
     ips = [f"198.{18 + i // 65536}.{(i // 256) % 256}.{i % 256}" for i in range(size)]
     ports = [str(30000 + i) for i in range(size)]
-    return {**BASE, "APPMESH_EGRESS_IGNORED_IP": ",".join(ips), "APPMESH_EGRESS_IGNORED_PORTS": ",".join(ports)}
+    return {
+        **BASE,
+        "APPMESH_EGRESS_IGNORED_IP": ",".join(ips),
+        "APPMESH_EGRESS_IGNORED_PORTS": ",".join(ports),
+    }
 
 
 def commands() -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -48,8 +56,14 @@ def commands() -> dict[str, tuple[list[str], dict[str, str]]]:
         "proxyinit legacy": (proxyinit, {"PROXYINIT_BACKEND": "legacy"}),
         "proxyinit nft": (proxyinit, {"PROXYINIT_BACKEND": "nft"}),
         "proxyinit iptc": (proxyinit, {"PROXYINIT_BACKEND": "iptc"}),
-        "per-rule legacy": (["sh", str(SCRIPT)], {"IPTABLES": "iptables-legacy", "IP6TABLES": "ip6tables-legacy"}),
-        "per-rule nft": (["sh", str(SCRIPT)], {"IPTABLES": "iptables-nft", "IP6TABLES": "ip6tables-nft"}),
+        "per-rule legacy": (
+            ["sh", str(SCRIPT)],
+            {"IPTABLES": "iptables-legacy", "IP6TABLES": "ip6tables-legacy"},
+        ),
+        "per-rule nft": (
+            ["sh", str(SCRIPT)],
+            {"IPTABLES": "iptables-nft", "IP6TABLES": "ip6tables-nft"},
+        ),
         "ip netns exec true": (["true"], {}),
     }
 
@@ -70,23 +84,31 @@ def measure(size: int | None, repeat: int) -> dict[str, float]:
     results = {}
     for name, (argv, extra) in commands().items():
         runs = 1 if (size or 0) >= 1000 and name.startswith("per-rule") else repeat
-        results[name] = statistics.median(time_once(argv, {**config(size), **extra}) for _ in range(runs))
+        results[name] = statistics.median(
+            time_once(argv, {**config(size), **extra}) for _ in range(runs)
+        )
     return results
 
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:
     names = list(next(iter(rows.values())))
-    print(f"{'rule set':<22}" + "".join(f"{n:>20}" for n in names) + f"{'legacy x':>10}{'nft x':>8}")
+    print(
+        f"{'rule set':<22}" + "".join(f"{n:>20}" for n in names) + f"{'legacy x':>10}{'nft x':>8}"
+    )
     for label, result in rows.items():
         cells = "".join(f"{result[n]:>17.1f} ms" for n in names)
         ratio_legacy = result["per-rule legacy"] / result["proxyinit legacy"]
         ratio_nft = result["per-rule nft"] / result["proxyinit nft"]
         print(f"{label:<22}{cells}{ratio_legacy:>9.1f}x{ratio_nft:>7.1f}x")
-    print("ratios: per-rule script time / proxyinit time, same variant, same run (higher is better).")
+    print(
+        "ratios: per-rule script time / proxyinit time, same variant, same run (higher is better)."
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", default="10,100,1000")
     args = parser.parse_args()

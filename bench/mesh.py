@@ -52,7 +52,12 @@ def mesh_rate(requests: int, concurrency: int) -> tuple[float, int]:
 def wait_ping(ns: str, port: int = 9080) -> None:
     code = f"import urllib.request as u;u.build_opener(u.ProxyHandler({{}})).open('http://127.0.0.1:{port}/ping',timeout=1)"
     for _ in range(200):
-        if subprocess.run(netns_exec(ns, sys.executable, "-c", code), capture_output=True).returncode == 0:
+        if (
+            subprocess.run(
+                netns_exec(ns, sys.executable, "-c", code), capture_output=True
+            ).returncode
+            == 0
+        ):
             return
         time.sleep(0.02)
     raise RuntimeError(f"app in {ns} did not start")
@@ -60,7 +65,11 @@ def wait_ping(ns: str, port: int = 9080) -> None:
 
 def load(client_ns: str, host: str, count: int, concurrency: int) -> subprocess.Popen:
     args = [host, "9080", "/color", "--count", str(count), "--concurrency", str(concurrency)]
-    return subprocess.Popen(netns_exec(client_ns, *python_module("proxyinit.lab.load", *args)), stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        netns_exec(client_ns, *python_module("proxyinit.lab.load", *args)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def direct_rate(requests: int, concurrency: int) -> tuple[float, int]:
@@ -70,11 +79,25 @@ def direct_rate(requests: int, concurrency: int) -> tuple[float, int]:
         hub = lab.add_namespace("pi-bhub")
         bridge = lab.bridge(hub)
         spaces = {}
-        for name, addr in (("gw", "198.18.2.10"), ("teller", "198.18.2.11"), ("client", "198.18.2.100")):
+        for name, addr in (
+            ("gw", "198.18.2.10"),
+            ("teller", "198.18.2.11"),
+            ("client", "198.18.2.100"),
+        ):
             spaces[name] = lab.add_namespace(f"pi-b{name}")
             lab.attach(hub, bridge, spaces[name], [f"{addr}/24"])
-        lab.spawn(spaces["teller"], "env", "COLOR=white", *python_module("proxyinit.colorapp.teller", "--uid", "1000"))
-        lab.spawn(spaces["gw"], "env", "COLOR_TELLER_ENDPOINT=198.18.2.11:9080", *python_module("proxyinit.colorapp.gateway", "--uid", "1000"))
+        lab.spawn(
+            spaces["teller"],
+            "env",
+            "COLOR=white",
+            *python_module("proxyinit.colorapp.teller", "--uid", "1000"),
+        )
+        lab.spawn(
+            spaces["gw"],
+            "env",
+            "COLOR_TELLER_ENDPOINT=198.18.2.11:9080",
+            *python_module("proxyinit.colorapp.gateway", "--uid", "1000"),
+        )
         wait_ping(spaces["teller"])
         wait_ping(spaces["gw"])
         rate(load(spaces["client"], "198.18.2.10", 200, concurrency))
@@ -84,7 +107,9 @@ def direct_rate(requests: int, concurrency: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -99,12 +124,20 @@ def main() -> None:
     mesh, mesh_errors = mesh_rate(args.requests, args.concurrency)
     direct, direct_errors = direct_rate(args.requests, args.concurrency)
     print(f"{'measure':<52}{'median':>12}{'min':>10}{'max':>10}")
-    print(f"{'demo start -> first gateway response (ms)':<52}{statistics.median(first):>12.0f}{min(first):>10.0f}{max(first):>10.0f}")
-    print(f"{'route update -> first blue/red response (ms)':<52}{statistics.median(shift):>12.0f}{min(shift):>10.0f}{max(shift):>10.0f}")
-    print(f"\n{'requests/s, ' + str(args.requests) + ' requests, concurrency ' + str(args.concurrency):<52}{'req/s':>12}{'errors':>10}")
+    print(
+        f"{'demo start -> first gateway response (ms)':<52}{statistics.median(first):>12.0f}{min(first):>10.0f}{max(first):>10.0f}"
+    )
+    print(
+        f"{'route update -> first blue/red response (ms)':<52}{statistics.median(shift):>12.0f}{min(shift):>10.0f}{max(shift):>10.0f}"
+    )
+    print(
+        f"\n{'requests/s, ' + str(args.requests) + ' requests, concurrency ' + str(args.concurrency):<52}{'req/s':>12}{'errors':>10}"
+    )
     print(f"{'through the mesh (gateway->Envoy->Envoy->teller)':<52}{mesh:>12.0f}{mesh_errors:>10}")
     print(f"{'direct (same apps, no rules, no Envoy)':<52}{direct:>12.0f}{direct_errors:>10}")
-    print(f"mesh / direct: {mesh / direct:.2f}x  (runs: {args.runs}; each run builds and removes its namespaces)")
+    print(
+        f"mesh / direct: {mesh / direct:.2f}x  (runs: {args.runs}; each run builds and removes its namespaces)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from proxyinit.lab.loopback import loopback_translator  # noqa: E402
+
 # grpc's fork handlers only print a warning when we spawn Envoy or the client process.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
@@ -55,7 +56,11 @@ def weights(i: int) -> tuple[int, int]:
 
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process, MB."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    fields = dict(
+        line.split(":", 1)
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if ":" in line
+    )
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
@@ -102,7 +107,11 @@ class AckWaiter:
     def _on_ack(self, stream, type_url, kind) -> None:
         from proxyinit.xds import types
 
-        if kind is self.ack and type_url == types.ROUTE and stream.types[type_url].acked_version == self.version:
+        if (
+            kind is self.ack
+            and type_url == types.ROUTE
+            and stream.types[type_url].acked_version == self.version
+        ):
             self.count += 1
             if self.count >= self.target:
                 self.done.set()
@@ -119,7 +128,9 @@ async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:
 
     mesh_file = workdir / "mesh.yaml"
     mesh_file.write_text(mesh_text(8, 2))
-    plane = ControlPlane(FileMeshSource(mesh_file, poll), Endpoint("127.0.0.1", 0), translate=loopback_translator())
+    plane = ControlPlane(
+        FileMeshSource(mesh_file, poll), Endpoint("127.0.0.1", 0), translate=loopback_translator()
+    )
     model_to_ack, file_to_ack = [], []
     async with plane:
         waiter = AckWaiter(plane.registry)
@@ -161,21 +172,31 @@ async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) ->
     from proxyinit.xds.endpoint import Endpoint
     from proxyinit.xds.serve import ControlPlane
 
-    plane = ControlPlane(StaticSource(load_text(workdir, mesh_text(8, 2))), Endpoint("127.0.0.1", 0))
+    plane = ControlPlane(
+        StaticSource(load_text(workdir, mesh_text(8, 2))), Endpoint("127.0.0.1", 0)
+    )
     async with plane:
         waiter = AckWaiter(plane.registry)
         waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
         client = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--client", str(plane.xds_port), str(n), str(connections),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            __file__,
+            "--client",
+            str(plane.xds_port),
+            str(n),
+            str(connections),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
         )
         try:
             connect_started = time.perf_counter()
             try:
                 await asyncio.wait_for(waiter.done.wait(), 60)
-            except asyncio.TimeoutError:
-                raise SystemExit(f"fan-out {n}: only {waiter.count} streams of {n} ACKed within 60 s "
-                                 f"({len(plane.registry.streams())} open)") from None
+            except TimeoutError:
+                raise SystemExit(
+                    f"fan-out {n}: only {waiter.count} streams of {n} ACKed within 60 s "
+                    f"({len(plane.registry.streams())} open)"
+                ) from None
             connect_s = time.perf_counter() - connect_started
             durations = []
             for i in range(changes):
@@ -190,7 +211,7 @@ async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) ->
             client.stdin.close()
             try:
                 await asyncio.wait_for(client.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 client.kill()
                 await client.wait()
     return {"n": n, "connect_s": connect_s, "ms": durations, "rss": current, "peak": peak}
@@ -204,7 +225,9 @@ async def client_main(port: int, n: int, connections: int) -> None:
     from proxyinit.xds import types
 
     options = [("grpc.use_local_subchannel_pool", 1)]  # one TCP connection per channel, like Envoys
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(connections)]
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(connections)
+    ]
 
     failures: dict[str, int] = {}
 
@@ -226,13 +249,19 @@ async def client_main(port: int, n: int, connections: int) -> None:
         first.node.id = GATEWAY
         await call.write(first)
         await call.write(discovery_pb2.DiscoveryRequest(type_url=types.LISTENER))
-        await call.write(discovery_pb2.DiscoveryRequest(type_url=types.ROUTE, resource_names=ROUTE_NAMES))
+        await call.write(
+            discovery_pb2.DiscoveryRequest(type_url=types.ROUTE, resource_names=ROUTE_NAMES)
+        )
         async for response in call:
             names = ROUTE_NAMES if response.type_url == types.ROUTE else []
-            await call.write(discovery_pb2.DiscoveryRequest(
-                type_url=response.type_url, version_info=response.version_info,
-                response_nonce=response.nonce, resource_names=names,
-            ))
+            await call.write(
+                discovery_pb2.DiscoveryRequest(
+                    type_url=response.type_url,
+                    version_info=response.version_info,
+                    response_nonce=response.nonce,
+                    resource_names=names,
+                )
+            )
 
     tasks = [asyncio.create_task(stream(i)) for i in range(n)]
     # Run until the parent closes our stdin (it is done measuring), then leave cleanly.
@@ -253,17 +282,28 @@ def print_report(envoy: dict | None, fanouts: list[dict], poll: float) -> None:
     print()
     if envoy is not None:
         print(f"1 real Envoy 1.40 (colorgateway-vn), /ready after {envoy['ready_ms']:.0f} ms")
-        print(f"{'change -> RDS ACK':<34}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}   target p50 <= 20 ms")
-        for label, key in (("model -> ACK", "model"), (f"file write -> ACK (poll {poll * 1000:.0f} ms)", "file")):
+        print(
+            f"{'change -> RDS ACK':<34}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}   target p50 <= 20 ms"
+        )
+        for label, key in (
+            ("model -> ACK", "model"),
+            (f"file write -> ACK (poll {poll * 1000:.0f} ms)", "file"),
+        ):
             values = envoy[key]
-            print(f"{label:<34}{len(values):>4}{statistics.median(values):>9.1f}{pct(values, .95):>9.1f}{max(values):>9.1f}")
+            print(
+                f"{label:<34}{len(values):>4}{statistics.median(values):>9.1f}{pct(values, 0.95):>9.1f}{max(values):>9.1f}"
+            )
         print()
     if fanouts:
-        print(f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}"
-              "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB")
+        print(
+            f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}"
+            "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB"
+        )
         for row in fanouts:
-            print(f"{row['n']:<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
-                  f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}")
+            print(
+                f"{row['n']:<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
+                f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}"
+            )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -281,12 +321,20 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--changes", type=int, default=30, help="changes pushed to the real Envoy")
     parser.add_argument("--fanout-changes", type=int, default=5, help="changes per fan-out size")
-    parser.add_argument("--streams", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000, 2000])
-    parser.add_argument("--connections", type=int, default=0, help="TCP connections for the streams (0: one each)")
-    parser.add_argument("--poll", type=float, default=0.01, help="mesh file poll interval for the file -> ACK clock")
+    parser.add_argument(
+        "--streams", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000, 2000]
+    )
+    parser.add_argument(
+        "--connections", type=int, default=0, help="TCP connections for the streams (0: one each)"
+    )
+    parser.add_argument(
+        "--poll", type=float, default=0.01, help="mesh file poll interval for the file -> ACK clock"
+    )
     parser.add_argument("--no-envoy", action="store_true", help="skip the real-Envoy part")
     return parser.parse_args()
 

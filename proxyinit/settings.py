@@ -13,6 +13,7 @@ plane, which starts once, uses pydantic.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -40,7 +41,7 @@ class PortRange(NamedTuple):  # a NamedTuple, not a dataclass: see firewall/mode
         # multiport counts a range as two of its 15 entries (xt_multiport.h, XT_MULTI_PORTS).
         return 1 if self.first == self.last else 2
 
-    def overlaps(self, other: "PortRange") -> bool:
+    def overlaps(self, other: PortRange) -> bool:
         return self.first <= other.last and other.first <= self.last
 
     def contains(self, port: int) -> bool:
@@ -106,8 +107,8 @@ def parse_port_list(raw: str) -> tuple[PortRange, ...]:
     neighbours are the only pairs that can overlap first."""
     items = split_list(raw)
     ranges = tuple(parse_port_range(item) for item in items)
-    ordered = sorted(zip(ranges, items))
-    for (low, _), (high, item) in zip(ordered, ordered[1:]):
+    ordered = sorted(zip(ranges, items, strict=False))
+    for (low, _), (high, item) in itertools.pairwise(ordered):
         if low.overlaps(high):
             raise ValueError(f"duplicate port {item!r} (overlaps {low})")
     return ranges
@@ -121,7 +122,9 @@ def parse_network(text: str) -> Network:
     if "%" in address:
         raise ValueError(f"{text!r} has a scope id, which ip6tables cannot match")
     if slash and not (_is_decimal(prefix) and str(int(prefix)) == prefix):
-        raise ValueError(f"CIDR {text!r} is not canonical (the prefix must be a plain length, e.g. /8)")
+        raise ValueError(
+            f"CIDR {text!r} is not canonical (the prefix must be a plain length, e.g. /8)"
+        )
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as err:
@@ -183,23 +186,36 @@ PARSERS: dict[str, Callable[[str], object]] = {
 def check_required(s: RedirectSettings) -> None:
     """What applying needs. Raises ValueError naming the variables."""
     if s.IGNORE_UID is None and s.IGNORE_GID is None:
-        raise ValueError("APPMESH_IGNORE_UID or APPMESH_IGNORE_GID is required (Envoy's uid, usually 1337)")
+        raise ValueError(
+            "APPMESH_IGNORE_UID or APPMESH_IGNORE_GID is required (Envoy's uid, usually 1337)"
+        )
     if s.ENVOY_EGRESS_PORT is None:
-        raise ValueError("APPMESH_ENVOY_EGRESS_PORT is required (Envoy's egress listener, usually 15001)")
+        raise ValueError(
+            "APPMESH_ENVOY_EGRESS_PORT is required (Envoy's egress listener, usually 15001)"
+        )
 
 
 def check_cross_field(s: RedirectSettings) -> None:
     """Rules that involve two variables. Raises ValueError("APPMESH_X=...: why")."""
     if s.APP_PORTS and s.ENVOY_INGRESS_PORT is None:
-        raise ValueError(f"APPMESH_ENVOY_INGRESS_PORT is required when APPMESH_APP_PORTS is set ({_ports_text(s.APP_PORTS)})")
+        raise ValueError(
+            f"APPMESH_ENVOY_INGRESS_PORT is required when APPMESH_APP_PORTS is set ({_ports_text(s.APP_PORTS)})"
+        )
     if s.ENVOY_INGRESS_PORT is not None and s.ENVOY_INGRESS_PORT == s.ENVOY_EGRESS_PORT:
-        raise ValueError(f"APPMESH_ENVOY_INGRESS_PORT={s.ENVOY_INGRESS_PORT} equals APPMESH_ENVOY_EGRESS_PORT")
+        raise ValueError(
+            f"APPMESH_ENVOY_INGRESS_PORT={s.ENVOY_INGRESS_PORT} equals APPMESH_ENVOY_EGRESS_PORT"
+        )
     envoy_ports = {p for p in (s.ENVOY_EGRESS_PORT, s.ENVOY_INGRESS_PORT) if p is not None}
-    for name, ranges in (("APP_PORTS", s.APP_PORTS), ("EGRESS_IGNORED_PORTS", s.EGRESS_IGNORED_PORTS)):
+    for name, ranges in (
+        ("APP_PORTS", s.APP_PORTS),
+        ("EGRESS_IGNORED_PORTS", s.EGRESS_IGNORED_PORTS),
+    ):
         for port in sorted(envoy_ports):
             hit = next((r for r in ranges if r.contains(port)), None)
             if hit is not None:
-                raise ValueError(f"APPMESH_{name}={_ports_text(ranges)}: {hit} includes Envoy's port {port}")
+                raise ValueError(
+                    f"APPMESH_{name}={_ports_text(ranges)}: {hit} includes Envoy's port {port}"
+                )
 
 
 def _ports_text(ranges: tuple[PortRange, ...]) -> str:

@@ -9,7 +9,8 @@ the OpenAPI document describes each path, query parameter and body.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import Body, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -43,21 +44,34 @@ def _collection_path(kind: str) -> str:
 
 
 def _parent_params(kind: str) -> list[str]:
-    return [] if kind == "Mesh" else (["meshName", "virtualRouterName"] if kind == "Route" else ["meshName"])
+    return (
+        []
+        if kind == "Mesh"
+        else (["meshName", "virtualRouterName"] if kind == "Route" else ["meshName"])
+    )
 
 
 def _bodies(kind: str) -> tuple[type, type]:
     spec = _spec_class(kind)
     spec_field = (spec | None, None) if kind == "Mesh" else (spec, ...)
-    common: dict[str, Any] = {"__config__": ConfigDict(extra="forbid"), "clientToken": (str | None, None)}
-    create = create_model(f"Create{kind}Input", **common, spec=spec_field,
-                          tags=(list[TagRef] | None, None), **{NAME_KEY[kind]: (str, ...)})
+    common: dict[str, Any] = {
+        "__config__": ConfigDict(extra="forbid"),
+        "clientToken": (str | None, None),
+    }
+    create = create_model(
+        f"Create{kind}Input",
+        **common,
+        spec=spec_field,
+        tags=(list[TagRef] | None, None),
+        **{NAME_KEY[kind]: (str, ...)},
+    )
     update = create_model(f"Update{kind}Input", **common, spec=spec_field)
     return create, update
 
 
 def _endpoint(fn: Callable, params: list[inspect.Parameter]) -> Callable:
     """An async handler with an explicit signature, so FastAPI parses and documents each part."""
+
     async def handler(**kwargs):
         return await fn(**kwargs)
 
@@ -67,7 +81,9 @@ def _endpoint(fn: Callable, params: list[inspect.Parameter]) -> Callable:
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
 
 
 def _key(kind: str, path: dict, name: str) -> Key:
@@ -88,37 +104,65 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
         name = getattr(body, NAME_KEY[kind])
         spec = body.spec.to_api() if body.spec is not None else None
         tags = tuple((t.key, t.value) for t in body.tags or ())
-        record = await store.create(_key(kind, path, name), spec, tags, body.clientToken or "", region_of(request))
+        record = await store.create(
+            _key(kind, path, name), spec, tags, body.clientToken or "", region_of(request)
+        )
         return shapes.data(record)
 
     async def update(body, **path):
         spec = body.spec.to_api() if body.spec is not None else None
-        return shapes.data(await store.update(_key(kind, path, path[NAME_KEY[kind]]), spec, body.clientToken or ""))
+        return shapes.data(
+            await store.update(_key(kind, path, path[NAME_KEY[kind]]), spec, body.clientToken or "")
+        )
 
     async def describe(**path):
         return shapes.data(store.get(_key(kind, path, path[NAME_KEY[kind]])))
 
     async def delete(**path):
-        return shapes.data(await store.delete(_key(kind, path, path[NAME_KEY[kind]])), status="DELETED")
+        return shapes.data(
+            await store.delete(_key(kind, path, path[NAME_KEY[kind]])), status="DELETED"
+        )
 
     async def list_(limit=None, nextToken=None, **path):
-        records = store.meshes_records() if kind == "Mesh" else \
-            store.children(kind, path["meshName"], path.get("virtualRouterName", ""))
+        records = (
+            store.meshes_records()
+            if kind == "Mesh"
+            else store.children(kind, path["meshName"], path.get("virtualRouterName", ""))
+        )
         chunk, token = shapes.page(records, lambda r: r.key.name, limit, nextToken)
         return {shapes.COLLECTION[kind]: [shapes.ref(r) for r in chunk], "nextToken": token}
 
     paths = [p for p in parents if kind != "Mesh"]
     query = [_param("limit", int | None, Query(None)), _param("nextToken", str | None, Query(None))]
     routes = (
-        ("PUT", collection, create, f"Create{kind}", [request, *paths, owner, _param("body", create_body, Body())]),
-        ("GET", collection, list_, f"List{shapes.COLLECTION[kind][0].upper()}{shapes.COLLECTION[kind][1:]}",
-         [*paths, owner, *query]),
+        (
+            "PUT",
+            collection,
+            create,
+            f"Create{kind}",
+            [request, *paths, owner, _param("body", create_body, Body())],
+        ),
+        (
+            "GET",
+            collection,
+            list_,
+            f"List{shapes.COLLECTION[kind][0].upper()}{shapes.COLLECTION[kind][1:]}",
+            [*paths, owner, *query],
+        ),
         ("GET", item, describe, f"Describe{kind}", [*paths, name_param, owner]),
-        ("PUT", item, update, f"Update{kind}", [*paths, name_param, owner, _param("body", update_body, Body())]),
+        (
+            "PUT",
+            item,
+            update,
+            f"Update{kind}",
+            [*paths, name_param, owner, _param("body", update_body, Body())],
+        ),
         ("DELETE", item, delete, f"Delete{kind}", [*paths, name_param, owner]),
     )
     for method, path, fn, operation, params in routes:
-        app.add_api_route(path, _drop_owner(fn, params), methods=[method], name=operation, operation_id=operation)
+        app.add_api_route(
+            path, _drop_owner(fn, params), methods=[method], name=operation, operation_id=operation
+        )
 
 
 def _drop_owner(fn: Callable, params: list[inspect.Parameter]) -> Callable:
@@ -144,34 +188,57 @@ def _add_tags(app: FastAPI, store: MeshStore) -> None:
 
     async def list_tags(resourceArn: str, limit=None, nextToken=None):
         tags = sorted(store.by_arn(resourceArn).tags)
-        chunk, token = shapes.page(tags, lambda t: t[0], limit, nextToken, max_limit=50)  # TagsLimit: 1-50
+        chunk, token = shapes.page(
+            tags, lambda t: t[0], limit, nextToken, max_limit=50
+        )  # TagsLimit: 1-50
         return {"tags": [{"key": k, "value": v} for k, v in chunk], "nextToken": token}
 
-    tag_body = create_model("TagResourceInput", __config__=ConfigDict(extra="forbid"), tags=(list[TagRef], ...))
-    untag_body = create_model("UntagResourceInput", __config__=ConfigDict(extra="forbid"), tagKeys=(list[str], ...))
+    tag_body = create_model(
+        "TagResourceInput", __config__=ConfigDict(extra="forbid"), tags=(list[TagRef], ...)
+    )
+    untag_body = create_model(
+        "UntagResourceInput", __config__=ConfigDict(extra="forbid"), tagKeys=(list[str], ...)
+    )
     query = [_param("limit", int | None, Query(None)), _param("nextToken", str | None, Query(None))]
     for method, path, fn, operation, params in (
         ("PUT", f"{PREFIX}/tag", tag, "TagResource", [arn, _param("body", tag_body, Body())]),
-        ("PUT", f"{PREFIX}/untag", untag, "UntagResource", [arn, _param("body", untag_body, Body())]),
+        (
+            "PUT",
+            f"{PREFIX}/untag",
+            untag,
+            "UntagResource",
+            [arn, _param("body", untag_body, Body())],
+        ),
         ("GET", f"{PREFIX}/tags", list_tags, "ListTagsForResource", [arn, *query]),
     ):
-        app.add_api_route(path, _endpoint(fn, params), methods=[method], name=operation, operation_id=operation)
+        app.add_api_route(
+            path, _endpoint(fn, params), methods=[method], name=operation, operation_id=operation
+        )
 
 
 def _add_unsupported(app: FastAPI) -> None:
     async def gateway(rest: str = ""):
-        raise shapes.ApiError("BadRequestException", "VirtualGateway and GatewayRoute are not supported by "
-                              "this App Mesh endpoint (proxyinit); use a VirtualNode for the gateway")
+        raise shapes.ApiError(
+            "BadRequestException",
+            "VirtualGateway and GatewayRoute are not supported by "
+            "this App Mesh endpoint (proxyinit); use a VirtualNode for the gateway",
+        )
 
-    for path in (f"{PREFIX}/meshes/{{meshName}}/virtualGateways", f"{PREFIX}/meshes/{{meshName}}/virtualGateways/{{rest:path}}",
-                 f"{PREFIX}/meshes/{{meshName}}/virtualGateway/{{rest:path}}"):
+    for path in (
+        f"{PREFIX}/meshes/{{meshName}}/virtualGateways",
+        f"{PREFIX}/meshes/{{meshName}}/virtualGateways/{{rest:path}}",
+        f"{PREFIX}/meshes/{{meshName}}/virtualGateway/{{rest:path}}",
+    ):
         app.add_api_route(path, gateway, methods=["GET", "PUT", "DELETE"], include_in_schema=False)
 
 
 def create_app(store: MeshStore, keys: dict[str, str] | None = None) -> FastAPI:
     """The API over `store`. `keys` ({access key id: secret}) turns on SigV4 verification."""
-    app = FastAPI(title="App Mesh API (proxyinit)", version="2019-01-25",
-                  description="AWS App Mesh 2019-01-25 REST API, self-hosted by proxyinit.")
+    app = FastAPI(
+        title="App Mesh API (proxyinit)",
+        version="2019-01-25",
+        description="AWS App Mesh 2019-01-25 REST API, self-hosted by proxyinit.",
+    )
     install_error_handlers(app, keys)
     for kind in KINDS:
         _add_kind(app, store, kind)

@@ -15,8 +15,16 @@ from proxyinit.store.meshes import MeshStore
 
 
 def outcome_json(outcome) -> list[dict]:
-    return [{"result": result, "kind": key.kind, "meshName": key.mesh, "name": key.name,
-             **({"virtualRouterName": key.router} if key.router else {})} for result, key in outcome]
+    return [
+        {
+            "result": result,
+            "kind": key.kind,
+            "meshName": key.mesh,
+            "name": key.name,
+            **({"virtualRouterName": key.router} if key.router else {}),
+        }
+        for result, key in outcome
+    ]
 
 
 def add_apply(app: FastAPI, store: MeshStore) -> None:
@@ -28,4 +36,10 @@ def add_apply(app: FastAPI, store: MeshStore) -> None:
         outcome = await store.apply(models, declared_meshes(resources))
         return {"resources": outcome_json(outcome)}
 
-    app.add_api_route("/proxyinit/v1/apply", apply, methods=["POST"], name="ApplyMeshFile", operation_id="ApplyMeshFile")
+    app.add_api_route(
+        "/proxyinit/v1/apply",
+        apply,
+        methods=["POST"],
+        name="ApplyMeshFile",
+        operation_id="ApplyMeshFile",
+    )

@@ -18,21 +18,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     mesh = sub.add_parser("mesh", help="manage the App Mesh resources of the control plane's store")
     mesh_sub = mesh.add_subparsers(dest="mesh_command", metavar="COMMAND", required=True)
     apply = mesh_sub.add_parser("apply", help="create or update the resources of a mesh file")
-    apply.add_argument("-f", "--file", required=True, help="YAML/JSON list of App Mesh resources (create-* input shapes)")
+    apply.add_argument(
+        "-f",
+        "--file",
+        required=True,
+        help="YAML/JSON list of App Mesh resources (create-* input shapes)",
+    )
     where = apply.add_mutually_exclusive_group()
-    where.add_argument("--endpoint-url", default=None, help=f"running control plane's API (default {DEFAULT_ENDPOINT})")
-    where.add_argument("--db", default=None, help="store file to write directly (control plane not running on it)")
+    where.add_argument(
+        "--endpoint-url",
+        default=None,
+        help=f"running control plane's API (default {DEFAULT_ENDPOINT})",
+    )
+    where.add_argument(
+        "--db", default=None, help="store file to write directly (control plane not running on it)"
+    )
     apply.set_defaults(handler=run_apply)
 
 
 def add_store_options(serve: argparse.ArgumentParser) -> None:
     """`xds serve` options of the store mode (the API): `--db` instead of `--mesh-file`."""
-    serve.add_argument("--db", default=None, metavar="PATH",
-                       help="SQLite store of App Mesh resources (instead of --mesh-file); serves the App Mesh API")
-    serve.add_argument("--api", default=DEFAULT_ENDPOINT.removeprefix("http://"), metavar="HOST:PORT",
-                       help="App Mesh REST API listen address with --db (default %(default)s)")
-    serve.add_argument("--api-keys", default=None, metavar="FILE",
-                       help="verify SigV4 signatures against `ACCESS_KEY_ID SECRET` lines of FILE (default: not checked)")
+    serve.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="SQLite store of App Mesh resources (instead of --mesh-file); serves the App Mesh API",
+    )
+    serve.add_argument(
+        "--api",
+        default=DEFAULT_ENDPOINT.removeprefix("http://"),
+        metavar="HOST:PORT",
+        help="App Mesh REST API listen address with --db (default %(default)s)",
+    )
+    serve.add_argument(
+        "--api-keys",
+        default=None,
+        metavar="FILE",
+        help="verify SigV4 signatures against `ACCESS_KEY_ID SECRET` lines of FILE (default: not checked)",
+    )
 
 
 def run_store_serve(args: argparse.Namespace, xds, debug) -> int:
@@ -45,10 +68,14 @@ def run_store_serve(args: argparse.Namespace, xds, debug) -> int:
     from proxyinit.xds.endpoint import parse_endpoint
 
     if getattr(args, "mesh_file", None):
-        raise ConfigError("--mesh-file and --db: give one (import a file into the store with `proxyinit mesh apply -f`)")
+        raise ConfigError(
+            "--mesh-file and --db: give one (import a file into the store with `proxyinit mesh apply -f`)"
+        )
     api = parse_endpoint(args.api, "--api", allow_unix=False)
     if not api.is_loopback:
-        logging.getLogger("proxyinit.api").warning("--api %s is not loopback: anyone who can reach it can change the mesh", api)
+        logging.getLogger("proxyinit.api").warning(
+            "--api %s is not loopback: anyone who can reach it can change the mesh", api
+        )
     keys = None
     if args.api_keys:
         from proxyinit.api.sigv4 import load_keys
@@ -63,7 +90,9 @@ def run_apply(args: argparse.Namespace) -> int:
     else:
         outcome = _apply_http(args.file, args.endpoint_url or DEFAULT_ENDPOINT)
     for item in outcome:
-        where = "/".join(p for p in (item["meshName"], item.get("virtualRouterName"), item["name"]) if p)
+        where = "/".join(
+            p for p in (item["meshName"], item.get("virtualRouterName"), item["name"]) if p
+        )
         print(f"{item['result']:<9} {item['kind']} {where}")
     return 0
 
@@ -102,17 +131,25 @@ def _apply_http(path: str, endpoint: str) -> list[dict]:
     from proxyinit.errors import ConfigError, RuntimeFailure
 
     resources = _read(path)
-    request = urllib.request.Request(f"{endpoint.rstrip('/')}/proxyinit/v1/apply", data=json.dumps(resources).encode(),
-                                     headers={"content-type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{endpoint.rstrip('/')}/proxyinit/v1/apply",
+        data=json.dumps(resources).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)["resources"]
     except urllib.error.HTTPError as err:
         message = json.loads(err.read() or b"{}").get("message", err.reason)
-        raise (ConfigError if err.code < 500 else RuntimeFailure)(f"mesh file {path!r}: {message}") from None
+        raise (ConfigError if err.code < 500 else RuntimeFailure)(
+            f"mesh file {path!r}: {message}"
+        ) from None
     except (urllib.error.URLError, OSError) as err:
-        raise RuntimeFailure(f"cannot reach the control plane API at {endpoint} ({getattr(err, 'reason', err)}); "
-                             "is `proxyinit xds serve --db ... --api ...` running?") from None
+        raise RuntimeFailure(
+            f"cannot reach the control plane API at {endpoint} ({getattr(err, 'reason', err)}); "
+            "is `proxyinit xds serve --db ... --api ...` running?"
+        ) from None
 
 
 def _read(path: str) -> list:
@@ -127,7 +164,9 @@ def _read(path: str) -> list:
         raise ConfigError(f"mesh file {path!r}: {err}") from None
 
 
-if __name__ == "__main__":  # until proxyinit/cli.py registers it: python -m proxyinit.api.cli mesh apply -f F
+if (
+    __name__ == "__main__"
+):  # until proxyinit/cli.py registers it: python -m proxyinit.api.cli mesh apply -f F
     parser = argparse.ArgumentParser(prog="proxyinit")
     register(parser.add_subparsers(dest="command", required=True))
     parsed = parser.parse_args()

@@ -28,7 +28,9 @@ _STORE_CODES = (
     (ConfigError, "BadRequestException"),  # Invalid and any other bad-input error
 )
 # Credential=AKID/20260101/us-west-2/appmesh/aws4_request
-_SCOPE = re.compile(r"Credential=(?P<akid>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+_SCOPE = re.compile(
+    r"Credential=(?P<akid>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request"
+)
 
 
 def region_of(request: Request) -> str | None:
@@ -78,13 +80,18 @@ def install_error_handlers(app: FastAPI, keys: dict[str, str] | None) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            return error("NotFoundException", f"no App Mesh operation at {request.method} {request.url.path}")
+            return error(
+                "NotFoundException", f"no App Mesh operation at {request.method} {request.url.path}"
+            )
         return error("BadRequestException", f"{request.method} {request.url.path}: {exc.detail}")
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):
         log.exception("%s %s: internal error", request.method, request.url.path)
-        return error("InternalServerErrorException", f"internal error ({type(exc).__name__}); see the server log")
+        return error(
+            "InternalServerErrorException",
+            f"internal error ({type(exc).__name__}); see the server log",
+        )
 
     if keys:
         from proxyinit.api.sigv4 import install_verifier

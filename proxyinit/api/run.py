@@ -13,7 +13,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-DEFAULT_API = "127.0.0.1:15080"  # free in the demo: app 9080, Envoy 9901/15000/15001, xDS 15010/15011
+DEFAULT_API = (
+    "127.0.0.1:15080"  # free in the demo: app 9080, Envoy 9901/15000/15001, xDS 15010/15011
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,9 @@ log = logging.getLogger(__name__)
 class StoreControlPlane:
     """ControlPlane(MeshStore) + ApiServer; `async with` starts and stops both."""
 
-    def __init__(self, db: str, xds, api=None, debug=None, translate=None, keys: dict[str, str] | None = None):
+    def __init__(
+        self, db: str, xds, api=None, debug=None, translate=None, keys: dict[str, str] | None = None
+    ):
         from proxyinit.store.meshes import MeshStore
         from proxyinit.store.sqlite import SqliteStore
         from proxyinit.xds.serve import ControlPlane
@@ -42,7 +46,9 @@ class StoreControlPlane:
             from proxyinit.api.app import create_app
             from proxyinit.api.server import ApiServer
 
-            self.api = ApiServer(create_app(self.store, self.keys), self.api_endpoint.host, self.api_endpoint.port)
+            self.api = ApiServer(
+                create_app(self.store, self.keys), self.api_endpoint.host, self.api_endpoint.port
+            )
             await self.api.start()
 
     async def stop(self) -> None:
@@ -51,7 +57,7 @@ class StoreControlPlane:
         await self.plane.stop(0)
         self.store.store.close()
 
-    async def __aenter__(self) -> "StoreControlPlane":
+    async def __aenter__(self) -> StoreControlPlane:
         try:
             await self.start()
         except BaseException:
@@ -63,15 +69,23 @@ class StoreControlPlane:
         await self.stop()
 
 
-async def serve_store(db: str, xds, api=None, debug=None, keys: dict[str, str] | None = None,
-                      on_ready: Callable[[str], object] | None = None) -> int:
+async def serve_store(
+    db: str,
+    xds,
+    api=None,
+    debug=None,
+    keys: dict[str, str] | None = None,
+    on_ready: Callable[[str], object] | None = None,
+) -> int:
     """Run until SIGINT/SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with StoreControlPlane(db, xds, api, debug, keys=keys) as running:
-        ports = f"xds {running.plane.xds_port}" + (f" api {running.api.port}" if running.api else "")
+        ports = f"xds {running.plane.xds_port}" + (
+            f" api {running.api.port}" if running.api else ""
+        )
         log.info("serving the store %s: %s", db, ports)
         if on_ready is not None:
             on_ready(f"ready {ports}")
@@ -93,10 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--api", default=DEFAULT_API)
     parser.add_argument("--xds", default="127.0.0.1:15010")
-    parser.add_argument("--api-keys", default=None, help="verify SigV4 against `ACCESS_KEY_ID SECRET` lines of this file")
+    parser.add_argument(
+        "--api-keys",
+        default=None,
+        help="verify SigV4 against `ACCESS_KEY_ID SECRET` lines of this file",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         api = parse_endpoint(args.api, "--api", allow_unix=False, allow_port_zero=True)
         keys = None
@@ -106,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             keys = load_keys(args.api_keys)
         xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
         # Scripts starting it wait for this line (ports chosen by the kernel with :0).
-        return asyncio.run(serve_store(args.db, xds, api, keys=keys, on_ready=lambda line: print(line, flush=True)))
+        return asyncio.run(
+            serve_store(args.db, xds, api, keys=keys, on_ready=lambda line: print(line, flush=True))
+        )
     except ProxyinitError as err:
         print(f"proxyinit: error: {err}", file=sys.stderr)
         return err.exit_code

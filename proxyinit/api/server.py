@@ -44,7 +44,9 @@ class ApiServer:
             sock.close()
             from proxyinit.errors import RuntimeFailure
 
-            raise RuntimeFailure(f"--api {self.host}:{self.port}: cannot listen ({err.strerror or err})") from None
+            raise RuntimeFailure(
+                f"--api {self.host}:{self.port}: cannot listen ({err.strerror or err})"
+            ) from None
         sock.listen(128)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
@@ -55,7 +57,11 @@ class ApiServer:
             if self._task.done():
                 self._task.result()  # raises the start-up error
             await asyncio.sleep(0.01)
-        log.info("App Mesh API on http://%s:%d/v20190125 (OpenAPI at /openapi.json)", self.host, self.port)
+        log.info(
+            "App Mesh API on http://%s:%d/v20190125 (OpenAPI at /openapi.json)",
+            self.host,
+            self.port,
+        )
 
     async def stop(self) -> None:
         if self._server is not None:

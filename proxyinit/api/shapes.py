@@ -15,15 +15,27 @@ from proxyinit.store.base import Record
 from proxyinit.store.meshes import NAME_KEY
 
 # URL collection segment and List output member of each kind (the model's requestUri).
-COLLECTION = {"Mesh": "meshes", "VirtualNode": "virtualNodes", "VirtualService": "virtualServices",
-              "VirtualRouter": "virtualRouters", "Route": "routes"}
-ERROR_STATUS = {"BadRequestException": 400, "NotFoundException": 404, "ConflictException": 409,
-                "ResourceInUseException": 409, "TooManyTagsException": 400, "ForbiddenException": 403,
-                "InternalServerErrorException": 500,
-                # SigV4 verification (sigv4.py): the codes AWS front ends answer with.
-                "MissingAuthenticationTokenException": 403, "UnrecognizedClientException": 403,
-                "IncompleteSignatureException": 400,
-                "InvalidSignatureException": 403}
+COLLECTION = {
+    "Mesh": "meshes",
+    "VirtualNode": "virtualNodes",
+    "VirtualService": "virtualServices",
+    "VirtualRouter": "virtualRouters",
+    "Route": "routes",
+}
+ERROR_STATUS = {
+    "BadRequestException": 400,
+    "NotFoundException": 404,
+    "ConflictException": 409,
+    "ResourceInUseException": 409,
+    "TooManyTagsException": 400,
+    "ForbiddenException": 403,
+    "InternalServerErrorException": 500,
+    # SigV4 verification (sigv4.py): the codes AWS front ends answer with.
+    "MissingAuthenticationTokenException": 403,
+    "UnrecognizedClientException": 403,
+    "IncompleteSignatureException": 400,
+    "InvalidSignatureException": 403,
+}
 
 
 def _names(record: Record) -> dict:
@@ -37,14 +49,24 @@ def _names(record: Record) -> dict:
 
 
 def _times(record: Record) -> dict:
-    return {"arn": record.arn, "createdAt": record.created_at, "lastUpdatedAt": record.updated_at,
-            "meshOwner": record.owner, "resourceOwner": record.owner, "version": record.version}
+    return {
+        "arn": record.arn,
+        "createdAt": record.created_at,
+        "lastUpdatedAt": record.updated_at,
+        "meshOwner": record.owner,
+        "resourceOwner": record.owner,
+        "version": record.version,
+    }
 
 
 def data(record: Record, status: str = "ACTIVE") -> dict:
     """`<Kind>Data`: the bare body of Create/Describe/Update/Delete responses."""
-    return {**_names(record), "metadata": {**_times(record), "uid": record.uid},
-            "spec": record.spec, "status": {"status": status}}
+    return {
+        **_names(record),
+        "metadata": {**_times(record), "uid": record.uid},
+        "spec": record.spec,
+        "status": {"status": status},
+    }
 
 
 def ref(record: Record) -> dict:
@@ -54,7 +76,9 @@ def ref(record: Record) -> dict:
 
 def error(code: str, message: str) -> JSONResponse:
     """App Mesh's error: the code in `x-amzn-ErrorType` (botocore reads it there), message in the body."""
-    return JSONResponse({"message": message}, ERROR_STATUS[code], headers={"x-amzn-ErrorType": code})
+    return JSONResponse(
+        {"message": message}, ERROR_STATUS[code], headers={"x-amzn-ErrorType": code}
+    )
 
 
 class ApiError(Exception):
@@ -68,11 +92,15 @@ def check_limit(limit: int | None, maximum: int = 100) -> int:
     if limit is None:
         return 100  # the model: "returns up to 100 results" without a limit
     if not 1 <= limit <= maximum:
-        raise ApiError("BadRequestException", f"limit: must be between 1 and {maximum} (got {limit})")
+        raise ApiError(
+            "BadRequestException", f"limit: must be between 1 and {maximum} (got {limit})"
+        )
     return limit
 
 
-def page(items: list, name_of, limit: int | None, token: str | None, max_limit: int = 100) -> tuple[list, str | None]:
+def page(
+    items: list, name_of, limit: int | None, token: str | None, max_limit: int = 100
+) -> tuple[list, str | None]:
     """One page of `items` (sorted by name) after `token`; the token names the last item sent."""
     limit = check_limit(limit, max_limit)
     if token:
@@ -91,5 +119,7 @@ def _decode(token: str) -> str:
     except (binascii.Error, UnicodeError, ValueError):
         after = ""
     if not after:
-        raise ApiError("BadRequestException", f"nextToken: not a token this API returned (got {token[:80]!r})")
+        raise ApiError(
+            "BadRequestException", f"nextToken: not a token this API returned (got {token[:80]!r})"
+        )
     return after

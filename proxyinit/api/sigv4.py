@@ -25,8 +25,10 @@ from proxyinit.errors import ConfigError
 
 # Well-formed only: anything else present in Authorization is IncompleteSignatureException (400),
 # as AWS answers; a missing header is MissingAuthenticationTokenException (403).
-_AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/,\s]+)/(?P<scope>[^,\s]+), ?"
-                   r"SignedHeaders=(?P<signed>[^,\s]+), ?Signature=(?P<sig>[0-9a-f]{64})$")
+_AUTH = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/,\s]+)/(?P<scope>[^,\s]+), ?"
+    r"SignedHeaders=(?P<signed>[^,\s]+), ?Signature=(?P<sig>[0-9a-f]{64})$"
+)
 _SCOPE = re.compile(r"^(?P<date>\d{8})/[^/]+/[^/]+/aws4_request$")
 _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
 # AWS refuses a signature dated more than 15 minutes either side of its clock ("Signature
@@ -49,7 +51,9 @@ def load_keys(path: str) -> dict[str, str]:
         if not fields:
             continue
         if len(fields) != 2:
-            raise ConfigError(f"--api-keys {path!r} line {number}: expected `ACCESS_KEY_ID SECRET`, got {len(fields)} field(s)")
+            raise ConfigError(
+                f"--api-keys {path!r} line {number}: expected `ACCESS_KEY_ID SECRET`, got {len(fields)} field(s)"
+            )
         keys[fields[0]] = fields[1]
     if not keys:
         raise ConfigError(f"--api-keys {path!r}: no keys in it")
@@ -70,7 +74,9 @@ def expected_signature(secret: str, scope: str, amz_date: str, canonical: str) -
     key = f"AWS4{secret}".encode()
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    to_sign = "\n".join(("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()))
+    to_sign = "\n".join(
+        ("AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
+    )
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
@@ -89,8 +95,10 @@ def _malformed(match: re.Match, headers: dict[str, str]) -> str | None:
     if not _AMZ_DATE.match(amz_date):
         return f"X-Amz-Date: must be YYYYMMDDTHHMMSSZ, as the signature covers it (got {_short(amz_date)})"
     if scope["date"] != amz_date[:8]:
-        return (f"Date in Credential scope ({scope['date']}) does not match YYYYMMDD from ISO-8601 version "
-                f"of date from HTTP ({amz_date})")
+        return (
+            f"Date in Credential scope ({scope['date']}) does not match YYYYMMDD from ISO-8601 version "
+            f"of date from HTTP ({amz_date})"
+        )
     return None
 
 
@@ -107,12 +115,22 @@ def _skew(amz_date: str, now: float) -> str | None:
     return None
 
 
-def check(keys: dict[str, str], method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
-          now: float | None = None) -> tuple[str, str] | None:
+def check(
+    keys: dict[str, str],
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    body: bytes,
+    now: float | None = None,
+) -> tuple[str, str] | None:
     """None if the request is validly signed, else (error code, message). Never raises on input."""
     authorization = headers.get("authorization")
     if authorization is None:
-        return "MissingAuthenticationTokenException", "the request is not signed (SigV4 verification is on)"
+        return (
+            "MissingAuthenticationTokenException",
+            "the request is not signed (SigV4 verification is on)",
+        )
     match = _AUTH.match(authorization)
     if match is None:
         return _INCOMPLETE, f"Authorization: expected `{_AUTH_FORM}` (got {_short(authorization)})"
@@ -127,14 +145,25 @@ def check(keys: dict[str, str], method: str, raw_path: str, raw_query: str, head
     payload = hashlib.sha256(body).hexdigest()
     claimed = headers.get("x-amz-content-sha256")
     if claimed is not None and claimed != payload:
-        return _INVALID, f"x-amz-content-sha256 {_short(claimed)} is not the SHA-256 of the body received ({payload})"
+        return (
+            _INVALID,
+            f"x-amz-content-sha256 {_short(claimed)} is not the SHA-256 of the body received ({payload})",
+        )
     secret = keys.get(match["akid"])
     if secret is None:
         return "UnrecognizedClientException", f"access key {match['akid']!r} is not configured"
     signed = match["signed"].split(";")
     canonical_headers = "".join(f"{h}:{' '.join(headers.get(h, '').split())}\n" for h in signed)
-    canonical = "\n".join((method, quote(raw_path, safe="/~"), _canonical_query(raw_query), canonical_headers,
-                           match["signed"], payload))
+    canonical = "\n".join(
+        (
+            method,
+            quote(raw_path, safe="/~"),
+            _canonical_query(raw_query),
+            canonical_headers,
+            match["signed"],
+            payload,
+        )
+    )
     good = expected_signature(secret, match["scope"], headers["x-amz-date"], canonical)
     if not hmac.compare_digest(good, match["sig"]):
         return _INVALID, "the request signature does not match (check the secret access key)"
@@ -158,9 +187,17 @@ def install_verifier(app, keys: dict[str, str]) -> None:
                 message = await receive()
                 body += message.get("body", b"")
                 more = message.get("more_body", False)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            refused = check(keys, scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
-                            scope.get("query_string", b"").decode("latin-1"), headers, body)
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
+            refused = check(
+                keys,
+                scope["method"],
+                scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+                scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                body,
+            )
             if refused is not None:
                 return await error(*refused)(scope, receive, send)
             replayed = False

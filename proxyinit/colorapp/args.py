@@ -11,4 +11,6 @@ def add_server_args(parser: argparse.ArgumentParser) -> None:
     # SERVER_PORT is a clear usage error of this command, never of `proxyinit` as a whole.
     parser.add_argument("--host", default=os.environ.get("SERVER_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=os.environ.get("SERVER_PORT", "9080"))
-    parser.add_argument("--uid", type=int, default=None, help="run as this uid/gid after binding (when root)")
+    parser.add_argument(
+        "--uid", type=int, default=None, help="run as this uid/gid after binding (when root)"
+    )

@@ -9,7 +9,9 @@ import os
 def register(sub: argparse._SubParsersAction) -> None:
     from proxyinit.colorapp.args import add_server_args  # stdlib only
 
-    parser = sub.add_parser("colorapp", help="run the walkthrough's colorteller or colorgateway app (port 9080)")
+    parser = sub.add_parser(
+        "colorapp", help="run the walkthrough's colorteller or colorgateway app (port 9080)"
+    )
     parser.add_argument("app", choices=("teller", "gateway"))
     add_server_args(parser)
     parser.set_defaults(handler=_run)

@@ -14,6 +14,8 @@ from collections import Counter
 from proxyinit.colorapp.base import AppHandler, serve, server_args
 
 DEFAULT_TELLER = "colorteller.default.svc.cluster.local:9080"
+
+
 # Straight to the name, whatever http_proxy says: the mesh is the proxy.
 @functools.cache
 def direct() -> urllib.request.OpenerDirector:
@@ -41,7 +43,7 @@ class GatewayHandler(AppHandler):
     teller = DEFAULT_TELLER
     stats = Stats()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/color":
             self.color()
         elif self.path == "/color/clear":

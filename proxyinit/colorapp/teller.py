@@ -10,7 +10,7 @@ from proxyinit.colorapp.base import AppHandler, serve, server_args
 class TellerHandler(AppHandler):
     color = "white"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path in ("/", "/ping"):
             self.send_body(200, (self.color if self.path == "/" else "pong").encode(), "text/plain")
         else:
@@ -18,7 +18,9 @@ class TellerHandler(AppHandler):
 
 
 def run(host: str, port: int, color: str, uid: int | None = None) -> None:
-    serve(type("Handler", (TellerHandler,), {"color": color}), host, port, uid, f"colorteller {color}")
+    serve(
+        type("Handler", (TellerHandler,), {"color": color}), host, port, uid, f"colorteller {color}"
+    )
 
 
 def main() -> None:

@@ -30,17 +30,35 @@ def add_common_options(parser: argparse.ArgumentParser, suppress: bool = False) 
 
     # On subparsers the defaults are SUPPRESS so `proxyinit --netns X apply` keeps X.
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--netns", metavar="NAME|PATH", default=default, help="network namespace to configure (ip netns name or a path such as /proc/PID/ns/net)")
-    parser.add_argument("--backend", choices=NAMES, default=default if suppress else default_backend(),
-                        help=f"how rules are written (default: ${BACKEND_ENV} or auto)")
+    parser.add_argument(
+        "--netns",
+        metavar="NAME|PATH",
+        default=default,
+        help="network namespace to configure (ip netns name or a path such as /proc/PID/ns/net)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=NAMES,
+        default=default if suppress else default_backend(),
+        help=f"how rules are written (default: ${BACKEND_ENV} or auto)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     handlers = {
-        "apply": (run_apply, "converge the namespace to the APPMESH_* plan in one commit per family"),
-        "plan": (run_plan, "print the exact iptables-restore text apply would commit (against the observed state)"),
+        "apply": (
+            run_apply,
+            "converge the namespace to the APPMESH_* plan in one commit per family",
+        ),
+        "plan": (
+            run_plan,
+            "print the exact iptables-restore text apply would commit (against the observed state)",
+        ),
         "clean": (run_clean, "remove proxyinit's jumps and chains only"),
-        "status": (run_status, f"show our rules; exit {EXIT_MATCH} match, {EXIT_DRIFT} drift, {EXIT_ABSENT} absent"),
+        "status": (
+            run_status,
+            f"show our rules; exit {EXIT_MATCH} match, {EXIT_DRIFT} drift, {EXIT_ABSENT} absent",
+        ),
     }
     for name, (handler, help_text) in handlers.items():
         parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -67,7 +85,10 @@ def run_entrypoint(args: argparse.Namespace) -> int:
 
     settings = load_settings(require=False)
     if not settings.START_ENABLED:
-        print("proxyinit: routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed", file=sys.stderr)
+        print(
+            "proxyinit: routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed",
+            file=sys.stderr,
+        )
         return 0
     return _apply(settings, args)
 
@@ -87,8 +108,14 @@ def _apply(settings, args: argparse.Namespace) -> int:
         plan = plan_apply(settings, backend)
         commit(plan, backend)
     for family_plan in plan.families:
-        state = "in sync, nothing committed" if family_plan.empty else f"committed {len(family_plan.ops)} changes"
-        print(f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr)
+        state = (
+            "in sync, nothing committed"
+            if family_plan.empty
+            else f"committed {len(family_plan.ops)} changes"
+        )
+        print(
+            f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr
+        )
     return 0
 
 
@@ -112,7 +139,10 @@ def run_clean(args: argparse.Namespace) -> int:
         plan = plan_clean_all(backend)
         commit(plan, backend)
     removed = sum(len(fp.ops) for fp in plan.families)
-    print(f"proxyinit: clean: {'nothing of ours found' if plan.empty else f'{removed} changes committed'}", file=sys.stderr)
+    print(
+        f"proxyinit: clean: {'nothing of ours found' if plan.empty else f'{removed} changes committed'}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -124,4 +154,3 @@ def run_status(args: argparse.Namespace) -> int:
     verdict, report = status(settings, _session(args))
     sys.stdout.write(report)
     return {"match": EXIT_MATCH, "drift": EXIT_DRIFT, "absent": EXIT_ABSENT}[verdict]
-

@@ -61,7 +61,9 @@ def status(settings: RedirectSettings, backend: Backend) -> tuple[str, str]:
         ours = [*observed.jumps, *(line for rules in observed.chains.values() for line in rules)]
         in_sync, nothing_ours = in_sync and plan.empty, nothing_ours and observed.empty
         state = "in sync" if plan.empty else "differs from the plan"
-        lines.append(f"# {family.value}: {state}; {len(ours)} rules of ours (backend {backend.name})")
+        lines.append(
+            f"# {family.value}: {state}; {len(ours)} rules of ours (backend {backend.name})"
+        )
         lines.extend(ours)
         lines.extend("#   would commit: " + text for text in render_family(plan).splitlines())
     verdict = "match" if in_sync else ("absent" if nothing_ours else "drift")

@@ -39,7 +39,9 @@ def exclusive(path: str, wait: float = WAIT_SECONDS) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise RuntimeFailure(f"another writer holds {path} for more than {wait:.0f}s") from None
+                    raise RuntimeFailure(
+                        f"another writer holds {path} for more than {wait:.0f}s"
+                    ) from None
                 time.sleep(0.005)
         yield
     finally:

@@ -70,7 +70,9 @@ class Observed(NamedTuple):
 
     family: Family
     chains: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # owned chain -> rule lines
-    jumps: tuple[str, ...] = ()  # lines in built-in chains that are ours (tag, or target an owned chain)
+    jumps: tuple[
+        str, ...
+    ] = ()  # lines in built-in chains that are ours (tag, or target an owned chain)
     foreign_refs: tuple[str, ...] = ()  # rules in other user chains that jump to an owned chain
 
     @property

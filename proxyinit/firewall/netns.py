@@ -21,7 +21,9 @@ NETNS_RUN_DIR = "/run/netns"
 def resolve(spec: str) -> str:
     """A name made by `ip netns add` (under /run/netns) or a path (/proc/PID/ns/net, a bind mount)."""
     if not spec.strip():
-        raise ConfigError("--netns '': empty namespace name (omit --netns to use the current namespace)")
+        raise ConfigError(
+            "--netns '': empty namespace name (omit --netns to use the current namespace)"
+        )
     path = spec if "/" in spec else os.path.join(NETNS_RUN_DIR, spec)
     if not os.path.exists(path):
         raise ConfigError(f"--netns {spec!r}: no such network namespace ({path} does not exist)")

@@ -40,8 +40,10 @@ def refuse_if_referenced(chain: str, observed: Observed) -> None:
     """Another tool's chain jumping into ours would make -X fail (and we never edit its rules)."""
     users = [line for line in observed.foreign_refs if chain in line.split()]
     if users:
-        raise RuntimeFailure(f"{observed.family.value} nat chain {chain} must go, but another tool's rule jumps to it: "
-                             f"{users[0]!r}; remove that rule first")
+        raise RuntimeFailure(
+            f"{observed.family.value} nat chain {chain} must go, but another tool's rule jumps to it: "
+            f"{users[0]!r}; remove that rule first"
+        )
 
 
 def _jump_ops(desired: Desired, observed: Observed) -> list[Op]:

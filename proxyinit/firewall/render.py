@@ -35,6 +35,8 @@ def render_plan(plan: Plan, backend: str = "") -> str:
     via = f" via {backend}" if backend else ""
     for family_plan in plan.families:
         text = render_family(family_plan)
-        header = f"# {family_plan.family.value}{via}: " + ("in sync, nothing to commit" if not text else "one transaction")
+        header = f"# {family_plan.family.value}{via}: " + (
+            "in sync, nothing to commit" if not text else "one transaction"
+        )
         parts.append(header + "\n" + text)
     return "\n".join(parts)

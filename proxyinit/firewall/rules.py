@@ -14,7 +14,9 @@ from proxyinit.settings import ALWAYS_IGNORED_PORT, PortRange, RedirectSettings
 MULTIPORT_SLOTS = 15
 
 
-def chunk_ports(ranges: tuple[PortRange, ...], slots: int = MULTIPORT_SLOTS) -> list[tuple[PortRange, ...]]:
+def chunk_ports(
+    ranges: tuple[PortRange, ...], slots: int = MULTIPORT_SLOTS
+) -> list[tuple[PortRange, ...]]:
     """Split ports into groups that each fit one multiport match, keeping their order."""
     groups: list[list[PortRange]] = [[]]
     used = 0
@@ -44,15 +46,36 @@ def ignored_ports(settings: RedirectSettings) -> tuple[PortRange, ...]:
 def egress_chain(settings: RedirectSettings, family: Family) -> Chain:
     rules: list[Rule] = []
     if settings.IGNORE_UID is not None:
-        rules.append(Rule(EGRESS_CHAIN, ("-m", "owner", "--uid-owner", str(settings.IGNORE_UID)), "egress-uid", ("-j", "RETURN")))
+        rules.append(
+            Rule(
+                EGRESS_CHAIN,
+                ("-m", "owner", "--uid-owner", str(settings.IGNORE_UID)),
+                "egress-uid",
+                ("-j", "RETURN"),
+            )
+        )
     if settings.IGNORE_GID is not None:
-        rules.append(Rule(EGRESS_CHAIN, ("-m", "owner", "--gid-owner", str(settings.IGNORE_GID)), "egress-gid", ("-j", "RETURN")))
+        rules.append(
+            Rule(
+                EGRESS_CHAIN,
+                ("-m", "owner", "--gid-owner", str(settings.IGNORE_GID)),
+                "egress-gid",
+                ("-j", "RETURN"),
+            )
+        )
     for group in chunk_ports(ignored_ports(settings)):
         rules.append(Rule(EGRESS_CHAIN, port_match(group), "egress-ignored-port", ("-j", "RETURN")))
     version = 4 if family is Family.IPV4 else 6
     for network in settings.EGRESS_IGNORED_IP:
         if network.version == version:
-            rules.append(Rule(EGRESS_CHAIN, ("-d", str(network), "-p", "tcp"), "egress-ignored-ip", ("-j", "RETURN")))
+            rules.append(
+                Rule(
+                    EGRESS_CHAIN,
+                    ("-d", str(network), "-p", "tcp"),
+                    "egress-ignored-ip",
+                    ("-j", "RETURN"),
+                )
+            )
     redirect = ("-j", "REDIRECT", "--to-ports", str(settings.ENVOY_EGRESS_PORT))
     rules.append(Rule(EGRESS_CHAIN, ("-p", "tcp"), "egress-redirect", redirect))
     return Chain(EGRESS_CHAIN, tuple(rules))
@@ -60,19 +83,37 @@ def egress_chain(settings: RedirectSettings, family: Family) -> Chain:
 
 def ingress_chain(settings: RedirectSettings) -> Chain:
     redirect = ("-j", "REDIRECT", "--to-ports", str(settings.ENVOY_INGRESS_PORT))
-    rules = tuple(Rule(INGRESS_CHAIN, port_match(group), "ingress-redirect", redirect) for group in chunk_ports(settings.APP_PORTS))
+    rules = tuple(
+        Rule(INGRESS_CHAIN, port_match(group), "ingress-redirect", redirect)
+        for group in chunk_ports(settings.APP_PORTS)
+    )
     return Chain(INGRESS_CHAIN, rules)
 
 
 def desired_for(settings: RedirectSettings, family: Family) -> Desired:
     """Owned chains plus the only rules we put in built-in chains: one jump each."""
     chains = [egress_chain(settings, family)]
-    jumps = [Rule("OUTPUT", ("-p", "tcp", "-m", "addrtype", "!", "--dst-type", "LOCAL"), "egress-jump", ("-j", EGRESS_CHAIN))]
+    jumps = [
+        Rule(
+            "OUTPUT",
+            ("-p", "tcp", "-m", "addrtype", "!", "--dst-type", "LOCAL"),
+            "egress-jump",
+            ("-j", EGRESS_CHAIN),
+        )
+    ]
     if settings.APP_PORTS:
         chains.append(ingress_chain(settings))
         # Ingress first in the jump list so PREROUTING is rendered before OUTPUT, as iptables-save
         # orders built-in chains; it keeps plan text and save output easy to compare by eye.
-        jumps.insert(0, Rule("PREROUTING", ("-p", "tcp", "-m", "addrtype", "!", "--src-type", "LOCAL"), "ingress-jump", ("-j", INGRESS_CHAIN)))
+        jumps.insert(
+            0,
+            Rule(
+                "PREROUTING",
+                ("-p", "tcp", "-m", "addrtype", "!", "--src-type", "LOCAL"),
+                "ingress-jump",
+                ("-j", INGRESS_CHAIN),
+            ),
+        )
     return Desired(family, tuple(chains), tuple(jumps))
 
 

@@ -7,7 +7,16 @@ our comment tag or jump to one of them. The latter adopts rules left by AWS's ow
 
 from __future__ import annotations
 
-from proxyinit.firewall.model import BUILTIN_CHAINS, COMMENT_PREFIX, OWNED_CHAINS, TABLE, Family, Observed
+import itertools
+
+from proxyinit.firewall.model import (
+    BUILTIN_CHAINS,
+    COMMENT_PREFIX,
+    OWNED_CHAINS,
+    TABLE,
+    Family,
+    Observed,
+)
 
 
 def nat_section(save_text: str, table: str = TABLE) -> list[str]:
@@ -34,7 +43,10 @@ def _strip_counters(line: str) -> str:
 
 def _targets_owned_chain(line: str) -> bool:
     words = line.split()
-    return any(flag in ("-j", "-g") and target in OWNED_CHAINS for flag, target in zip(words, words[1:]))
+    return any(
+        flag in ("-j", "-g") and target in OWNED_CHAINS
+        for flag, target in itertools.pairwise(words)
+    )
 
 
 def _is_owned_jump(line: str) -> bool:
@@ -61,7 +73,12 @@ def parse_observed(save_text: str, family: Family) -> Observed:
                     jumps.append(line)
             elif _targets_owned_chain(line):
                 foreign_refs.append(line)
-    return Observed(family, {name: tuple(rules) for name, rules in chains.items()}, tuple(jumps), tuple(foreign_refs))
+    return Observed(
+        family,
+        {name: tuple(rules) for name, rules in chains.items()},
+        tuple(jumps),
+        tuple(foreign_refs),
+    )
 
 
 def has_rules(save_text: str) -> bool:

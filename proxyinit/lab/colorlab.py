@@ -20,9 +20,15 @@ from pathlib import Path
 
 from proxyinit.lab.netns import Lab, first_line, netns_exec
 
+
 def examples_dir() -> Path:
     """The repository's colorapp mesh files; an installed image points PROXYINIT_EXAMPLES at its copy."""
-    return Path(os.environ.get("PROXYINIT_EXAMPLES") or Path(__file__).resolve().parents[2] / "examples" / "colorapp")
+    return Path(
+        os.environ.get("PROXYINIT_EXAMPLES")
+        or Path(__file__).resolve().parents[2] / "examples" / "colorapp"
+    )
+
+
 MESH = "default"
 CLIENT_ADDR = "198.18.1.100"
 PREFIX = 24
@@ -39,10 +45,38 @@ class TaskSpec:
 
 
 TASKS = (
-    TaskSpec("gateway", "colorgateway-vn", "gateway", "-", "198.18.1.10", "colorgateway.default.svc.cluster.local"),
-    TaskSpec("teller-white", "colorteller-vn", "teller", "white", "198.18.1.11", "colorteller.default.svc.cluster.local"),
-    TaskSpec("teller-blue", "colorteller-blue-vn", "teller", "blue", "198.18.1.12", "colorteller-blue.default.svc.cluster.local"),
-    TaskSpec("teller-red", "colorteller-red-vn", "teller", "red", "198.18.1.13", "colorteller-red.default.svc.cluster.local"),
+    TaskSpec(
+        "gateway",
+        "colorgateway-vn",
+        "gateway",
+        "-",
+        "198.18.1.10",
+        "colorgateway.default.svc.cluster.local",
+    ),
+    TaskSpec(
+        "teller-white",
+        "colorteller-vn",
+        "teller",
+        "white",
+        "198.18.1.11",
+        "colorteller.default.svc.cluster.local",
+    ),
+    TaskSpec(
+        "teller-blue",
+        "colorteller-blue-vn",
+        "teller",
+        "blue",
+        "198.18.1.12",
+        "colorteller-blue.default.svc.cluster.local",
+    ),
+    TaskSpec(
+        "teller-red",
+        "colorteller-red-vn",
+        "teller",
+        "red",
+        "198.18.1.13",
+        "colorteller-red.default.svc.cluster.local",
+    ),
 )
 GATEWAY = TASKS[0]
 
@@ -56,7 +90,9 @@ class ColorLab:
     """Everything the demo starts; `close()` (via Lab) removes processes, namespaces, files."""
 
     lab: Lab
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="proxyinit-colorlab-")))
+    workdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="proxyinit-colorlab-"))
+    )
     namespaces: dict[str, str] = field(default_factory=dict)
     control_plane: subprocess.Popen | None = None
 
@@ -90,27 +126,51 @@ class ColorLab:
         """`proxyinit xds serve` on a unix socket; umask 0 so Envoy (uid 1337) may connect."""
         self.workdir.chmod(0o755)
         shutil.copy(examples_dir() / "mesh.yaml", self.mesh_file)
-        argv = python_module("proxyinit", "xds", "serve", "--mesh-file", str(self.mesh_file),
-                             "--xds", f"unix://{self.socket}", "--log-level", "warning")
+        argv = python_module(
+            "proxyinit",
+            "xds",
+            "serve",
+            "--mesh-file",
+            str(self.mesh_file),
+            "--xds",
+            f"unix://{self.socket}",
+            "--log-level",
+            "warning",
+        )
         with open(self.workdir / "control-plane.log", "wb") as log:  # the child keeps its own copy
             self.control_plane = subprocess.Popen(argv, stdout=log, stderr=log, umask=0)
         self.lab.processes.append(self.control_plane)
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
             if self.control_plane.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"control plane did not start: {(self.workdir / 'control-plane.log').read_text()}")
+                raise RuntimeError(
+                    f"control plane did not start: {(self.workdir / 'control-plane.log').read_text()}"
+                )
             time.sleep(0.01)
 
     def start_tasks(self) -> None:
         """All tasks start side by side (each: init container, Envoy, app); wait for all."""
         started = []
         for task in TASKS:
-            argv = python_module("proxyinit.lab.task", "--node", f"mesh/{MESH}/virtualNode/{task.node}",
-                                 "--xds", f"unix://{self.socket}", "--app", task.app, "--color", task.color)
+            argv = python_module(
+                "proxyinit.lab.task",
+                "--node",
+                f"mesh/{MESH}/virtualNode/{task.node}",
+                "--xds",
+                f"unix://{self.socket}",
+                "--app",
+                task.app,
+                "--color",
+                task.color,
+            )
             started.append((task, self.lab.spawn(self.namespaces[task.name], *argv)))
         for task, proc in started:
             line = first_line(proc)
-            status = json.loads(line) if line.startswith("{") else {"ready": False, "error": line or self.lab.stderr_of(proc)}
+            status = (
+                json.loads(line)
+                if line.startswith("{")
+                else {"ready": False, "error": line or self.lab.stderr_of(proc)}
+            )
             if not status.get("ready"):
                 raise RuntimeError(f"task {task.name} failed: {status.get('error')}")
 
@@ -121,18 +181,38 @@ class ColorLab:
         os.replace(temporary, self.mesh_file)
         return time.monotonic()
 
-    def load(self, count: int, concurrency: int = 4, until_not: str | None = None) -> subprocess.Popen:
+    def load(
+        self, count: int, concurrency: int = 4, until_not: str | None = None
+    ) -> subprocess.Popen:
         """Requests from the client namespace to the gateway's app port, streamed line by line."""
-        args = [GATEWAY.address, "9080", "/color", "--count", str(count), "--concurrency", str(concurrency)]
+        args = [
+            GATEWAY.address,
+            "9080",
+            "/color",
+            "--count",
+            str(count),
+            "--concurrency",
+            str(concurrency),
+        ]
         args += ["--until-not", until_not] if until_not else []
-        return subprocess.Popen(netns_exec(self.namespaces["client"], *python_module("proxyinit.lab.load", *args)),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            netns_exec(self.namespaces["client"], *python_module("proxyinit.lab.load", *args)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def inside(self, task: str, url: str) -> str:
         """GET a URL from inside a task's namespace (e.g. Envoy's admin on 127.0.0.1:9901)."""
-        code = ("import sys,urllib.request as u;o=u.build_opener(u.ProxyHandler({}));"
-                "sys.stdout.write(o.open(sys.argv[1],timeout=5).read().decode())")
-        proc = subprocess.run(netns_exec(self.namespaces[task], sys.executable, "-c", code, url), capture_output=True, text=True)
+        code = (
+            "import sys,urllib.request as u;o=u.build_opener(u.ProxyHandler({}));"
+            "sys.stdout.write(o.open(sys.argv[1],timeout=5).read().decode())"
+        )
+        proc = subprocess.run(
+            netns_exec(self.namespaces[task], sys.executable, "-c", code, url),
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"GET {url} in {task}: {proc.stderr.strip()}")
         return proc.stdout

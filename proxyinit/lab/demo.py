@@ -17,8 +17,11 @@ from proxyinit.lab.netns import Lab, lab, netns_exec, probe_command
 
 APP, PEER = "198.18.0.1", "198.18.0.2"
 ENV = {
-    "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": "9080",
+    "APPMESH_START_ENABLED": "1",
+    "APPMESH_IGNORE_UID": "1337",
+    "APPMESH_ENVOY_INGRESS_PORT": "15000",
+    "APPMESH_ENVOY_EGRESS_PORT": "15001",
+    "APPMESH_APP_PORTS": "9080",
     "APPMESH_EGRESS_IGNORED_IP": "169.254.170.2,169.254.169.254",
 }
 
@@ -34,11 +37,25 @@ class Probe:
 
 
 PROBES = (
-    Probe("peer -> app:9080 (inbound to the app port)", "peer", APP, 9080, None, f"envoy-ingress {APP}:9080"),
+    Probe(
+        "peer -> app:9080 (inbound to the app port)",
+        "peer",
+        APP,
+        9080,
+        None,
+        f"envoy-ingress {APP}:9080",
+    ),
     Probe("app (uid 1000) -> peer:80 (outbound)", "app", PEER, 80, 1000, f"envoy-egress {PEER}:80"),
     Probe("Envoy (uid 1337) -> peer:80", "app", PEER, 80, 1337, f"peer {PEER}:80"),
     Probe("app (uid 1000) -> peer:22 (always ignored)", "app", PEER, 22, 1000, f"peer {PEER}:22"),
-    Probe("app (uid 1000) -> 127.0.0.1:9080 (local)", "app", "127.0.0.1", 9080, 1000, "app 127.0.0.1:9080"),
+    Probe(
+        "app (uid 1000) -> 127.0.0.1:9080 (local)",
+        "app",
+        "127.0.0.1",
+        9080,
+        1000,
+        "app 127.0.0.1:9080",
+    ),
 )
 
 
@@ -46,7 +63,12 @@ def proxyinit(ns: str, *args: str) -> subprocess.CompletedProcess:
     from proxyinit.lab.task import clean_environ
 
     env = {**clean_environ(), **ENV}
-    return subprocess.run([sys.executable, "-m", "proxyinit", "--netns", ns, *args], env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "proxyinit", "--netns", ns, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 def build(current: Lab) -> dict[str, str]:
@@ -60,8 +82,12 @@ def build(current: Lab) -> dict[str, str]:
 
 
 def run_probe(probe: Probe, namespaces: dict[str, str]) -> bool:
-    args = ["connect", probe.host, str(probe.port)] + (["--uid", str(probe.uid)] if probe.uid is not None else [])
-    proc = subprocess.run(netns_exec(namespaces[probe.ns_role], *probe_command(*args)), capture_output=True, text=True)
+    args = ["connect", probe.host, str(probe.port)] + (
+        ["--uid", str(probe.uid)] if probe.uid is not None else []
+    )
+    proc = subprocess.run(
+        netns_exec(namespaces[probe.ns_role], *probe_command(*args)), capture_output=True, text=True
+    )
     got = proc.stdout.strip() or "no answer"
     ok = got == probe.expect
     print(f"  {'ok ' if ok else 'BAD'} {probe.title:<46} landed on: {got}")
@@ -91,6 +117,8 @@ def run_demo() -> int:
         ok &= step("status: our rules, compared with the plan", proxyinit(app, "status"))
         ok &= step("clean", proxyinit(app, "clean"))
         print("\n== after clean, the app reaches the peer directly")
-        ok &= run_probe(Probe("app (uid 1000) -> peer:80", "app", PEER, 80, 1000, f"peer {PEER}:80"), namespaces)
+        ok &= run_probe(
+            Probe("app (uid 1000) -> peer:80", "app", PEER, 80, 1000, f"peer {PEER}:80"), namespaces
+        )
     print(f"\nnamespaces removed. demo {'passed' if ok else 'FAILED'}.")
     return 0 if ok else 1

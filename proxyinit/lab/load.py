@@ -16,7 +16,9 @@ import time
 
 
 class Sender:
-    def __init__(self, host: str, port: int, path: str, budget: int, stop_unless: str | None) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, budget: int, stop_unless: str | None
+    ) -> None:
         self.host, self.port, self.path = host, port, path
         self.budget, self.stop_unless = budget, stop_unless
         self.lock = threading.Lock()
@@ -33,7 +35,11 @@ class Sender:
         with self.lock:
             sys.stdout.write(f"{time.monotonic():.6f} {outcome}\n")
             sys.stdout.flush()
-            if self.stop_unless is not None and outcome != self.stop_unless and not outcome.startswith("ERR"):
+            if (
+                self.stop_unless is not None
+                and outcome != self.stop_unless
+                and not outcome.startswith("ERR")
+            ):
                 self.done.set()
 
     def worker(self) -> None:
@@ -51,13 +57,17 @@ class Sender:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("host")
     parser.add_argument("port", type=int)
     parser.add_argument("path")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--until-not", default=None, help="stop early at the first other answer than this")
+    parser.add_argument(
+        "--until-not", default=None, help="stop early at the first other answer than this"
+    )
     args = parser.parse_args()
     sender = Sender(args.host, args.port, args.path, args.count, args.until_not)
     threads = [threading.Thread(target=sender.worker) for _ in range(args.concurrency)]

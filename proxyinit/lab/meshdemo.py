@@ -58,7 +58,12 @@ def stream(colorlab: ColorLab, view, title: str, count: int, until_not: str | No
         stamp, _, outcome = line.strip().partition(" ")
         phase.counts[outcome] += 1
         phase.first = phase.first or float(stamp)
-        if until_not and outcome != until_not and not outcome.startswith("ERR") and not phase.first_other:
+        if (
+            until_not
+            and outcome != until_not
+            and not outcome.startswith("ERR")
+            and not phase.first_other
+        ):
             phase.first_other = float(stamp)
         view.progress(phase.counts, sum(phase.counts.values()), count)
     proc.wait()
@@ -68,31 +73,50 @@ def stream(colorlab: ColorLab, view, title: str, count: int, until_not: str | No
 
 def check(result: DemoResult, tolerance: float) -> None:
     if set(result.white_phase) != {"white"}:
-        result.problems.append(f"before the update, expected only white, got {dict(result.white_phase)}")
-    errors = {k: v for k, v in result.split_phase.items() if k.startswith("ERR") or k not in CONFIGURED}
+        result.problems.append(
+            f"before the update, expected only white, got {dict(result.white_phase)}"
+        )
+    errors = {
+        k: v for k, v in result.split_phase.items() if k.startswith("ERR") or k not in CONFIGURED
+    }
     if errors:
         result.problems.append(f"after the update, unexpected answers: {errors}")
     for color, want in CONFIGURED.items():
         if abs(result.share(color) - want) * 100 > tolerance:
-            result.problems.append(f"{color}: {result.share(color):.1%} observed, {want:.0%} configured (±{tolerance:g} points)")
+            result.problems.append(
+                f"{color}: {result.share(color):.1%} observed, {want:.0%} configured (±{tolerance:g} points)"
+            )
     if result.envoy_requests < result.requests_sent:
-        result.problems.append(f"gateway Envoy routed {result.envoy_requests} requests, fewer than the {result.requests_sent} sent")
+        result.problems.append(
+            f"gateway Envoy routed {result.envoy_requests} requests, fewer than the {result.requests_sent} sent"
+        )
 
 
 def run_phases(colorlab: ColorLab, view, count: int, started: float) -> DemoResult:
     result = DemoResult()
     white = stream(colorlab, view, "route: all to colorteller-vn (white)", WHITE_REQUESTS)
-    result.white_phase, result.started_to_first_response = white.counts, white.first - started if white.first else 0.0
-    view.note("update: colorteller-route -> blue 8 / red 2 (written to the mesh file; nothing restarts)")
+    result.white_phase, result.started_to_first_response = (
+        white.counts,
+        white.first - started if white.first else 0.0,
+    )
+    view.note(
+        "update: colorteller-route -> blue 8 / red 2 (written to the mesh file; nothing restarts)"
+    )
     updated = colorlab.update_mesh(examples_dir() / "route-blue-red.yaml")
-    shifting = stream(colorlab, view, "waiting for the first blue/red answer", 5000, until_not="white")
+    shifting = stream(
+        colorlab, view, "waiting for the first blue/red answer", 5000, until_not="white"
+    )
     if shifting.first_other:
         result.update_to_first_shift = shifting.first_other - updated
     else:
         result.problems.append("no blue/red answer after the route update (5000 requests)")
     colorlab.inside("gateway", "http://127.0.0.1:9080/color/clear")
     result.split_phase = stream(colorlab, view, "route: blue 8 / red 2", count).counts
-    result.requests_sent = sum(result.white_phase.values()) + sum(shifting.counts.values()) + sum(result.split_phase.values())
+    result.requests_sent = (
+        sum(result.white_phase.values())
+        + sum(shifting.counts.values())
+        + sum(result.split_phase.values())
+    )
     # The HTTP connection managers' counters survive route updates (clusters' do not): every
     # request came in through the gateway Envoy's ingress and left through its egress.
     result.envoy_requests = min(
@@ -110,7 +134,10 @@ def run_mesh_demo(view, count: int = 1000, tolerance: float = 4.0) -> DemoResult
         colorlab.build_network()
         colorlab.start_control_plane()
         colorlab.start_tasks()
-        view.note(f"ready in {time.monotonic() - started:.1f}s: " + ", ".join(f"{k}={v}" for k, v in colorlab.namespaces.items()))
+        view.note(
+            f"ready in {time.monotonic() - started:.1f}s: "
+            + ", ".join(f"{k}={v}" for k, v in colorlab.namespaces.items())
+        )
         result = run_phases(colorlab, view, count, started)
         check(result, tolerance)
         return result

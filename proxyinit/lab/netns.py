@@ -9,9 +9,9 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,10 +75,34 @@ class Lab:
     def attach(self, hub: str, bridge: str, ns: str, addrs: list[str]) -> None:
         """A veth from `ns` (named eth0 there) into `bridge` in the hub namespace."""
         a = unique_name("vh")[-15:]
-        sh("ip", "link", "add", a, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh(
+            "ip",
+            "link",
+            "add",
+            a,
+            "netns",
+            hub,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns,
+        )
         sh("ip", "-n", hub, "link", "set", a, "master", bridge, "up")
         for addr in addrs:
-            sh("ip", "-n", ns, "addr", "add", addr, "dev", "eth0", *(["nodad"] if ":" in addr else []))
+            sh(
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                addr,
+                "dev",
+                "eth0",
+                *(["nodad"] if ":" in addr else []),
+            )
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
 
     def hosts_file(self, ns: str, entries: dict[str, str]) -> None:
@@ -89,21 +113,27 @@ class Lab:
         directory = os.path.join(NETNS_ETC, ns)
         os.makedirs(directory, exist_ok=True)
         self.directories.insert(0, directory)
-        lines = ["127.0.0.1 localhost", "::1 localhost"] + [f"{addr} {name}" for name, addr in entries.items()]
+        lines = ["127.0.0.1 localhost", "::1 localhost"] + [
+            f"{addr} {name}" for name, addr in entries.items()
+        ]
         with open(os.path.join(directory, "hosts"), "w") as handle:
             handle.write("\n".join(lines) + "\n")
 
     def spawn(self, ns: str, *argv: str, ready_line: str | None = None) -> subprocess.Popen:
         """A process in `ns`. Its stdout is a pipe (for a ready line); its stderr goes to an
         anonymous file, so a chatty child can never block on a pipe nobody reads."""
-        errors = tempfile.TemporaryFile()
-        proc = subprocess.Popen(netns_exec(ns, *argv), stdout=subprocess.PIPE, stderr=errors, text=True)
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(
+            netns_exec(ns, *argv), stdout=subprocess.PIPE, stderr=errors, text=True
+        )
         self.processes.append(proc)
         self.stderr_files[proc.pid] = errors
         if ready_line is not None:
             line = first_line(proc)
             if line != ready_line:
-                raise RuntimeError(f"{' '.join(argv)} did not start: {line or self.stderr_of(proc)}")
+                raise RuntimeError(
+                    f"{' '.join(argv)} did not start: {line or self.stderr_of(proc)}"
+                )
         return proc
 
     def stderr_of(self, proc: subprocess.Popen) -> str:
@@ -114,7 +144,11 @@ class Lab:
     def close(self) -> None:
         """SIGTERM first (a task stops its Envoy and app), SIGKILL what is left, then remove.
         A second Ctrl-C while this runs is ignored: it would leave namespaces behind."""
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+        previous = (
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if threading.current_thread() is threading.main_thread()
+            else None
+        )
         try:
             self._close()
         finally:
@@ -152,7 +186,9 @@ class Lab:
 
 def kill_inside(name: str) -> None:
     """Anything still running in the namespace (an orphaned Envoy, say) dies with it."""
-    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+    pids = subprocess.run(
+        ["ip", "netns", "pids", name], capture_output=True, text=True
+    ).stdout.split()
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), 9)

@@ -24,28 +24,47 @@ import tempfile
 import urllib.request
 
 APP_PORT = 9080
+
+
 @functools.cache
 def direct() -> urllib.request.OpenerDirector:
     """An opener that ignores http_proxy and friends."""
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 INIT_ENV = {
-    "APPMESH_START_ENABLED": "1", "APPMESH_IGNORE_UID": "1337", "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001", "APPMESH_APP_PORTS": str(APP_PORT),
+    "APPMESH_START_ENABLED": "1",
+    "APPMESH_IGNORE_UID": "1337",
+    "APPMESH_ENVOY_INGRESS_PORT": "15000",
+    "APPMESH_ENVOY_EGRESS_PORT": "15001",
+    "APPMESH_APP_PORTS": str(APP_PORT),
 }
 
 
 def clean_environ() -> dict[str, str]:
     """The operator's environment minus APPMESH_* (it must not change the demo's rules) and
     proxy settings (urllib would send loopback requests through them)."""
-    drop = ("APPMESH_", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+    drop = (
+        "APPMESH_",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    )
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def run_init_container() -> None:
     env = {**clean_environ(), **INIT_ENV}
-    proc = subprocess.run([sys.executable, "-m", "proxyinit"], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxyinit"], env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"proxyinit init container exited {proc.returncode}: {proc.stderr.strip()}")
+        raise RuntimeError(
+            f"proxyinit init container exited {proc.returncode}: {proc.stderr.strip()}"
+        )
 
 
 def start_app(app: str, color: str, uid: int) -> tuple[subprocess.Popen, object]:
@@ -53,9 +72,13 @@ def start_app(app: str, color: str, uid: int) -> tuple[subprocess.Popen, object]
     it while the app runs, and a full pipe would block the app)."""
     module = {"teller": "proxyinit.colorapp.teller", "gateway": "proxyinit.colorapp.gateway"}[app]
     env = {**clean_environ(), "COLOR": color}
-    errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", module, "--uid", str(uid)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=errors)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--uid", str(uid)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
+    )
     return proc, errors
 
 
@@ -66,7 +89,9 @@ async def wait_app(proc: subprocess.Popen, errors, timeout: float = 15.0) -> Non
     while True:
         if proc.poll() is not None:
             errors.seek(0)
-            raise RuntimeError(f"app exited {proc.returncode}: {errors.read().decode(errors='replace').strip()[-1000:]}")
+            raise RuntimeError(
+                f"app exited {proc.returncode}: {errors.read().decode(errors='replace').strip()[-1000:]}"
+            )
         try:
             await asyncio.to_thread(lambda: direct().open(url, timeout=1).read())
             return
@@ -89,7 +114,17 @@ async def run(args: argparse.Namespace) -> int:
         await envoy.start_node(args.node, args.xds, admin_port=9901, timeout=30)
         app, app_errors = start_app(args.app, args.color, args.app_uid)
         await wait_app(app, app_errors)
-        print(json.dumps({"ready": True, "node": args.node, "envoy_pid": envoy.process.pid, "app_pid": app.pid}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "ready": True,
+                    "node": args.node,
+                    "envoy_pid": envoy.process.pid,
+                    "app_pid": app.pid,
+                }
+            ),
+            flush=True,
+        )
         await stop.wait()
         return 0
     finally:
@@ -100,7 +135,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--node", required=True, help="mesh/<mesh>/virtualNode/<node>")
     parser.add_argument("--xds", required=True, help="control plane: host:port or unix:///path")
     parser.add_argument("--app", choices=("teller", "gateway"), required=True)
@@ -109,7 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         raise SystemExit(asyncio.run(run(args)))
-    except Exception as err:  # noqa: BLE001 - reported to the orchestrator as one JSON line
+    except Exception as err:
         print(json.dumps({"ready": False, "error": str(err)}), flush=True)
         raise SystemExit(1) from None
 

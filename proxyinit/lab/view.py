@@ -35,7 +35,9 @@ class PlainView:
     def progress(self, counts: Counter, done: int, total: int) -> None:
         if done >= self.next_mark:
             self.next_mark += max(1, total // 10) if total else self.next_mark
-            self.write(f"   {done} responses: " + ", ".join(f"{c}={n}" for c, n in sorted(counts.items())))
+            self.write(
+                f"   {done} responses: " + ", ".join(f"{c}={n}" for c, n in sorted(counts.items()))
+            )
 
     def done(self, counts: Counter) -> None:
         total = sum(counts.values()) or 1
@@ -54,7 +56,9 @@ def summary_lines(result, configured: dict[str, float]) -> list[str]:
         f"first gateway response {result.started_to_first_response:.2f}s after start",
         f"route update -> first blue/red response: {result.update_to_first_shift * 1000:.0f} ms",
     ]
-    lines += [f"{c}: observed {result.share(c):.1%}, configured {w:.0%}" for c, w in configured.items()]
+    lines += [
+        f"{c}: observed {result.share(c):.1%}, configured {w:.0%}" for c, w in configured.items()
+    ]
     lines.append("mesh OK" if result.ok else "mesh FAILED: " + "; ".join(result.problems))
     return lines
 
@@ -78,7 +82,9 @@ class LiveView(PlainView):
         from rich.live import Live
 
         self.title = title
-        self.live = Live(self.render(Counter(), 0, total), console=self.console, refresh_per_second=12)
+        self.live = Live(
+            self.render(Counter(), 0, total), console=self.console, refresh_per_second=12
+        )
         self.live.start()
 
     def render(self, counts: Counter, done: int, total: int):
@@ -87,11 +93,19 @@ class LiveView(PlainView):
 
         table = Table(title=self.title, title_justify="left", show_header=False, box=None)
         # total 0: open-ended (sent until something happens); the bar pulses instead.
-        table.add_row("progress", ProgressBar(total=total or None, completed=done, width=BAR), f"{done}/{total}" if total else f"{done}")
+        table.add_row(
+            "progress",
+            ProgressBar(total=total or None, completed=done, width=BAR),
+            f"{done}/{total}" if total else f"{done}",
+        )
         all_done = sum(counts.values()) or 1
         for color, n in sorted(counts.items()):
             style = COLORS.get(color, "yellow")
-            table.add_row(f"[{style}]{color}[/{style}]", f"[{style}]{bar(n / all_done)}[/{style}]", f"{n} ({n / all_done:.1%})")
+            table.add_row(
+                f"[{style}]{color}[/{style}]",
+                f"[{style}]{bar(n / all_done)}[/{style}]",
+                f"{n} ({n / all_done:.1%})",
+            )
         return table
 
     def progress(self, counts: Counter, done: int, total: int) -> None:

@@ -51,10 +51,14 @@ def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
     """Validate the environment; a bad or missing variable -> ConfigError naming it and its value."""
     return BootstrapSettings(
         node_id=_node_id_from_env(env),
-        xds=parse_endpoint(env.get("APPMESH_XDS_ENDPOINT") or DEFAULT_XDS_ENDPOINT, "APPMESH_XDS_ENDPOINT"),
+        xds=parse_endpoint(
+            env.get("APPMESH_XDS_ENDPOINT") or DEFAULT_XDS_ENDPOINT, "APPMESH_XDS_ENDPOINT"
+        ),
         admin_address=_ip_from_env(env, "ENVOY_ADMIN_ACCESS_ADDRESS", "127.0.0.1"),
         admin_port=_int_from_env(env, "ENVOY_ADMIN_ACCESS_PORT", 9901, 0, 65535),
-        admin_access_log=_path_from_env(env, "ENVOY_ADMIN_ACCESS_LOG_FILE", "/tmp/envoy_admin_access.log"),
+        admin_access_log=_path_from_env(
+            env, "ENVOY_ADMIN_ACCESS_LOG_FILE", "/tmp/envoy_admin_access.log"
+        ),
         log_level=_log_level_from_env(env),
         concurrency=_int_from_env(env, "ENVOY_CONCURRENCY", None, 1, 1024),
     )
@@ -71,7 +75,9 @@ def _node_id_from_env(env: Mapping[str, str]) -> NodeId:
         )
     node = from_arn or from_name
     if node is None:
-        raise ConfigError("APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) is not set: which virtual node is this?")
+        raise ConfigError(
+            "APPMESH_RESOURCE_ARN (or APPMESH_VIRTUAL_NODE_NAME) is not set: which virtual node is this?"
+        )
     return node
 
 
@@ -94,7 +100,9 @@ def _parse_node(resource: str, variable: str, raw: str | None = None) -> NodeId:
         ) from None
 
 
-def _int_from_env(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+def _int_from_env(
+    env: Mapping[str, str], name: str, default: int | None, low: int, high: int
+) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -108,7 +116,9 @@ def _ip_from_env(env: Mapping[str, str], name: str, default: str) -> str:
     try:
         return str(ipaddress.ip_address(raw))
     except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected an IP address such as 127.0.0.1 or 0.0.0.0") from None
+        raise ConfigError(
+            f"{name}={raw!r}: expected an IP address such as 127.0.0.1 or 0.0.0.0"
+        ) from None
 
 
 def _path_from_env(env: Mapping[str, str], name: str, default: str) -> str:
@@ -134,9 +144,18 @@ def build_bootstrap(settings: BootstrapSettings) -> dict:
     return {
         "node": {"id": node, "cluster": node},
         "admin": {
-            "access_log": [{"name": "envoy.access_loggers.file",
-                            "typed_config": {"@type": _FILE_ACCESS_LOG, "path": settings.admin_access_log}}],
-            "address": {"socket_address": {"address": settings.admin_address, "port_value": settings.admin_port}},
+            "access_log": [
+                {
+                    "name": "envoy.access_loggers.file",
+                    "typed_config": {"@type": _FILE_ACCESS_LOG, "path": settings.admin_access_log},
+                }
+            ],
+            "address": {
+                "socket_address": {
+                    "address": settings.admin_address,
+                    "port_value": settings.admin_port,
+                }
+            },
         },
         "dynamic_resources": {
             "ads_config": {

@@ -20,19 +20,26 @@ _HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def _circuit_breakers() -> circuit_breaker_pb2.CircuitBreakers:
-    return circuit_breaker_pb2.CircuitBreakers(thresholds=[circuit_breaker_pb2.CircuitBreakers.Thresholds(
-        max_connections=uint32(_UNLIMITED),
-        max_pending_requests=uint32(_UNLIMITED),
-        max_requests=uint32(_UNLIMITED),
-        max_retries=uint32(_UNLIMITED),
-    )])
+    return circuit_breaker_pb2.CircuitBreakers(
+        thresholds=[
+            circuit_breaker_pb2.CircuitBreakers.Thresholds(
+                max_connections=uint32(_UNLIMITED),
+                max_pending_requests=uint32(_UNLIMITED),
+                max_requests=uint32(_UNLIMITED),
+                max_retries=uint32(_UNLIMITED),
+            )
+        ]
+    )
 
 
 def _load_assignment(name: str, address: str, port: int) -> endpoint_pb2.ClusterLoadAssignment:
     endpoint = endpoint_components_pb2.LbEndpoint(
-        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(address, port)))
+        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(address, port))
+    )
     return endpoint_pb2.ClusterLoadAssignment(
-        cluster_name=name, endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])])
+        cluster_name=name,
+        endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])],
+    )
 
 
 def _set_upstream_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
@@ -42,7 +49,9 @@ def _set_upstream_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
         return
     options = http_protocol_options_pb2.HttpProtocolOptions(
         explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()))
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
     cluster.typed_extension_protocol_options[_HTTP_OPTIONS_KEY].CopyFrom(pack(options))
 
 
@@ -58,9 +67,15 @@ def static_cluster(name: str, address: str, port: int, protocol: str) -> cluster
     return cluster
 
 
-def dns_cluster(name: str, hostname: str, port: int, protocol: str, response_type: str | None) -> cluster_pb2.Cluster:
+def dns_cluster(
+    name: str, hostname: str, port: int, protocol: str, response_type: str | None
+) -> cluster_pb2.Cluster:
     """A target virtual node, reached through its DNS service discovery (egress side)."""
-    kind = cluster_pb2.Cluster.STRICT_DNS if response_type == "ENDPOINTS" else cluster_pb2.Cluster.LOGICAL_DNS
+    kind = (
+        cluster_pb2.Cluster.STRICT_DNS
+        if response_type == "ENDPOINTS"
+        else cluster_pb2.Cluster.LOGICAL_DNS
+    )
     cluster = cluster_pb2.Cluster(
         name=name,
         type=kind,

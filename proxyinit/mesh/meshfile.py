@@ -17,8 +17,9 @@ would: the walkthrough's preview files never declare their mesh.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -43,7 +44,9 @@ def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"mesh file {str(path)!r}: cannot read it ({exc.strerror or exc})") from None
+        raise ConfigError(
+            f"mesh file {str(path)!r}: cannot read it ({exc.strerror or exc})"
+        ) from None
     try:
         # YAML is a superset of JSON, so one parser reads both. The libyaml loader when present:
         # the pure-Python one is most of the time from a file edit to the push (~6 ms).
@@ -70,7 +73,14 @@ def parse_resources(items: Any) -> dict[str, MeshModel]:
         resource = parse_resource(item, index)
         if isinstance(resource, Mesh):
             if resource.mesh_name in meshes:
-                raise resource_error("Mesh", resource.mesh_name, None, "meshName", "declared twice", resource.mesh_name)
+                raise resource_error(
+                    "Mesh",
+                    resource.mesh_name,
+                    None,
+                    "meshName",
+                    "declared twice",
+                    resource.mesh_name,
+                )
             meshes[resource.mesh_name] = resource
         members.setdefault(resource.mesh_name, []).append(resource)
     return build_meshes(meshes, members)
@@ -91,24 +101,37 @@ def kind_of(item: dict) -> type:
     return Mesh
 
 
-def parse_resource(item: Any, index: int = 0) -> Mesh | VirtualNode | VirtualService | VirtualRouter | Route:
+def parse_resource(
+    item: Any, index: int = 0
+) -> Mesh | VirtualNode | VirtualService | VirtualRouter | Route:
     """One resource dict -> its model; ConfigError naming kind, name, field and value."""
     if not isinstance(item, dict):
-        raise ConfigError(f"resource [{index}]: expected a mapping, got {type(item).__name__}: {item!r:.80}")
+        raise ConfigError(
+            f"resource [{index}]: expected a mapping, got {type(item).__name__}: {item!r:.80}"
+        )
     cls = kind_of(item)
     name = _display_name(item, cls)
     mesh = item.get("meshName")
     if not mesh:
-        raise resource_error(cls.KIND, name, None, "meshName", f"resource [{index}] needs a meshName", mesh)
+        raise resource_error(
+            cls.KIND, name, None, "meshName", f"resource [{index}] needs a meshName", mesh
+        )
     try:
         return cls.model_validate(item)
     except ValidationError as exc:
-        raise from_validation_error(cls.KIND, name, None if cls is Mesh else str(mesh), exc) from None
+        raise from_validation_error(
+            cls.KIND, name, None if cls is Mesh else str(mesh), exc
+        ) from None
 
 
 def _display_name(item: dict, cls: type) -> str:
-    key = {Route: "routeName", VirtualRouter: "virtualRouterName", VirtualService: "virtualServiceName",
-           VirtualNode: "virtualNodeName", Mesh: "meshName"}[cls]
+    key = {
+        Route: "routeName",
+        VirtualRouter: "virtualRouterName",
+        VirtualService: "virtualServiceName",
+        VirtualNode: "virtualNodeName",
+        Mesh: "meshName",
+    }[cls]
     return str(item.get(key, "?"))
 
 

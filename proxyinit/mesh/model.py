@@ -29,8 +29,17 @@ from proxyinit.mesh.model_base import (
 from proxyinit.mesh.model_route import RouteSpec
 
 __all__ = [
-    "Mesh", "MeshSpec", "VirtualNode", "VirtualNodeSpec", "VirtualService", "VirtualServiceSpec",
-    "VirtualRouter", "VirtualRouterSpec", "Route", "RouteSpec", "Resource",
+    "Mesh",
+    "MeshSpec",
+    "Resource",
+    "Route",
+    "RouteSpec",
+    "VirtualNode",
+    "VirtualNodeSpec",
+    "VirtualRouter",
+    "VirtualRouterSpec",
+    "VirtualService",
+    "VirtualServiceSpec",
 ]
 
 
@@ -59,7 +68,7 @@ class Listener(ApiModel):
     timeout: ListenerTimeout | None = None
 
     @model_validator(mode="after")
-    def _timeout_matches_protocol(self) -> "Listener":
+    def _timeout_matches_protocol(self) -> Listener:
         if self.timeout is None:
             return self
         given = [k for k, v in self.timeout if v is not None]
@@ -118,7 +127,7 @@ class VirtualNodeSpec(ApiModel):
         return value
 
     @model_validator(mode="after")
-    def _listener_needs_discovery(self) -> "VirtualNodeSpec":
+    def _listener_needs_discovery(self) -> VirtualNodeSpec:
         # API doc (VirtualNodeSpec.serviceDiscovery): "If you specify a listener, then you must
         # specify service discovery information."
         if self.listeners and self.service_discovery is None:
@@ -142,7 +151,7 @@ class VirtualServiceProvider(ApiModel):
     virtual_router: VirtualRouterServiceProvider | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "VirtualServiceProvider":
+    def _exactly_one(self) -> VirtualServiceProvider:
         if (self.virtual_node is None) == (self.virtual_router is None):
             raise ValueError("give exactly one of provider.virtualNode, provider.virtualRouter")
         return self

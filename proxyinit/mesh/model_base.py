@@ -15,14 +15,20 @@ from pydantic.alias_generators import to_camel
 Protocol = Literal["http", "http2", "grpc", "tcp"]
 HTTP_FAMILY: frozenset[str] = frozenset({"http", "http2", "grpc"})
 # An HTTP header name (RFC 7230 token), plus ':' so pseudo-headers such as ':authority' can match.
-HeaderName = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z:-]+$")]
+HeaderName = Annotated[
+    str, Field(min_length=1, max_length=50, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z:-]+$")
+]
 
 # ResourceName: 1..255 characters in the API. The node id regex of proxyinit.xds.types is stricter
 # (it must survive `mesh/<mesh>/virtualNode/<node>`), so mesh and node names use that charset.
-ResourceName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+ResourceName = Annotated[
+    str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
 # Virtual service names are DNS names; they become Envoy virtual host domains, where `*` has a
 # meaning of its own, so it is refused (ServiceName has no bound in the API; 253 is DNS's).
-ServiceName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+ServiceName = Annotated[
+    str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
 
 
 _MAX_DURATION_MS = 315_576_000_000 * 1000
@@ -56,10 +62,12 @@ class Duration(ApiModel):
     value: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _fits_protobuf(self) -> "Duration":
+    def _fits_protobuf(self) -> Duration:
         # google.protobuf.Duration holds at most 315,576,000,000 s (10,000 years).
         if self.milliseconds() > _MAX_DURATION_MS:
-            raise ValueError(f"duration {self.value}{self.unit} is longer than Envoy can hold (10,000 years)")
+            raise ValueError(
+                f"duration {self.value}{self.unit} is longer than Envoy can hold (10,000 years)"
+            )
         return self
 
     def milliseconds(self) -> int:
@@ -78,7 +86,7 @@ class MatchRange(ApiModel):
     end: int = Field(ge=-_INT64 - 1, le=_INT64)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "MatchRange":
+    def _not_empty(self) -> MatchRange:
         if self.end <= self.start:
             raise ValueError(f"range end {self.end} must be greater than start {self.start}")
         return self

@@ -23,7 +23,9 @@ from proxyinit.mesh.model_base import (
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
 # HttpRetryPolicyEvent values documented in HttpRetryPolicy.httpRetryEvents.
 HttpRetryEvent = Literal["server-error", "gateway-error", "client-error", "stream-error"]
-GrpcRetryEvent = Literal["cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"]
+GrpcRetryEvent = Literal[
+    "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"
+]
 TcpRetryEvent = Literal["connection-error"]
 
 
@@ -46,7 +48,7 @@ class RouteAction(ApiModel):
     weighted_targets: tuple[WeightedTarget, ...] = Field(min_length=1, max_length=10)
 
     @model_validator(mode="after")
-    def _total_weight(self) -> "RouteAction":
+    def _total_weight(self) -> RouteAction:
         # WeightedTarget doc: "The total weight for all targets combined must be less than or
         # equal to 100."
         total = sum(t.weight for t in self.weighted_targets)
@@ -65,7 +67,7 @@ class HeaderMatchMethod(ApiModel):
     range: MatchRange | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "HeaderMatchMethod":
+    def _one(self) -> HeaderMatchMethod:
         _exactly_one(self, ("exact", "prefix", "suffix", "regex", "range"), "match")
         return self
 
@@ -81,7 +83,7 @@ class HttpPathMatch(ApiModel):
     regex: str | None = Field(default=None, min_length=1, max_length=255)
 
     @model_validator(mode="after")
-    def _one(self) -> "HttpPathMatch":
+    def _one(self) -> HttpPathMatch:
         _exactly_one(self, ("exact", "regex"), "path")
         return self
 
@@ -101,16 +103,22 @@ class HttpRouteMatch(ApiModel):
     headers: tuple[HttpRouteHeader, ...] | None = Field(default=None, min_length=1, max_length=10)
     method: HttpMethod | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    query_parameters: tuple[HttpQueryParameter, ...] | None = Field(default=None, min_length=1, max_length=10)
+    query_parameters: tuple[HttpQueryParameter, ...] | None = Field(
+        default=None, min_length=1, max_length=10
+    )
     scheme: Literal["http", "https"] | None = None
 
     @model_validator(mode="after")
-    def _prefix_or_path(self) -> "HttpRouteMatch":
+    def _prefix_or_path(self) -> HttpRouteMatch:
         _exactly_one(self, ("prefix", "path"), "match")
         if self.prefix is not None and not self.prefix.startswith("/"):
             # HttpRouteMatch.prefix doc: "This parameter must always start with /".
             raise ValueError(f"match.prefix {self.prefix!r} must start with '/'")
-        if self.path is not None and self.path.exact is not None and not self.path.exact.startswith("/"):
+        if (
+            self.path is not None
+            and self.path.exact is not None
+            and not self.path.exact.startswith("/")
+        ):
             raise ValueError(f"match.path.exact {self.path.exact!r} must start with '/'")
         return self
 
@@ -118,19 +126,30 @@ class HttpRouteMatch(ApiModel):
 class HttpRetryPolicy(ApiModel):
     max_retries: int = Field(ge=0, le=2**32 - 1)  # Envoy's num_retries is a UInt32Value
     per_retry_timeout: Duration
-    http_retry_events: tuple[HttpRetryEvent, ...] | None = Field(default=None, min_length=1, max_length=25)
-    tcp_retry_events: tuple[TcpRetryEvent, ...] | None = Field(default=None, min_length=1, max_length=1)
+    http_retry_events: tuple[HttpRetryEvent, ...] | None = Field(
+        default=None, min_length=1, max_length=25
+    )
+    tcp_retry_events: tuple[TcpRetryEvent, ...] | None = Field(
+        default=None, min_length=1, max_length=1
+    )
 
     @model_validator(mode="after")
-    def _some_event(self) -> "HttpRetryPolicy":
+    def _some_event(self) -> HttpRetryPolicy:
         # HttpRetryPolicy doc: "Specify at least one value for at least one of the types of RetryEvents".
-        if not any(getattr(self, f, None) for f in ("http_retry_events", "tcp_retry_events", "grpc_retry_events")):
-            raise ValueError("give at least one of httpRetryEvents, tcpRetryEvents, grpcRetryEvents")
+        if not any(
+            getattr(self, f, None)
+            for f in ("http_retry_events", "tcp_retry_events", "grpc_retry_events")
+        ):
+            raise ValueError(
+                "give at least one of httpRetryEvents, tcpRetryEvents, grpcRetryEvents"
+            )
         return self
 
 
 class GrpcRetryPolicy(HttpRetryPolicy):
-    grpc_retry_events: tuple[GrpcRetryEvent, ...] | None = Field(default=None, min_length=1, max_length=5)
+    grpc_retry_events: tuple[GrpcRetryEvent, ...] | None = Field(
+        default=None, min_length=1, max_length=5
+    )
 
 
 class HttpRoute(ApiModel):
@@ -150,12 +169,16 @@ class GrpcRouteMetadata(ApiModel):
 
 class GrpcRouteMatch(ApiModel):
     service_name: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.]+$")
-    method_name: str | None = Field(default=None, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_]+$")
-    metadata: tuple[GrpcRouteMetadata, ...] | None = Field(default=None, min_length=1, max_length=10)
+    method_name: str | None = Field(
+        default=None, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_]+$"
+    )
+    metadata: tuple[GrpcRouteMetadata, ...] | None = Field(
+        default=None, min_length=1, max_length=10
+    )
     port: int | None = Field(default=None, ge=1, le=65535)
 
     @model_validator(mode="after")
-    def _method_needs_service(self) -> "GrpcRouteMatch":
+    def _method_needs_service(self) -> GrpcRouteMatch:
         # GrpcRouteMatch.methodName doc: "If you specify a name, you must also specify a serviceName."
         if self.method_name is not None and self.service_name is None:
             raise ValueError("match.methodName needs match.serviceName")
@@ -199,7 +222,7 @@ class RouteSpec(ApiModel):
     priority: int | None = Field(default=None, ge=0, le=1000)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "RouteSpec":
+    def _one_kind(self) -> RouteSpec:
         _exactly_one(self, tuple(ROUTE_KINDS), "spec")
         return self
 

@@ -38,6 +38,6 @@ class Parts:
             CLUSTER: [self.clusters[name] for name in sorted(self.clusters)],
             # Every cluster is STATIC, DNS or ORIGINAL_DST with inline endpoints: no EDS.
             ENDPOINT: [],
-            LISTENER: sorted(self.listeners, key=lambda l: l.name),
+            LISTENER: sorted(self.listeners, key=lambda listener: listener.name),
             ROUTE: [self.route_configs[name] for name in sorted(self.route_configs)],
         }

@@ -32,16 +32,24 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def resource_error(kind: str, name: str, mesh: str | None, path: str, why: str, value: Any) -> ConfigError:
+def resource_error(
+    kind: str, name: str, mesh: str | None, path: str, why: str, value: Any
+) -> ConfigError:
     return ConfigError(f"{where(kind, name, mesh)}: {path}: {why} (got {_short(value)})")
 
 
 def _is_echo(error: dict) -> bool:
     # A list whose items failed is reported a second time as "too short, 0 items": noise.
-    return error["type"] == "too_short" and error.get("ctx", {}).get("actual_length") == 0 and bool(error["input"])
+    return (
+        error["type"] == "too_short"
+        and error.get("ctx", {}).get("actual_length") == 0
+        and bool(error["input"])
+    )
 
 
-def from_validation_error(kind: str, name: str, mesh: str | None, exc: ValidationError) -> ConfigError:
+def from_validation_error(
+    kind: str, name: str, mesh: str | None, exc: ValidationError
+) -> ConfigError:
     """Turn pydantic's report into one ConfigError naming the resource, field paths and values."""
     parts = []
     for error in [e for e in exc.errors() if not _is_echo(e)][:_MAX_REPORTED]:

@@ -28,7 +28,7 @@ def target_mapping(node: VirtualNode, target: WeightedTarget) -> PortMapping | N
     return mappings[0] if len(mappings) == 1 else None
 
 
-def service_mappings(model: "MeshModel", service: VirtualService) -> tuple[PortMapping, ...]:
+def service_mappings(model: MeshModel, service: VirtualService) -> tuple[PortMapping, ...]:
     """The ports (and protocols) a virtual service answers on: those of its provider's listeners."""
     provider = service.spec.provider
     if provider is None:
@@ -43,6 +43,7 @@ def service_mappings(model: "MeshModel", service: VirtualService) -> tuple[PortM
 def routes_for_listener(routes: tuple[Route, ...], mapping: PortMapping) -> list[Route]:
     """A router's routes that serve one of its listeners: same protocol, and same port if matched."""
     return [
-        route for route in routes
+        route
+        for route in routes
         if route.spec.protocol == mapping.protocol and route.spec.match_port in (None, mapping.port)
     ]

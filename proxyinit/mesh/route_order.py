@@ -19,10 +19,19 @@ _NO_PRIORITY = 1001  # after RoutePriority's maximum, 1000
 def _http_specificity(route: HttpRoute) -> tuple[int, int, int]:
     match = route.match
     if match.path is not None:
-        rank, length = (3, len(match.path.exact)) if match.path.exact is not None else (2, len(match.path.regex))
+        rank, length = (
+            (3, len(match.path.exact))
+            if match.path.exact is not None
+            else (2, len(match.path.regex))
+        )
     else:
         rank, length = 1, len(match.prefix)
-    extra = len(match.headers or ()) + len(match.query_parameters or ()) + (match.method is not None) + (match.scheme is not None)
+    extra = (
+        len(match.headers or ())
+        + len(match.query_parameters or ())
+        + (match.method is not None)
+        + (match.scheme is not None)
+    )
     return rank, length, extra
 
 

@@ -30,7 +30,12 @@ from proxyinit.mesh.mesh_model import MeshModel
 from proxyinit.mesh.model import Route, VirtualNode, VirtualService
 from proxyinit.mesh.model_base import PortMapping
 from proxyinit.mesh.parts import Parts
-from proxyinit.mesh.resolve import PROXY_PORTS, routes_for_listener, service_mappings, target_mapping
+from proxyinit.mesh.resolve import (
+    PROXY_PORTS,
+    routes_for_listener,
+    service_mappings,
+    target_mapping,
+)
 from proxyinit.mesh.translate_http import Clusters, catch_all_route, mesh_route
 
 
@@ -39,14 +44,18 @@ class _EgressPorts:
     """What each egress port carries: virtual hosts (http family) or one tcp destination."""
 
     http: dict[int, list[rc.VirtualHost]] = field(default_factory=dict)
-    tcp: dict[int, tuple[str, Clusters, int | None]] = field(default_factory=dict)  # port -> (service, clusters, idle ms)
+    tcp: dict[int, tuple[str, Clusters, int | None]] = field(
+        default_factory=dict
+    )  # port -> (service, clusters, idle ms)
 
 
 def _node_cluster(model: MeshModel, node: VirtualNode, mapping: PortMapping, parts: Parts) -> str:
     """The DNS cluster reaching `node` on `mapping`, added to parts; returns its name."""
     name = names.egress_cluster(model.name, node.name, mapping.protocol, mapping.port)
     dns = node.spec.service_discovery.dns
-    parts.add_cluster(dns_cluster(name, dns.hostname, mapping.port, mapping.protocol, dns.response_type))
+    parts.add_cluster(
+        dns_cluster(name, dns.hostname, mapping.port, mapping.protocol, dns.response_type)
+    )
     return name
 
 
@@ -59,10 +68,14 @@ def _route_clusters(model: MeshModel, route: Route, parts: Parts) -> Clusters:
 
 
 def _virtual_host(service: str, port: int, routes: list[rc.Route]) -> rc.VirtualHost:
-    return rc.VirtualHost(name=f"{service}_{port}", domains=[service, f"{service}:{port}"], routes=routes)
+    return rc.VirtualHost(
+        name=f"{service}_{port}", domains=[service, f"{service}:{port}"], routes=routes
+    )
 
 
-def _node_provided(model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts) -> None:
+def _node_provided(
+    model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts
+) -> None:
     node = model.nodes[service.spec.provider.virtual_node.virtual_node_name]
     for listener_ in node.spec.listeners:
         mapping = listener_.port_mapping
@@ -71,10 +84,14 @@ def _node_provided(model: MeshModel, service: VirtualService, ports: _EgressPort
             ports.tcp[mapping.port] = (service.name, [(cluster, 1)], None)
             continue
         route = catch_all_route(service.name, cluster, grpc=mapping.protocol == "grpc")
-        ports.http.setdefault(mapping.port, []).append(_virtual_host(service.name, mapping.port, [route]))
+        ports.http.setdefault(mapping.port, []).append(
+            _virtual_host(service.name, mapping.port, [route])
+        )
 
 
-def _router_provided(model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts) -> None:
+def _router_provided(
+    model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts
+) -> None:
     router_name = service.spec.provider.virtual_router.virtual_router_name
     for listener_ in model.routers[router_name].spec.listeners:
         mapping = listener_.port_mapping
@@ -82,11 +99,23 @@ def _router_provided(model: MeshModel, service: VirtualService, ports: _EgressPo
         if mapping.protocol == "tcp":
             if routes:  # validation allows at most one; with none, the egress filter decides
                 timeout = routes[0].spec.tcp_route.timeout
-                idle = timeout.idle.milliseconds() if timeout is not None and timeout.idle is not None else None
-                ports.tcp[mapping.port] = (service.name, _route_clusters(model, routes[0], parts), idle)
+                idle = (
+                    timeout.idle.milliseconds()
+                    if timeout is not None and timeout.idle is not None
+                    else None
+                )
+                ports.tcp[mapping.port] = (
+                    service.name,
+                    _route_clusters(model, routes[0], parts),
+                    idle,
+                )
             continue
-        envoy_routes = [mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts)) for r in routes]
-        ports.http.setdefault(mapping.port, []).append(_virtual_host(service.name, mapping.port, envoy_routes))
+        envoy_routes = [
+            mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts)) for r in routes
+        ]
+        ports.http.setdefault(mapping.port, []).append(
+            _virtual_host(service.name, mapping.port, envoy_routes)
+        )
 
 
 def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
@@ -105,8 +134,13 @@ def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
 def _http_chain(port: int, hosts: list[rc.VirtualHost], allow_all: bool, parts: Parts):
     hosts = sorted(hosts, key=lambda h: h.name)
     if allow_all:
-        hosts.append(rc.VirtualHost(name="passthrough", domains=["*"],
-                                    routes=[catch_all_route("passthrough", names.PASSTHROUGH_CLUSTER, retries=False)]))
+        hosts.append(
+            rc.VirtualHost(
+                name="passthrough",
+                domains=["*"],
+                routes=[catch_all_route("passthrough", names.PASSTHROUGH_CLUSTER, retries=False)],
+            )
+        )
     route_config = names.egress_route_config(port)
     parts.add_route_config(route_pb2.RouteConfiguration(name=route_config, virtual_hosts=hosts))
     return http_filter_chain(f"egress_http_{port}", port, f"egress_http_{port}", route_config)
@@ -115,13 +149,21 @@ def _http_chain(port: int, hosts: list[rc.VirtualHost], allow_all: bool, parts: 
 def translate_egress(model: MeshModel, node: VirtualNode, parts: Parts) -> None:
     allow_all = model.egress_filter == "ALLOW_ALL"
     ports = _collect(model, node, parts)
-    by_port = {port: _http_chain(port, hosts, allow_all, parts) for port, hosts in ports.http.items()}
+    by_port = {
+        port: _http_chain(port, hosts, allow_all, parts) for port, hosts in ports.http.items()
+    }
     for port, (_service, clusters, idle) in ports.tcp.items():
-        by_port[port] = tcp_filter_chain(f"egress_tcp_{port}", port, tcp_proxy(f"egress_tcp_{port}", clusters, idle))
+        by_port[port] = tcp_filter_chain(
+            f"egress_tcp_{port}", port, tcp_proxy(f"egress_tcp_{port}", clusters, idle)
+        )
     chains = loop_guard_chains("egress", PROXY_PORTS) + [by_port[port] for port in sorted(by_port)]
     if allow_all:
         parts.add_cluster(passthrough_cluster(names.PASSTHROUGH_CLUSTER))
-        default = tcp_filter_chain("passthrough", None, tcp_proxy("egress_passthrough", [(names.PASSTHROUGH_CLUSTER, 1)]))
+        default = tcp_filter_chain(
+            "passthrough", None, tcp_proxy("egress_passthrough", [(names.PASSTHROUGH_CLUSTER, 1)])
+        )
     else:
         default = refusing_filter_chain("egress_filter_drop_all", None, "egress_drop_all")
-    parts.add_listener(listener(names.EGRESS_LISTENER, names.EGRESS_PORT, base_pb2.OUTBOUND, chains, default))
+    parts.add_listener(
+        listener(names.EGRESS_LISTENER, names.EGRESS_PORT, base_pb2.OUTBOUND, chains, default)
+    )

@@ -44,7 +44,9 @@ def header_matcher(name: str, method: HeaderMatchMethod | None, invert: bool) ->
     if method is None:
         matcher.present_match = True
     elif method.range is not None:
-        matcher.range_match.CopyFrom(range_pb2.Int64Range(start=method.range.start, end=method.range.end))
+        matcher.range_match.CopyFrom(
+            range_pb2.Int64Range(start=method.range.start, end=method.range.end)
+        )
     elif method.regex is not None:
         matcher.string_match.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=method.regex))
     else:
@@ -100,30 +102,44 @@ def _unique(items: list[str]) -> str:
 
 def retry_policy(policy: HttpRetryPolicy | None, grpc: bool) -> rc.RetryPolicy:
     if policy is None:
-        events = ["connect-failure", "refused-stream", "retriable-status-codes"] + (["unavailable"] if grpc else [])
-        return rc.RetryPolicy(retry_on=_unique(events), num_retries=uint32(DEFAULT_MAX_RETRIES),
-                              retriable_status_codes=[503])
+        events = ["connect-failure", "refused-stream", "retriable-status-codes"] + (
+            ["unavailable"] if grpc else []
+        )
+        return rc.RetryPolicy(
+            retry_on=_unique(events),
+            num_retries=uint32(DEFAULT_MAX_RETRIES),
+            retriable_status_codes=[503],
+        )
     events: list[str] = []
     for event in policy.http_retry_events or ():
         events.extend(_HTTP_EVENTS[event])
     for event in policy.tcp_retry_events or ():
         events.extend(_TCP_EVENTS[event])
     events.extend(getattr(policy, "grpc_retry_events", None) or ())
-    return rc.RetryPolicy(retry_on=_unique(events), num_retries=uint32(policy.max_retries),
-                          per_try_timeout=to_duration(policy.per_retry_timeout))
+    return rc.RetryPolicy(
+        retry_on=_unique(events),
+        num_retries=uint32(policy.max_retries),
+        per_try_timeout=to_duration(policy.per_retry_timeout),
+    )
 
 
-def route_action(clusters: Clusters, timeout: HttpTimeout | None, retry: rc.RetryPolicy | None, weighted: bool) -> rc.RouteAction:
+def route_action(
+    clusters: Clusters, timeout: HttpTimeout | None, retry: rc.RetryPolicy | None, weighted: bool
+) -> rc.RouteAction:
     action = rc.RouteAction()
     if retry is not None:
         action.retry_policy.CopyFrom(retry)
     if weighted:
         action.weighted_clusters.clusters.extend(
-            rc.WeightedCluster.ClusterWeight(name=name, weight=uint32(weight)) for name, weight in clusters)
+            rc.WeightedCluster.ClusterWeight(name=name, weight=uint32(weight))
+            for name, weight in clusters
+        )
     else:
         action.cluster = clusters[0][0]
     per_request = timeout.per_request if timeout is not None else None
-    action.timeout.CopyFrom(to_duration(per_request) if per_request is not None else duration_ms(DEFAULT_PER_REQUEST_MS))
+    action.timeout.CopyFrom(
+        to_duration(per_request) if per_request is not None else duration_ms(DEFAULT_PER_REQUEST_MS)
+    )
     if timeout is not None and timeout.idle is not None:
         action.idle_timeout.CopyFrom(to_duration(timeout.idle))
     return action
@@ -133,12 +149,20 @@ def mesh_route(name: str, body: HttpRoute | GrpcRoute, clusters: Clusters) -> rc
     """One App Mesh http/http2/grpc route -> one Envoy route with weighted clusters."""
     grpc = isinstance(body, GrpcRoute)
     match = grpc_route_match(body.match) if grpc else http_route_match(body.match)
-    action = route_action(clusters, body.timeout, retry_policy(body.retry_policy, grpc), weighted=True)
+    action = route_action(
+        clusters, body.timeout, retry_policy(body.retry_policy, grpc), weighted=True
+    )
     return rc.Route(name=name, match=match, route=action)
 
 
-def catch_all_route(name: str, cluster: str, *, grpc: bool = False, timeout: HttpTimeout | None = None,
-                    retries: bool = True) -> rc.Route:
+def catch_all_route(
+    name: str,
+    cluster: str,
+    *,
+    grpc: bool = False,
+    timeout: HttpTimeout | None = None,
+    retries: bool = True,
+) -> rc.Route:
     """Everything to one cluster, with App Mesh's default timeout (and default retries if asked).
 
     Egress to a virtual service provided directly by a virtual node gets the default retry policy

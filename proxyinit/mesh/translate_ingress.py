@@ -14,7 +14,13 @@ from envoy.config.route.v3 import route_pb2
 
 from proxyinit.mesh import names
 from proxyinit.mesh.clusters import static_cluster
-from proxyinit.mesh.envoy_parts import http_filter_chain, listener, loop_guard_chains, tcp_filter_chain, tcp_proxy
+from proxyinit.mesh.envoy_parts import (
+    http_filter_chain,
+    listener,
+    loop_guard_chains,
+    tcp_filter_chain,
+    tcp_proxy,
+)
 from proxyinit.mesh.model import Listener, VirtualNode
 from proxyinit.mesh.parts import Parts
 from proxyinit.mesh.resolve import PROXY_PORTS
@@ -34,22 +40,40 @@ def _ingress_chain(mesh: str, node: VirtualNode, listener_: Listener, parts: Par
     timeout = _listener_timeout(listener_, protocol)
     stat_prefix = f"ingress_{protocol}_{port}"
     if protocol == "tcp":
-        idle = timeout.idle.milliseconds() if timeout is not None and timeout.idle is not None else None
+        idle = (
+            timeout.idle.milliseconds()
+            if timeout is not None and timeout.idle is not None
+            else None
+        )
         return tcp_filter_chain(stat_prefix, port, tcp_proxy(stat_prefix, [(cluster, 1)], idle))
     route_config = names.ingress_route_config(protocol, port)
-    parts.add_route_config(route_pb2.RouteConfiguration(
-        name=route_config,
-        virtual_hosts=[rc.VirtualHost(
-            name=stat_prefix,
-            domains=["*"],
-            routes=[catch_all_route(stat_prefix, cluster, grpc=protocol == "grpc", timeout=timeout, retries=False)],
-        )],
-    ))
+    parts.add_route_config(
+        route_pb2.RouteConfiguration(
+            name=route_config,
+            virtual_hosts=[
+                rc.VirtualHost(
+                    name=stat_prefix,
+                    domains=["*"],
+                    routes=[
+                        catch_all_route(
+                            stat_prefix,
+                            cluster,
+                            grpc=protocol == "grpc",
+                            timeout=timeout,
+                            retries=False,
+                        )
+                    ],
+                )
+            ],
+        )
+    )
     return http_filter_chain(stat_prefix, port, stat_prefix, route_config)
 
 
 def translate_ingress(mesh: str, node: VirtualNode, parts: Parts) -> None:
-    listeners = sorted(node.spec.listeners, key=lambda l: l.port_mapping.port)
+    listeners = sorted(node.spec.listeners, key=lambda listener: listener.port_mapping.port)
     chains = loop_guard_chains("ingress", PROXY_PORTS)
     chains += [_ingress_chain(mesh, node, listener_, parts) for listener_ in listeners]
-    parts.add_listener(listener(names.INGRESS_LISTENER, names.INGRESS_PORT, base_pb2.INBOUND, chains))
+    parts.add_listener(
+        listener(names.INGRESS_LISTENER, names.INGRESS_PORT, base_pb2.INBOUND, chains)
+    )

@@ -8,12 +8,18 @@ the resource, the field path and the value (problems.py).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from proxyinit.mesh.model import Route, VirtualNode, VirtualRouter
 from proxyinit.mesh.model_route import GrpcRoute, HttpRoute
 from proxyinit.mesh.problems import resource_error
-from proxyinit.mesh.resolve import PROXY_PORTS, routes_for_listener, service_mappings, target_mapping
+from proxyinit.mesh.resolve import (
+    PROXY_PORTS,
+    routes_for_listener,
+    service_mappings,
+    target_mapping,
+)
 
 if TYPE_CHECKING:
     from proxyinit.mesh.mesh_model import MeshModel
@@ -25,8 +31,14 @@ ENVOY_MAX_REGEX_PROGRAM_SIZE = 100
 
 def _route_error(route: Route, path: str, why: str, value) -> Exception:
     full = f"spec.{_camel(route.spec.kind)}" + (f".{path}" if path else "")
-    return resource_error("Route", route.route_name, route.mesh_name, full,
-                          f"{why} [virtual router {route.virtual_router_name!r}]", value)
+    return resource_error(
+        "Route",
+        route.route_name,
+        route.mesh_name,
+        full,
+        f"{why} [virtual router {route.virtual_router_name!r}]",
+        value,
+    )
 
 
 def _camel(kind: str) -> str:
@@ -35,30 +47,58 @@ def _camel(kind: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- routes
-def validate_route_refs(route: Route, nodes: Mapping[str, VirtualNode], routers: Mapping[str, VirtualRouter]) -> None:
+def validate_route_refs(
+    route: Route, nodes: Mapping[str, VirtualNode], routers: Mapping[str, VirtualRouter]
+) -> None:
     """The route's router and targets exist, targets resolve to one listener of the right protocol."""
     if route.virtual_router_name not in routers:
-        raise resource_error("Route", route.route_name, route.mesh_name, "virtualRouterName",
-                             "no virtual router of that name in the mesh", route.virtual_router_name)
+        raise resource_error(
+            "Route",
+            route.route_name,
+            route.mesh_name,
+            "virtualRouterName",
+            "no virtual router of that name in the mesh",
+            route.virtual_router_name,
+        )
     seen: set[tuple[str, int]] = set()
     for index, target in enumerate(route.spec.body.action.weighted_targets):
         path = f"action.weightedTargets[{index}]"
         node = nodes.get(target.virtual_node)
         if node is None:
-            raise _route_error(route, f"{path}.virtualNode", "no virtual node of that name in the mesh", target.virtual_node)
+            raise _route_error(
+                route,
+                f"{path}.virtualNode",
+                "no virtual node of that name in the mesh",
+                target.virtual_node,
+            )
         mapping = target_mapping(node, target)
         if mapping is None:
             ports = [listener.port_mapping.port for listener in node.spec.listeners]
-            why = (f"virtual node {node.name!r} has no listener on that port (listeners: {ports})" if target.port is not None
-                   else f"virtual node {node.name!r} has {len(ports)} listeners {ports}: give exactly one with weightedTargets[].port")
-            raise _route_error(route, f"{path}.port" if target.port is not None else f"{path}.virtualNode", why,
-                               target.port if target.port is not None else target.virtual_node)
+            why = (
+                f"virtual node {node.name!r} has no listener on that port (listeners: {ports})"
+                if target.port is not None
+                else f"virtual node {node.name!r} has {len(ports)} listeners {ports}: give exactly one with weightedTargets[].port"
+            )
+            raise _route_error(
+                route,
+                f"{path}.port" if target.port is not None else f"{path}.virtualNode",
+                why,
+                target.port if target.port is not None else target.virtual_node,
+            )
         if mapping.protocol != route.spec.protocol:
-            raise _route_error(route, f"{path}.virtualNode",
-                               f"target listener {mapping.port} is {mapping.protocol!r} but the route is {route.spec.protocol!r}",
-                               target.virtual_node)
+            raise _route_error(
+                route,
+                f"{path}.virtualNode",
+                f"target listener {mapping.port} is {mapping.protocol!r} but the route is {route.spec.protocol!r}",
+                target.virtual_node,
+            )
         if (node.name, mapping.port) in seen:
-            raise _route_error(route, f"{path}.virtualNode", f"targets {node.name!r} port {mapping.port} twice", target.virtual_node)
+            raise _route_error(
+                route,
+                f"{path}.virtualNode",
+                f"targets {node.name!r} port {mapping.port} twice",
+                target.virtual_node,
+            )
         seen.add((node.name, mapping.port))
     _validate_weights(route)
     _validate_regexes(route)
@@ -70,11 +110,20 @@ def _validate_weights(route: Route) -> None:
         # Envoy's TcpProxy.WeightedCluster.ClusterWeight.weight is `uint32 {gte: 1}`: a 0 is a NACK.
         for index, target in enumerate(targets):
             if target.weight == 0:
-                raise _route_error(route, f"action.weightedTargets[{index}].weight", "a tcp route target needs a weight of at least 1", 0)
+                raise _route_error(
+                    route,
+                    f"action.weightedTargets[{index}].weight",
+                    "a tcp route target needs a weight of at least 1",
+                    0,
+                )
     elif sum(t.weight for t in targets) == 0:
         # Envoy refuses weighted_clusters whose weights sum to 0.
-        raise _route_error(route, "action.weightedTargets", "the weights sum to 0: at least one must be above 0",
-                           [t.weight for t in targets])
+        raise _route_error(
+            route,
+            "action.weightedTargets",
+            "the weights sum to 0: at least one must be above 0",
+            [t.weight for t in targets],
+        )
 
 
 def _check_regex(route: Route, path: str, pattern: str) -> None:
@@ -87,9 +136,16 @@ def _check_regex(route: Route, path: str, pattern: str) -> None:
         size = re2.compile(pattern, options).programsize
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise _route_error(route, path, f"not a valid RE2 regular expression ({reason})", pattern) from None
+        raise _route_error(
+            route, path, f"not a valid RE2 regular expression ({reason})", pattern
+        ) from None
     if size > ENVOY_MAX_REGEX_PROGRAM_SIZE:
-        raise _route_error(route, path, f"too complex for Envoy: RE2 program size {size} > {ENVOY_MAX_REGEX_PROGRAM_SIZE}", pattern)
+        raise _route_error(
+            route,
+            path,
+            f"too complex for Envoy: RE2 program size {size} > {ENVOY_MAX_REGEX_PROGRAM_SIZE}",
+            pattern,
+        )
 
 
 def _validate_regexes(route: Route) -> None:
@@ -108,7 +164,7 @@ def _validate_regexes(route: Route) -> None:
 
 
 # ------------------------------------------------------------------------------- whole mesh
-def validate_mesh(model: "MeshModel") -> None:
+def validate_mesh(model: MeshModel) -> None:
     for service in model.services.values():
         _validate_provider(model, service)
     for node in model.nodes.values():
@@ -118,16 +174,34 @@ def validate_mesh(model: "MeshModel") -> None:
         _validate_router(model, router)
 
 
-def _validate_provider(model: "MeshModel", service) -> None:
+def _validate_provider(model: MeshModel, service) -> None:
     provider = service.spec.provider
     if provider is None:
         return
-    if provider.virtual_node is not None and provider.virtual_node.virtual_node_name not in model.nodes:
-        raise resource_error("VirtualService", service.name, model.name, "spec.provider.virtualNode.virtualNodeName",
-                             "no virtual node of that name in the mesh", provider.virtual_node.virtual_node_name)
-    if provider.virtual_router is not None and provider.virtual_router.virtual_router_name not in model.routers:
-        raise resource_error("VirtualService", service.name, model.name, "spec.provider.virtualRouter.virtualRouterName",
-                             "no virtual router of that name in the mesh", provider.virtual_router.virtual_router_name)
+    if (
+        provider.virtual_node is not None
+        and provider.virtual_node.virtual_node_name not in model.nodes
+    ):
+        raise resource_error(
+            "VirtualService",
+            service.name,
+            model.name,
+            "spec.provider.virtualNode.virtualNodeName",
+            "no virtual node of that name in the mesh",
+            provider.virtual_node.virtual_node_name,
+        )
+    if (
+        provider.virtual_router is not None
+        and provider.virtual_router.virtual_router_name not in model.routers
+    ):
+        raise resource_error(
+            "VirtualService",
+            service.name,
+            model.name,
+            "spec.provider.virtualRouter.virtualRouterName",
+            "no virtual router of that name in the mesh",
+            provider.virtual_router.virtual_router_name,
+        )
 
 
 def _check_ports(kind: str, name: str, mesh: str, listeners) -> None:
@@ -136,7 +210,9 @@ def _check_ports(kind: str, name: str, mesh: str, listeners) -> None:
         port = listener.port_mapping.port
         path = f"spec.listeners[{index}].portMapping.port"
         if port in PROXY_PORTS:
-            raise resource_error(kind, name, mesh, path, f"ports {list(PROXY_PORTS)} are the proxy's own", port)
+            raise resource_error(
+                kind, name, mesh, path, f"ports {list(PROXY_PORTS)} are the proxy's own", port
+            )
         if port in seen:
             raise resource_error(kind, name, mesh, path, "two listeners on the same port", port)
         seen.add(port)
@@ -150,7 +226,7 @@ def node_backend_names(node: VirtualNode) -> list[str]:
     return [backend.virtual_service.virtual_service_name for backend in node.spec.backends]
 
 
-def _validate_node_backends(model: "MeshModel", node: VirtualNode) -> None:
+def _validate_node_backends(model: MeshModel, node: VirtualNode) -> None:
     by_port: dict[int, list[tuple[str, str]]] = defaultdict(list)
     seen: set[str] = set()
     for index, backend in enumerate(node.spec.backends):
@@ -158,7 +234,11 @@ def _validate_node_backends(model: "MeshModel", node: VirtualNode) -> None:
         path = f"spec.backends[{index}].virtualService.virtualServiceName"
         if name.lower() in seen:
             # Envoy compares virtual host domains case-insensitively and refuses duplicates.
-            why = "backend listed twice" if name in node_backend_names(node)[:index] else "backend differs from another only in case"
+            why = (
+                "backend listed twice"
+                if name in node_backend_names(node)[:index]
+                else "backend differs from another only in case"
+            )
             raise resource_error("VirtualNode", node.name, model.name, path, why, name)
         seen.add(name.lower())
         service = model.services.get(name)
@@ -173,7 +253,14 @@ def _validate_node_backends(model: "MeshModel", node: VirtualNode) -> None:
             continue
         for mapping in mappings:
             if mapping.port in PROXY_PORTS:
-                raise resource_error("VirtualNode", node.name, model.name, path, f"the service answers on the proxy's own port {mapping.port}", name)
+                raise resource_error(
+                    "VirtualNode",
+                    node.name,
+                    model.name,
+                    path,
+                    f"the service answers on the proxy's own port {mapping.port}",
+                    name,
+                )
             by_port[mapping.port].append((name, mapping.protocol))
     _check_egress_ports(node, by_port)
 
@@ -185,25 +272,40 @@ def _check_egress_ports(node: VirtualNode, by_port: Mapping[int, list[tuple[str,
     for port, users in sorted(by_port.items()):
         protocols = {protocol for _, protocol in users}
         if "tcp" in protocols and len(users) > 1:
-            raise resource_error("VirtualNode", node.name, node.mesh_name, "spec.backends",
-                                 f"port {port} is used by a tcp backend and another backend; a tcp backend needs its own port",
-                                 sorted(name for name, _ in users))
+            raise resource_error(
+                "VirtualNode",
+                node.name,
+                node.mesh_name,
+                "spec.backends",
+                f"port {port} is used by a tcp backend and another backend; a tcp backend needs its own port",
+                sorted(name for name, _ in users),
+            )
 
 
-def _validate_router(model: "MeshModel", router: VirtualRouter) -> None:
+def _validate_router(model: MeshModel, router: VirtualRouter) -> None:
     _check_ports("VirtualRouter", router.name, model.name, router.spec.listeners)
     routes = model.routes.get(router.name, ())
     mappings = [listener.port_mapping for listener in router.spec.listeners]
     for route in routes:
         if not any(route in routes_for_listener((route,), m) for m in mappings):
             where = "match.port" if route.spec.match_port is not None else ""
-            raise _route_error(route, where, f"no listener of virtual router {router.name!r} serves a "
-                               f"{route.spec.protocol!r} route on that port (listeners: {[(m.port, m.protocol) for m in mappings]})",
-                               route.spec.match_port or route.spec.protocol)
+            raise _route_error(
+                route,
+                where,
+                f"no listener of virtual router {router.name!r} serves a "
+                f"{route.spec.protocol!r} route on that port (listeners: {[(m.port, m.protocol) for m in mappings]})",
+                route.spec.match_port or route.spec.protocol,
+            )
     for listener in router.spec.listeners:
         if listener.port_mapping.protocol == "tcp":
             served = routes_for_listener(routes, listener.port_mapping)
             if len(served) > 1:
-                raise resource_error("VirtualRouter", router.name, model.name, "spec.listeners",
-                                     f"tcp listener {listener.port_mapping.port} has {len(served)} tcp routes; "
-                                     "a tcp connection has nothing to match on, give one", [r.route_name for r in served])
+                raise resource_error(
+                    "VirtualRouter",
+                    router.name,
+                    model.name,
+                    "spec.listeners",
+                    f"tcp listener {listener.port_mapping.port} has {len(served)} tcp routes; "
+                    "a tcp connection has nothing to match on, give one",
+                    [r.route_name for r in served],
+                )

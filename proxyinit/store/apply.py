@@ -6,7 +6,8 @@ re-applying the same file is a no-op: no version bump, no push.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from proxyinit.store.base import Key, Record
 
@@ -26,11 +27,14 @@ def declared_meshes(items: list) -> set[str]:
     from proxyinit.mesh.meshfile import kind_of
     from proxyinit.mesh.model import Mesh
 
-    return {item.get("meshName") for item in items if isinstance(item, dict) and kind_of(item) is Mesh}
+    return {
+        item.get("meshName") for item in items if isinstance(item, dict) and kind_of(item) is Mesh
+    }
 
 
-def plan_apply(store: "MeshStore", models: Mapping[str, "MeshModel"],
-               declared: set[str] | None = None) -> tuple[list[Record], list[tuple[str, Key]]]:
+def plan_apply(
+    store: MeshStore, models: Mapping[str, MeshModel], declared: set[str] | None = None
+) -> tuple[list[Record], list[tuple[str, Key]]]:
     puts: list[Record] = []
     outcome: list[tuple[str, Key]] = []
     for model in models.values():
@@ -42,7 +46,11 @@ def plan_apply(store: "MeshStore", models: Mapping[str, "MeshModel"],
             if existing is not None and (existing.spec == spec or implicit):
                 outcome.append(("unchanged", key))
                 continue
-            tags = tuple((t["key"], t.get("value", "")) for t in resource.tags or ()) if existing is None else ()
+            tags = (
+                tuple((t["key"], t.get("value", "")) for t in resource.tags or ())
+                if existing is None
+                else ()
+            )
             puts.append(store.new_record(key, spec, tags, existing))
             outcome.append(("updated" if existing else "created", key))
     return puts, outcome

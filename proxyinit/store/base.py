@@ -7,8 +7,9 @@ nothing of validation or of Envoy: callers validate the would-be mesh, then `com
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Protocol
 
 # The order of this tuple matters: it is the order `mesh apply` and restores create resources
 # in, parents before children (a route needs its router, a router's service needs the router).

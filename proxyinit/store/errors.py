@@ -25,4 +25,4 @@ class TooManyTags(ConfigError):
     """More than 50 tags on one resource (TooManyTagsException)."""
 
 
-__all__ = ["Invalid", "NotFound", "Conflict", "InUse", "TooManyTags", "ProxyinitError"]
+__all__ = ["Conflict", "InUse", "Invalid", "NotFound", "ProxyinitError", "TooManyTags"]

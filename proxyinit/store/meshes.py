@@ -31,9 +31,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # create-* input keys naming each kind (the mesh file tells kinds apart by these too).
-NAME_KEY = {"Mesh": "meshName", "VirtualNode": "virtualNodeName", "VirtualService": "virtualServiceName",
-            "VirtualRouter": "virtualRouterName", "Route": "routeName"}
-_ARN_SEGMENT = {"VirtualNode": "virtualNode", "VirtualService": "virtualService", "VirtualRouter": "virtualRouter"}
+NAME_KEY = {
+    "Mesh": "meshName",
+    "VirtualNode": "virtualNodeName",
+    "VirtualService": "virtualServiceName",
+    "VirtualRouter": "virtualRouterName",
+    "Route": "routeName",
+}
+_ARN_SEGMENT = {
+    "VirtualNode": "virtualNode",
+    "VirtualService": "virtualService",
+    "VirtualRouter": "virtualRouter",
+}
 MAX_TAGS = 50  # App Mesh's limit per resource (TooManyTagsException)
 
 
@@ -47,7 +56,9 @@ def arn_of(key: Key, region: str, account: str) -> str:
 
 
 def digest(spec: object, tags: object) -> str:
-    return hashlib.sha256(json.dumps([spec, tags], sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps([spec, tags], sort_keys=True, default=str).encode()
+    ).hexdigest()
 
 
 def resource_item(key: Key, spec: object) -> dict:
@@ -69,31 +80,38 @@ def parse(key: Key, spec: object):
     except ConfigError as err:
         raise Invalid(str(err)) from None
     if key.kind == "VirtualRouter" and model.preview_service_names:
-        raise Invalid(f"VirtualRouter {key.name!r} (mesh {key.mesh!r}): spec.serviceNames: the 2018 preview shape "
-                      "is accepted in mesh files only; create a VirtualService with provider.virtualRouter")
+        raise Invalid(
+            f"VirtualRouter {key.name!r} (mesh {key.mesh!r}): spec.serviceNames: the 2018 preview shape "
+            "is accepted in mesh files only; create a VirtualService with provider.virtualRouter"
+        )
     return model
 
 
 class MeshStore:
     """The validated, durable set of meshes. Also a `proxyinit.xds.serve.MeshSource`."""
 
-    def __init__(self, store: Store, account: str = "000000000000", region: str = "us-east-1",
-                 verify: Callable[[Mapping[str, "MeshModel"]], object] | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        store: Store,
+        account: str = "000000000000",
+        region: str = "us-east-1",
+        verify: Callable[[Mapping[str, MeshModel]], object] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store, self.account, self.region = store, account, region
         self.verify, self.clock = verify, clock
         self.records: dict[Key, Record] = {}
-        self.meshes: dict[str, "MeshModel"] = {}
+        self.meshes: dict[str, MeshModel] = {}
         self._parsed: dict[Key, tuple[Record, object]] = {}
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._reload()
 
     # ------------------------------------------------------------------ MeshSource
-    def load(self) -> dict[str, "MeshModel"]:
+    def load(self) -> dict[str, MeshModel]:
         return dict(self.meshes)
 
-    async def changes(self) -> AsyncIterator[dict[str, "MeshModel"]]:
+    async def changes(self) -> AsyncIterator[dict[str, MeshModel]]:
         # Coalescing: a burst of writes while the publisher is busy yields the latest state once.
         while True:
             await self._changed.wait()
@@ -112,11 +130,19 @@ class MeshStore:
         self.get(Key("Mesh", mesh, "", mesh))
         if kind == "Route":
             self.get(Key("VirtualRouter", mesh, "", router))
-        return sorted((r for k, r in self.records.items() if k.kind == kind and k.mesh == mesh and k.router == router
-                       and kind != "Mesh"), key=lambda r: r.key.name)
+        return sorted(
+            (
+                r
+                for k, r in self.records.items()
+                if k.kind == kind and k.mesh == mesh and k.router == router and kind != "Mesh"
+            ),
+            key=lambda r: r.key.name,
+        )
 
     def meshes_records(self) -> list[Record]:
-        return sorted((r for k, r in self.records.items() if k.kind == "Mesh"), key=lambda r: r.key.name)
+        return sorted(
+            (r for k, r in self.records.items() if k.kind == "Mesh"), key=lambda r: r.key.name
+        )
 
     def by_arn(self, arn: str) -> Record:
         for record in self.records.values():
@@ -125,8 +151,14 @@ class MeshStore:
         raise NotFound(f"no resource with arn {arn!r}")
 
     # ------------------------------------------------------------------ writes
-    async def create(self, key: Key, spec: object, tags: Iterable[tuple[str, str]] = (), token: str = "",
-                     region: str | None = None) -> Record:
+    async def create(
+        self,
+        key: Key,
+        spec: object,
+        tags: Iterable[tuple[str, str]] = (),
+        token: str = "",
+        region: str | None = None,
+    ) -> Record:
         tags = _check_tags(tags)
         request = digest(spec, tags)
         async with self._lock:
@@ -138,8 +170,19 @@ class MeshStore:
             self._check_parents(key)
             model = parse(key, spec)
             now = self.clock()
-            record = Record(key, model.spec.to_api(), str(uuid.uuid4()), arn_of(key, region or self.region, self.account),
-                            1, now, now, tags, token, request, self.account)
+            record = Record(
+                key,
+                model.spec.to_api(),
+                str(uuid.uuid4()),
+                arn_of(key, region or self.region, self.account),
+                1,
+                now,
+                now,
+                tags,
+                token,
+                request,
+                self.account,
+            )
             await self._write(key.mesh, [record], [])
             return record
 
@@ -150,10 +193,18 @@ class MeshStore:
             if token and existing.client_token == token:
                 if existing.request_digest == request:
                     return existing  # a retry of the update that made this version
-                raise Conflict(f"clientToken {token!r} was already used for another request on {_describe(key)}")
+                raise Conflict(
+                    f"clientToken {token!r} was already used for another request on {_describe(key)}"
+                )
             model = parse(key, spec)
-            record = _replace(existing, spec=model.spec.to_api(), version=existing.version + 1,
-                              updated_at=self.clock(), client_token=token, request_digest=request)
+            record = _replace(
+                existing,
+                spec=model.spec.to_api(),
+                version=existing.version + 1,
+                updated_at=self.clock(),
+                client_token=token,
+                request_digest=request,
+            )
             await self._write(key.mesh, [record], [])
             return record
 
@@ -164,7 +215,9 @@ class MeshStore:
             await self._write(key.mesh, [], [key], deleting=True)
             return existing
 
-    async def set_tags(self, arn: str, add: Iterable[tuple[str, str]] = (), remove: Iterable[str] = ()) -> Record:
+    async def set_tags(
+        self, arn: str, add: Iterable[tuple[str, str]] = (), remove: Iterable[str] = ()
+    ) -> Record:
         async with self._lock:
             existing = self.by_arn(arn)
             add = list(add)
@@ -177,7 +230,9 @@ class MeshStore:
             await self._write(existing.key.mesh, [record], [])
             return record
 
-    async def apply(self, models: Mapping[str, "MeshModel"], declared: set[str] | None = None) -> list[tuple[str, Key]]:
+    async def apply(
+        self, models: Mapping[str, MeshModel], declared: set[str] | None = None
+    ) -> list[tuple[str, Key]]:
         """Create or update every resource of already-built meshes (a mesh file); one transaction.
 
         Resources of those meshes that the file does not name are left alone, and so is a stored
@@ -187,8 +242,12 @@ class MeshStore:
 
         async with self._lock:
             puts, outcome = plan_apply(self, models, declared)
-            models = {mesh: self._validate(mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], []))
-                      for mesh in sorted({r.key.mesh for r in puts})}
+            models = {
+                mesh: self._validate(
+                    mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
+                )
+                for mesh in sorted({r.key.mesh for r in puts})
+            }
             await self._commit(puts, [], models)
             return outcome
 
@@ -196,9 +255,27 @@ class MeshStore:
     def new_record(self, key: Key, spec: dict, tags=(), existing: Record | None = None) -> Record:
         now = self.clock()
         if existing is None:
-            return Record(key, spec, str(uuid.uuid4()), arn_of(key, self.region, self.account), 1, now, now,
-                          _check_tags(tags), "", "", self.account)
-        return _replace(existing, spec=spec, version=existing.version + 1, updated_at=now, client_token="", request_digest="")
+            return Record(
+                key,
+                spec,
+                str(uuid.uuid4()),
+                arn_of(key, self.region, self.account),
+                1,
+                now,
+                now,
+                _check_tags(tags),
+                "",
+                "",
+                self.account,
+            )
+        return _replace(
+            existing,
+            spec=spec,
+            version=existing.version + 1,
+            updated_at=now,
+            client_token="",
+            request_digest="",
+        )
 
     def _check_parents(self, key: Key) -> None:
         if key.kind != "Mesh":
@@ -208,22 +285,43 @@ class MeshStore:
 
     def _check_unused(self, key: Key) -> None:
         if key.kind == "Mesh":
-            kids = sorted(f"{k.kind} {k.name!r}" for k in self.records if k.mesh == key.mesh and k.kind != "Mesh")
+            kids = sorted(
+                f"{k.kind} {k.name!r}"
+                for k in self.records
+                if k.mesh == key.mesh and k.kind != "Mesh"
+            )
             if kids:
-                raise InUse(f"mesh {key.mesh!r} still has {len(kids)} resource(s): {', '.join(kids[:5])}; delete them first")
+                raise InUse(
+                    f"mesh {key.mesh!r} still has {len(kids)} resource(s): {', '.join(kids[:5])}; delete them first"
+                )
         if key.kind == "VirtualRouter":
-            routes = sorted(k.name for k in self.records if k.kind == "Route" and k.mesh == key.mesh and k.router == key.name)
+            routes = sorted(
+                k.name
+                for k in self.records
+                if k.kind == "Route" and k.mesh == key.mesh and k.router == key.name
+            )
             if routes:
-                raise InUse(f"virtual router {key.name!r} still has routes {routes}; delete them first")
+                raise InUse(
+                    f"virtual router {key.name!r} still has routes {routes}; delete them first"
+                )
         if key.kind == "VirtualService":
             # Backends may name a service before it exists (App Mesh does not check them), so
             # validation alone would let this delete through; App Mesh refuses it.
-            users = sorted(k.name for k, r in self.records.items()
-                           if k.kind == "VirtualNode" and k.mesh == key.mesh and key.name in _backend_names(r.spec))
+            users = sorted(
+                k.name
+                for k, r in self.records.items()
+                if k.kind == "VirtualNode"
+                and k.mesh == key.mesh
+                and key.name in _backend_names(r.spec)
+            )
             if users:
-                raise InUse(f"virtual service {key.name!r} is a backend of virtual node(s) {users}; update them first")
+                raise InUse(
+                    f"virtual service {key.name!r} is a backend of virtual node(s) {users}; update them first"
+                )
 
-    async def _write(self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False) -> None:
+    async def _write(
+        self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False
+    ) -> None:
         candidate = self._would_be(mesh, puts, deletes)
         try:
             model = self._validate(mesh, candidate)
@@ -240,13 +338,17 @@ class MeshStore:
         candidate.update({r.key: r for r in puts})
         return candidate
 
-    def _validate(self, mesh: str, candidate: dict[Key, Record]) -> "MeshModel | None":
+    def _validate(self, mesh: str, candidate: dict[Key, Record]) -> MeshModel | None:
         from proxyinit.mesh.mesh_model import MeshModel
 
         mesh_record = candidate.get(Key("Mesh", mesh, "", mesh))
         if mesh_record is None:
             return None  # the mesh itself is being deleted (only once it is empty)
-        members = [self._model(r) for k, r in sorted(candidate.items(), key=lambda kv: _order(kv[0])) if k.kind != "Mesh"]
+        members = [
+            self._model(r)
+            for k, r in sorted(candidate.items(), key=lambda kv: _order(kv[0]))
+            if k.kind != "Mesh"
+        ]
         try:
             model = MeshModel.build(self._model(mesh_record), members)
             if self.verify is not None:
@@ -255,7 +357,9 @@ class MeshStore:
             raise Invalid(str(err)) from None
         return model
 
-    async def _commit(self, puts: list[Record], deletes: list[Key], models: Mapping[str, "MeshModel | None"]) -> None:
+    async def _commit(
+        self, puts: list[Record], deletes: list[Key], models: Mapping[str, MeshModel | None]
+    ) -> None:
         """Commit and swap as one step that a cancelled caller (a client hanging up mid-request)
         cannot split: the thread's commit lands on disk regardless, so memory must follow it. The
         caller's lock stays held until both are done, or the next write would plan from stale memory."""
@@ -272,8 +376,9 @@ class MeshStore:
                 log.error("store write of a cancelled request failed: %s", landing.exception())
             raise
 
-    async def _commit_and_swap(self, puts: list[Record], deletes: list[Key],
-                               models: Mapping[str, "MeshModel | None"]) -> None:
+    async def _commit_and_swap(
+        self, puts: list[Record], deletes: list[Key], models: Mapping[str, MeshModel | None]
+    ) -> None:
         # In a worker thread: the fsync must not stall the gRPC streams on this event loop.
         await asyncio.to_thread(self.store.commit, puts, deletes)
         for key in deletes:
@@ -287,10 +392,12 @@ class MeshStore:
                 self.meshes[mesh] = model
         self._changed.set()
 
-    def _build_current(self, mesh: str) -> "MeshModel":
+    def _build_current(self, mesh: str) -> MeshModel:
         from proxyinit.mesh.mesh_model import MeshModel
 
-        mine = sorted((r for k, r in self.records.items() if k.mesh == mesh), key=lambda r: _order(r.key))
+        mine = sorted(
+            (r for k, r in self.records.items() if k.mesh == mesh), key=lambda r: _order(r.key)
+        )
         return MeshModel.build(self._model(mine[0]), [self._model(r) for r in mine[1:]])
 
     def _model(self, record: Record):
@@ -308,7 +415,9 @@ class MeshStore:
         for mesh in sorted({k.mesh for k in self.records if k.kind == "Mesh"}):
             try:
                 self.meshes[mesh] = self._build_current(mesh)
-            except ConfigError as err:  # e.g. stricter validation after an upgrade: say so, serve the rest
+            except (
+                ConfigError
+            ) as err:  # e.g. stricter validation after an upgrade: say so, serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
 
 
@@ -330,12 +439,18 @@ def _check_unique(keys: Iterable[str]) -> None:
     seen: set[str] = set()
     for key in keys:
         if key in seen:
-            raise Invalid(f"tags: key {key!r} is given more than once; a resource's tag keys are unique")
+            raise Invalid(
+                f"tags: key {key!r} is given more than once; a resource's tag keys are unique"
+            )
         seen.add(key)
 
 
 def _token_note(existing: Record, token: str) -> str:
-    return f" (clientToken {token!r} was used for another request)" if token and existing.client_token == token else ""
+    return (
+        f" (clientToken {token!r} was used for another request)"
+        if token and existing.client_token == token
+        else ""
+    )
 
 
 def _describe(key: Key) -> str:

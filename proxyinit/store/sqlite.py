@@ -11,8 +11,8 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from proxyinit.errors import ConfigError, RuntimeFailure
 from proxyinit.store.base import Key, Record
@@ -53,7 +53,9 @@ class SqliteStore:
     def load(self) -> list[Record]:
         with self._lock:
             try:
-                rows = self._db.execute(f"SELECT {_COLUMNS} FROM resources ORDER BY kind, mesh, router, name").fetchall()
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM resources ORDER BY kind, mesh, router, name"
+                ).fetchall()
             except sqlite3.Error as err:
                 raise RuntimeFailure(f"store {str(self.path)!r}: cannot read it ({err})") from None
         return [_record(row) for row in rows]
@@ -64,15 +66,21 @@ class SqliteStore:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 for key in deletes:
-                    self._db.execute("DELETE FROM resources WHERE kind=? AND mesh=? AND router=? AND name=?",
-                                     (key.kind, key.mesh, key.router, key.name))
-                self._db.executemany(f"INSERT OR REPLACE INTO resources ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
-                                     [_row(r) for r in puts])
+                    self._db.execute(
+                        "DELETE FROM resources WHERE kind=? AND mesh=? AND router=? AND name=?",
+                        (key.kind, key.mesh, key.router, key.name),
+                    )
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO resources ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                    [_row(r) for r in puts],
+                )
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise RuntimeFailure(f"store {str(self.path)!r}: write failed, nothing changed ({err})") from None
+                raise RuntimeFailure(
+                    f"store {str(self.path)!r}: write failed, nothing changed ({err})"
+                ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -88,23 +96,67 @@ def _take_ownership(path: Path) -> int:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as err:
-        raise ConfigError(f"--db {str(path)!r}: cannot create {lock_path!r} ({err.strerror or err})") from None
+        raise ConfigError(
+            f"--db {str(path)!r}: cannot create {lock_path!r} ({err.strerror or err})"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise ConfigError(f"--db {str(path)!r}: in use by another process (a running `xds serve`? "
-                          "apply through its API: `proxyinit mesh apply -f FILE --endpoint-url URL`)") from None
+        raise ConfigError(
+            f"--db {str(path)!r}: in use by another process (a running `xds serve`? "
+            "apply through its API: `proxyinit mesh apply -f FILE --endpoint-url URL`)"
+        ) from None
     return fd
 
 
 def _row(r: Record) -> tuple:
     k = r.key
-    return (k.kind, k.mesh, k.router, k.name, json.dumps(r.spec, sort_keys=True), r.uid, r.arn, r.version,
-            r.created_at, r.updated_at, json.dumps([list(t) for t in r.tags]), r.client_token, r.request_digest, r.owner)
+    return (
+        k.kind,
+        k.mesh,
+        k.router,
+        k.name,
+        json.dumps(r.spec, sort_keys=True),
+        r.uid,
+        r.arn,
+        r.version,
+        r.created_at,
+        r.updated_at,
+        json.dumps([list(t) for t in r.tags]),
+        r.client_token,
+        r.request_digest,
+        r.owner,
+    )
 
 
 def _record(row: tuple) -> Record:
-    kind, mesh, router, name, spec, uid, arn, version, created, updated, tags, token, digest, owner = row
-    return Record(Key(kind, mesh, router, name), json.loads(spec), uid, arn, version, created, updated,
-                  tuple((k, v) for k, v in json.loads(tags)), token, digest, owner)
+    (
+        kind,
+        mesh,
+        router,
+        name,
+        spec,
+        uid,
+        arn,
+        version,
+        created,
+        updated,
+        tags,
+        token,
+        digest,
+        owner,
+    ) = row
+    return Record(
+        Key(kind, mesh, router, name),
+        json.loads(spec),
+        uid,
+        arn,
+        version,
+        created,
+        updated,
+        tuple((k, v) for k, v in json.loads(tags)),
+        token,
+        digest,
+        owner,
+    )

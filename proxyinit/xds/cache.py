@@ -25,9 +25,9 @@ ChangeCallback = Callable[[], None]
 class Subscription:
     """Handle returned by `SnapshotCache.subscribe`; `close()` stops notifications."""
 
-    __slots__ = ("_cache", "_node_id", "_callback")
+    __slots__ = ("_cache", "_callback", "_node_id")
 
-    def __init__(self, cache: "SnapshotCache", node_id: str, callback: ChangeCallback):
+    def __init__(self, cache: SnapshotCache, node_id: str, callback: ChangeCallback):
         self._cache = cache
         self._node_id = node_id
         self._callback = callback
@@ -68,7 +68,11 @@ class SnapshotCache:
     def replace_all(self, snapshots: dict[str, Snapshot]) -> list[str]:
         """Make the cache hold exactly `snapshots`; return the node ids whose content changed."""
         changed = [node for node, snap in snapshots.items() if self.set_snapshot(node, snap)]
-        changed += [node for node in list(self._snapshots) if node not in snapshots and self.clear_snapshot(node)]
+        changed += [
+            node
+            for node in list(self._snapshots)
+            if node not in snapshots and self.clear_snapshot(node)
+        ]
         return changed
 
     def subscribe(self, node_id: str, callback: ChangeCallback) -> Subscription:

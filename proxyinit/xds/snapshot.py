@@ -24,9 +24,7 @@ from google.protobuf.message import Message
 from proxyinit.errors import ConfigError
 from proxyinit.xds import types
 
-_HCM_TYPE = (
-    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
-)
+_HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 _TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 
 
@@ -97,7 +95,9 @@ class Snapshot:
     def __init__(self, resources: Mapping[str, Sequence[Message]]):
         unknown = set(resources) - set(types.PUSH_ORDER)
         if unknown:
-            raise InconsistentSnapshotError(f"unknown resource type(s): {', '.join(sorted(unknown))}")
+            raise InconsistentSnapshotError(
+                f"unknown resource type(s): {', '.join(sorted(unknown))}"
+            )
         by_type = {url: _freeze(url, resources.get(url, ())) for url in types.PUSH_ORDER}
         self._by_type: Mapping[str, TypedResources] = MappingProxyType(by_type)
         check_consistent(self)
@@ -114,7 +114,7 @@ class Snapshot:
     def messages(self, type_url: str) -> list[Message]:
         return [resource.message for resource in self._by_type[type_url].items.values()]
 
-    def same_content(self, other: "Snapshot | None") -> bool:
+    def same_content(self, other: Snapshot | None) -> bool:
         return other is not None and self.versions() == other.versions()
 
     def __repr__(self) -> str:
@@ -156,7 +156,10 @@ def check_consistent(snapshot: Snapshot) -> None:
 def _eds_service_name(cluster: Message) -> str | None:
     from envoy.config.cluster.v3 import cluster_pb2
 
-    if cluster.WhichOneof("cluster_discovery_type") != "type" or cluster.type != cluster_pb2.Cluster.EDS:
+    if (
+        cluster.WhichOneof("cluster_discovery_type") != "type"
+        or cluster.type != cluster_pb2.Cluster.EDS
+    ):
         return None
     return cluster.eds_cluster_config.service_name or cluster.name
 

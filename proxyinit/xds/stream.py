@@ -27,7 +27,12 @@ from proxyinit.xds import types
 from proxyinit.xds.snapshot import Snapshot
 
 WILDCARD_TYPES = frozenset({types.CLUSTER, types.LISTENER})
-SHORT_TYPE_NAMES = {types.CLUSTER: "CDS", types.ENDPOINT: "EDS", types.LISTENER: "LDS", types.ROUTE: "RDS"}
+SHORT_TYPE_NAMES = {
+    types.CLUSTER: "CDS",
+    types.ENDPOINT: "EDS",
+    types.LISTENER: "LDS",
+    types.ROUTE: "RDS",
+}
 
 
 class RequestKind(enum.Enum):
@@ -74,7 +79,9 @@ class TypeState:
             "responses": self.responses,
             "acks": self.acks,
             "nacks": self.nacks,
-            "last_nack": None if nack is None else {"version": nack.version, "error": nack.error, "at": nack.at},
+            "last_nack": None
+            if nack is None
+            else {"version": nack.version, "error": nack.error, "at": nack.at},
         }
 
 
@@ -86,7 +93,9 @@ class StreamState:
     node_id: str
     peer: str = ""
     connected_at: float = field(default_factory=time.time)
-    types: dict[str, TypeState] = field(default_factory=lambda: {url: TypeState() for url in types.PUSH_ORDER})
+    types: dict[str, TypeState] = field(
+        default_factory=lambda: {url: TypeState() for url in types.PUSH_ORDER}
+    )
     _nonce_counter: int = 0
 
     def on_request(self, request: discovery_pb2.DiscoveryRequest) -> RequestKind:
@@ -144,7 +153,11 @@ class StreamState:
             selected = [items[name] for name in sorted(state.resource_names) if name in items]
         self._nonce_counter += 1
         nonce = f"{self.stream_id}-{self._nonce_counter}"
-        state.sent_version, state.sent_names, state.sent_nonce = version, state.resource_names, nonce
+        state.sent_version, state.sent_names, state.sent_nonce = (
+            version,
+            state.resource_names,
+            nonce,
+        )
         state.sent_at = time.time()
         state.responses += 1
         return discovery_pb2.DiscoveryResponse(
@@ -160,6 +173,8 @@ class StreamState:
             "peer": self.peer,
             "connected_at": self.connected_at,
             "types": {
-                SHORT_TYPE_NAMES[url]: state.as_json() for url, state in self.types.items() if state.subscribed
+                SHORT_TYPE_NAMES[url]: state.as_json()
+                for url, state in self.types.items()
+                if state.subscribed
             },
         }

@@ -20,7 +20,9 @@ ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 # (CDS -> EDS -> LDS -> RDS), so a listener never references a cluster Envoy has not seen yet.
 PUSH_ORDER: tuple[str, ...] = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
 
-_NODE_ID = re.compile(r"^mesh/(?P<mesh>[A-Za-z0-9][A-Za-z0-9_.-]{0,254})/virtualNode/(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,254})$")
+_NODE_ID = re.compile(
+    r"^mesh/(?P<mesh>[A-Za-z0-9][A-Za-z0-9_.-]{0,254})/virtualNode/(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,254})$"
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class NodeId:
     node: str
 
     @classmethod
-    def parse(cls, raw: str) -> "NodeId":
+    def parse(cls, raw: str) -> NodeId:
         match = _NODE_ID.match(raw or "")
         if not match:
             raise ConfigError(f"node id {raw!r} is not of the form mesh/<mesh>/virtualNode/<node>")

@@ -21,9 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(__file__).with_name("serve_loopback.py")
 AWS = str(Path(sys.executable).with_name("aws"))
 REGION = "us-west-2"
-ENV = {"AWS_ACCESS_KEY_ID": "AKIDPROXYINITTEST", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
-       "AWS_DEFAULT_REGION": REGION, "AWS_PAGER": "", "AWS_CONFIG_FILE": "/dev/null",
-       "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"}
+ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDPROXYINITTEST",
+    "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_PAGER": "",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @dataclass
@@ -49,10 +55,24 @@ class Server:
 
     def start(self) -> None:
         # Same ports across restarts: a reconnecting Envoy and the aws CLI keep their endpoint.
-        args = [sys.executable, str(SERVER), "--db", str(self.db), "--listener-ports", self.listener_ports,
-                "--api-port", str(self.api_port), "--xds-port", str(self.xds_port),
-                "--debug-port", str(self.debug_port), *self.extra_args]
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        args = [
+            sys.executable,
+            str(SERVER),
+            "--db",
+            str(self.db),
+            "--listener-ports",
+            self.listener_ports,
+            "--api-port",
+            str(self.api_port),
+            "--xds-port",
+            str(self.xds_port),
+            "--debug-port",
+            str(self.debug_port),
+            *self.extra_args,
+        ]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         line = self.process.stdout.readline()
         if not line.startswith("ready"):
             self.process.kill()
@@ -84,8 +104,20 @@ class Server:
 
     def aws(self, *args: str, check: bool = True) -> AwsResult:
         """`aws appmesh <args> --endpoint-url <server>`; JSON output."""
-        command = [AWS, "appmesh", *args, "--endpoint-url", self.url, "--region", REGION, "--output", "json"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, **ENV})
+        command = [
+            AWS,
+            "appmesh",
+            *args,
+            "--endpoint-url",
+            self.url,
+            "--region",
+            REGION,
+            "--output",
+            "json",
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=60, env={**os.environ, **ENV}
+        )
         result = AwsResult(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:
             raise AssertionError(f"aws {' '.join(args)} failed ({done.returncode}): {done.stderr}")
@@ -101,8 +133,13 @@ class Server:
     def boto3(self):
         import boto3
 
-        return boto3.client("appmesh", endpoint_url=self.url, region_name=REGION,
-                            aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=ENV["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            "appmesh",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=ENV["AWS_SECRET_ACCESS_KEY"],
+        )
 
 
 @pytest.fixture

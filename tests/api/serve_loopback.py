@@ -34,8 +34,13 @@ async def main(args) -> None:
         from proxyinit.api.sigv4 import load_keys
 
         keys = load_keys(args.api_keys)
-    async with StoreControlPlane(args.db, xds, api, debug, translate=loopback_translator(ingress, egress), keys=keys) as running:
-        print(f"ready xds {running.plane.xds_port} api {running.api.port} debug {running.plane.debug_server.port}", flush=True)
+    async with StoreControlPlane(
+        args.db, xds, api, debug, translate=loopback_translator(ingress, egress), keys=keys
+    ) as running:
+        print(
+            f"ready xds {running.plane.xds_port} api {running.api.port} debug {running.plane.debug_server.port}",
+            flush=True,
+        )
         await stop.wait()
 
 

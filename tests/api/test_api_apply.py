@@ -12,8 +12,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
 
 
 def apply(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "proxyinit.api.cli", "mesh", "apply", *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "proxyinit.api.cli", "mesh", "apply", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_apply_through_the_api_creates_updates_and_is_idempotent(server):
@@ -24,14 +28,23 @@ def test_apply_through_the_api_creates_updates_and_is_idempotent(server):
     assert again.stdout.count("unchanged") == 8 and "created" not in again.stdout
     moved = apply("-f", str(EXAMPLES / "route-blue-red.yaml"), "--endpoint-url", server.url)
     assert "updated   Route default/colorteller-vr/colorteller-route" in moved.stdout
-    route = server.aws("describe-route", "--mesh-name", "default", "--virtual-router-name", "colorteller-vr",
-                       "--route-name", "colorteller-route").json["route"]
+    route = server.aws(
+        "describe-route",
+        "--mesh-name",
+        "default",
+        "--virtual-router-name",
+        "colorteller-vr",
+        "--route-name",
+        "colorteller-route",
+    ).json["route"]
     assert route["metadata"]["version"] == 2
 
 
 def test_a_bad_file_is_refused_whole_and_named(server, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((EXAMPLES / "route-blue-red.yaml").read_text().replace("weight: 8}", "weight: 800}"))
+    bad.write_text(
+        (EXAMPLES / "route-blue-red.yaml").read_text().replace("weight: 8}", "weight: 800}")
+    )
     refused = apply("-f", str(bad), "--endpoint-url", server.url)
     assert refused.returncode == 2
     assert "weightedTargets[0].weight" in refused.stderr and "800" in refused.stderr
@@ -46,16 +59,28 @@ def test_apply_into_a_store_file_then_serve_it(tmp_path):
     server = Server(db)
     server.start()
     try:
-        router = server.aws("describe-virtual-router", "--mesh-name", "default", "--virtual-router-name", "colorteller-vr").json
+        router = server.aws(
+            "describe-virtual-router",
+            "--mesh-name",
+            "default",
+            "--virtual-router-name",
+            "colorteller-vr",
+        ).json
         # The preview router had no listeners: the one its routes' targets share was derived.
-        assert router["virtualRouter"]["spec"] == {"listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}]}
+        assert router["virtualRouter"]["spec"] == {
+            "listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}]
+        }
     finally:
         server.stop()
 
 
 def test_a_file_that_only_names_its_mesh_keeps_the_stored_mesh_spec(server):
-    server.aws("create-mesh", "--mesh-name", "default", "--spec", '{"egressFilter": {"type": "ALLOW_ALL"}}')
+    server.aws(
+        "create-mesh", "--mesh-name", "default", "--spec", '{"egressFilter": {"type": "ALLOW_ALL"}}'
+    )
     applied = apply("-f", str(EXAMPLES / "preview-2018.json"), "--endpoint-url", server.url)
     assert "unchanged Mesh default" in applied.stdout, applied.stderr
     mesh = server.aws("describe-mesh", "--mesh-name", "default").json["mesh"]
-    assert mesh["spec"] == {"egressFilter": {"type": "ALLOW_ALL"}} and mesh["metadata"]["version"] == 1
+    assert (
+        mesh["spec"] == {"egressFilter": {"type": "ALLOW_ALL"}} and mesh["metadata"]["version"] == 1
+    )

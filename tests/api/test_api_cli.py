@@ -29,14 +29,41 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 15) ->
 
 def test_xds_serve_with_db_and_api(tmp_path):
     api, xds = free_port(), free_port()
-    command = [sys.executable, "-m", "proxyinit", "xds", "serve", "--db", str(tmp_path / "mesh.db"),
-               "--api", f"127.0.0.1:{api}", "--xds", f"127.0.0.1:{xds}", "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "proxyinit",
+        "xds",
+        "serve",
+        "--db",
+        str(tmp_path / "mesh.db"),
+        "--api",
+        f"127.0.0.1:{api}",
+        "--xds",
+        f"127.0.0.1:{xds}",
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_listening(api, process)
         client = Server(tmp_path / "mesh.db", api_port=api)  # only for its aws() helper
-        applied = subprocess.run([sys.executable, "-m", "proxyinit.api.cli", "mesh", "apply", "-f", str(EXAMPLES / "mesh.yaml"),
-                                  "--endpoint-url", client.url], capture_output=True, text=True, timeout=60)
+        applied = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "proxyinit.api.cli",
+                "mesh",
+                "apply",
+                "-f",
+                str(EXAMPLES / "mesh.yaml"),
+                "--endpoint-url",
+                client.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert applied.returncode == 0, applied.stderr
         nodes = client.aws("list-virtual-nodes", "--mesh-name", "default").json["virtualNodes"]
         assert len(nodes) == 4
@@ -48,6 +75,20 @@ def test_xds_serve_with_db_and_api(tmp_path):
 
 
 def test_mesh_file_and_db_are_exclusive(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "proxyinit", "xds", "serve", "--db", str(tmp_path / "m.db"),
-                           "--mesh-file", str(EXAMPLES / "mesh.yaml")], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxyinit",
+            "xds",
+            "serve",
+            "--db",
+            str(tmp_path / "m.db"),
+            "--mesh-file",
+            str(EXAMPLES / "mesh.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "mesh apply" in done.stderr

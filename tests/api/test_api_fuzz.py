@@ -24,16 +24,29 @@ ROUTE_PATH = f"{BASE}/virtualRouter/colorteller-vr/routes"
 VALID = {
     "node": teller("green"),
     "route": shared("colorteller-route-blue-red.json"),
-    "router": {"virtualRouterName": "r2", "spec": {"listeners": [{"portMapping": {"port": 9081, "protocol": "http"}}]}},
+    "router": {
+        "virtualRouterName": "r2",
+        "spec": {"listeners": [{"portMapping": {"port": 9081, "protocol": "http"}}]},
+    },
 }
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
-names = st.one_of(st.sampled_from(["colorteller-vn", "colorteller-route", "x", "", "a" * 300, "../..", "é", "a/b"]),
-                  st.text(max_size=30))
+names = st.one_of(
+    st.sampled_from(
+        ["colorteller-vn", "colorteller-route", "x", "", "a" * 300, "../..", "é", "a/b"]
+    ),
+    st.text(max_size=30),
+)
 
 
 def paths_in(value, prefix=()):
@@ -67,20 +80,44 @@ requests = st.one_of(
     st.tuples(st.just("PUT"), st.just(ROUTE_PATH), mutated("route")),
     st.tuples(st.just("PUT"), st.just(f"{ROUTE_PATH}/colorteller-route"), mutated("route")),
     st.tuples(st.just("PUT"), st.just(f"{BASE}/virtualRouters"), mutated("router")),
-    st.tuples(st.sampled_from(["PUT", "GET", "DELETE"]), names.map(lambda n: f"{BASE}/virtualNodes/{quote(n, safe='')}"), json_values),
+    st.tuples(
+        st.sampled_from(["PUT", "GET", "DELETE"]),
+        names.map(lambda n: f"{BASE}/virtualNodes/{quote(n, safe='')}"),
+        json_values,
+    ),
     st.tuples(st.just("PUT"), st.just("/v20190125/meshes"), json_values),
-    st.tuples(st.just("GET"), st.sampled_from([f"{BASE}/virtualNodes?limit=", "/v20190125/meshes?nextToken=", "/v20190125/tags?resourceArn="]).flatmap(
-        lambda p: st.text(max_size=20).map(lambda q: p + quote(q, safe=""))), st.none()),
+    st.tuples(
+        st.just("GET"),
+        st.sampled_from(
+            [
+                f"{BASE}/virtualNodes?limit=",
+                "/v20190125/meshes?nextToken=",
+                "/v20190125/tags?resourceArn=",
+            ]
+        ).flatmap(lambda p: st.text(max_size=20).map(lambda q: p + quote(q, safe=""))),
+        st.none(),
+    ),
 )
 
 
-def call(port: int, method: str, path: str, body, headers: dict | None = None) -> tuple[int, dict, dict]:
+def call(
+    port: int, method: str, path: str, body, headers: dict | None = None
+) -> tuple[int, dict, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         payload = None if body is None else json.dumps(body).encode()
-        connection.request(method, path, body=payload, headers={"content-type": "application/json", **(headers or {})})
+        connection.request(
+            method,
+            path,
+            body=payload,
+            headers={"content-type": "application/json", **(headers or {})},
+        )
         response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read() or b"{}")
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            json.loads(response.read() or b"{}"),
+        )
     finally:
         connection.close()
 
@@ -88,9 +125,14 @@ def call(port: int, method: str, path: str, body, headers: dict | None = None) -
 def state(port: int) -> list:
     """Every stored resource of the mesh, as Describe returns it."""
     out = []
-    for collection, key in (("virtualNodes", "virtualNodeName"), ("virtualRouters", "virtualRouterName")):
+    for collection, key in (
+        ("virtualNodes", "virtualNodeName"),
+        ("virtualRouters", "virtualRouterName"),
+    ):
         for ref in call(port, "GET", f"{BASE}/{collection}", None)[2][collection]:
-            out.append(call(port, "GET", f"{BASE}/{collection}/{quote(ref[key], safe='')}", None)[2])
+            out.append(
+                call(port, "GET", f"{BASE}/{collection}/{quote(ref[key], safe='')}", None)[2]
+            )
     out += [call(port, "GET", f"{ROUTE_PATH}/colorteller-route", None)[2]]
     return out
 
@@ -101,7 +143,11 @@ def fuzzed(shared_server):
     return shared_server
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(request=requests)
 def test_no_5xx_and_refused_requests_change_nothing(fuzzed, request):
     method, path, body = request
@@ -109,7 +155,9 @@ def test_no_5xx_and_refused_requests_change_nothing(fuzzed, request):
     status, headers, answer = call(fuzzed.api_port, method, path, body)
     assert status < 500, (status, answer)
     if status >= 400:
-        assert set(answer) == {"message"} and headers.get("x-amzn-errortype", "").endswith("Exception")
+        assert set(answer) == {"message"} and headers.get("x-amzn-errortype", "").endswith(
+            "Exception"
+        )
         if before is not None:
             assert state(fuzzed.api_port) == before
 
@@ -128,26 +176,60 @@ def test_what_the_fuzzer_left_is_a_valid_store(fuzzed):
 
 
 # ---------------------------------------------------------------- SigV4 verification on
-header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)), max_size=40)
+header_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)), max_size=40
+)
 today = st.builds(lambda: time.strftime("%Y%m%d", time.gmtime()))
 scopes = st.one_of(
-    st.sampled_from(["x", "", "/", "a/b/c/d", "a/b/c/d/e", "20260101/us-west-2/appmesh/aws4_request", "//////"]),
-    today.map(lambda day: f"{day}/us-west-2/appmesh/aws4_request"), header_text)
+    st.sampled_from(
+        ["x", "", "/", "a/b/c/d", "a/b/c/d/e", "20260101/us-west-2/appmesh/aws4_request", "//////"]
+    ),
+    today.map(lambda day: f"{day}/us-west-2/appmesh/aws4_request"),
+    header_text,
+)
 authorizations = st.one_of(
-    st.builds(lambda akid, scope, signed, sig, sep: f"AWS4-HMAC-SHA256 Credential={akid}/{scope},{sep}SignedHeaders={signed},{sep}Signature={sig}",
-              st.sampled_from([ENV["AWS_ACCESS_KEY_ID"], "AKIDSTRANGER", ""]) | header_text, scopes,
-              st.sampled_from(["host;x-amz-date", "x-amz-date", "host", ";", "", "host;host"]) | header_text,
-              st.sampled_from(["0" * 64, "f" * 64, ""]) | header_text, st.sampled_from([" ", "", "  "])),
-    header_text.map(lambda text: "AWS4-HMAC-SHA256 " + text), header_text)
-amz_dates = st.one_of(st.none(), st.builds(lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())),
-                      st.sampled_from(["", "20260101T000000Z", "99999999T999999Z", "00000000T000000Z", "19700101T000000Z"]),
-                      header_text)
-content_hashes = st.one_of(st.none(), st.sampled_from(["", "UNSIGNED-PAYLOAD", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]),
-                           header_text)
+    st.builds(
+        lambda akid, scope, signed, sig, sep: (
+            f"AWS4-HMAC-SHA256 Credential={akid}/{scope},{sep}SignedHeaders={signed},{sep}Signature={sig}"
+        ),
+        st.sampled_from([ENV["AWS_ACCESS_KEY_ID"], "AKIDSTRANGER", ""]) | header_text,
+        scopes,
+        st.sampled_from(["host;x-amz-date", "x-amz-date", "host", ";", "", "host;host"])
+        | header_text,
+        st.sampled_from(["0" * 64, "f" * 64, ""]) | header_text,
+        st.sampled_from([" ", "", "  "]),
+    ),
+    header_text.map(lambda text: "AWS4-HMAC-SHA256 " + text),
+    header_text,
+)
+amz_dates = st.one_of(
+    st.none(),
+    st.builds(lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())),
+    st.sampled_from(
+        ["", "20260101T000000Z", "99999999T999999Z", "00000000T000000Z", "19700101T000000Z"]
+    ),
+    header_text,
+)
+content_hashes = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["", "UNSIGNED-PAYLOAD", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]
+    ),
+    header_text,
+)
 signed_requests = st.tuples(
-    st.sampled_from([("GET", "/v20190125/meshes", None), ("PUT", "/v20190125/meshes", {"meshName": "fuzz"}),
-                     ("DELETE", "/v20190125/meshes/signed", None), ("GET", "/v20190125/tags?resourceArn=x&limit=5", None)]),
-    authorizations, amz_dates, content_hashes)
+    st.sampled_from(
+        [
+            ("GET", "/v20190125/meshes", None),
+            ("PUT", "/v20190125/meshes", {"meshName": "fuzz"}),
+            ("DELETE", "/v20190125/meshes/signed", None),
+            ("GET", "/v20190125/tags?resourceArn=x&limit=5", None),
+        ]
+    ),
+    authorizations,
+    amz_dates,
+    content_hashes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -158,13 +240,19 @@ def signed_fuzzed(tmp_path_factory):
     running = Server(directory / "mesh.db", extra_args=["--api-keys", str(keys)])
     running.start()
     try:
-        running.boto3().create_mesh(meshName="signed")  # validly signed: something a forged DELETE could remove
+        running.boto3().create_mesh(
+            meshName="signed"
+        )  # validly signed: something a forged DELETE could remove
         yield running
     finally:
         running.stop()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(request=signed_requests)
 def test_malformed_signatures_are_refused_never_5xx(signed_fuzzed, request):
     (method, path, body), authorization, amz_date, content_hash = request
@@ -175,7 +263,9 @@ def test_malformed_signatures_are_refused_never_5xx(signed_fuzzed, request):
         headers["x-amz-content-sha256"] = content_hash
     status, answer_headers, answer = call(signed_fuzzed.api_port, method, path, body, headers)
     assert status in (400, 403), (status, answer)
-    assert set(answer) == {"message"} and answer_headers.get("x-amzn-errortype", "").endswith("Exception")
+    assert set(answer) == {"message"} and answer_headers.get("x-amzn-errortype", "").endswith(
+        "Exception"
+    )
 
 
 def test_no_forged_request_got_through(signed_fuzzed):

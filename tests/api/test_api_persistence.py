@@ -23,8 +23,11 @@ def boto_walkthrough(client) -> None:
         client.create_virtual_node(**M, **teller(color))
     client.create_virtual_router(**M, **ga_router(shared("colorteller-vr.json")))
     client.create_route(**M, **shared("colorteller-route.json"))
-    client.create_virtual_service(**M, virtualServiceName=SERVICE,
-                                  spec={"provider": {"virtualRouter": {"virtualRouterName": "colorteller-vr"}}})
+    client.create_virtual_service(
+        **M,
+        virtualServiceName=SERVICE,
+        spec={"provider": {"virtualRouter": {"virtualRouterName": "colorteller-vr"}}},
+    )
     client.create_virtual_node(**M, **ga_node(shared("colorgateway-vn.json")))
 
 
@@ -32,11 +35,17 @@ def everything(client) -> dict:
     """Every resource as Describe returns it (datetimes as ISO text for comparison)."""
     out = {"mesh": client.describe_mesh(**M)["mesh"]}
     for ref in client.list_virtual_nodes(**M)["virtualNodes"]:
-        out[ref["arn"]] = client.describe_virtual_node(**M, virtualNodeName=ref["virtualNodeName"])["virtualNode"]
+        out[ref["arn"]] = client.describe_virtual_node(**M, virtualNodeName=ref["virtualNodeName"])[
+            "virtualNode"
+        ]
     for ref in client.list_virtual_routers(**M)["virtualRouters"]:
-        out[ref["arn"]] = client.describe_virtual_router(**M, virtualRouterName=ref["virtualRouterName"])["virtualRouter"]
+        out[ref["arn"]] = client.describe_virtual_router(
+            **M, virtualRouterName=ref["virtualRouterName"]
+        )["virtualRouter"]
     for ref in client.list_virtual_services(**M)["virtualServices"]:
-        out[ref["arn"]] = client.describe_virtual_service(**M, virtualServiceName=ref["virtualServiceName"])["virtualService"]
+        out[ref["arn"]] = client.describe_virtual_service(
+            **M, virtualServiceName=ref["virtualServiceName"]
+        )["virtualService"]
     for ref in client.list_routes(**ROUTER)["routes"]:
         out[ref["arn"]] = client.describe_route(**ROUTER, routeName=ref["routeName"])["route"]
     return json.loads(json.dumps(out, default=str))
@@ -45,7 +54,9 @@ def everything(client) -> dict:
 def blue_red(blue: int, red: int) -> dict:
     route = shared("colorteller-route-blue-red.json")
     route["spec"]["httpRoute"]["action"]["weightedTargets"] = [
-        {"virtualNode": "colorteller-blue-vn", "weight": blue}, {"virtualNode": "colorteller-red-vn", "weight": red}]
+        {"virtualNode": "colorteller-blue-vn", "weight": blue},
+        {"virtualNode": "colorteller-red-vn", "weight": red},
+    ]
     return route
 
 
@@ -79,8 +90,14 @@ async def envoy_state(envoy) -> tuple[dict, dict, list]:
     status, body = await envoy.admin_get("/config_dump")
     assert status == 200
     dump = json.loads(body)
-    return ({kind: {n: e["version"] for n, e in dynamic(dump, kind).items()} for kind in ("clusters", "listeners", "routes")},
-            {n: e["body"] for n, e in dynamic(dump, "listeners").items()}, last_updated(dump))
+    return (
+        {
+            kind: {n: e["version"] for n, e in dynamic(dump, kind).items()}
+            for kind in ("clusters", "listeners", "routes")
+        },
+        {n: e["body"] for n, e in dynamic(dump, "listeners").items()},
+        last_updated(dump),
+    )
 
 
 async def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
@@ -112,7 +129,9 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
         await envoy.start_node(GATEWAY, f"127.0.0.1:{server.xds_port}")
         before = await envoy_state(envoy)
         assert before[2], "no last_updated in the config dump"
-        assert route_weights(json.loads((await envoy.admin_get("/config_dump"))[1])) == {"colorteller-vn": 1}
+        assert route_weights(json.loads((await envoy.admin_get("/config_dump"))[1])) == {
+            "colorteller-vn": 1
+        }
         acked = await wait_for(lambda: acked_stream(server), what="Envoy to ACK CDS, LDS and RDS")
 
         server.kill9()
@@ -120,8 +139,10 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
         server.start()  # same ports, same store
         # Envoy re-subscribes holding the old versions: CDS and LDS are not sent at all (a push
         # would be one response), RDS is always answered and ACKed at the very same version.
-        again = await wait_for(lambda: acked_stream(server, acked["RDS"]["version_acked"]),
-                               what="Envoy to re-ACK RDS from the restarted server")
+        again = await wait_for(
+            lambda: acked_stream(server, acked["RDS"]["version_acked"]),
+            what="Envoy to re-ACK RDS from the restarted server",
+        )
         for kind in ("CDS", "LDS"):
             assert again[kind]["responses"] == 0, again
             assert again[kind]["version_acked"] == acked[kind]["version_acked"], again
@@ -130,7 +151,9 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
         assert await connected(envoy)
         assert await envoy_state(envoy) == before
 
-        await asyncio.to_thread(server.boto3().update_route, **M, **shared("colorteller-route-blue-red.json"))
+        await asyncio.to_thread(
+            server.boto3().update_route, **M, **shared("colorteller-route-blue-red.json")
+        )
 
         async def new_weights():
             dump = json.loads((await envoy.admin_get("/config_dump"))[1])

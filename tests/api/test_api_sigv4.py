@@ -34,22 +34,39 @@ def test_valid_signatures_pass_and_others_are_refused(signed_server):
     client = signed_server.boto3()
     client.create_mesh(meshName="m1", tags=[{"key": "a b", "value": "c/d"}])
     arn = client.describe_mesh(meshName="m1")["mesh"]["metadata"]["arn"]
-    assert client.list_tags_for_resource(resourceArn=arn, limit=5)["tags"] == [{"key": "a b", "value": "c/d"}]
+    assert client.list_tags_for_resource(resourceArn=arn, limit=5)["tags"] == [
+        {"key": "a b", "value": "c/d"}
+    ]
     assert signed_server.aws("list-meshes").json["meshes"][0]["meshName"] == "m1"
     unsigned = signed_server.aws("list-meshes", "--no-sign-request", check=False)
     assert "(MissingAuthenticationTokenException)" in unsigned.stderr
-    wrong = boto3.client("appmesh", endpoint_url=signed_server.url, region_name="us-west-2",
-                         aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key="wrong")
+    wrong = boto3.client(
+        "appmesh",
+        endpoint_url=signed_server.url,
+        region_name="us-west-2",
+        aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key="wrong",
+    )
     with pytest.raises(wrong.exceptions.ClientError, match="InvalidSignatureException"):
         wrong.list_meshes()
-    stranger = boto3.client("appmesh", endpoint_url=signed_server.url, region_name="us-west-2",
-                            aws_access_key_id="AKIDSTRANGER", aws_secret_access_key="x")
+    stranger = boto3.client(
+        "appmesh",
+        endpoint_url=signed_server.url,
+        region_name="us-west-2",
+        aws_access_key_id="AKIDSTRANGER",
+        aws_secret_access_key="x",
+    )
     with pytest.raises(stranger.exceptions.ClientError, match="UnrecognizedClientException"):
         stranger.list_meshes()
 
 
-def signed_headers(url: str, method: str = "GET", body: bytes = b"", headers: dict | None = None,
-                   signer: type | None = None) -> dict[str, str]:
+def signed_headers(
+    url: str,
+    method: str = "GET",
+    body: bytes = b"",
+    headers: dict | None = None,
+    signer: type | None = None,
+) -> dict[str, str]:
     """Headers botocore's own SigV4 signer puts on a request (an implementation independent of ours)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -68,7 +85,11 @@ def send(url: str, method: str, path: str, body: bytes, headers: dict) -> tuple[
     try:
         connection.request(method, path, body=body or None, headers=headers)
         response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read() or b"{}")
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            json.loads(response.read() or b"{}"),
+        )
     finally:
         connection.close()
 
@@ -77,24 +98,39 @@ KEYS = {ENV["AWS_ACCESS_KEY_ID"]: ENV["AWS_SECRET_ACCESS_KEY"]}
 URL = "http://127.0.0.1:15080"
 
 
-def verify(headers: dict, body: bytes = b"", now: float | None = None, path: str = "/v20190125/meshes"):
-    received = {"host": "127.0.0.1:15080", **{k.lower(): v for k, v in headers.items()}}  # as the HTTP client sends it
-    return sigv4.check(KEYS, "GET", path, "", received, body, **({} if now is None else {"now": now}))
+def verify(
+    headers: dict, body: bytes = b"", now: float | None = None, path: str = "/v20190125/meshes"
+):
+    received = {
+        "host": "127.0.0.1:15080",
+        **{k.lower(): v for k, v in headers.items()},
+    }  # as the HTTP client sends it
+    return sigv4.check(
+        KEYS, "GET", path, "", received, body, **({} if now is None else {"now": now})
+    )
 
 
 def test_botocore_signatures_verify():
     assert verify(signed_headers(URL + "/v20190125/meshes")) is None
 
 
-@pytest.mark.parametrize("authorization", [
-    "AWS4-HMAC-SHA256 Credential={akid}/x, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
-    "AWS4-HMAC-SHA256 Credential={akid}/20260101/us-west-2/appmesh, SignedHeaders=host, Signature=" + "0" * 64,
-    "AWS4-HMAC-SHA256 Credential={akid}/a/b/c/d/e, SignedHeaders=host, Signature=" + "0" * 64,
-    "AWS4-HMAC-SHA256 Credential={akid}/, SignedHeaders=host, Signature=" + "0" * 64,
-    "AWS4-HMAC-SHA256 Credential={akid}, SignedHeaders=host, Signature=" + "0" * 64,
-    "AWS4-HMAC-SHA256 Credential={akid}/20260101/us-west-2/appmesh/aws4_request, SignedHeaders=host, Signature=zz",
-    "AWS4-HMAC-SHA256", "Bearer abc", "", " ",
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "AWS4-HMAC-SHA256 Credential={akid}/x, SignedHeaders=host;x-amz-date, Signature="
+        + "0" * 64,
+        "AWS4-HMAC-SHA256 Credential={akid}/20260101/us-west-2/appmesh, SignedHeaders=host, Signature="
+        + "0" * 64,
+        "AWS4-HMAC-SHA256 Credential={akid}/a/b/c/d/e, SignedHeaders=host, Signature=" + "0" * 64,
+        "AWS4-HMAC-SHA256 Credential={akid}/, SignedHeaders=host, Signature=" + "0" * 64,
+        "AWS4-HMAC-SHA256 Credential={akid}, SignedHeaders=host, Signature=" + "0" * 64,
+        "AWS4-HMAC-SHA256 Credential={akid}/20260101/us-west-2/appmesh/aws4_request, SignedHeaders=host, Signature=zz",
+        "AWS4-HMAC-SHA256",
+        "Bearer abc",
+        "",
+        " ",
+    ],
+)
 def test_malformed_authorization_is_incomplete_signature(authorization):
     headers = signed_headers(URL + "/v20190125/meshes")
     headers["Authorization"] = authorization.format(akid=ENV["AWS_ACCESS_KEY_ID"])
@@ -111,10 +147,14 @@ def test_host_must_be_signed():
             del headers["host"]
             return headers
 
-    headers = signed_headers(URL + "/v20190125/meshes", signer=WithoutHost)  # a valid signature, host unsigned
+    headers = signed_headers(
+        URL + "/v20190125/meshes", signer=WithoutHost
+    )  # a valid signature, host unsigned
     assert "host" not in headers["Authorization"]
-    assert verify(headers) == ("IncompleteSignatureException",
-                               "Authorization: 'host' must be a SignedHeader (SignedHeaders=x-amz-date)")
+    assert verify(headers) == (
+        "IncompleteSignatureException",
+        "Authorization: 'host' must be a SignedHeader (SignedHeaders=x-amz-date)",
+    )
 
 
 def test_signatures_older_or_newer_than_15_minutes_are_refused():
@@ -128,12 +168,18 @@ def test_signatures_older_or_newer_than_15_minutes_are_refused():
     assert code == "InvalidSignatureException" and message.startswith("Signature not yet current:")
 
 
-@pytest.mark.parametrize("amz_date, why", [
-    (lambda day: "", "X-Amz-Date: must be YYYYMMDDTHHMMSSZ"),
-    (lambda day: f"{day[:4]}-{day[4:6]}-{day[6:]}T00:00:00Z", "X-Amz-Date: must be YYYYMMDDTHHMMSSZ"),
-    (lambda day: f"{day}T256100Z", "is not a valid date"),
-    (lambda day: "20200101T000000Z", "Date in Credential scope"),
-])
+@pytest.mark.parametrize(
+    "amz_date, why",
+    [
+        (lambda day: "", "X-Amz-Date: must be YYYYMMDDTHHMMSSZ"),
+        (
+            lambda day: f"{day[:4]}-{day[4:6]}-{day[6:]}T00:00:00Z",
+            "X-Amz-Date: must be YYYYMMDDTHHMMSSZ",
+        ),
+        (lambda day: f"{day}T256100Z", "is not a valid date"),
+        (lambda day: "20200101T000000Z", "Date in Credential scope"),
+    ],
+)
 def test_a_missing_or_bad_x_amz_date_is_refused(amz_date, why):
     headers = signed_headers(URL + "/v20190125/meshes")
     headers["X-Amz-Date"] = amz_date(headers["X-Amz-Date"][:8])
@@ -145,11 +191,19 @@ def test_the_body_received_is_hashed_not_the_clients_claim(signed_server):
     """A request signed over one body's claimed hash must not carry another body."""
     path = "/v20190125/meshes"
     signed_body, sent_body = b'{"meshName": "aaaa"}', b'{"meshName": "evil"}'
-    headers = signed_headers(signed_server.url + path, "PUT", signed_body,
-                             {"x-amz-content-sha256": hashlib.sha256(signed_body).hexdigest(),
-                              "content-type": "application/json"})
+    headers = signed_headers(
+        signed_server.url + path,
+        "PUT",
+        signed_body,
+        {
+            "x-amz-content-sha256": hashlib.sha256(signed_body).hexdigest(),
+            "content-type": "application/json",
+        },
+    )
     status, response_headers, answer = send(signed_server.url, "PUT", path, sent_body, headers)
-    assert (status, response_headers["x-amzn-errortype"]) == (403, "InvalidSignatureException"), answer
+    assert (status, response_headers["x-amzn-errortype"]) == (403, "InvalidSignatureException"), (
+        answer
+    )
     assert "x-amz-content-sha256" in answer["message"]
     assert signed_server.boto3().list_meshes()["meshes"] == []
     # The same request with the body it was signed for passes.
@@ -162,19 +216,38 @@ def test_malformed_authorization_is_a_400_the_sdk_understands(signed_server):
     client = signed_server.boto3()
 
     def mangle(request, **_):
-        request.headers["Authorization"] = f"AWS4-HMAC-SHA256 Credential={ENV['AWS_ACCESS_KEY_ID']}/x, " \
-                                           f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+        request.headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={ENV['AWS_ACCESS_KEY_ID']}/x, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+        )
 
     client.meta.events.register("before-send.app-mesh.ListMeshes", mangle)
     with pytest.raises(client.exceptions.ClientError) as info:
         client.list_meshes()
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert str(info.value).startswith("An error occurred (IncompleteSignatureException) when calling the ListMeshes "
-                                      "operation: Authorization: Credential AKIDPROXYINITTEST/x must be")
+    assert str(info.value).startswith(
+        "An error occurred (IncompleteSignatureException) when calling the ListMeshes "
+        "operation: Authorization: Credential AKIDPROXYINITTEST/x must be"
+    )
     # The aws CLI itself, with an access key id that breaks the Credential scope apart.
     env = {**os.environ, **ENV, "AWS_ACCESS_KEY_ID": ENV["AWS_ACCESS_KEY_ID"] + "/x"}
-    done = subprocess.run([AWS, "appmesh", "list-meshes", "--endpoint-url", signed_server.url, "--region", "us-west-2"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [
+            AWS,
+            "appmesh",
+            "list-meshes",
+            "--endpoint-url",
+            signed_server.url,
+            "--region",
+            "us-west-2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode != 0
-    assert "An error occurred (IncompleteSignatureException) when calling the ListMeshes operation: " \
-           "Authorization: Credential AKIDPROXYINITTEST/x/" in done.stderr, done.stderr
+    assert (
+        "An error occurred (IncompleteSignatureException) when calling the ListMeshes operation: "
+        "Authorization: Credential AKIDPROXYINITTEST/x/" in done.stderr
+    ), done.stderr

@@ -29,7 +29,12 @@ async def store(tmp_path):
 
 
 def route_spec(weight: int) -> dict:
-    return {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [{"virtualNode": "colorteller-vn", "weight": weight}]}}}
+    return {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {"weightedTargets": [{"virtualNode": "colorteller-vn", "weight": weight}]},
+        }
+    }
 
 
 async def test_sqlite_reopens_in_wal_mode_with_synchronous_full(store, tmp_path):
@@ -125,7 +130,11 @@ class GatedStore:
 
     def __init__(self, inner: SqliteStore):
         self.inner, self.path = inner, inner.path
-        self.committing, self.gate, self.committed = threading.Event(), threading.Event(), threading.Event()
+        self.committing, self.gate, self.committed = (
+            threading.Event(),
+            threading.Event(),
+            threading.Event(),
+        )
 
     def load(self):
         return self.inner.load()

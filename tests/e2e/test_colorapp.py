@@ -17,18 +17,36 @@ pytestmark = pytest.mark.root
 
 def leftovers() -> dict[str, set[str]]:
     """What a run could leave behind: namespaces, their /etc/netns files, temp dirs, processes."""
-    netns = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
+    netns = set(
+        subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    )
     etc = set(os.listdir("/etc/netns")) if os.path.isdir("/etc/netns") else {"(no /etc/netns)"}
-    tmp = {name for name in os.listdir(tempfile.gettempdir()) if name.startswith(("proxyinit-colorlab-", "proxyinit-envoy-"))}
-    procs = set(subprocess.run(["pgrep", "-f", "proxyinit.lab.task|proxyinit.colorapp|proxyinit xds serve|envoy -c"],
-                               capture_output=True, text=True).stdout.split())
-    return {"netns": {n for n in netns if n.startswith("pi-")}, "etc": etc, "tmp": tmp, "procs": procs}
+    tmp = {
+        name
+        for name in os.listdir(tempfile.gettempdir())
+        if name.startswith(("proxyinit-colorlab-", "proxyinit-envoy-"))
+    }
+    procs = set(
+        subprocess.run(
+            ["pgrep", "-f", "proxyinit.lab.task|proxyinit.colorapp|proxyinit xds serve|envoy -c"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    )
+    return {
+        "netns": {n for n in netns if n.startswith("pi-")},
+        "etc": etc,
+        "tmp": tmp,
+        "procs": procs,
+    }
 
 
 @pytest.fixture(scope="module")
 def demo_run():
     if os.geteuid() != 0:
-        pytest.fail("tests/e2e needs root (network namespaces): run `make test` as root", pytrace=False)
+        pytest.fail(
+            "tests/e2e needs root (network namespaces): run `make test` as root", pytrace=False
+        )
     before = leftovers()
     out = io.StringIO()
     result = run_mesh_demo(PlainView(out), count=1000, tolerance=4.0)

@@ -11,8 +11,10 @@ import json
 import subprocess
 from pathlib import Path
 
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 from google.protobuf.json_format import MessageToDict
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE
 
@@ -20,7 +22,9 @@ ENVOY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "envoy"
 
 
 def _inline_routes(listener, route_configs: dict) -> None:
-    chains = list(listener.filter_chains) + ([listener.default_filter_chain] if listener.HasField("default_filter_chain") else [])
+    chains = list(listener.filter_chains) + (
+        [listener.default_filter_chain] if listener.HasField("default_filter_chain") else []
+    )
     for chain in chains:
         for filter_ in chain.filters:
             if filter_.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
@@ -40,7 +44,10 @@ def static_bootstrap(resources: dict) -> dict:
         listeners.append(MessageToDict(copy))
     return {
         "node": {"id": "mesh/test/virtualNode/test", "cluster": "test"},
-        "static_resources": {"listeners": listeners, "clusters": [MessageToDict(c) for c in resources[CLUSTER]]},
+        "static_resources": {
+            "listeners": listeners,
+            "clusters": [MessageToDict(c) for c in resources[CLUSTER]],
+        },
     }
 
 
@@ -48,6 +55,17 @@ def envoy_validate(resources: dict, workdir: Path) -> subprocess.CompletedProces
     config = workdir / "bootstrap.json"
     config.write_text(json.dumps(static_bootstrap(resources)))
     return subprocess.run(
-        [str(ENVOY), "--mode", "validate", "-c", str(config), "--log-level", "warn", "--disable-hot-restart"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(ENVOY),
+            "--mode",
+            "validate",
+            "-c",
+            str(config),
+            "--log-level",
+            "warn",
+            "--disable-hot-restart",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )

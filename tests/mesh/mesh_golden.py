@@ -12,7 +12,10 @@ from proxyinit.xds.types import PUSH_ORDER
 def render(resources: dict) -> str:
     """{short type name: [resource as proto JSON]}, keys sorted, stable across runs."""
     doc = {
-        type_url.rsplit(".", 1)[-1]: [MessageToDict(message, preserving_proto_field_name=True) for message in resources[type_url]]
+        type_url.rsplit(".", 1)[-1]: [
+            MessageToDict(message, preserving_proto_field_name=True)
+            for message in resources[type_url]
+        ]
         for type_url in PUSH_ORDER
     }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

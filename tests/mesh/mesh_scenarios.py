@@ -8,8 +8,8 @@ are pinned in tests/mesh/golden/<scenario>/<node>.json (istio-iptables' scenario
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -27,19 +27,33 @@ def base() -> Resources:
 
 def find(resources: Resources, **keys) -> dict:
     """The one resource whose fields equal `keys` (e.g. routeName="colorteller-route")."""
-    hits = [r for r in resources if all(r.get(k) == v for k, v in keys.items()) and _kind_keys(r) == _kind_keys(keys)]
+    hits = [
+        r
+        for r in resources
+        if all(r.get(k) == v for k, v in keys.items()) and _kind_keys(r) == _kind_keys(keys)
+    ]
     assert len(hits) == 1, (keys, len(hits))
     return hits[0]
 
 
 def _kind_keys(item: dict) -> frozenset:
-    return frozenset(k for k in ("routeName", "virtualRouterName", "virtualServiceName", "virtualNodeName") if k in item)
+    return frozenset(
+        k
+        for k in ("routeName", "virtualRouterName", "virtualServiceName", "virtualNodeName")
+        if k in item
+    )
 
 
 def node(name: str, port: int, protocol: str, hostname: str, **spec) -> dict:
-    return {"meshName": MESH, "virtualNodeName": name, "spec": {
-        "listeners": [{"portMapping": {"port": port, "protocol": protocol}}],
-        "serviceDiscovery": {"dns": {"hostname": hostname}}, **spec}}
+    return {
+        "meshName": MESH,
+        "virtualNodeName": name,
+        "spec": {
+            "listeners": [{"portMapping": {"port": port, "protocol": protocol}}],
+            "serviceDiscovery": {"dns": {"hostname": hostname}},
+            **spec,
+        },
+    }
 
 
 def route(router: str, name: str, spec: dict) -> dict:
@@ -58,7 +72,9 @@ def add_backend(resources: Resources, node_name: str, service: str) -> None:
 # ------------------------------------------------------------------------------- mutators
 def blue_red(resources: Resources) -> Resources:
     teller_route(resources)["spec"]["httpRoute"]["action"]["weightedTargets"] = [
-        {"virtualNode": "colorteller-blue-vn", "weight": 8}, {"virtualNode": "colorteller-red-vn", "weight": 2}]
+        {"virtualNode": "colorteller-blue-vn", "weight": 8},
+        {"virtualNode": "colorteller-red-vn", "weight": 2},
+    ]
     return resources
 
 
@@ -72,11 +88,31 @@ def tcp_route(resources: Resources) -> Resources:
     resources += [
         node("colordb-vn", 5432, "tcp", db),
         node("colordb-replica-vn", 5432, "tcp", "colordb-replica.default.svc.cluster.local"),
-        {"meshName": MESH, "virtualRouterName": "colordb-vr", "spec": {"listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}]}},
-        {"meshName": MESH, "virtualServiceName": db, "spec": {"provider": {"virtualRouter": {"virtualRouterName": "colordb-vr"}}}},
-        route("colordb-vr", "colordb-route", {"tcpRoute": {
-            "action": {"weightedTargets": [{"virtualNode": "colordb-vn", "weight": 3}, {"virtualNode": "colordb-replica-vn", "weight": 1}]},
-            "timeout": {"idle": {"unit": "s", "value": 600}}}}),
+        {
+            "meshName": MESH,
+            "virtualRouterName": "colordb-vr",
+            "spec": {"listeners": [{"portMapping": {"port": 5432, "protocol": "tcp"}}]},
+        },
+        {
+            "meshName": MESH,
+            "virtualServiceName": db,
+            "spec": {"provider": {"virtualRouter": {"virtualRouterName": "colordb-vr"}}},
+        },
+        route(
+            "colordb-vr",
+            "colordb-route",
+            {
+                "tcpRoute": {
+                    "action": {
+                        "weightedTargets": [
+                            {"virtualNode": "colordb-vn", "weight": 3},
+                            {"virtualNode": "colordb-replica-vn", "weight": 1},
+                        ]
+                    },
+                    "timeout": {"idle": {"unit": "s", "value": 600}},
+                }
+            },
+        ),
     ]
     add_backend(resources, "colorgateway-vn", db)
     return resources
@@ -84,28 +120,64 @@ def tcp_route(resources: Resources) -> Resources:
 
 def headers_method(resources: Resources) -> Resources:
     teller_route(resources)["spec"]["priority"] = 10
-    resources.append(route("colorteller-vr", "colorteller-blue-header", {"priority": 0, "httpRoute": {
-        "match": {"prefix": "/color", "method": "GET", "scheme": "http",
-                  "headers": [{"name": "x-color", "match": {"exact": "blue"}},
-                              {"name": "user-agent", "match": {"regex": "^curl/.*"}},
-                              {"name": "x-canary", "match": {"range": {"start": 1, "end": 100}}},
-                              {"name": "x-debug", "invert": True}],
-                  "queryParameters": [{"name": "shade", "match": {"exact": "dark"}}]},
-        "action": {"weightedTargets": [{"virtualNode": "colorteller-blue-vn", "weight": 1}]}}}))
-    resources.append(route("colorteller-vr", "colorteller-red-path", {"httpRoute": {
-        "match": {"path": {"exact": "/color/red"}},
-        "action": {"weightedTargets": [{"virtualNode": "colorteller-red-vn", "weight": 1}]}}}))
+    resources.append(
+        route(
+            "colorteller-vr",
+            "colorteller-blue-header",
+            {
+                "priority": 0,
+                "httpRoute": {
+                    "match": {
+                        "prefix": "/color",
+                        "method": "GET",
+                        "scheme": "http",
+                        "headers": [
+                            {"name": "x-color", "match": {"exact": "blue"}},
+                            {"name": "user-agent", "match": {"regex": "^curl/.*"}},
+                            {"name": "x-canary", "match": {"range": {"start": 1, "end": 100}}},
+                            {"name": "x-debug", "invert": True},
+                        ],
+                        "queryParameters": [{"name": "shade", "match": {"exact": "dark"}}],
+                    },
+                    "action": {
+                        "weightedTargets": [{"virtualNode": "colorteller-blue-vn", "weight": 1}]
+                    },
+                },
+            },
+        )
+    )
+    resources.append(
+        route(
+            "colorteller-vr",
+            "colorteller-red-path",
+            {
+                "httpRoute": {
+                    "match": {"path": {"exact": "/color/red"}},
+                    "action": {
+                        "weightedTargets": [{"virtualNode": "colorteller-red-vn", "weight": 1}]
+                    },
+                }
+            },
+        )
+    )
     return resources
 
 
 def retry_timeout(resources: Resources) -> Resources:
     http_route = teller_route(resources)["spec"]["httpRoute"]
-    http_route["retryPolicy"] = {"maxRetries": 3, "perRetryTimeout": {"unit": "ms", "value": 2500},
-                                 "httpRetryEvents": ["server-error", "gateway-error", "stream-error"],
-                                 "tcpRetryEvents": ["connection-error"]}
-    http_route["timeout"] = {"perRequest": {"unit": "s", "value": 30}, "idle": {"unit": "s", "value": 60}}
+    http_route["retryPolicy"] = {
+        "maxRetries": 3,
+        "perRetryTimeout": {"unit": "ms", "value": 2500},
+        "httpRetryEvents": ["server-error", "gateway-error", "stream-error"],
+        "tcpRetryEvents": ["connection-error"],
+    }
+    http_route["timeout"] = {
+        "perRequest": {"unit": "s", "value": 30},
+        "idle": {"unit": "s", "value": 60},
+    }
     find(resources, virtualNodeName="colorteller-vn")["spec"]["listeners"][0]["timeout"] = {
-        "http": {"perRequest": {"unit": "s", "value": 45}}}
+        "http": {"perRequest": {"unit": "s", "value": 45}}
+    }
     return resources
 
 
@@ -114,19 +186,55 @@ def grpc_route(resources: Resources) -> Resources:
     resources += [
         node("colorpicker-vn", 9090, "grpc", svc),
         node("colorpicker-canary-vn", 9090, "grpc", "colorpicker-canary.default.svc.cluster.local"),
-        {"meshName": MESH, "virtualRouterName": "colorpicker-vr", "spec": {"listeners": [{"portMapping": {"port": 9090, "protocol": "grpc"}}]}},
-        {"meshName": MESH, "virtualServiceName": svc, "spec": {"provider": {"virtualRouter": {"virtualRouterName": "colorpicker-vr"}}}},
-        route("colorpicker-vr", "pick-canary", {"priority": 1, "grpcRoute": {
-            "match": {"serviceName": "color.Picker", "methodName": "Pick",
-                      "metadata": [{"name": "x-canary", "match": {"exact": "yes"}}]},
-            "action": {"weightedTargets": [{"virtualNode": "colorpicker-canary-vn", "weight": 1}]},
-            "retryPolicy": {"maxRetries": 4, "perRetryTimeout": {"unit": "s", "value": 1},
-                            "grpcRetryEvents": ["unavailable", "resource-exhausted"]},
-            "timeout": {"perRequest": {"unit": "s", "value": 5}}}}),
-        route("colorpicker-vr", "pick-all", {"priority": 2, "grpcRoute": {
-            "match": {"serviceName": "color.Picker"},
-            "action": {"weightedTargets": [{"virtualNode": "colorpicker-vn", "weight": 9},
-                                           {"virtualNode": "colorpicker-canary-vn", "weight": 1}]}}}),
+        {
+            "meshName": MESH,
+            "virtualRouterName": "colorpicker-vr",
+            "spec": {"listeners": [{"portMapping": {"port": 9090, "protocol": "grpc"}}]},
+        },
+        {
+            "meshName": MESH,
+            "virtualServiceName": svc,
+            "spec": {"provider": {"virtualRouter": {"virtualRouterName": "colorpicker-vr"}}},
+        },
+        route(
+            "colorpicker-vr",
+            "pick-canary",
+            {
+                "priority": 1,
+                "grpcRoute": {
+                    "match": {
+                        "serviceName": "color.Picker",
+                        "methodName": "Pick",
+                        "metadata": [{"name": "x-canary", "match": {"exact": "yes"}}],
+                    },
+                    "action": {
+                        "weightedTargets": [{"virtualNode": "colorpicker-canary-vn", "weight": 1}]
+                    },
+                    "retryPolicy": {
+                        "maxRetries": 4,
+                        "perRetryTimeout": {"unit": "s", "value": 1},
+                        "grpcRetryEvents": ["unavailable", "resource-exhausted"],
+                    },
+                    "timeout": {"perRequest": {"unit": "s", "value": 5}},
+                },
+            },
+        ),
+        route(
+            "colorpicker-vr",
+            "pick-all",
+            {
+                "priority": 2,
+                "grpcRoute": {
+                    "match": {"serviceName": "color.Picker"},
+                    "action": {
+                        "weightedTargets": [
+                            {"virtualNode": "colorpicker-vn", "weight": 9},
+                            {"virtualNode": "colorpicker-canary-vn", "weight": 1},
+                        ]
+                    },
+                },
+            },
+        ),
     ]
     add_backend(resources, "colorgateway-vn", svc)
     return resources
@@ -134,7 +242,9 @@ def grpc_route(resources: Resources) -> Resources:
 
 def node_provider(resources: Resources) -> Resources:
     """The virtual service provided directly by a virtual node: one cluster, App Mesh defaults."""
-    find(resources, virtualServiceName=TELLER)["spec"] = {"provider": {"virtualNode": {"virtualNodeName": "colorteller-vn"}}}
+    find(resources, virtualServiceName=TELLER)["spec"] = {
+        "provider": {"virtualNode": {"virtualNodeName": "colorteller-vn"}}
+    }
     return resources
 
 
@@ -144,7 +254,9 @@ def http2_endpoints(resources: Resources) -> Resources:
         if item.get("virtualNodeName", "").startswith("colorteller"):
             item["spec"]["listeners"][0]["portMapping"]["protocol"] = "http2"
             item["spec"]["serviceDiscovery"]["dns"]["responseType"] = "ENDPOINTS"
-    find(resources, virtualRouterName="colorteller-vr")["spec"]["listeners"][0]["portMapping"]["protocol"] = "http2"
+    find(resources, virtualRouterName="colorteller-vr")["spec"]["listeners"][0]["portMapping"][
+        "protocol"
+    ] = "http2"
     spec = teller_route(resources)["spec"]
     spec["http2Route"] = spec.pop("httpRoute")
     return resources
@@ -152,12 +264,29 @@ def http2_endpoints(resources: Resources) -> Resources:
 
 def multi_port(resources: Resources) -> Resources:
     """colorteller-vn and its router on two ports (http 9080, http2 9443); targets name the port."""
-    find(resources, virtualNodeName="colorteller-vn")["spec"]["listeners"].append({"portMapping": {"port": 9443, "protocol": "http2"}})
-    find(resources, virtualRouterName="colorteller-vr")["spec"]["listeners"].append({"portMapping": {"port": 9443, "protocol": "http2"}})
+    find(resources, virtualNodeName="colorteller-vn")["spec"]["listeners"].append(
+        {"portMapping": {"port": 9443, "protocol": "http2"}}
+    )
+    find(resources, virtualRouterName="colorteller-vr")["spec"]["listeners"].append(
+        {"portMapping": {"port": 9443, "protocol": "http2"}}
+    )
     teller_route(resources)["spec"]["httpRoute"]["action"]["weightedTargets"][0]["port"] = 9080
-    resources.append(route("colorteller-vr", "colorteller-h2", {"http2Route": {
-        "match": {"prefix": "/", "port": 9443},
-        "action": {"weightedTargets": [{"virtualNode": "colorteller-vn", "weight": 1, "port": 9443}]}}}))
+    resources.append(
+        route(
+            "colorteller-vr",
+            "colorteller-h2",
+            {
+                "http2Route": {
+                    "match": {"prefix": "/", "port": 9443},
+                    "action": {
+                        "weightedTargets": [
+                            {"virtualNode": "colorteller-vn", "weight": 1, "port": 9443}
+                        ]
+                    },
+                }
+            },
+        )
+    )
     return resources
 
 

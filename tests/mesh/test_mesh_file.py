@@ -25,22 +25,35 @@ def test_examples_load():
     for name in ("mesh.yaml", "route-blue-red.yaml", "preview-2018.json"):
         models = load_mesh_file(EXAMPLES / name)
         assert list(models) == [MESH]
-        assert set(models[MESH].nodes) == {"colorgateway-vn", "colorteller-vn", "colorteller-blue-vn", "colorteller-red-vn"}
+        assert set(models[MESH].nodes) == {
+            "colorgateway-vn",
+            "colorteller-vn",
+            "colorteller-blue-vn",
+            "colorteller-red-vn",
+        }
 
 
 def test_blue_red_example_is_the_blue_red_scenario():
-    assert yaml.safe_load((EXAMPLES / "route-blue-red.yaml").read_text()) == scenario_resources("blue_red")
+    assert yaml.safe_load((EXAMPLES / "route-blue-red.yaml").read_text()) == scenario_resources(
+        "blue_red"
+    )
 
 
 def test_preview_shapes_translate_like_the_ga_shapes():
-    assert _renders(load_mesh_file(EXAMPLES / "preview-2018.json")) == _renders(load_mesh_file(EXAMPLES / "mesh.yaml"))
+    assert _renders(load_mesh_file(EXAMPLES / "preview-2018.json")) == _renders(
+        load_mesh_file(EXAMPLES / "mesh.yaml")
+    )
 
 
 def test_preview_node_is_normalised_to_the_ga_shape():
     node = VirtualNode.model_validate(json.loads((EXAMPLES / "preview-2018.json").read_text())[0])
     spec = node.to_api()["spec"]
-    assert spec["serviceDiscovery"] == {"dns": {"hostname": "colorgateway.default.svc.cluster.local"}}
-    assert spec["backends"] == [{"virtualService": {"virtualServiceName": "colorteller.default.svc.cluster.local"}}]
+    assert spec["serviceDiscovery"] == {
+        "dns": {"hostname": "colorgateway.default.svc.cluster.local"}
+    }
+    assert spec["backends"] == [
+        {"virtualService": {"virtualServiceName": "colorteller.default.svc.cluster.local"}}
+    ]
 
 
 def test_preview_router_gets_a_service_and_a_derived_listener():
@@ -48,8 +61,12 @@ def test_preview_router_gets_a_service_and_a_derived_listener():
     service = model.services["colorteller.default.svc.cluster.local"]
     assert service.spec.provider.virtual_router.virtual_router_name == "colorteller-vr"
     router = model.routers["colorteller-vr"]
-    assert router.to_api()["spec"] == {"listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}]}
-    raw = VirtualRouter.model_validate({"meshName": MESH, "virtualRouterName": "r", "spec": {"serviceNames": ["a.b"]}})
+    assert router.to_api()["spec"] == {
+        "listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}]
+    }
+    raw = VirtualRouter.model_validate(
+        {"meshName": MESH, "virtualRouterName": "r", "spec": {"serviceNames": ["a.b"]}}
+    )
     assert "serviceNames" not in json.dumps(raw.to_api())
 
 
@@ -74,7 +91,9 @@ def test_resources_of_several_meshes_are_split_by_mesh():
 def test_json_file_and_yaml_file_give_the_same_model(tmp_path):
     path = tmp_path / "mesh.json"
     path.write_text(json.dumps(base()))
-    assert dump_resources(load_mesh_file(path).values()) == dump_resources(load_mesh_file(EXAMPLES / "mesh.yaml").values())
+    assert dump_resources(load_mesh_file(path).values()) == dump_resources(
+        load_mesh_file(EXAMPLES / "mesh.yaml").values()
+    )
 
 
 def test_empty_file_is_refused_but_an_empty_list_is_no_mesh(tmp_path):
@@ -87,11 +106,14 @@ def test_empty_file_is_refused_but_an_empty_list_is_no_mesh(tmp_path):
     assert load_mesh_file(path) == {}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("meshName: default\n", "expected a list"),
-    ("- [1, 2]\n", "resource [0]: expected a mapping"),
-    ("- {meshName: default, spec: {egressFilter: {type: DROP_ALL}}\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("meshName: default\n", "expected a list"),
+        ("- [1, 2]\n", "resource [0]: expected a mapping"),
+        ("- {meshName: default, spec: {egressFilter: {type: DROP_ALL}}\n", "not valid YAML"),
+    ],
+)
 def test_bad_file_names_the_file_and_problem(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)

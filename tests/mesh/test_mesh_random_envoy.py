@@ -29,8 +29,14 @@ ROUTE_KEY = {"http": "httpRoute", "http2": "http2Route", "grpc": "grpcRoute", "t
 def _node(rng: random.Random, index: int) -> dict:
     ports = rng.sample(PORTS, rng.choice((1, 1, 2)))
     listeners = [{"portMapping": {"port": p, "protocol": rng.choice(PROTOCOLS)}} for p in ports]
-    return {"meshName": MESH, "virtualNodeName": f"n{index}", "spec": {
-        "listeners": listeners, "serviceDiscovery": {"dns": {"hostname": f"n{index}.rand.local"}}}}
+    return {
+        "meshName": MESH,
+        "virtualNodeName": f"n{index}",
+        "spec": {
+            "listeners": listeners,
+            "serviceDiscovery": {"dns": {"hostname": f"n{index}.rand.local"}},
+        },
+    }
 
 
 def _match(rng: random.Random, protocol: str) -> dict:
@@ -41,27 +47,68 @@ def _match(rng: random.Random, protocol: str) -> dict:
         if rng.random() < 0.4:
             match["metadata"] = [{"name": "x-md", "match": {"prefix": "a"}}]
         return match
-    match = rng.choice([{"prefix": "/"}, {"prefix": "/api"}, {"path": {"exact": "/x"}}, {"path": {"regex": "/v[0-9]+/.*"}}])
+    match = rng.choice(
+        [
+            {"prefix": "/"},
+            {"prefix": "/api"},
+            {"path": {"exact": "/x"}},
+            {"path": {"regex": "/v[0-9]+/.*"}},
+        ]
+    )
     if rng.random() < 0.4:
-        match["headers"] = [{"name": "x-h", "invert": rng.random() < 0.3,
-                             "match": rng.choice([{"exact": "1"}, {"suffix": "z"}, {"range": {"start": 1, "end": 9}}, {"regex": "^a.*"}])}]
+        match["headers"] = [
+            {
+                "name": "x-h",
+                "invert": rng.random() < 0.3,
+                "match": rng.choice(
+                    [
+                        {"exact": "1"},
+                        {"suffix": "z"},
+                        {"range": {"start": 1, "end": 9}},
+                        {"regex": "^a.*"},
+                    ]
+                ),
+            }
+        ]
     if rng.random() < 0.3:
         match["method"] = rng.choice(("GET", "POST"))
     return match
 
 
-def _route(rng: random.Random, router: str, name: str, protocol: str, nodes: list[dict]) -> dict | None:
-    candidates = [(n, l["portMapping"]["port"]) for n in nodes for l in n["spec"]["listeners"] if l["portMapping"]["protocol"] == protocol]
+def _route(
+    rng: random.Random, router: str, name: str, protocol: str, nodes: list[dict]
+) -> dict | None:
+    candidates = [
+        (n, listener["portMapping"]["port"])
+        for n in nodes
+        for listener in n["spec"]["listeners"]
+        if listener["portMapping"]["protocol"] == protocol
+    ]
     if not candidates:
         return None
     picked = rng.sample(candidates, min(len(candidates), rng.choice((1, 2, 3))))
-    targets = [{"virtualNode": n["virtualNodeName"], "port": port, "weight": rng.randint(1 if protocol == "tcp" else 0, 40)} for n, port in picked]
+    targets = [
+        {
+            "virtualNode": n["virtualNodeName"],
+            "port": port,
+            "weight": rng.randint(1 if protocol == "tcp" else 0, 40),
+        }
+        for n, port in picked
+    ]
     body: dict = {"action": {"weightedTargets": targets}}
     if protocol != "tcp":
         body["match"] = _match(rng, protocol)
         if rng.random() < 0.4:
-            events = {"grpcRetryEvents": ["unavailable"]} if protocol == "grpc" else {"httpRetryEvents": ["server-error"]}
-            body["retryPolicy"] = {"maxRetries": rng.randint(0, 5), "perRetryTimeout": {"unit": "ms", "value": 500}, **events}
+            events = (
+                {"grpcRetryEvents": ["unavailable"]}
+                if protocol == "grpc"
+                else {"httpRetryEvents": ["server-error"]}
+            )
+            body["retryPolicy"] = {
+                "maxRetries": rng.randint(0, 5),
+                "perRetryTimeout": {"unit": "ms", "value": 500},
+                **events,
+            }
         if rng.random() < 0.4:
             body["timeout"] = {"perRequest": {"unit": "s", "value": rng.randint(0, 60)}}
     elif rng.random() < 0.5:
@@ -75,17 +122,57 @@ def _route(rng: random.Random, router: str, name: str, protocol: str, nodes: lis
 def random_mesh(seed: int) -> list[dict]:
     rng = random.Random(seed)
     nodes = [_node(rng, i) for i in range(rng.randint(2, 5))]
-    out: list[dict] = [{"meshName": MESH, "spec": {"egressFilter": {"type": rng.choice(("ALLOW_ALL", "DROP_ALL"))}}}, *nodes]
+    out: list[dict] = [
+        {
+            "meshName": MESH,
+            "spec": {"egressFilter": {"type": rng.choice(("ALLOW_ALL", "DROP_ALL"))}},
+        },
+        *nodes,
+    ]
     services = []
     for r in range(rng.randint(1, 2)):
         protocol, port = rng.choice(PROTOCOLS), rng.choice(PORTS)
-        out.append({"meshName": MESH, "virtualRouterName": f"r{r}", "spec": {"listeners": [{"portMapping": {"port": port, "protocol": protocol}}]}})
-        out += [x for x in (_route(rng, f"r{r}", f"route{r}-{i}", protocol, nodes) for i in range(rng.randint(0, 3 if protocol != "tcp" else 1))) if x]
-        services.append({"meshName": MESH, "virtualServiceName": f"svc-r{r}.rand.local", "spec": {"provider": {"virtualRouter": {"virtualRouterName": f"r{r}"}}}})
-    services.append({"meshName": MESH, "virtualServiceName": "svc-n1.rand.local", "spec": {"provider": {"virtualNode": {"virtualNodeName": "n1"}}}})
+        out.append(
+            {
+                "meshName": MESH,
+                "virtualRouterName": f"r{r}",
+                "spec": {"listeners": [{"portMapping": {"port": port, "protocol": protocol}}]},
+            }
+        )
+        out += [
+            x
+            for x in (
+                _route(rng, f"r{r}", f"route{r}-{i}", protocol, nodes)
+                for i in range(rng.randint(0, 3 if protocol != "tcp" else 1))
+            )
+            if x
+        ]
+        services.append(
+            {
+                "meshName": MESH,
+                "virtualServiceName": f"svc-r{r}.rand.local",
+                "spec": {"provider": {"virtualRouter": {"virtualRouterName": f"r{r}"}}},
+            }
+        )
+    services.append(
+        {
+            "meshName": MESH,
+            "virtualServiceName": "svc-n1.rand.local",
+            "spec": {"provider": {"virtualNode": {"virtualNodeName": "n1"}}},
+        }
+    )
     out += services
-    gateway = {"meshName": MESH, "virtualNodeName": "gateway", "spec": {"backends": [
-        {"virtualService": {"virtualServiceName": s["virtualServiceName"]}} for s in services if rng.random() < 0.8]}}
+    gateway = {
+        "meshName": MESH,
+        "virtualNodeName": "gateway",
+        "spec": {
+            "backends": [
+                {"virtualService": {"virtualServiceName": s["virtualServiceName"]}}
+                for s in services
+                if rng.random() < 0.8
+            ]
+        },
+    }
     return out + [gateway]
 
 
@@ -104,4 +191,6 @@ def test_random_accepted_meshes_are_accepted_by_envoy(tmp_path):
             output = result.stdout + result.stderr
             assert result.returncode == 0, f"seed {seed} node {node}: {output[-2000:]}"
             assert "deprecated" not in output.lower(), f"seed {seed} node {node}"
-    assert accepted >= 40, f"only {accepted} of 80 random meshes were valid: the generator needs work"
+    assert accepted >= 40, (
+        f"only {accepted} of 80 random meshes were valid: the generator needs work"
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from google.protobuf import json_format
-
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import json_format
 
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.meshfile import parse_resources
@@ -24,7 +25,7 @@ def _translate(scenario: str, node: NodeId = GATEWAY) -> dict:
 
 
 def _listener(resources: dict, name: str):
-    return next(l for l in resources[LISTENER] if l.name == name)
+    return next(item for item in resources[LISTENER] if item.name == name)
 
 
 def _unpack(filter_, cls):
@@ -44,10 +45,15 @@ def test_keys_are_the_xds_type_urls():
 
 def test_colorapp_gateway_names_follow_app_mesh():
     resources = _translate("colorapp")
-    assert [l.name for l in resources[LISTENER]] == ["lds_egress_0.0.0.0_15001", "lds_ingress_0.0.0.0_15000"]
+    assert [item.name for item in resources[LISTENER]] == [
+        "lds_egress_0.0.0.0_15001",
+        "lds_ingress_0.0.0.0_15000",
+    ]
     assert [r.name for r in resources[ROUTE]] == ["rds_egress_http_9080", "rds_ingress_http_9080"]
     assert [c.name for c in resources[CLUSTER]] == [
-        "cds_egress_default_colorteller-vn_http_9080", "cds_ingress_default_colorgateway-vn_http_9080"]
+        "cds_egress_default_colorteller-vn_http_9080",
+        "cds_ingress_default_colorgateway-vn_http_9080",
+    ]
 
 
 def test_ingress_goes_to_the_local_app_on_loopback():
@@ -65,9 +71,15 @@ def test_ingress_goes_to_the_local_app_on_loopback():
 def test_egress_virtual_host_domains_and_weights():
     resources = _translate("blue_red")
     host = resources[ROUTE][0].virtual_hosts[0]
-    assert list(host.domains) == ["colorteller.default.svc.cluster.local", "colorteller.default.svc.cluster.local:9080"]
+    assert list(host.domains) == [
+        "colorteller.default.svc.cluster.local",
+        "colorteller.default.svc.cluster.local:9080",
+    ]
     weights = [(c.name, c.weight.value) for c in host.routes[0].route.weighted_clusters.clusters]
-    assert weights == [("cds_egress_default_colorteller-blue-vn_http_9080", 8), ("cds_egress_default_colorteller-red-vn_http_9080", 2)]
+    assert weights == [
+        ("cds_egress_default_colorteller-blue-vn_http_9080", 8),
+        ("cds_egress_default_colorteller-red-vn_http_9080", 2),
+    ]
 
 
 @pytest.mark.parametrize("listener_name", ["lds_ingress_0.0.0.0_15000", "lds_egress_0.0.0.0_15001"])
@@ -116,14 +128,20 @@ def test_given_retry_and_timeout_are_honoured():
 
 def test_routes_are_ordered_by_priority_then_specificity():
     host = _translate("headers_method")[ROUTE][0].virtual_hosts[0]
-    assert [r.name for r in host.routes] == ["colorteller-blue-header", "colorteller-route", "colorteller-red-path"]
+    assert [r.name for r in host.routes] == [
+        "colorteller-blue-header",
+        "colorteller-route",
+        "colorteller-red-path",
+    ]
 
 
 def test_tcp_route_uses_weighted_tcp_proxy():
     listener = _listener(_translate("tcp_route"), "lds_egress_0.0.0.0_15001")
     proxy = _unpack(_chain_ports(listener)[5432].filters[0], tcp_proxy_pb2.TcpProxy)
     assert [(c.name, c.weight) for c in proxy.weighted_clusters.clusters] == [
-        ("cds_egress_default_colordb-vn_tcp_5432", 3), ("cds_egress_default_colordb-replica-vn_tcp_5432", 1)]
+        ("cds_egress_default_colordb-vn_tcp_5432", 3),
+        ("cds_egress_default_colordb-replica-vn_tcp_5432", 1),
+    ]
 
 
 def test_grpc_route_matches_service_and_method():
@@ -131,14 +149,26 @@ def test_grpc_route_matches_service_and_method():
     first = routes.virtual_hosts[0].routes[0]
     assert first.match.path == "/color.Picker/Pick" and first.match.HasField("grpc")
     assert first.route.retry_policy.retry_on == "unavailable,resource-exhausted"
-    cluster = next(c for c in _translate("grpc_route")[CLUSTER] if c.name == "cds_egress_default_colorpicker-vn_grpc_9090")
-    assert "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" in cluster.typed_extension_protocol_options
+    cluster = next(
+        c
+        for c in _translate("grpc_route")[CLUSTER]
+        if c.name == "cds_egress_default_colorpicker-vn_grpc_9090"
+    )
+    assert (
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        in cluster.typed_extension_protocol_options
+    )
 
 
 def test_dns_response_type_picks_the_cluster_type():
     clusters = {c.name: c for c in _translate("http2_endpoints")[CLUSTER]}
-    assert clusters["cds_egress_default_colorteller-vn_http2_9080"].type == clusters["cds_egress_default_colorteller-vn_http2_9080"].STRICT_DNS
-    assert {c.type for c in _translate("colorapp")[CLUSTER] if c.name.startswith("cds_egress")} == {clusters["cds_egress_default_colorteller-vn_http2_9080"].LOGICAL_DNS}
+    assert (
+        clusters["cds_egress_default_colorteller-vn_http2_9080"].type
+        == clusters["cds_egress_default_colorteller-vn_http2_9080"].STRICT_DNS
+    )
+    assert {c.type for c in _translate("colorapp")[CLUSTER] if c.name.startswith("cds_egress")} == {
+        clusters["cds_egress_default_colorteller-vn_http2_9080"].LOGICAL_DNS
+    }
 
 
 def test_node_provided_service_is_a_single_cluster_route():
@@ -165,14 +195,19 @@ def test_every_node_translates_consistently_and_round_trips(scenario):
             for message in messages:
                 again = type(message).FromString(message.SerializeToString())
                 assert again == message
-                assert json_format.Parse(json_format.MessageToJson(message), type(message)()) == message
+                assert (
+                    json_format.Parse(json_format.MessageToJson(message), type(message)())
+                    == message
+                )
 
 
 def test_backend_service_not_created_yet_is_accepted_then_routed_once_it_exists():
     """App Mesh does not validate backend existence (nodes before services is the usual order)."""
     resources = [r for r in scenario_resources("colorapp") if "virtualServiceName" not in r]
     early = translate_node(parse_resources(resources)[MESH], GATEWAY)
-    assert all("colorteller" not in c.name for c in early[CLUSTER] if c.name.startswith("cds_egress"))
+    assert all(
+        "colorteller" not in c.name for c in early[CLUSTER] if c.name.startswith("cds_egress")
+    )
     later = _translate("colorapp")
     assert "cds_egress_default_colorteller-vn_http_9080" in [c.name for c in later[CLUSTER]]
 
@@ -182,4 +217,6 @@ def test_backend_service_without_provider_is_accepted_and_not_routed():
     resources = scenario_resources("colorapp")
     next(r for r in resources if r.get("virtualServiceName") and "routeName" not in r)["spec"] = {}
     early = translate_node(parse_resources(resources)[MESH], GATEWAY)
-    assert all("colorteller" not in c.name for c in early[CLUSTER] if c.name.startswith("cds_egress"))
+    assert all(
+        "colorteller" not in c.name for c in early[CLUSTER] if c.name.startswith("cds_egress")
+    )

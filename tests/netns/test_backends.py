@@ -28,8 +28,11 @@ KERNEL_REFUSES = '-m owner --uid-owner 1000 -m comment --comment "proxyinit/test
 def test_failed_commit_changes_nothing(netns, backend, family):
     add_foreign_rules(netns, variant_of(backend))
     before = save(netns, variant_of(backend), family is Family.IPV6)
-    ops = (Op(OpKind.DECLARE, "APPMESH_EGRESS"), Op(OpKind.APPEND, "APPMESH_EGRESS", GOOD),
-           Op(OpKind.APPEND, "PREROUTING", KERNEL_REFUSES))
+    ops = (
+        Op(OpKind.DECLARE, "APPMESH_EGRESS"),
+        Op(OpKind.APPEND, "APPMESH_EGRESS", GOOD),
+        Op(OpKind.APPEND, "PREROUTING", KERNEL_REFUSES),
+    )
     with entered(netns), pytest.raises(RuntimeFailure):
         make_backend(backend).commit((FamilyPlan(family, ops),))
     assert save(netns, variant_of(backend), family is Family.IPV6) == before
@@ -40,7 +43,10 @@ def test_a_refused_family_stops_the_families_after_it(netns, backend):
     """Families commit one after the other; the first refusal leaves the later ones untouched."""
     before = save(netns, variant_of(backend))
     refused = FamilyPlan(Family.IPV6, (Op(OpKind.APPEND, "PREROUTING", KERNEL_REFUSES),))
-    fine = FamilyPlan(Family.IPV4, (Op(OpKind.DECLARE, "APPMESH_EGRESS"), Op(OpKind.APPEND, "APPMESH_EGRESS", GOOD)))
+    fine = FamilyPlan(
+        Family.IPV4,
+        (Op(OpKind.DECLARE, "APPMESH_EGRESS"), Op(OpKind.APPEND, "APPMESH_EGRESS", GOOD)),
+    )
     with entered(netns), pytest.raises(RuntimeFailure):
         make_backend(backend).commit((refused, fine))
     assert save(netns, variant_of(backend)) == before
@@ -69,7 +75,9 @@ def test_iptc_waits_for_the_xtables_lock(netns, tmp_path):
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("APPMESH_")}
     child_env.update(env(), XTABLES_LOCKFILE=str(lock_path))
     argv = [sys.executable, "-m", "proxyinit", "--netns", netns, "--backend", "iptc", "apply"]
-    proc = subprocess.Popen(argv, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         waiter = wait_for_holder_of(lock_path, exclude=os.getpid())  # the committing child, queued
         assert waiter is not None and proc.poll() is None, proc.communicate()

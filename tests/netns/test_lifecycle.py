@@ -26,7 +26,9 @@ def configured():
         lab.close()
 
 
-@pytest.mark.parametrize(("name", "changes", "variable", "value"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "changes", "variable", "value"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS]
+)
 def test_bad_input_exits_2_and_changes_nothing(configured, name, changes, variable, value):
     before = [save(configured, "nft", v6) for v6 in (False, True)]
     result = proxyinit(configured, "apply", env=env(**changes))
@@ -44,7 +46,22 @@ def test_status_absent_match_drift_and_repair(netns):
     assert proxyinit(netns, "status", env=env()).returncode == 4
     assert proxyinit(netns, "apply", env=env()).returncode == 0
     assert proxyinit(netns, "status", env=env()).returncode == 0
-    sh(*netns_exec(netns, "iptables-nft", "-t", "nat", "-I", "APPMESH_EGRESS", "-p", "tcp", "--dport", "8443", "-j", "RETURN"))
+    sh(
+        *netns_exec(
+            netns,
+            "iptables-nft",
+            "-t",
+            "nat",
+            "-I",
+            "APPMESH_EGRESS",
+            "-p",
+            "tcp",
+            "--dport",
+            "8443",
+            "-j",
+            "RETURN",
+        )
+    )
     drift = proxyinit(netns, "status", env=env())
     assert drift.returncode == 3 and "8443" in drift.stdout
     plan = proxyinit(netns, "plan", env=env())
@@ -113,8 +130,15 @@ def test_concurrent_applies_leave_one_set_of_rules(netns):
     import sys
 
     argv = [sys.executable, "-m", "proxyinit", "--netns", netns, "apply"]
-    procs = [subprocess.Popen(argv, env={**env(), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            argv,
+            env={**env(), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     assert all(proc.wait(timeout=60) == 0 for proc in procs)
     text = save(netns, "nft")
     assert text.count("proxyinit/egress-jump") == 1 and text.count("proxyinit/ingress-jump") == 1
@@ -129,7 +153,12 @@ def test_explicit_backend_refuses_to_mix_variants(netns):
 
 def test_rules_left_by_the_aws_route_manager_are_adopted(netns):
     script = Path(__file__).resolve().parents[2] / "bench" / "appmesh-route-manager.sh"
-    aws_env = {**env(), "IPTABLES": "iptables-nft", "IP6TABLES": "ip6tables-nft", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    aws_env = {
+        **env(),
+        "IPTABLES": "iptables-nft",
+        "IP6TABLES": "ip6tables-nft",
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    }
     import subprocess
 
     subprocess.run(netns_exec(netns, "sh", str(script)), env=aws_env, check=True)
@@ -153,11 +182,19 @@ def test_backend_from_the_environment_for_the_bare_entrypoint(netns):
     import sys
 
     base_env = {**env(), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    bogus = subprocess.run(netns_exec(netns, sys.executable, "-m", "proxyinit"), env={**base_env, "PROXYINIT_BACKEND": "ipfw"},
-                           capture_output=True, text=True)
+    bogus = subprocess.run(
+        netns_exec(netns, sys.executable, "-m", "proxyinit"),
+        env={**base_env, "PROXYINIT_BACKEND": "ipfw"},
+        capture_output=True,
+        text=True,
+    )
     assert bogus.returncode == 2 and "PROXYINIT_BACKEND='ipfw'" in bogus.stderr
     assert "APPMESH" not in save(netns, "legacy") + save(netns, "nft")
-    legacy = subprocess.run(netns_exec(netns, sys.executable, "-m", "proxyinit"), env={**base_env, "PROXYINIT_BACKEND": "legacy"},
-                            capture_output=True, text=True)
+    legacy = subprocess.run(
+        netns_exec(netns, sys.executable, "-m", "proxyinit"),
+        env={**base_env, "PROXYINIT_BACKEND": "legacy"},
+        capture_output=True,
+        text=True,
+    )
     assert legacy.returncode == 0, legacy.stderr
     assert "APPMESH_EGRESS" in save(netns, "legacy") and "APPMESH" not in save(netns, "nft")

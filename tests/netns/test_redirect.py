@@ -7,12 +7,26 @@ import pytest
 from proxyinit.lab.netns import Lab
 from tests.cases import env
 from tests.netns.conftest import (
-    APP4, APP6, BACKENDS, IGNORED4, IGNORED6, PEER4, PEER6,
-    add_foreign_rules, build_topology, proxyinit, save, variant_of,
+    APP4,
+    APP6,
+    BACKENDS,
+    IGNORED4,
+    IGNORED6,
+    PEER4,
+    PEER6,
+    add_foreign_rules,
+    build_topology,
+    proxyinit,
+    save,
+    variant_of,
 )
 
-CONFIG = env(ENABLE_IPV6="1", IGNORE_GID="1338", EGRESS_IGNORED_PORTS="3306",
-             EGRESS_IGNORED_IP=f"{IGNORED4},{IGNORED6}")
+CONFIG = env(
+    ENABLE_IPV6="1",
+    IGNORE_GID="1338",
+    EGRESS_IGNORED_PORTS="3306",
+    EGRESS_IGNORED_IP=f"{IGNORED4},{IGNORED6}",
+)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -60,13 +74,16 @@ def test_app_egress_lands_on_egress_listener_with_original_destination(applied, 
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize(("case", "uid", "gid", "port", "ignored_addr"), [
-    ("envoy_uid", 1337, None, 80, False),
-    ("ignored_gid", 1000, 1338, 80, False),
-    ("port_22_always", 1000, None, 22, False),
-    ("ignored_port", 1000, None, 3306, False),
-    ("ignored_address", 1000, None, 80, True),
-])
+@pytest.mark.parametrize(
+    ("case", "uid", "gid", "port", "ignored_addr"),
+    [
+        ("envoy_uid", 1337, None, 80, False),
+        ("ignored_gid", 1000, 1338, 80, False),
+        ("port_22_always", 1000, None, 22, False),
+        ("ignored_port", 1000, None, 3306, False),
+        ("ignored_address", 1000, None, 80, True),
+    ],
+)
 def test_exempt_egress_goes_direct(applied, family, case, uid, gid, port, ignored_addr):
     _, topo, _ = applied
     _, peer, ignored, _ = FAMILIES[family]

@@ -74,7 +74,10 @@ def test_compose_shares_one_network_namespace():
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
     for name in ("proxyinit", "envoy", "app"):
         assert services[name]["network_mode"] == "service:task"
-    assert services["envoy"]["depends_on"]["proxyinit"]["condition"] == "service_completed_successfully"
+    assert (
+        services["envoy"]["depends_on"]["proxyinit"]["condition"]
+        == "service_completed_successfully"
+    )
     assert services["app"]["depends_on"]["envoy"]["condition"] == "service_healthy"
     assert "NET_ADMIN" in services["proxyinit"]["cap_add"]
 

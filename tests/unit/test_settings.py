@@ -11,7 +11,9 @@ from proxyinit.settings import PortRange, load_settings
 from tests.cases import BAD_INPUTS, SCENARIOS, env
 
 
-@pytest.mark.parametrize(("name", "changes", "variable", "value"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "changes", "variable", "value"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS]
+)
 def test_bad_input_names_variable_and_value(name, changes, variable, value):
     with pytest.raises(ConfigError) as caught:
         load_settings(env(**changes))
@@ -38,12 +40,20 @@ def test_defaults_start_disabled_and_ipv6_off():
 
 def test_lists_tolerate_whitespace_and_keep_order():
     settings = load_settings(env(APP_PORTS=" 9082, 9080 ,8000-8002"))
-    assert settings.APP_PORTS == (PortRange(9082, 9082), PortRange(9080, 9080), PortRange(8000, 8002))
+    assert (
+        PortRange(9082, 9082),
+        PortRange(9080, 9080),
+        PortRange(8000, 8002),
+    ) == settings.APP_PORTS
 
 
 def test_addresses_become_networks():
     settings = load_settings(env(EGRESS_IGNORED_IP="203.0.113.7,10.0.0.0/8,fd00::1"))
-    assert [str(n) for n in settings.EGRESS_IGNORED_IP] == ["203.0.113.7/32", "10.0.0.0/8", "fd00::1/128"]
+    assert [str(n) for n in settings.EGRESS_IGNORED_IP] == [
+        "203.0.113.7/32",
+        "10.0.0.0/8",
+        "fd00::1/128",
+    ]
     assert isinstance(settings.EGRESS_IGNORED_IP[2], ipaddress.IPv6Network)
 
 
@@ -61,10 +71,12 @@ def test_no_warning_when_ipv6_enabled(capsys):
 def test_reads_process_environment(monkeypatch):
     for key, value in env(APP_PORTS="9090").items():
         monkeypatch.setenv(key, value)
-    assert load_settings().APP_PORTS == (PortRange(9090, 9090),)
+    assert (PortRange(9090, 9090),) == load_settings().APP_PORTS
 
 
 def test_all_problems_reported_at_once():
     with pytest.raises(ConfigError) as caught:
         load_settings(env(APP_PORTS="x", EGRESS_IGNORED_IP="y"))
-    assert "APPMESH_APP_PORTS" in str(caught.value) and "APPMESH_EGRESS_IGNORED_IP" in str(caught.value)
+    assert "APPMESH_APP_PORTS" in str(caught.value) and "APPMESH_EGRESS_IGNORED_IP" in str(
+        caught.value
+    )

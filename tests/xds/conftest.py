@@ -39,9 +39,14 @@ class AdsClient:
         except grpc.aio.AioRpcError as err:
             await self.responses.put(err)
 
-    async def send(self, type_url, names=(), version="", nonce="", error=None, node_id=None) -> None:
+    async def send(
+        self, type_url, names=(), version="", nonce="", error=None, node_id=None
+    ) -> None:
         request = discovery_pb2.DiscoveryRequest(
-            type_url=type_url, resource_names=list(names), version_info=version, response_nonce=nonce
+            type_url=type_url,
+            resource_names=list(names),
+            version_info=version,
+            response_nonce=nonce,
         )
         node = node_id if node_id is not None else (self.node_id if self._first else None)
         if node is not None:
@@ -58,7 +63,9 @@ class AdsClient:
         return item
 
     async def ack(self, response, names=()) -> None:
-        await self.send(response.type_url, names, version=response.version_info, nonce=response.nonce)
+        await self.send(
+            response.type_url, names, version=response.version_info, nonce=response.nonce
+        )
 
     async def expect_nothing(self, timeout: float = 0.3) -> None:
         with pytest.raises(asyncio.TimeoutError):

@@ -9,7 +9,12 @@ import pytest
 import yaml
 
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.bootstrap import build_bootstrap, envoy_flags, render_bootstrap, settings_from_env
+from proxyinit.mesh.bootstrap import (
+    build_bootstrap,
+    envoy_flags,
+    render_bootstrap,
+    settings_from_env,
+)
 
 ARN = "arn:aws:appmesh:us-west-2:123456789012:mesh/default/virtualNode/colorteller-red-vn"
 NODE = "mesh/default/virtualNode/colorteller-red-vn"
@@ -21,19 +26,26 @@ def bootstrap(env):
 
 def xds_address(doc):
     cluster = doc["static_resources"]["clusters"][0]
-    return cluster["type"], cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    return cluster["type"], cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0][
+        "endpoint"
+    ]["address"]
 
 
 def test_defaults_from_the_arn():
     doc = bootstrap({"APPMESH_RESOURCE_ARN": ARN})
     assert doc["node"] == {"id": NODE, "cluster": NODE}
-    assert doc["admin"]["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 9901}}
+    assert doc["admin"]["address"] == {
+        "socket_address": {"address": "127.0.0.1", "port_value": 9901}
+    }
     assert doc["admin"]["access_log"][0]["typed_config"]["path"] == "/tmp/envoy_admin_access.log"
     assert doc["dynamic_resources"]["lds_config"]["ads"] == {}
     assert doc["dynamic_resources"]["cds_config"]["ads"] == {}
     ads = doc["dynamic_resources"]["ads_config"]
     assert ads["grpc_services"] == [{"envoy_grpc": {"cluster_name": "xds_cluster"}}]
-    assert xds_address(doc) == ("STATIC", {"socket_address": {"address": "127.0.0.1", "port_value": 15010}})
+    assert xds_address(doc) == (
+        "STATIC",
+        {"socket_address": {"address": "127.0.0.1", "port_value": 15010}},
+    )
     cluster = doc["static_resources"]["clusters"][0]
     assert "http2_protocol_options" in str(cluster["typed_extension_protocol_options"])
 
@@ -43,7 +55,12 @@ def test_defaults_from_the_arn():
     [
         ({"APPMESH_VIRTUAL_NODE_NAME": NODE}, NODE),
         ({"APPMESH_RESOURCE_ARN": ARN, "APPMESH_VIRTUAL_NODE_NAME": NODE}, NODE),
-        ({"APPMESH_RESOURCE_ARN": "arn:aws-cn:appmesh:cn-north-1:123456789012:mesh/m/virtualNode/v"}, "mesh/m/virtualNode/v"),
+        (
+            {
+                "APPMESH_RESOURCE_ARN": "arn:aws-cn:appmesh:cn-north-1:123456789012:mesh/m/virtualNode/v"
+            },
+            "mesh/m/virtualNode/v",
+        ),
     ],
 )
 def test_node_id_sources(env, expected):
@@ -53,22 +70,38 @@ def test_node_id_sources(env, expected):
 @pytest.mark.parametrize(
     "endpoint, expected",
     [
-        ("10.0.0.1:9000", ("STATIC", {"socket_address": {"address": "10.0.0.1", "port_value": 9000}})),
+        (
+            "10.0.0.1:9000",
+            ("STATIC", {"socket_address": {"address": "10.0.0.1", "port_value": 9000}}),
+        ),
         ("[::1]:9000", ("STATIC", {"socket_address": {"address": "::1", "port_value": 9000}})),
-        ("xds.internal:15010", ("STRICT_DNS", {"socket_address": {"address": "xds.internal", "port_value": 15010}})),
+        (
+            "xds.internal:15010",
+            ("STRICT_DNS", {"socket_address": {"address": "xds.internal", "port_value": 15010}}),
+        ),
         ("unix:///run/xds.sock", ("STATIC", {"pipe": {"path": "/run/xds.sock"}})),
     ],
 )
 def test_xds_endpoint_forms(endpoint, expected):
-    assert xds_address(bootstrap({"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": endpoint})) == expected
+    assert (
+        xds_address(
+            bootstrap({"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": endpoint})
+        )
+        == expected
+    )
 
 
 def test_admin_and_flags_overrides():
-    settings = settings_from_env({
-        "APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "19901",
-        "ENVOY_ADMIN_ACCESS_ADDRESS": "0.0.0.0", "ENVOY_ADMIN_ACCESS_LOG_FILE": "/var/log/admin.log",
-        "ENVOY_LOG_LEVEL": "DEBUG", "ENVOY_CONCURRENCY": "2",
-    })
+    settings = settings_from_env(
+        {
+            "APPMESH_VIRTUAL_NODE_NAME": NODE,
+            "ENVOY_ADMIN_ACCESS_PORT": "19901",
+            "ENVOY_ADMIN_ACCESS_ADDRESS": "0.0.0.0",
+            "ENVOY_ADMIN_ACCESS_LOG_FILE": "/var/log/admin.log",
+            "ENVOY_LOG_LEVEL": "DEBUG",
+            "ENVOY_CONCURRENCY": "2",
+        }
+    )
     doc = build_bootstrap(settings)
     assert doc["admin"]["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 19901}
     assert doc["admin"]["access_log"][0]["typed_config"]["path"] == "/var/log/admin.log"
@@ -79,17 +112,55 @@ def test_admin_and_flags_overrides():
     "env, message",
     [
         ({}, "APPMESH_RESOURCE_ARN .* is not set"),
-        ({"APPMESH_RESOURCE_ARN": "arn:aws:ecs:us-west-2:123456789012:mesh/m/virtualNode/v"}, "APPMESH_RESOURCE_ARN='arn:aws:ecs"),
-        ({"APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g"}, "virtual gateways are not supported"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": "colorteller-red-vn"}, "APPMESH_VIRTUAL_NODE_NAME='colorteller-red-vn'"),
-        ({"APPMESH_RESOURCE_ARN": ARN, "APPMESH_VIRTUAL_NODE_NAME": "mesh/default/virtualNode/other"}, "name different virtual nodes"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "localhost"}, "APPMESH_XDS_ENDPOINT='localhost'"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "h:99999"}, "port 99999 is out of range"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "unix://rel.sock"}, "unix:///ABSOLUTE/PATH"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "http"}, "ENVOY_ADMIN_ACCESS_PORT='http'"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "70000"}, "ENVOY_ADMIN_ACCESS_PORT='70000'"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_ADDRESS": "any"}, "ENVOY_ADMIN_ACCESS_ADDRESS='any'"),
-        ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_LOG_FILE": "log.txt"}, "ENVOY_ADMIN_ACCESS_LOG_FILE='log.txt'"),
+        (
+            {"APPMESH_RESOURCE_ARN": "arn:aws:ecs:us-west-2:123456789012:mesh/m/virtualNode/v"},
+            "APPMESH_RESOURCE_ARN='arn:aws:ecs",
+        ),
+        (
+            {
+                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g"
+            },
+            "virtual gateways are not supported",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": "colorteller-red-vn"},
+            "APPMESH_VIRTUAL_NODE_NAME='colorteller-red-vn'",
+        ),
+        (
+            {
+                "APPMESH_RESOURCE_ARN": ARN,
+                "APPMESH_VIRTUAL_NODE_NAME": "mesh/default/virtualNode/other",
+            },
+            "name different virtual nodes",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "localhost"},
+            "APPMESH_XDS_ENDPOINT='localhost'",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "h:99999"},
+            "port 99999 is out of range",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "unix://rel.sock"},
+            "unix:///ABSOLUTE/PATH",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "http"},
+            "ENVOY_ADMIN_ACCESS_PORT='http'",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "70000"},
+            "ENVOY_ADMIN_ACCESS_PORT='70000'",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_ADDRESS": "any"},
+            "ENVOY_ADMIN_ACCESS_ADDRESS='any'",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_LOG_FILE": "log.txt"},
+            "ENVOY_ADMIN_ACCESS_LOG_FILE='log.txt'",
+        ),
         ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_LOG_LEVEL": "loud"}, "ENVOY_LOG_LEVEL='loud'"),
         ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_CONCURRENCY": "0"}, "ENVOY_CONCURRENCY='0'"),
         ({"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_CONCURRENCY": "-1"}, "ENVOY_CONCURRENCY='-1'"),
@@ -106,7 +177,9 @@ def test_rendered_yaml_round_trips():
 
 
 def run_cli(args, env):
-    return subprocess.run([sys.executable, "-m", "proxyinit", *args], env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "proxyinit", *args], env=env, capture_output=True, text=True
+    )
 
 
 def test_cli_writes_file_and_exits_2_on_bad_env(tmp_path):
@@ -125,7 +198,9 @@ def test_cli_module_imports_stdlib_only():
         "heavy = [m for m in ('grpc', 'google.protobuf', 'yaml', 'pydantic') if m in sys.modules];"
         "print(heavy)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -134,12 +209,30 @@ def test_envoy_run_execs_envoy_with_the_bootstrap_and_flags(tmp_path):
     bootstrap_file = tmp_path / "envoy.yaml"
     tmp_path.chmod(0o755)
     env = {"APPMESH_RESOURCE_ARN": ARN, "ENVOY_CONCURRENCY": "2"}
-    result = run_cli(["envoy-run", "--bootstrap", str(bootstrap_file), "--envoy-binary", "/bin/echo",
-                      "--", "--component-log-level", "upstream:debug"], env)
+    result = run_cli(
+        [
+            "envoy-run",
+            "--bootstrap",
+            str(bootstrap_file),
+            "--envoy-binary",
+            "/bin/echo",
+            "--",
+            "--component-log-level",
+            "upstream:debug",
+        ],
+        env,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "-c", str(bootstrap_file), "--disable-hot-restart", "--log-level", "info", "--concurrency", "2",
-        "--component-log-level", "upstream:debug",
+        "-c",
+        str(bootstrap_file),
+        "--disable-hot-restart",
+        "--log-level",
+        "info",
+        "--concurrency",
+        "2",
+        "--component-log-level",
+        "upstream:debug",
     ]
     assert yaml.safe_load(bootstrap_file.read_text())["node"]["id"] == NODE
 

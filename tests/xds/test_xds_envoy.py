@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from proxyinit.lab.loopback import loopback_translator
 from google.protobuf import duration_pb2
 
+from proxyinit.lab.loopback import loopback_translator
 from proxyinit.mesh.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
@@ -53,7 +52,9 @@ class Running:
 
     async def wait_acked(self, type_url: str, version: str, timeout: float = 10) -> None:
         await self.control_plane.registry.wait_until(
-            lambda streams: any(s.node_id == GATEWAY and s.types[type_url].acked_version == version for s in streams),
+            lambda streams: any(
+                s.node_id == GATEWAY and s.types[type_url].acked_version == version for s in streams
+            ),
             timeout,
         )
 
@@ -65,8 +66,10 @@ async def running_colorapp(workdir: Path, xds: Endpoint):
     mesh_file = workdir / "mesh.yaml"
     shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
     control_plane = ControlPlane(
-        FileMeshSource(mesh_file, interval=0.02), xds=xds,
-        debug=Endpoint(host="127.0.0.1", port=0), translate=loopback_translator(),
+        FileMeshSource(mesh_file, interval=0.02),
+        xds=xds,
+        debug=Endpoint(host="127.0.0.1", port=0),
+        translate=loopback_translator(),
     )
     async with control_plane:
         target = str(xds) if xds.is_unix else f"127.0.0.1:{control_plane.xds_port}"
@@ -97,7 +100,10 @@ def dynamic(dump: dict, kind: str) -> dict:
     out = {}
     for entry in config.get(field, []):
         body = entry[inner]["listener"] if kind == "listeners" else entry[inner]
-        out[body["name"]] = {"version": entry.get("version_info") or entry[inner].get("version_info"), "body": body}
+        out[body["name"]] = {
+            "version": entry.get("version_info") or entry[inner].get("version_info"),
+            "body": body,
+        }
     return out
 
 
@@ -116,9 +122,14 @@ async def test_envoy_connects_acks_and_has_the_colorapp_config(colorapp):
     for type_url in (types.CLUSTER, types.LISTENER, types.ROUTE):
         await colorapp.wait_acked(type_url, snapshot.version(type_url))
     node = (await colorapp.debug())["nodes"][GATEWAY]
-    assert node["connected"] and node["streams"][0]["types"]["RDS"]["version_acked"] == snapshot.version(types.ROUTE)
+    assert node["connected"] and node["streams"][0]["types"]["RDS"][
+        "version_acked"
+    ] == snapshot.version(types.ROUTE)
     dump = await colorapp.config_dump()
-    assert set(dynamic(dump, "listeners")) == {"lds_ingress_0.0.0.0_15000", "lds_egress_0.0.0.0_15001"}
+    assert set(dynamic(dump, "listeners")) == {
+        "lds_ingress_0.0.0.0_15000",
+        "lds_egress_0.0.0.0_15001",
+    }
     assert set(dynamic(dump, "routes")) == set(snapshot.resources(types.ROUTE))
     assert set(dynamic(dump, "clusters")) == set(snapshot.resources(types.CLUSTER))
     assert route_weights(dump) == {"colorteller-vn": 1}
@@ -130,7 +141,11 @@ async def test_weight_edit_is_pushed_without_restarting_envoy(colorapp):
     await colorapp.wait_acked(types.ROUTE, before.version(types.ROUTE))
     shutil.copy(EXAMPLES / "route-blue-red.yaml", colorapp.mesh_file)
     await colorapp.control_plane.registry.wait_until(
-        lambda _: colorapp.control_plane.cache.get_snapshot(GATEWAY).version(types.ROUTE) != before.version(types.ROUTE), 10
+        lambda _: (
+            colorapp.control_plane.cache.get_snapshot(GATEWAY).version(types.ROUTE)
+            != before.version(types.ROUTE)
+        ),
+        10,
     )
     after = colorapp.control_plane.cache.get_snapshot(GATEWAY)
     await colorapp.wait_acked(types.ROUTE, after.version(types.ROUTE))
@@ -143,7 +158,11 @@ async def test_weight_edit_is_pushed_without_restarting_envoy(colorapp):
 
 async def test_invalid_edit_is_refused_and_the_last_good_mesh_keeps_serving(colorapp, caplog):
     good = colorapp.control_plane.cache.get_snapshot(GATEWAY)
-    text = (EXAMPLES / "route-blue-red.yaml").read_text().replace("colorteller-blue-vn, weight: 8}", "colorteller-blue-vn, weight: 800}")
+    text = (
+        (EXAMPLES / "route-blue-red.yaml")
+        .read_text()
+        .replace("colorteller-blue-vn, weight: 8}", "colorteller-blue-vn, weight: 800}")
+    )
     colorapp.mesh_file.write_text(text)
     for _ in range(100):
         if "mesh edit refused" in caplog.text:
@@ -186,16 +205,22 @@ async def test_restarted_control_plane_does_not_resend_what_envoy_holds(colorapp
     await colorapp.wait_acked(types.ROUTE, snapshot.version(types.ROUTE))
     await old.stop(0)
     restarted = ControlPlane(
-        FileMeshSource(colorapp.mesh_file), xds=Endpoint(host="127.0.0.1", port=old.xds_port),
+        FileMeshSource(colorapp.mesh_file),
+        xds=Endpoint(host="127.0.0.1", port=old.xds_port),
         translate=old.publisher._translate,
     )
     async with restarted:
         await restarted.registry.wait_until(
-            lambda streams: any(s.types[types.ROUTE].acked_version == snapshot.version(types.ROUTE) for s in streams),
+            lambda streams: any(
+                s.types[types.ROUTE].acked_version == snapshot.version(types.ROUTE) for s in streams
+            ),
             15,
         )
         stream = restarted.registry.streams()[0]
-        assert stream.types[types.CLUSTER].responses == 0 and stream.types[types.LISTENER].responses == 0
+        assert (
+            stream.types[types.CLUSTER].responses == 0
+            and stream.types[types.LISTENER].responses == 0
+        )
         assert stream.types[types.CLUSTER].acked_version == snapshot.version(types.CLUSTER)
     dump = await colorapp.config_dump()
     assert dynamic(dump, "clusters")[INGRESS_CLUSTER]["version"] == snapshot.version(types.CLUSTER)
@@ -206,7 +231,9 @@ async def test_envoy_over_a_unix_socket(tmp_path):
     socket_dir = Path(tempfile.mkdtemp(prefix="proxyinit-xds-test-"))  # traversable by uid 1337
     try:
         socket_dir.chmod(0o755)
-        async with running_colorapp(tmp_path, Endpoint(unix_path=str(socket_dir / "xds.sock"))) as running:
+        async with running_colorapp(
+            tmp_path, Endpoint(unix_path=str(socket_dir / "xds.sock"))
+        ) as running:
             snapshot = running.control_plane.cache.get_snapshot(GATEWAY)
             await running.wait_acked(types.ROUTE, snapshot.version(types.ROUTE))
             if os.geteuid() == 0:

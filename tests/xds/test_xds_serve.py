@@ -26,7 +26,10 @@ from proxyinit.xds.server import StreamRegistry
 from tests.xds.xds_testlib import node_snapshot
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
-NODES = {f"mesh/default/virtualNode/{n}" for n in ("colorgateway-vn", "colorteller-vn", "colorteller-blue-vn", "colorteller-red-vn")}
+NODES = {
+    f"mesh/default/virtualNode/{n}"
+    for n in ("colorgateway-vn", "colorteller-vn", "colorteller-blue-vn", "colorteller-red-vn")
+}
 GATEWAY = "mesh/default/virtualNode/colorgateway-vn"
 
 
@@ -64,12 +67,17 @@ def test_translated_snapshot_versions_survive_a_restart():
         "from proxyinit.mesh.meshfile import load_mesh_file;"
         "from proxyinit.xds.cache import SnapshotCache;"
         "from proxyinit.xds.serve import SnapshotPublisher;"
-        "c = SnapshotCache(); SnapshotPublisher(c).publish(load_mesh_file(%r));"
+        "c = SnapshotCache(); SnapshotPublisher(c).publish(load_mesh_file({!r}));"
         "print(sorted((n, sorted(c.get_snapshot(n).versions().items())) for n in c.node_ids()))"
-    ) % str(EXAMPLES / "route-blue-red.yaml")
+    ).format(str(EXAMPLES / "route-blue-red.yaml"))
     outputs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
         for seed in ("1", "2")
     }
     assert len(outputs) == 1
@@ -90,8 +98,15 @@ def test_publisher_refuses_the_whole_edit_if_one_node_fails(caplog):
 
         return translate_node(model, node)
 
-    assert SnapshotPublisher(cache, broken).try_publish(load_mesh_file(EXAMPLES / "route-blue-red.yaml")) is None
-    assert "virtual node mesh/default/virtualNode/colorteller-red-vn: cannot translate" in caplog.text
+    assert (
+        SnapshotPublisher(cache, broken).try_publish(
+            load_mesh_file(EXAMPLES / "route-blue-red.yaml")
+        )
+        is None
+    )
+    assert (
+        "virtual node mesh/default/virtualNode/colorteller-red-vn: cannot translate" in caplog.text
+    )
     assert {node: cache.get_snapshot(node) for node in cache.node_ids()} == before
 
 
@@ -117,6 +132,7 @@ async def test_debug_endpoint_is_read_only_json():
     server = DebugServer(cache, StreamRegistry())
     await server.start()
     try:
+
         def fetch(path, method="GET"):
             request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", method=method)
             try:
@@ -128,7 +144,9 @@ async def test_debug_endpoint_is_read_only_json():
         status, body = await asyncio.to_thread(fetch, "/")
         assert status == 200
         assert body["nodes"][GATEWAY]["connected"] is False
-        assert body["nodes"][GATEWAY]["snapshot"]["RDS"] == cache.get_snapshot(GATEWAY).version(types.ROUTE)
+        assert body["nodes"][GATEWAY]["snapshot"]["RDS"] == cache.get_snapshot(GATEWAY).version(
+            types.ROUTE
+        )
         assert (await asyncio.to_thread(fetch, "/nope"))[0] == 404
         assert (await asyncio.to_thread(fetch, "/", "POST"))[0] == 405
     finally:
@@ -152,7 +170,7 @@ async def test_control_plane_pushes_file_edits(tmp_path):
 async def test_control_plane_start_fails_on_a_bad_mesh(tmp_path):
     mesh_file = tmp_path / "mesh.yaml"
     mesh_file.write_text("{not: a list}")
-    with pytest.raises(ConfigError, match="mesh.yaml"):
+    with pytest.raises(ConfigError, match=r"mesh\.yaml"):
         async with ControlPlane(FileMeshSource(mesh_file), Endpoint("127.0.0.1", 0)):
             pass
 
@@ -176,13 +194,20 @@ def test_bad_endpoints_name_the_flag(raw):
 
 
 def run_proxyinit(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "proxyinit", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "proxyinit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def test_serve_exits_2_on_a_bad_mesh_file(tmp_path):
     mesh_file = tmp_path / "mesh.yaml"
-    mesh_file.write_text("- meshName: default\n  virtualNodeName: x\n  spec: {listeners: [{portMapping: {port: 0, protocol: http}}]}\n")
+    mesh_file.write_text(
+        "- meshName: default\n  virtualNodeName: x\n  spec: {listeners: [{portMapping: {port: 0, protocol: http}}]}\n"
+    )
     process = run_proxyinit("xds", "serve", "--mesh-file", str(mesh_file), "--xds", "127.0.0.1:0")
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 2
@@ -191,12 +216,16 @@ def test_serve_exits_2_on_a_bad_mesh_file(tmp_path):
 
 def test_serve_over_a_unix_socket_stops_on_sigterm(tmp_path):
     socket_path = tmp_path / "xds.sock"
-    process = run_proxyinit("xds", "serve", "--mesh-file", str(EXAMPLES / "mesh.yaml"), "--xds", f"unix://{socket_path}")
+    process = run_proxyinit(
+        "xds", "serve", "--mesh-file", str(EXAMPLES / "mesh.yaml"), "--xds", f"unix://{socket_path}"
+    )
     try:
         deadline = time.monotonic() + 20
         while not socket_path.exists() and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.02)
-        assert socket_path.exists(), process.stderr.read() if process.poll() is not None else "no socket"
+        assert socket_path.exists(), (
+            process.stderr.read() if process.poll() is not None else "no socket"
+        )
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)
         assert process.returncode == 0, stderr
@@ -226,7 +255,9 @@ def test_file_source_sees_a_same_size_edit_within_one_mtime_tick(tmp_path):
     before = os.stat(mesh_file)
     assert "weight: 1}" in text
     mesh_file.write_text(text.replace("weight: 1}", "weight: 2}"))  # same size, same inode
-    os.utime(mesh_file, ns=(before.st_atime_ns, before.st_mtime_ns))  # as a coarse clock would leave it
+    os.utime(
+        mesh_file, ns=(before.st_atime_ns, before.st_mtime_ns)
+    )  # as a coarse clock would leave it
     meshes = source.poll()
     assert meshes is not None
     route = meshes["default"].routes["colorteller-vr"][0]

@@ -26,7 +26,9 @@ async def subscribe_all(client, registry):
     await client.send(types.ROUTE, ["g-routes"])
     rds = await client.read()
     await client.ack(rds, ["g-routes"])
-    await registry.wait_until(lambda s: s[-1].types[types.ROUTE].acked_version == rds.version_info, 3)
+    await registry.wait_until(
+        lambda s: s[-1].types[types.ROUTE].acked_version == rds.version_info, 3
+    )
     return cds, lds, rds
 
 
@@ -39,7 +41,8 @@ async def test_initial_subscription_and_ack(ads, connect):
     assert lds.type_url == types.LISTENER and len(lds.resources) == 1
     assert [r.type_url for r in rds.resources] == [types.ROUTE]
     await ads.registry.wait_until(
-        lambda streams: streams and streams[0].types[types.ROUTE].acked_version == rds.version_info, 3
+        lambda streams: streams and streams[0].types[types.ROUTE].acked_version == rds.version_info,
+        3,
     )
     state = ads.registry.streams()[0]
     assert state.node_id == GATEWAY
@@ -53,7 +56,9 @@ async def test_rds_honours_resource_names(ads, connect):
     await client.send(types.ROUTE, ["other"])
     response = await client.read()
     assert len(response.resources) == 0
-    await client.send(types.ROUTE, ["g-routes"], version=response.version_info, nonce=response.nonce)
+    await client.send(
+        types.ROUTE, ["g-routes"], version=response.version_info, nonce=response.nonce
+    )
     response = await client.read()
     assert len(response.resources) == 1
 
@@ -67,15 +72,21 @@ async def test_nack_is_recorded_and_not_resent_until_snapshot_changes(ads, conne
     await client.send(types.LISTENER)
     await client.ack(await client.read())
     # Otherwise the ACK may arrive after the next push and be (rightly) ignored as stale.
-    await ads.registry.wait_until(lambda s: s[0].types[types.CLUSTER].acked_version == first.version_info, 3)
+    await ads.registry.wait_until(
+        lambda s: s[0].types[types.CLUSTER].acked_version == first.version_info, 3
+    )
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}))
     bad = await client.read()
     assert bad.version_info != first.version_info
-    await client.send(types.CLUSTER, version=first.version_info, nonce=bad.nonce, error="bad cluster g-red")
+    await client.send(
+        types.CLUSTER, version=first.version_info, nonce=bad.nonce, error="bad cluster g-red"
+    )
     await client.expect_nothing()
     await ads.registry.wait_until(lambda s: s[0].types[types.CLUSTER].last_nack is not None, 3)
     state = ads.registry.streams()[0].types[types.CLUSTER]
-    assert state.last_nack.error == "bad cluster g-red" and state.last_nack.version == bad.version_info
+    assert (
+        state.last_nack.error == "bad cluster g-red" and state.last_nack.version == bad.version_info
+    )
     assert state.acked_version == first.version_info
     # Another type changes (the stream wakes up, unlike for an equal snapshot, which the cache
     # drops): that type is pushed, the NACKed CDS version is still not resent.
@@ -101,7 +112,9 @@ async def test_stale_nonce_is_ignored(ads, connect):
     state = ads.registry.streams()[0].types[types.CLUSTER]
     assert state.last_nack is None and state.acked_version == ""
     await client.ack(second)
-    await ads.registry.wait_until(lambda s: s[0].types[types.CLUSTER].acked_version == second.version_info, 3)
+    await ads.registry.wait_until(
+        lambda s: s[0].types[types.CLUSTER].acked_version == second.version_info, 3
+    )
 
 
 async def test_changes_are_pushed_in_cds_lds_rds_order(ads, connect):
@@ -122,7 +135,7 @@ async def test_changes_are_pushed_in_cds_lds_rds_order(ads, connect):
 async def test_snapshot_change_pushes_only_changed_types(ads, connect):
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}))
     client = connect(GATEWAY)
-    cds, lds, rds = await subscribe_all(client, ads.registry)
+    _cds, _lds, rds = await subscribe_all(client, ads.registry)
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 8, "g-red": 2}))
     pushed = await client.read()
     assert pushed.type_url == types.ROUTE and pushed.version_info != rds.version_info
@@ -139,7 +152,9 @@ async def test_unknown_node_is_not_found(ads, connect):
     assert "mesh/m/virtualNode/nobody" in info.value.details()
 
 
-@pytest.mark.parametrize("node_id", ["", "gateway", "mesh/m/virtualNode/", "mesh/m/virtualRouter/x"])
+@pytest.mark.parametrize(
+    "node_id", ["", "gateway", "mesh/m/virtualNode/", "mesh/m/virtualRouter/x"]
+)
 async def test_malformed_node_id_is_invalid_argument(ads, connect, node_id):
     client = connect(node_id)
     await client.send(types.CLUSTER)
@@ -193,7 +208,9 @@ async def test_reconnect_with_current_version_sends_nothing_for_wildcard_types(a
     client = connect(GATEWAY)
     await client.send(types.CLUSTER, version=version)
     await client.expect_nothing()
-    await client.send(types.ROUTE, ["g-routes"], version=ads.cache.get_snapshot(GATEWAY).version(types.ROUTE))
+    await client.send(
+        types.ROUTE, ["g-routes"], version=ads.cache.get_snapshot(GATEWAY).version(types.ROUTE)
+    )
     assert (await client.read()).type_url == types.ROUTE  # RDS/EDS are always answered
 
 
@@ -272,7 +289,9 @@ async def test_a_closed_stream_leaves_no_reader_running():
     cache = SnapshotCache()
     cache.set_snapshot(GATEWAY, node_snapshot("g"))
     service = AggregatedDiscoveryService(cache)
-    requests = HeldRequests(discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER, node=base_pb2.Node(id=GATEWAY)))
+    requests = HeldRequests(
+        discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER, node=base_pb2.Node(id=GATEWAY))
+    )
     responses = service.StreamAggregatedResources(requests, FakeContext())
     assert (await anext(responses)).type_url == types.CLUSTER
     await asyncio.sleep(0.01)  # the reader is now waiting for Envoy's next request

@@ -13,7 +13,13 @@ from envoy.config.cluster.v3 import cluster_pb2
 from proxyinit.errors import ConfigError
 from proxyinit.xds import types
 from proxyinit.xds.snapshot import InconsistentSnapshotError, Snapshot
-from tests.xds.xds_testlib import http_listener, node_resources, static_cluster, tcp_listener, weighted_route_config
+from tests.xds.xds_testlib import (
+    http_listener,
+    node_resources,
+    static_cluster,
+    tcp_listener,
+    weighted_route_config,
+)
 
 
 def test_consistent_snapshot_has_a_version_per_type():
@@ -42,7 +48,10 @@ def test_version_is_stable_across_processes():
     here = str(Path(__file__).parent)
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", code, here], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code, here],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
         for seed in ("1", "2")
@@ -63,10 +72,16 @@ def test_snapshot_is_not_changed_by_later_mutation_of_the_input():
     [
         (lambda r: r[types.CLUSTER].pop(), "references missing cluster 'a-blue'"),
         (lambda r: r[types.ROUTE].clear(), "references missing route_config 'a-routes'"),
-        (lambda r: r[types.LISTENER].append(tcp_listener("t", 1, "nope")), "listener 't' references missing cluster 'nope'"),
+        (
+            lambda r: r[types.LISTENER].append(tcp_listener("t", 1, "nope")),
+            "listener 't' references missing cluster 'nope'",
+        ),
         (lambda r: r[types.CLUSTER].append(static_cluster("a-blue", 1)), "duplicate"),
         (lambda r: r[types.CLUSTER].append(static_cluster("", 1)), "empty name"),
-        (lambda r: r[types.CLUSTER].append(weighted_route_config("x", {"a-blue": 1})), "was given under type"),
+        (
+            lambda r: r[types.CLUSTER].append(weighted_route_config("x", {"a-blue": 1})),
+            "was given under type",
+        ),
         (
             lambda r: r[types.CLUSTER].append(
                 cluster_pb2.Cluster(name="eds", type=cluster_pb2.Cluster.EDS)
@@ -96,9 +111,16 @@ def test_eds_cluster_with_assignment_is_consistent():
 def test_weighted_route_to_missing_cluster_is_refused():
     resources = node_resources("a")
     resources[types.ROUTE] = [weighted_route_config("a-routes", {"a-blue": 1, "gone": 1})]
-    with pytest.raises(InconsistentSnapshotError, match="route_config 'a-routes' references missing cluster 'gone'"):
+    with pytest.raises(
+        InconsistentSnapshotError, match="route_config 'a-routes' references missing cluster 'gone'"
+    ):
         Snapshot(resources)
 
 
 def test_listener_without_route_reference_is_fine():
-    Snapshot({types.LISTENER: [http_listener("l", 1, "r")], types.ROUTE: [weighted_route_config("r", {})]})
+    Snapshot(
+        {
+            types.LISTENER: [http_listener("l", 1, "r")],
+            types.ROUTE: [weighted_route_config("r", {})],
+        }
+    )

@@ -8,7 +8,9 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2, duration_pb2
 
@@ -22,7 +24,9 @@ def pack(message) -> any_pb2.Any:
     return packed
 
 
-def static_cluster(name: str, port: int, host: str = "127.0.0.1", timeout_s: int = 1) -> cluster_pb2.Cluster:
+def static_cluster(
+    name: str, port: int, host: str = "127.0.0.1", timeout_s: int = 1
+) -> cluster_pb2.Cluster:
     return cluster_pb2.Cluster(
         name=name,
         type=cluster_pb2.Cluster.STATIC,
@@ -35,7 +39,9 @@ def static_cluster(name: str, port: int, host: str = "127.0.0.1", timeout_s: int
                         endpoint_components_pb2.LbEndpoint(
                             endpoint=endpoint_components_pb2.Endpoint(
                                 address=address_pb2.Address(
-                                    socket_address=address_pb2.SocketAddress(address=host, port_value=port)
+                                    socket_address=address_pb2.SocketAddress(
+                                        address=host, port_value=port
+                                    )
                                 )
                             )
                         )
@@ -50,16 +56,23 @@ def http_listener(name: str, port: int, route_config_name: str) -> listener_pb2.
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=name,
         rds=hcm_pb2.Rds(route_config_name=route_config_name, config_source=_ads_source()),
-        http_filters=[hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))],
+        http_filters=[
+            hcm_pb2.HttpFilter(
+                name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
+            )
+        ],
     )
     return listener_pb2.Listener(
         name=name,
-        address=address_pb2.Address(socket_address=address_pb2.SocketAddress(address="127.0.0.1", port_value=port)),
+        address=address_pb2.Address(
+            socket_address=address_pb2.SocketAddress(address="127.0.0.1", port_value=port)
+        ),
         filter_chains=[
             listener_components_pb2.FilterChain(
                 filters=[
                     listener_components_pb2.Filter(
-                        name="envoy.filters.network.http_connection_manager", typed_config=pack(manager)
+                        name="envoy.filters.network.http_connection_manager",
+                        typed_config=pack(manager),
                     )
                 ]
             )
@@ -71,10 +84,16 @@ def tcp_listener(name: str, port: int, cluster: str) -> listener_pb2.Listener:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=name, cluster=cluster)
     return listener_pb2.Listener(
         name=name,
-        address=address_pb2.Address(socket_address=address_pb2.SocketAddress(address="127.0.0.1", port_value=port)),
+        address=address_pb2.Address(
+            socket_address=address_pb2.SocketAddress(address="127.0.0.1", port_value=port)
+        ),
         filter_chains=[
             listener_components_pb2.FilterChain(
-                filters=[listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy))]
+                filters=[
+                    listener_components_pb2.Filter(
+                        name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy)
+                    )
+                ]
             )
         ],
     )
@@ -84,7 +103,9 @@ def weighted_route_config(name: str, weights: dict[str, int]) -> route_pb2.Route
     action = route_components_pb2.RouteAction(
         weighted_clusters=route_components_pb2.WeightedCluster(
             clusters=[
-                route_components_pb2.WeightedCluster.ClusterWeight(name=cluster, weight={"value": weight})
+                route_components_pb2.WeightedCluster.ClusterWeight(
+                    name=cluster, weight={"value": weight}
+                )
                 for cluster, weight in weights.items()
             ]
         )
@@ -113,7 +134,9 @@ def _ads_source():
     )
 
 
-def node_resources(tag: str, weights: dict[str, int] | None = None, port: int = 0) -> dict[str, list]:
+def node_resources(
+    tag: str, weights: dict[str, int] | None = None, port: int = 0
+) -> dict[str, list]:
     """A small consistent node config: one HTTP listener -> RDS -> weighted clusters."""
     weights = weights or {f"{tag}-blue": 1}
     return {

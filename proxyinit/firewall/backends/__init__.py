@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 NAMES = ("auto", "iptc", "legacy", "nft")  # the choices of --backend
 
 
-def make_backend(name: str, observed: dict[Family, str] | None = None) -> "Backend":
+def make_backend(name: str, observed: dict[Family, str] | None = None) -> Backend:
     """Build a concrete backend by name (not `auto`: see backends.select). `observed`: save
     text already read, served by the first observe() of each family."""
     if name == "iptc":

@@ -11,7 +11,6 @@ Traps handled here, all measured on this project's machines:
 
 from __future__ import annotations
 
-
 import contextlib
 import os
 import time
@@ -59,7 +58,9 @@ def apply_ops(iptc, family: Family, ops: tuple[Op, ...]) -> None:
     table.refresh()
     for op in ops:
         if op.kind is OpKind.DECLARE:
-            table.flush_entries(op.chain) if table.is_chain(op.chain) else table.create_chain(op.chain)
+            table.flush_entries(op.chain) if table.is_chain(op.chain) else table.create_chain(
+                op.chain
+            )
         elif op.kind is OpKind.DELETE_CHAIN:
             table.delete_chain(op.chain)
         else:
@@ -107,14 +108,16 @@ class Child:
             iptc = load_iptc()
             if os.read(gate_r, 1) == b"g":
                 commit_with(iptc, plan)
-        except BaseException as err:  # noqa: BLE001 - everything must reach the parent
+        except BaseException as err:
             os.write(result_w, str(err).encode()[:4000])
             code = 1
         os._exit(code)
 
     def finish(self, go: bool) -> str | None:
         """Open the gate (or abort), wait; the child's error text, or None."""
-        with contextlib.suppress(BrokenPipeError):  # the child may have died loading python-iptables
+        with contextlib.suppress(
+            BrokenPipeError
+        ):  # the child may have died loading python-iptables
             os.write(self.gate_w, b"g" if go else b"x")
         os.close(self.gate_w)
         with os.fdopen(self.result_r, "rb") as pipe:

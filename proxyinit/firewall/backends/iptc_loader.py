@@ -17,10 +17,18 @@ import os
 import sys
 from types import ModuleType
 
-LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu", "/lib64", "/lib")
+LIB_DIRS = (
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/lib",
+)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _listing(directory: str) -> tuple[str, ...]:
     try:
         return tuple(sorted(os.listdir(directory)))
@@ -33,7 +41,11 @@ def _fast_find_library(name: str) -> str | None:
     prefix = f"lib{name}.so."
     for directory in LIB_DIRS:
         # Versioned names only: libc.so (and other unversioned .so files) can be linker scripts.
-        hits = [entry for entry in _listing(directory) if entry.startswith(prefix) and entry[len(prefix):][:1].isdigit()]
+        hits = [
+            entry
+            for entry in _listing(directory)
+            if entry.startswith(prefix) and entry[len(prefix) :][:1].isdigit()
+        ]
         if hits:
             return os.path.join(directory, hits[0])
     return None

@@ -55,5 +55,10 @@ class RestoreBackend:
         """In the given order, one restore transaction per family; stop at the first failure."""
         for plan in plans:
             if not plan.empty:
-                argv = [tool(self.variant, plan.family, "restore"), "--noflush", "--wait", WAIT_SECONDS]
+                argv = [
+                    tool(self.variant, plan.family, "restore"),
+                    "--noflush",
+                    "--wait",
+                    WAIT_SECONDS,
+                ]
                 run(argv, stdin=render_family(plan))

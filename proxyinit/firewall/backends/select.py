@@ -43,8 +43,12 @@ def survey() -> Survey:
     for variant in VARIANTS:
         for family in Family:
             try:
-                started[variant, family] = subprocess.Popen([tool(variant, family, "save")], stdout=subprocess.PIPE,
-                                                             stderr=subprocess.DEVNULL, text=True)
+                started[variant, family] = subprocess.Popen(
+                    [tool(variant, family, "save")],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
             except (RuntimeFailure, OSError):
                 started[variant, family] = None
     result: Survey = {variant: {} for variant in VARIANTS}
@@ -63,7 +67,9 @@ def choose(name: str, found: Survey) -> tuple[str, str]:
     used = in_use(found)
     if name == "auto":
         if len(used) == 2:
-            raise RuntimeFailure("this namespace has rules in both iptables-legacy and iptables-nft; pick one with --backend")
+            raise RuntimeFailure(
+                "this namespace has rules in both iptables-legacy and iptables-nft; pick one with --backend"
+            )
         if used:
             return used[0], f"namespace already has {used[0]} rules"
         variant = default_variant()
@@ -71,11 +77,13 @@ def choose(name: str, found: Survey) -> tuple[str, str]:
     variant = "legacy" if name in ("legacy", "iptc") else "nft"
     other = [v for v in used if v != variant]
     if other:
-        raise RuntimeFailure(f"--backend {name} would mix variants: this namespace already has iptables-{other[0]} rules")
+        raise RuntimeFailure(
+            f"--backend {name} would mix variants: this namespace already has iptables-{other[0]} rules"
+        )
     return variant, f"--backend {name}"
 
 
-def select_backend(name: str) -> "Backend":
+def select_backend(name: str) -> Backend:
     found = survey()
     variant, reason = choose(name, found)
     if name == "auto":
