@@ -27,10 +27,10 @@ demo: install
 	$(PY) -m proxyinit demo
 
 bench: install
-	$(PY) bench/apply.py
-	$(PY) bench/xds_push.py
-	$(PY) bench/api_push.py
-	$(PY) bench/mesh.py
+	$(PY) -m bench.apply
+	$(PY) -m bench.xds_push
+	$(PY) -m bench.api_push
+	$(PY) -m bench.mesh
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -10,7 +10,7 @@ real HTTP requests (`update-route`, the walkthrough's 8:2 edit with moving weigh
 2. Writes/s the store sustains: sequential update-route over HTTP (validation + translation
    check + fsync'd SQLite commit + 200), and MeshStore.update in-process (no HTTP).
 
-    .venv/bin/python bench/api_push.py [--changes 30] [--streams 100,1000] [--writes 300] [--no-envoy]
+    .venv/bin/python -m bench.api_push [--changes 30] [--streams 100,1000] [--writes 300] [--no-envoy]
 """
 
 from __future__ import annotations
@@ -26,13 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.xds_push import GATEWAY, pct, rss_mb  # the simulated-stream client lives there
+from proxyinit.lab.loopback import loopback_translator
+from proxyinit.xds.server import Callbacks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from xds_push import GATEWAY, pct, rss_mb  # noqa: E402  (the simulated-stream client lives there)
-
-from proxyinit.lab.loopback import loopback_translator  # noqa: E402
 
 ROUTE_PATH = "/v20190125/meshes/default/virtualRouter/colorteller-vr/routes/colorteller-route"
 
@@ -70,7 +68,7 @@ def put_route(port: int, i: int) -> None:
         connection.close()
 
 
-class RdsAckWaiter:
+class RdsAckWaiter(Callbacks):
     """Set when `target` distinct streams ACKed the gateway's current RDS version (not `old`)."""
 
     def __init__(self, plane):
@@ -78,7 +76,7 @@ class RdsAckWaiter:
 
         self.plane, self.ack_kind = plane, RequestKind.ACK
         self.old, self.target, self.acked, self.done = "", 0, set(), asyncio.Event()
-        plane.registry.add_listener(self._on_ack)
+        plane.ads.add_callbacks(self)
 
     def expect(self, streams: int) -> None:
         from proxyinit.xds import types
@@ -86,7 +84,7 @@ class RdsAckWaiter:
         self.old = self.plane.cache.get_snapshot(GATEWAY).version(types.ROUTE)
         self.target, self.acked, self.done = streams, set(), asyncio.Event()
 
-    def _on_ack(self, stream, type_url, kind) -> None:
+    def on_request(self, stream, type_url, kind) -> None:
         from proxyinit.xds import types
 
         if kind is not self.ack_kind or type_url != types.ROUTE:
@@ -112,31 +110,31 @@ async def timed_writes(
 
 
 async def start_plane(workdir: Path, name: str):
-    from proxyinit.api.run import StoreControlPlane
-    from proxyinit.mesh.meshfile import load_mesh_file
+    from proxyinit.controlplane.plane import ControlPlane
+    from proxyinit.mesh.model.meshfile import load_mesh_file
     from proxyinit.xds.endpoint import Endpoint
 
-    running = StoreControlPlane(
-        str(workdir / f"{name}.db"),
+    running = ControlPlane(
         Endpoint("127.0.0.1", 0),
-        Endpoint("127.0.0.1", 0),
+        db=str(workdir / f"{name}.db"),
+        api=Endpoint("127.0.0.1", 0),
         translate=loopback_translator(),
     )
+    await running.start()
     await running.store.apply(
         load_mesh_file(ROOT / "examples" / "colorapp" / "route-blue-red.yaml")
     )
-    await running.start()
     return running
 
 
 async def bench_envoy(workdir: Path, changes: int) -> list[float]:
-    from proxyinit.mesh.envoy import EnvoyProcess
+    from proxyinit.mesh.runtime.envoy import EnvoyProcess
 
     running = await start_plane(workdir, "envoy")
     try:
-        waiter = RdsAckWaiter(running.plane)
+        waiter = RdsAckWaiter(running)
         async with EnvoyProcess() as envoy:
-            await envoy.start_node(GATEWAY, f"127.0.0.1:{running.plane.xds_port}")
+            await envoy.start_node(GATEWAY, f"127.0.0.1:{running.xds_port}")
             return await timed_writes(running, waiter, 1, changes, 0)
     finally:
         await running.stop()
@@ -146,18 +144,24 @@ async def bench_fanout(workdir: Path, n: int, changes: int) -> dict:
     running = await start_plane(workdir, f"fanout{n}")
     client = None
     try:
-        waiter = RdsAckWaiter(running.plane)
+        waiter = RdsAckWaiter(running)
         client = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(ROOT / "bench" / "xds_push.py"),
+            "-m",
+            "bench.xds_push",
             "--client",
-            str(running.plane.xds_port),
+            str(running.xds_port),
             str(n),
             str(n),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
+            cwd=ROOT,
         )
-        await running.plane.registry.wait_until(lambda streams: len(streams) >= n, 60)
+        deadline = time.monotonic() + 60
+        while len(running.registry.streams()) < n:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"fan-out {n}: only {len(running.registry.streams())} streams")
+            await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)  # let the initial responses be ACKed before timing edits
         durations = await timed_writes(running, waiter, n, changes, 1000)
         return {"n": n, "ms": durations, "rss": rss_mb()[0]}

@@ -19,10 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from proxyinit.lab.netns import lab, netns_exec
 
-from proxyinit.lab.netns import lab, netns_exec  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = ROOT / "bench" / "appmesh-route-manager.sh"
 BASE = {

@@ -17,13 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from proxyinit.lab.colorlab import ColorLab, python_module
+from proxyinit.lab.meshdemo import run_mesh_demo
+from proxyinit.lab.netns import Lab, netns_exec
+from proxyinit.lab.view import PlainView
 
-from proxyinit.lab.colorlab import ColorLab, python_module  # noqa: E402
-from proxyinit.lab.meshdemo import run_mesh_demo  # noqa: E402
-from proxyinit.lab.netns import Lab, netns_exec  # noqa: E402
-from proxyinit.lab.view import PlainView  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def rate(proc) -> tuple[float, int]:

@@ -11,7 +11,7 @@
    the gateway share its virtual node, as tasks of one ECS service do). Time from the model
    change until every stream ACKed the new RDS version, and the server's RSS.
 
-    .venv/bin/python bench/xds_push.py [--changes 30] [--streams 100,1000,2000] [--no-envoy]
+    .venv/bin/python -m bench.xds_push [--changes 30] [--streams 100,1000,2000] [--no-envoy]
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from proxyinit.lab.loopback import loopback_translator
+from proxyinit.xds.server import Callbacks
 
-from proxyinit.lab.loopback import loopback_translator  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # grpc's fork handlers only print a warning when we spawn Envoy or the client process.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
@@ -69,42 +69,28 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-class StaticSource:
-    """MeshSource that never changes by itself: the benchmark publishes models directly."""
-
-    def __init__(self, meshes):
-        self.meshes = meshes
-
-    def load(self):
-        return self.meshes
-
-    async def changes(self):
-        await asyncio.Event().wait()
-        yield self.meshes
-
-
 def load_text(workdir: Path, text: str):
-    from proxyinit.mesh.meshfile import load_mesh_file
+    from proxyinit.mesh.model.meshfile import load_mesh_file
 
     path = workdir / "mesh-candidate.yaml"
     path.write_text(text)
     return load_mesh_file(path)
 
 
-class AckWaiter:
+class AckWaiter(Callbacks):
     """Counts RDS ACKs of one version without scanning every stream (O(1) per ACK)."""
 
-    def __init__(self, registry):
+    def __init__(self, plane):
         from proxyinit.xds.stream import RequestKind
 
         self.ack = RequestKind.ACK
         self.version, self.count, self.target, self.done = "", 0, 0, asyncio.Event()
-        registry.add_listener(self._on_ack)
+        plane.ads.add_callbacks(self)
 
     def expect(self, version: str, streams: int) -> None:
         self.version, self.count, self.target, self.done = version, 0, streams, asyncio.Event()
 
-    def _on_ack(self, stream, type_url, kind) -> None:
+    def on_request(self, stream, type_url, kind) -> None:
         from proxyinit.xds import types
 
         if (
@@ -121,19 +107,22 @@ class AckWaiter:
 
 
 async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:
-    from proxyinit.mesh.envoy import EnvoyProcess
+    from proxyinit.controlplane.meshfile_source import FileMeshSource
+    from proxyinit.controlplane.plane import ControlPlane
+    from proxyinit.mesh.runtime.envoy import EnvoyProcess
     from proxyinit.xds import types
     from proxyinit.xds.endpoint import Endpoint
-    from proxyinit.xds.serve import ControlPlane, FileMeshSource
 
     mesh_file = workdir / "mesh.yaml"
     mesh_file.write_text(mesh_text(8, 2))
     plane = ControlPlane(
-        FileMeshSource(mesh_file, poll), Endpoint("127.0.0.1", 0), translate=loopback_translator()
+        Endpoint("127.0.0.1", 0),
+        mesh_file=FileMeshSource(mesh_file, poll),
+        translate=loopback_translator(),
     )
     model_to_ack, file_to_ack = [], []
     async with plane:
-        waiter = AckWaiter(plane.registry)
+        waiter = AckWaiter(plane)
         async with EnvoyProcess() as envoy:
             t0 = time.perf_counter()
             await envoy.start_node(GATEWAY, f"127.0.0.1:{plane.xds_port}")
@@ -141,7 +130,7 @@ async def bench_envoy(changes: int, workdir: Path, poll: float) -> dict:
             for i in range(changes):
                 meshes = load_text(workdir, mesh_text(*weights(i)))
                 started = time.perf_counter()
-                plane.publisher.publish(meshes)
+                plane.publisher.replace(meshes)
                 waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), 1)
                 await asyncio.wait_for(waiter.done.wait(), 5)
                 model_to_ack.append((time.perf_counter() - started) * 1000)
@@ -160,33 +149,37 @@ def _route_version_of(workdir: Path, text: str, plane) -> str:
     """The RDS version the publisher will produce for `text` (computed before the clock starts)."""
     from proxyinit.xds import types
 
-    snapshots = plane.publisher.build(load_text(workdir, text))
-    return snapshots[GATEWAY].version(types.ROUTE)
+    prepared = plane.publisher.prepare(load_text(workdir, text))
+    return prepared["default"][GATEWAY].version(types.ROUTE)
 
 
 # --- part 2: fan-out to simulated streams ----------------------------------------------------
 
 
 async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) -> dict:
+    from proxyinit.controlplane.meshfile_source import FileMeshSource
+    from proxyinit.controlplane.plane import ControlPlane
     from proxyinit.xds import types
     from proxyinit.xds.endpoint import Endpoint
-    from proxyinit.xds.serve import ControlPlane
 
-    plane = ControlPlane(
-        StaticSource(load_text(workdir, mesh_text(8, 2))), Endpoint("127.0.0.1", 0)
-    )
+    mesh_file = workdir / f"fanout{n}.yaml"
+    mesh_file.write_text(mesh_text(8, 2))
+    # The file never changes: the benchmark publishes models directly.
+    plane = ControlPlane(Endpoint("127.0.0.1", 0), mesh_file=FileMeshSource(mesh_file, 3600))
     async with plane:
-        waiter = AckWaiter(plane.registry)
+        waiter = AckWaiter(plane)
         waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
         client = await asyncio.create_subprocess_exec(
             sys.executable,
-            __file__,
+            "-m",
+            "bench.xds_push",
             "--client",
             str(plane.xds_port),
             str(n),
             str(connections),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
+            cwd=ROOT,
         )
         try:
             connect_started = time.perf_counter()
@@ -202,7 +195,7 @@ async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) ->
             for i in range(changes):
                 meshes = load_text(workdir, mesh_text(*weights(i)))
                 started = time.perf_counter()
-                plane.publisher.publish(meshes)
+                plane.publisher.replace(meshes)
                 waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
                 await asyncio.wait_for(waiter.done.wait(), 30)
                 durations.append((time.perf_counter() - started) * 1000)

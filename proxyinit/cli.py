@@ -23,14 +23,15 @@ def build_parser():
 
     firewall_commands.add_common_options(parser)  # also accepted before the subcommand
     firewall_commands.register(sub)
-    # The control plane registers `xds` and `envoy-bootstrap`; its module imports stdlib only.
-    from proxyinit.xds import cli as xds_cli
-
-    xds_cli.register(sub)
+    # Every module registering commands imports stdlib only at module level.
     from proxyinit.api import cli as api_cli
     from proxyinit.colorapp import cli as colorapp_cli
+    from proxyinit.controlplane import cli as controlplane_cli
     from proxyinit.lab import cli as lab_cli
+    from proxyinit.mesh.runtime import cli as runtime_cli
 
+    controlplane_cli.register(sub)
+    runtime_cli.register(sub)
     api_cli.register(sub)
     lab_cli.register(sub)
     colorapp_cli.register(sub)

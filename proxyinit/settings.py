@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from proxyinit.contract import parse_int, parse_port
 from proxyinit.errors import ConfigError
 
 ENV_PREFIX = "APPMESH_"
@@ -56,27 +57,6 @@ def _blank_to_none(value: object) -> object:
     if isinstance(value, str) and not value.strip():
         return None
     return value.strip() if isinstance(value, str) else value
-
-
-def _is_decimal(token: str) -> bool:
-    # str.isdigit() also accepts '²' and full-width or Arabic-Indic digits; iptables does not.
-    return token.isascii() and token.isdigit()
-
-
-def _parse_int(text: str, what: str, low: int, high: int) -> int:
-    token = text.strip()
-    if token.startswith("-") and _is_decimal(token[1:]):
-        raise ValueError(f"{what} {token} is negative")
-    if not _is_decimal(token):
-        raise ValueError(f"{what} {token!r} is not a number")
-    number = int(token)
-    if not low <= number <= high:
-        raise ValueError(f"{what} {number} is outside {low}..{high}")
-    return number
-
-
-def parse_port(text: str) -> int:
-    return _parse_int(text, "port", 1, 65535)
 
 
 def parse_port_range(text: str) -> PortRange:
@@ -121,7 +101,7 @@ def parse_network(text: str) -> Network:
     address, slash, prefix = text.partition("/")
     if "%" in address:
         raise ValueError(f"{text!r} has a scope id, which ip6tables cannot match")
-    if slash and not (_is_decimal(prefix) and str(int(prefix)) == prefix):
+    if slash and not (prefix.isascii() and prefix.isdigit() and str(int(prefix)) == prefix):
         raise ValueError(
             f"CIDR {text!r} is not canonical (the prefix must be a plain length, e.g. /8)"
         )
@@ -152,7 +132,7 @@ def parse_switch(raw: object) -> bool:
 
 
 def parse_id(text: str) -> int:
-    return _parse_int(text, "id", 0, MAX_ID)
+    return parse_int(text, "id", 0, MAX_ID)
 
 
 class RedirectSettings(NamedTuple):

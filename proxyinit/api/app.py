@@ -30,7 +30,7 @@ class TagRef(BaseModel):
 
 
 def _spec_class(kind: str) -> type:
-    from proxyinit.mesh import model
+    from proxyinit.mesh.model import resources as model
 
     return getattr(model, f"{kind}Spec")
 

@@ -29,7 +29,7 @@ def outcome_json(outcome) -> list[dict]:
 
 def add_apply(app: FastAPI, store: MeshStore) -> None:
     async def apply(resources: Any = Body()):
-        from proxyinit.mesh.meshfile import parse_resources
+        from proxyinit.mesh.model.meshfile import parse_resources
         from proxyinit.store.apply import declared_meshes
 
         models = parse_resources(resources)

@@ -9,9 +9,10 @@ Two ways in, one result (validated as a whole, one transaction, re-applying is a
 from __future__ import annotations
 
 import argparse
-import sys
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:15080"
+from proxyinit.contract import DEFAULT_API_ADDRESS
+
+DEFAULT_ENDPOINT = f"http://{DEFAULT_API_ADDRESS}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,58 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument(
         "--db", default=None, help="store file to write directly (control plane not running on it)"
     )
-    apply.set_defaults(handler=run_apply)
+    apply.set_defaults(handler=run_mesh_apply)
 
 
-def add_store_options(serve: argparse.ArgumentParser) -> None:
-    """`xds serve` options of the store mode (the API): `--db` instead of `--mesh-file`."""
-    serve.add_argument(
-        "--db",
-        default=None,
-        metavar="PATH",
-        help="SQLite store of App Mesh resources (instead of --mesh-file); serves the App Mesh API",
-    )
-    serve.add_argument(
-        "--api",
-        default=DEFAULT_ENDPOINT.removeprefix("http://"),
-        metavar="HOST:PORT",
-        help="App Mesh REST API listen address with --db (default %(default)s)",
-    )
-    serve.add_argument(
-        "--api-keys",
-        default=None,
-        metavar="FILE",
-        help="verify SigV4 signatures against `ACCESS_KEY_ID SECRET` lines of FILE (default: not checked)",
-    )
-
-
-def run_store_serve(args: argparse.Namespace, xds, debug) -> int:
-    """`xds serve --db PATH [--api HOST:PORT]`: store as mesh source, API on the same event loop."""
-    import asyncio
-    import logging
-
-    from proxyinit.api.run import serve_store
-    from proxyinit.errors import ConfigError
-    from proxyinit.xds.endpoint import parse_endpoint
-
-    if getattr(args, "mesh_file", None):
-        raise ConfigError(
-            "--mesh-file and --db: give one (import a file into the store with `proxyinit mesh apply -f`)"
-        )
-    api = parse_endpoint(args.api, "--api", allow_unix=False)
-    if not api.is_loopback:
-        logging.getLogger("proxyinit.api").warning(
-            "--api %s is not loopback: anyone who can reach it can change the mesh", api
-        )
-    keys = None
-    if args.api_keys:
-        from proxyinit.api.sigv4 import load_keys
-
-        keys = load_keys(args.api_keys)
-    return asyncio.run(serve_store(args.db, xds, api, debug, keys))
-
-
-def run_apply(args: argparse.Namespace) -> int:
+def run_mesh_apply(args: argparse.Namespace) -> int:
     if args.db:
         outcome = _apply_db(args.file, args.db)
     else:
@@ -102,7 +55,7 @@ def _apply_db(path: str, db: str) -> list[dict]:
 
     from proxyinit.api.apply_route import outcome_json
     from proxyinit.errors import ConfigError
-    from proxyinit.mesh.meshfile import parse_resources
+    from proxyinit.mesh.model.meshfile import parse_resources
     from proxyinit.store.apply import declared_meshes
     from proxyinit.store.meshes import MeshStore
     from proxyinit.store.sqlite import SqliteStore
@@ -162,18 +115,3 @@ def _read(path: str) -> list:
             return yaml.safe_load(handle) or []  # YAML is a superset of JSON
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"mesh file {path!r}: {err}") from None
-
-
-if (
-    __name__ == "__main__"
-):  # until proxyinit/cli.py registers it: python -m proxyinit.api.cli mesh apply -f F
-    parser = argparse.ArgumentParser(prog="proxyinit")
-    register(parser.add_subparsers(dest="command", required=True))
-    parsed = parser.parse_args()
-    from proxyinit.errors import ProxyinitError
-
-    try:
-        sys.exit(parsed.handler(parsed))
-    except ProxyinitError as error:
-        print(f"proxyinit: error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)

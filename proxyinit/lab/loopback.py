@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import socket
 
-INGRESS_LISTENER = "lds_ingress_0.0.0.0_15000"
-EGRESS_LISTENER = "lds_egress_0.0.0.0_15001"
+from proxyinit.mesh.translate.names import EGRESS_LISTENER, INGRESS_LISTENER
 
 
 def free_port() -> int:
@@ -21,7 +20,7 @@ def free_port() -> int:
 
 def loopback_translator(ingress: int | None = None, egress: int | None = None):
     """translate_node with each listener moved to 127.0.0.1; `.ports` says where (name -> port)."""
-    from proxyinit.mesh.translate import translate_node
+    from proxyinit.mesh.translate.node import translate_node
     from proxyinit.xds import types
 
     ports = {INGRESS_LISTENER: ingress or free_port(), EGRESS_LISTENER: egress or free_port()}

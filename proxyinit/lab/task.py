@@ -102,7 +102,7 @@ async def wait_app(proc: subprocess.Popen, errors, timeout: float = 15.0) -> Non
 
 
 async def run(args: argparse.Namespace) -> int:
-    from proxyinit.mesh.envoy import EnvoyProcess
+    from proxyinit.mesh.runtime.envoy import EnvoyProcess
 
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

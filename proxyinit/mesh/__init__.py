@@ -1,1 +1,1 @@
-"""App Mesh model (pydantic), its pure translation to Envoy resources, and the Envoy bootstrap."""
+"""App Mesh: `model` (shapes, validation) -> `translate` (pure, to Envoy) ; `runtime` (Envoy)."""

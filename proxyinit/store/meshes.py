@@ -1,11 +1,12 @@
-"""MeshStore: App Mesh resources with App Mesh's write rules, durable, and a MeshSource.
+"""MeshStore: App Mesh resources with App Mesh's write rules, durable, published on commit.
 
-Every write (create, update, delete, tag, apply) goes the same way, under one lock:
-1. compute the would-be records of the affected mesh;
-2. build and validate the would-be MeshModel exactly as the mesh file is (and, if a `verify`
-   hook is given, translate it for Envoy), so nothing accepted here can be NACKed;
+Every write (create, update, delete, tag, apply) flows one way, under one lock:
+1. validate: compute the would-be records of the affected mesh and build the would-be
+   MeshModel exactly as the mesh file is;
+2. prepare: the `WritePipeline` turns it into what will be served (the control plane translates
+   it for Envoy here), so nothing accepted can be NACKed, and it is translated once;
 3. commit puts and deletes in ONE store transaction (durable before returning);
-4. swap the in-memory state and wake `changes()`, which the control plane publishes from.
+4. swap the in-memory state and publish what step 2 prepared.
 
 Reads are served from memory: the store file is written by this process only.
 """
@@ -18,15 +19,16 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
 
 from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.build import build_mesh
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.meshfile import parse_resource
+from proxyinit.store.apply import plan_mesh_apply
 from proxyinit.store.base import KINDS, Key, Record, Store
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound, TooManyTags
-
-if TYPE_CHECKING:
-    from proxyinit.mesh.mesh_model import MeshModel
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,6 @@ def resource_item(key: Key, spec: object) -> dict:
 
 def parse(key: Key, spec: object):
     """One resource -> its model; Invalid naming kind, name, field and value."""
-    from proxyinit.mesh.meshfile import parse_resource
-
     try:
         model = parse_resource(resource_item(key, spec))
     except ConfigError as err:
@@ -87,36 +87,46 @@ def parse(key: Key, spec: object):
     return model
 
 
+class WritePipeline(Protocol):
+    """What a write is served by. Contract: `prepare` gets the would-be model of every mesh a
+    write changes (None: the mesh is deleted) and returns what to serve, or raises ConfigError
+    (the write is then refused, nothing changed); it must not change what is served. `publish`
+    serves what `prepare` returned, once the write is durable; it must not fail."""
+
+    def prepare(self, meshes: Mapping[str, MeshModel | None]) -> object: ...
+
+    def publish(self, prepared: object) -> object: ...
+
+
+class Unpublished:
+    """The pipeline of a store nobody serves (`mesh apply --db`, store tests)."""
+
+    def prepare(self, meshes: Mapping[str, MeshModel | None]) -> object:
+        return None
+
+    def publish(self, prepared: object) -> None:
+        pass
+
+
 class MeshStore:
-    """The validated, durable set of meshes. Also a `proxyinit.xds.serve.MeshSource`."""
+    """The validated, durable set of meshes; every write goes through `pipeline`."""
 
     def __init__(
         self,
         store: Store,
         account: str = "000000000000",
         region: str = "us-east-1",
-        verify: Callable[[Mapping[str, MeshModel]], object] | None = None,
+        pipeline: WritePipeline | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.store, self.account, self.region = store, account, region
-        self.verify, self.clock = verify, clock
+        self.pipeline = pipeline or Unpublished()
+        self.clock = clock
         self.records: dict[Key, Record] = {}
         self.meshes: dict[str, MeshModel] = {}
         self._parsed: dict[Key, tuple[Record, object]] = {}
         self._lock = asyncio.Lock()
-        self._changed = asyncio.Event()
         self._reload()
-
-    # ------------------------------------------------------------------ MeshSource
-    def load(self) -> dict[str, MeshModel]:
-        return dict(self.meshes)
-
-    async def changes(self) -> AsyncIterator[dict[str, MeshModel]]:
-        # Coalescing: a burst of writes while the publisher is busy yields the latest state once.
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            yield dict(self.meshes)
 
     # ------------------------------------------------------------------ reads
     def get(self, key: Key) -> Record:
@@ -238,17 +248,15 @@ class MeshStore:
         Resources of those meshes that the file does not name are left alone, and so is a stored
         mesh the file names but does not declare (`declared`: the meshes it does; None: all).
         Returns [(created|updated|unchanged, key)]."""
-        from proxyinit.store.apply import plan_apply
-
         async with self._lock:
-            puts, outcome = plan_apply(self, models, declared)
+            puts, outcome = plan_mesh_apply(self.records, self.new_record, models, declared)
             models = {
                 mesh: self._validate(
                     mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
                 )
                 for mesh in sorted({r.key.mesh for r in puts})
             }
-            await self._commit(puts, [], models)
+            await self._commit(puts, [], models, self._prepare(models))
             return outcome
 
     # ------------------------------------------------------------------ internals
@@ -325,11 +333,18 @@ class MeshStore:
         candidate = self._would_be(mesh, puts, deletes)
         try:
             model = self._validate(mesh, candidate)
+            prepared = self._prepare({mesh: model})
         except Invalid as err:
             if deleting:
                 raise InUse(f"{_describe(deletes[0])} is in use: {err}") from None
             raise
-        await self._commit(puts, deletes, {mesh: model})
+        await self._commit(puts, deletes, {mesh: model}, prepared)
+
+    def _prepare(self, models: Mapping[str, MeshModel | None]) -> object:
+        try:
+            return self.pipeline.prepare(models)
+        except ConfigError as err:
+            raise Invalid(str(err)) from None
 
     def _would_be(self, mesh: str, puts: list[Record], deletes: list[Key]) -> dict[Key, Record]:
         candidate = {k: r for k, r in self.records.items() if k.mesh == mesh}
@@ -339,8 +354,6 @@ class MeshStore:
         return candidate
 
     def _validate(self, mesh: str, candidate: dict[Key, Record]) -> MeshModel | None:
-        from proxyinit.mesh.mesh_model import MeshModel
-
         mesh_record = candidate.get(Key("Mesh", mesh, "", mesh))
         if mesh_record is None:
             return None  # the mesh itself is being deleted (only once it is empty)
@@ -350,20 +363,22 @@ class MeshStore:
             if k.kind != "Mesh"
         ]
         try:
-            model = MeshModel.build(self._model(mesh_record), members)
-            if self.verify is not None:
-                self.verify({mesh: model})
+            model = build_mesh(self._model(mesh_record), members)
         except ConfigError as err:
             raise Invalid(str(err)) from None
         return model
 
     async def _commit(
-        self, puts: list[Record], deletes: list[Key], models: Mapping[str, MeshModel | None]
+        self,
+        puts: list[Record],
+        deletes: list[Key],
+        models: Mapping[str, MeshModel | None],
+        prepared: object,
     ) -> None:
         """Commit and swap as one step that a cancelled caller (a client hanging up mid-request)
         cannot split: the thread's commit lands on disk regardless, so memory must follow it. The
         caller's lock stays held until both are done, or the next write would plan from stale memory."""
-        landing = asyncio.ensure_future(self._commit_and_swap(puts, deletes, models))
+        landing = asyncio.ensure_future(self._commit_and_swap(puts, deletes, models, prepared))
         try:
             await asyncio.shield(landing)
         except asyncio.CancelledError:
@@ -377,7 +392,11 @@ class MeshStore:
             raise
 
     async def _commit_and_swap(
-        self, puts: list[Record], deletes: list[Key], models: Mapping[str, MeshModel | None]
+        self,
+        puts: list[Record],
+        deletes: list[Key],
+        models: Mapping[str, MeshModel | None],
+        prepared: object,
     ) -> None:
         # In a worker thread: the fsync must not stall the gRPC streams on this event loop.
         await asyncio.to_thread(self.store.commit, puts, deletes)
@@ -390,15 +409,13 @@ class MeshStore:
                 self.meshes.pop(mesh, None)
             else:
                 self.meshes[mesh] = model
-        self._changed.set()
+        self.pipeline.publish(prepared)
 
     def _build_current(self, mesh: str) -> MeshModel:
-        from proxyinit.mesh.mesh_model import MeshModel
-
         mine = sorted(
             (r for k, r in self.records.items() if k.mesh == mesh), key=lambda r: _order(r.key)
         )
-        return MeshModel.build(self._model(mine[0]), [self._model(r) for r in mine[1:]])
+        return build_mesh(self._model(mine[0]), [self._model(r) for r in mine[1:]])
 
     def _model(self, record: Record):
         # Records are immutable, so a parse is reused for as long as the record object lives.
@@ -415,9 +432,7 @@ class MeshStore:
         for mesh in sorted({k.mesh for k in self.records if k.kind == "Mesh"}):
             try:
                 self.meshes[mesh] = self._build_current(mesh)
-            except (
-                ConfigError
-            ) as err:  # e.g. stricter validation after an upgrade: say so, serve the rest
+            except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
 
 

@@ -15,7 +15,7 @@ Contract (go-control-plane's `SnapshotCache`, reduced to what SotW ADS needs):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from proxyinit.xds.snapshot import Snapshot
 
@@ -78,10 +78,6 @@ class SnapshotCache:
     def subscribe(self, node_id: str, callback: ChangeCallback) -> Subscription:
         self._watchers.setdefault(node_id, {})[callback] = None
         return Subscription(self, node_id, callback)
-
-    def watcher_count(self, node_ids: Iterable[str] | None = None) -> int:
-        keys = self._watchers if node_ids is None else node_ids
-        return sum(len(self._watchers.get(node, ())) for node in keys)
 
     def _unsubscribe(self, node_id: str, callback: ChangeCallback) -> None:
         watchers = self._watchers.get(node_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from proxyinit.contract import echo, parse_port
 from proxyinit.errors import ConfigError
 
 
@@ -67,9 +68,7 @@ def parse_endpoint(
     elif ":" in host:
         raise ConfigError(f"{what}={raw!r}: an IPv6 address must be bracketed, as in [::1]:15010")
     try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"{what}={raw!r}: port {port_text!r} is not a number") from None
-    if not (0 if allow_port_zero else 1) <= port <= 65535:
-        raise ConfigError(f"{what}={raw!r}: port {port} is out of range")
+        port = parse_port(port_text, allow_zero=allow_port_zero)
+    except ValueError as err:
+        raise ConfigError(f"{what}={echo(raw)}: {err}") from None
     return Endpoint(host=host, port=port)

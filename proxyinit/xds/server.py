@@ -1,15 +1,17 @@
 """gRPC ADS server (SotW `StreamAggregatedResources`) over `grpc.aio`.
 
 The server only reads the `SnapshotCache`; it never knows how snapshots are made. Each stream:
-1. reads its first request and binds the stream to `node.id` for its whole life
-   (malformed -> INVALID_ARGUMENT, no snapshot for it -> NOT_FOUND), so a node can never
-   receive another node's config;
+1. reads its first request and binds the stream to the cache key that `node_key` makes of its
+   Node for the stream's whole life (refused -> INVALID_ARGUMENT, no snapshot for it ->
+   NOT_FOUND), so a node can never receive another node's config;
 2. then reacts to two things only, both of which just set the stream's wake-up Event: a request
    from Envoy (a reader task queues it) and a cache change for *its* node;
 3. on each wake-up applies the queued requests to its `StreamState` (nonce/ACK/NACK rules live
    there) and sends what it owes for the current snapshot, in PUSH_ORDER.
 Delta xDS (`DeltaAggregatedResources`) is left to the generated base class (UNIMPLEMENTED): a
-delta stream would plug into the same cache and registry with its own state machine.
+delta stream would plug into the same cache and callbacks with its own state machine.
+`Callbacks` observe streams (open, request, responses sent, close) without living on the
+protocol's code path: metrics, the debug endpoint's stream table and tests hang off them.
 """
 
 from __future__ import annotations
@@ -19,84 +21,82 @@ import collections
 import contextlib
 import itertools
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import grpc
+from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from proxyinit.errors import ConfigError
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.stream import SHORT_TYPE_NAMES, RequestKind, StreamState
-from proxyinit.xds.types import NodeId
 
 log = logging.getLogger(__name__)
 
 _END = object()  # queued by the reader when Envoy half-closes or the call breaks
-AckListener = Callable[[StreamState, str, RequestKind], None]
+NodeKey = Callable[[core_pb2.Node], str]
 
 
-class StreamRegistry:
-    """Live streams, for the debug endpoint, tests and benchmarks. Loop-local, not thread-safe."""
+class Callbacks:
+    """Hooks on the ADS protocol (go-control-plane's `server.Callbacks`): metrics, the debug
+    endpoint's stream table, tests. Subclass and override what you need; the defaults do nothing.
+
+    They run on the server's loop inside the stream's turn: each must be quick and must not raise.
+    """
+
+    def on_stream_open(self, stream: StreamState) -> None:
+        """A stream bound to its node (after the first request was accepted)."""
+
+    def on_stream_close(self, stream: StreamState) -> None:
+        """The stream ended, for whatever reason."""
+
+    def on_request(self, stream: StreamState, type_url: str, kind: RequestKind) -> None:
+        """Envoy sent a request, already classified (ACK, NACK, first request, ...)."""
+
+    def on_responses_sent(self, stream: StreamState) -> None:
+        """A turn of the stream sent what it owed (possibly nothing)."""
+
+
+class StreamRegistry(Callbacks):
+    """The live streams, for the debug endpoint. Loop-local, not thread-safe."""
 
     def __init__(self) -> None:
         self._streams: dict[int, StreamState] = {}
-        self._changed = asyncio.Event()
-        self._listeners: list[AckListener] = []
 
-    def add_listener(self, listener: AckListener) -> None:
-        """Call `listener(stream, type_url, kind)` on every ACK and NACK (metrics, benchmarks).
-
-        Listeners run on the server's loop inside the stream's turn: they must be quick.
-        """
-        self._listeners.append(listener)
-
-    def record(self, stream: StreamState, type_url: str, kind: RequestKind) -> None:
-        for listener in self._listeners:
-            listener(stream, type_url, kind)
-        self.notify()
-
-    def add(self, stream: StreamState) -> None:
+    def on_stream_open(self, stream: StreamState) -> None:
         self._streams[stream.stream_id] = stream
-        self.notify()
 
-    def remove(self, stream: StreamState) -> None:
+    def on_stream_close(self, stream: StreamState) -> None:
         self._streams.pop(stream.stream_id, None)
-        self.notify()
 
     def streams(self) -> list[StreamState]:
         return list(self._streams.values())
 
-    def notify(self) -> None:
-        """Wake `wait_until` callers: swap the Event so each waiter sees every change once."""
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
-    async def wait_until(
-        self, predicate: Callable[[list[StreamState]], bool], timeout: float
-    ) -> None:
-        """Return once `predicate(streams)` holds; raise TimeoutError after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            changed = self._changed
-            if predicate(self.streams()):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("condition on xDS streams not reached")
-            try:
-                await asyncio.wait_for(changed.wait(), remaining)
-            except TimeoutError:
-                pass
+def node_id_of(node: core_pb2.Node) -> str:
+    """The default node key: Envoy's `node.id`, which must not be empty."""
+    if not node.id:
+        raise ValueError("the first request carries no node id")
+    return node.id
 
 
 class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     """SotW ADS over the cache. One instance serves every stream."""
 
-    def __init__(self, cache: SnapshotCache, registry: StreamRegistry | None = None):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        callbacks: Iterable[Callbacks] = (),
+        node_key: NodeKey = node_id_of,
+    ):
+        """`node_key` maps the first request's Node to the cache key of its snapshots (the
+        application's id grammar lives there, not here); ValueError refuses the stream."""
         self.cache = cache
-        self.registry = registry or StreamRegistry()
+        self.callbacks: list[Callbacks] = list(callbacks)
+        self.node_key = node_key
         self._stream_ids = itertools.count(1)
+
+    def add_callbacks(self, callbacks: Callbacks) -> None:
+        self.callbacks.append(callbacks)
 
     async def StreamAggregatedResources(
         self,
@@ -114,7 +114,8 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         inbox: collections.deque = collections.deque([first])
         subscription = self.cache.subscribe(node_id, wakeup.set)
         reader = asyncio.create_task(_read_requests(requests, inbox, wakeup))
-        self.registry.add(stream)
+        for callbacks in self.callbacks:
+            callbacks.on_stream_open(stream)
         log.info("xds stream %d opened by %s (%s)", stream.stream_id, node_id, stream.peer)
         try:
             while True:
@@ -124,7 +125,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 snapshot = self.cache.get_snapshot(node_id)
                 if snapshot is None:
                     await context.abort(
-                        grpc.StatusCode.NOT_FOUND, f"node {node_id} is no longer in the mesh"
+                        grpc.StatusCode.NOT_FOUND, f"node {node_id} no longer has a configuration"
                     )
                 for response in stream.pending_responses(snapshot):
                     log.debug(
@@ -134,7 +135,8 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                         response.version_info,
                     )
                     yield response
-                self.registry.notify()
+                for callbacks in self.callbacks:
+                    callbacks.on_responses_sent(stream)
                 await wakeup.wait()
         finally:
             subscription.close()
@@ -145,21 +147,21 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
             finally:
-                self.registry.remove(stream)
+                for callbacks in self.callbacks:
+                    callbacks.on_stream_close(stream)
                 log.info("xds stream %d of %s closed", stream.stream_id, node_id)
 
     async def _bind_node(
         self, first: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext
     ) -> str:
-        raw = first.node.id if first.HasField("node") else ""
         try:
-            node_id = str(NodeId.parse(raw))
-        except ConfigError as err:
+            node_id = self.node_key(first.node)
+        except ValueError as err:
             log.warning("xds stream refused: %s", err)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         if self.cache.get_snapshot(node_id) is None:
-            log.warning("xds stream refused: no virtual node %s in the mesh", node_id)
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no virtual node {node_id} in the mesh")
+            log.warning("xds stream refused: no configuration for node %s", node_id)
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no configuration for node {node_id}")
         return node_id
 
     async def _apply_requests(
@@ -177,8 +179,8 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 )
             kind = stream.on_request(request)
             self._log_request(stream, request, kind)
-            if kind in (RequestKind.ACK, RequestKind.NACK):
-                self.registry.record(stream, request.type_url, kind)
+            for callbacks in self.callbacks:
+                callbacks.on_request(stream, request.type_url, kind)
         return True
 
     @staticmethod

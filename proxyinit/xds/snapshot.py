@@ -111,9 +111,6 @@ class Snapshot:
     def resources(self, type_url: str) -> Mapping[str, Resource]:
         return self._by_type[type_url].items
 
-    def messages(self, type_url: str) -> list[Message]:
-        return [resource.message for resource in self._by_type[type_url].items.values()]
-
     def same_content(self, other: Snapshot | None) -> bool:
         return other is not None and self.versions() == other.versions()
 

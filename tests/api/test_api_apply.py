@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
 
 def apply(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "proxyinit.api.cli", "mesh", "apply", *args],
+        [sys.executable, "-m", "proxyinit", "mesh", "apply", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -52,7 +52,7 @@ def test_xds_serve_with_db_and_api(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "proxyinit.api.cli",
+                "proxyinit",
                 "mesh",
                 "apply",
                 "-f",

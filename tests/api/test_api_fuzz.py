@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.conftest import ENV, Server
-from tests.api.test_api_persistence import boto_walkthrough, shared
+from tests.api.test_api_persistence import boto_walkthrough, colorapp_json
 from tests.api.test_api_walkthrough import teller
 
 BASE = "/v20190125/meshes/default"
 ROUTE_PATH = f"{BASE}/virtualRouter/colorteller-vr/routes"
 VALID = {
     "node": teller("green"),
-    "route": shared("colorteller-route-blue-red.json"),
+    "route": colorapp_json("colorteller-route-blue-red.json"),
     "router": {
         "virtualRouterName": "r2",
         "spec": {"listeners": [{"portMapping": {"port": 9081, "protocol": "http"}}]},

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from proxyinit.lab.loopback import free_port
-from tests.api.test_api_walkthrough import SERVICE, ga_node, ga_router, shared, teller
+from tests.api.test_api_walkthrough import SERVICE, colorapp_json, ga_node, ga_router, teller
 from tests.xds.test_xds_envoy import dynamic, route_weights
 
 M = {"meshName": "default"}
@@ -21,14 +21,14 @@ def boto_walkthrough(client) -> None:
     client.create_mesh(meshName="default")
     for color in ("", "blue", "red"):
         client.create_virtual_node(**M, **teller(color))
-    client.create_virtual_router(**M, **ga_router(shared("colorteller-vr.json")))
-    client.create_route(**M, **shared("colorteller-route.json"))
+    client.create_virtual_router(**M, **ga_router(colorapp_json("colorteller-vr.json")))
+    client.create_route(**M, **colorapp_json("colorteller-route.json"))
     client.create_virtual_service(
         **M,
         virtualServiceName=SERVICE,
         spec={"provider": {"virtualRouter": {"virtualRouterName": "colorteller-vr"}}},
     )
-    client.create_virtual_node(**M, **ga_node(shared("colorgateway-vn.json")))
+    client.create_virtual_node(**M, **ga_node(colorapp_json("colorgateway-vn.json")))
 
 
 def everything(client) -> dict:
@@ -52,7 +52,7 @@ def everything(client) -> dict:
 
 
 def blue_red(blue: int, red: int) -> dict:
-    route = shared("colorteller-route-blue-red.json")
+    route = colorapp_json("colorteller-route-blue-red.json")
     route["spec"]["httpRoute"]["action"]["weightedTargets"] = [
         {"virtualNode": "colorteller-blue-vn", "weight": blue},
         {"virtualNode": "colorteller-red-vn", "weight": red},
@@ -118,7 +118,7 @@ async def connected(envoy) -> bool:
 
 @pytest.mark.envoy
 async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(tmp_path):
-    from proxyinit.mesh.envoy import EnvoyProcess
+    from proxyinit.mesh.runtime.envoy import EnvoyProcess
     from tests.api.conftest import Server
 
     server = Server(tmp_path / "mesh.db", listener_ports=f"{free_port()},{free_port()}")
@@ -152,7 +152,7 @@ async def test_envoy_connected_across_a_restart_sees_no_change_then_gets_writes(
         assert await envoy_state(envoy) == before
 
         await asyncio.to_thread(
-            server.boto3().update_route, **M, **shared("colorteller-route-blue-red.json")
+            server.boto3().update_route, **M, **colorapp_json("colorteller-route-blue-red.json")
         )
 
         async def new_weights():

@@ -1,5 +1,6 @@
 """The colorapp walkthrough through the real aws CLI, against a real server: the calls App Mesh
-users kept as scripts, with ../shared/colorapp's JSON in its 2019 GA shape."""
+users kept as scripts, with the walkthrough's JSON (tests/data/colorapp/, as the 2018
+preview published it) turned into its 2019 GA shape."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "colorapp"
+COLORAPP = Path(__file__).resolve().parents[1] / "data" / "colorapp"
 SERVICE = "colorteller.default.svc.cluster.local"
 
 
@@ -41,8 +42,8 @@ def ga_router(preview: dict) -> dict:
     }
 
 
-def shared(name: str) -> dict:
-    return json.loads((SHARED / name).read_text())
+def colorapp_json(name: str) -> dict:
+    return json.loads((COLORAPP / name).read_text())
 
 
 def walkthrough(server) -> dict:
@@ -55,7 +56,7 @@ def walkthrough(server) -> dict:
         "--mesh-name",
         "default",
         "--cli-input-json",
-        json.dumps(ga_node(shared("colorgateway-vn.json"))),
+        json.dumps(ga_node(colorapp_json("colorgateway-vn.json"))),
     ).json
     for color in ("", "blue", "red"):
         out[color or "white"] = server.aws(
@@ -70,14 +71,14 @@ def walkthrough(server) -> dict:
         "--mesh-name",
         "default",
         "--cli-input-json",
-        json.dumps(ga_router(shared("colorteller-vr.json"))),
+        json.dumps(ga_router(colorapp_json("colorteller-vr.json"))),
     ).json
     out["route"] = server.aws(
         "create-route",
         "--mesh-name",
         "default",
         "--cli-input-json",
-        json.dumps(shared("colorteller-route.json")),
+        json.dumps(colorapp_json("colorteller-route.json")),
     ).json
     out["service"] = server.aws(
         "create-virtual-service",
@@ -122,7 +123,7 @@ def test_walkthrough_creates_updates_and_describes(server):
         "--mesh-name",
         "default",
         "--cli-input-json",
-        json.dumps(shared("colorteller-route-blue-red.json")),
+        json.dumps(colorapp_json("colorteller-route-blue-red.json")),
     ).json["route"]
     assert updated["metadata"]["version"] == 2
     assert updated["metadata"]["uid"] == out["route"]["route"]["metadata"]["uid"]

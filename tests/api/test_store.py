@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from proxyinit.mesh.meshfile import load_mesh_file
+from proxyinit.mesh.model.meshfile import load_mesh_file
 from proxyinit.store import errors
 from proxyinit.store.base import Key
 from proxyinit.store.meshes import MeshStore
@@ -102,21 +102,58 @@ async def test_one_process_owns_a_store_file(store, tmp_path):
     SqliteStore(tmp_path / "m.db").close()  # free again once the owner closed it
 
 
-async def test_changes_yields_after_each_accepted_write(store):
-    changes = store.changes()
+class RecordingPipeline:
+    """Records what the store asks to prepare and to publish."""
+
+    def __init__(self, refuse: str = "") -> None:
+        self.prepared: list[dict] = []
+        self.published: list[object] = []
+        self.refuse = refuse
+
+    def prepare(self, meshes):
+        if self.refuse:
+            from proxyinit.errors import ConfigError
+
+            raise ConfigError(self.refuse)
+        self.prepared.append(dict(meshes))
+        return ("prepared", len(self.prepared))
+
+    def publish(self, prepared) -> None:
+        self.published.append(prepared)
+
+
+async def test_each_accepted_write_is_prepared_once_then_published(tmp_path):
+    pipeline = RecordingPipeline()
+    store = MeshStore(SqliteStore(tmp_path / "m.db"), pipeline=pipeline)
     try:
-        # The fixture's apply already signalled: take that yield first, or it would stand in for
-        # the one under test.
-        await asyncio.wait_for(changes.__anext__(), 1)
+        await store.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
         await store.update(ROUTE, route_spec(5))
-        meshes = await asyncio.wait_for(changes.__anext__(), 1)
+        assert pipeline.published == [("prepared", 1), ("prepared", 2)]
+        meshes = pipeline.prepared[-1]
         assert meshes["default"].routes["colorteller-vr"][0].spec.to_api() == route_spec(5)
         with pytest.raises(errors.Invalid):
             await store.update(ROUTE, route_spec(101))
-        with pytest.raises(asyncio.TimeoutError):  # a refused write signals nothing
-            await asyncio.wait_for(changes.__anext__(), 0.2)
+        assert len(pipeline.prepared) == 2 and len(pipeline.published) == 2  # refused: nothing
     finally:
-        await changes.aclose()
+        store.store.close()
+
+
+async def test_a_write_the_pipeline_cannot_prepare_is_refused_and_not_stored(tmp_path):
+    pipeline = RecordingPipeline()
+    store = MeshStore(SqliteStore(tmp_path / "m.db"), pipeline=pipeline)
+    try:
+        await store.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
+        pipeline.refuse = "Envoy would refuse this"
+        with pytest.raises(errors.Invalid, match="Envoy would refuse this"):
+            await store.update(ROUTE, route_spec(5))
+        assert store.get(ROUTE).version == 1 and len(pipeline.published) == 1
+    finally:
+        store.store.close()
+    reopened = MeshStore(SqliteStore(tmp_path / "m.db"))
+    try:
+        assert reopened.get(ROUTE).version == 1  # nothing of the refused write reached the disk
+    finally:
+        reopened.store.close()
 
 
 async def test_apply_twice_is_a_no_op(store):

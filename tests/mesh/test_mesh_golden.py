@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from proxyinit.mesh.meshfile import parse_resources
-from proxyinit.mesh.translate import translate_node
-from proxyinit.xds.types import NodeId
+from proxyinit.contract import NodeId
+from proxyinit.mesh.model.meshfile import parse_resources
+from proxyinit.mesh.translate.node import translate_node
 from tests.mesh.mesh_golden import render
 from tests.mesh.mesh_scenarios import MESH, SCENARIOS, scenario_resources
 

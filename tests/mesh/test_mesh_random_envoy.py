@@ -12,13 +12,13 @@ import random
 
 import pytest
 
+from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.meshfile import parse_resources
-from proxyinit.mesh.translate import translate_node
-from proxyinit.xds.types import NodeId
-from tests.mesh.mesh_envoy_check import ENVOY, envoy_validate
+from proxyinit.mesh.model.meshfile import parse_resources
+from proxyinit.mesh.translate.node import translate_node
+from tests.mesh.mesh_envoy_check import envoy_validate
 
-pytestmark = [pytest.mark.envoy, pytest.mark.skipif(not ENVOY.exists(), reason="no envoy binary")]
+pytestmark = pytest.mark.envoy
 
 MESH = "rand"
 PORTS = (8080, 9080, 9090, 5432)

@@ -10,11 +10,12 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import json_format
 
+from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.meshfile import parse_resources
-from proxyinit.mesh.translate import translate_node
+from proxyinit.mesh.model.meshfile import parse_resources
+from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds.snapshot import Snapshot
-from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, NodeId
+from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE
 from tests.mesh.mesh_scenarios import MESH, SCENARIOS, base, scenario_resources
 
 GATEWAY = NodeId(MESH, "colorgateway-vn")

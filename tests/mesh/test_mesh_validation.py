@@ -11,7 +11,7 @@ import copy
 import pytest
 
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.meshfile import parse_resources
+from proxyinit.mesh.model.meshfile import parse_resources
 from tests.mesh.mesh_scenarios import MESH, TELLER, base, find, node, route, teller_route
 
 GW = "VirtualNode 'colorgateway-vn'"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from proxyinit.cli import build_parser
-from proxyinit.mesh.bootstrap import settings_from_env
+from proxyinit.mesh.runtime.bootstrap import settings_from_env
 from proxyinit.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,6 @@
-"""Fixtures for the xDS tests: a real grpc.aio ADS server on 127.0.0.1 and a real client stub."""
+"""Fixtures for the xDS tests: a real grpc.aio ADS server on 127.0.0.1 and a real client stub.
+
+The server keys streams with the control plane's App Mesh node key, as `xds serve` does."""
 
 from __future__ import annotations
 
@@ -11,14 +13,17 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
+from proxyinit.controlplane.plane import app_mesh_node_key
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.server import AggregatedDiscoveryService, StreamRegistry, start_server
+from tests.support.xds_watch import StreamWatcher
 
 
 @dataclass
 class Ads:
     cache: SnapshotCache
     registry: StreamRegistry
+    watcher: StreamWatcher
     port: int
 
 
@@ -80,10 +85,12 @@ class AdsClient:
 @pytest.fixture
 async def ads():
     cache = SnapshotCache()
-    service = AggregatedDiscoveryService(cache)
+    registry = StreamRegistry()
+    watcher = StreamWatcher(registry)
+    service = AggregatedDiscoveryService(cache, [registry, watcher], node_key=app_mesh_node_key)
     server, port = await start_server(service, "127.0.0.1:0")
     try:
-        yield Ads(cache, service.registry, port)
+        yield Ads(cache, registry, watcher, port)
     finally:
         await server.stop(0)
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.bootstrap import (
+from proxyinit.mesh.runtime.bootstrap import (
     build_bootstrap,
     envoy_flags,
     render_bootstrap,
@@ -139,11 +139,35 @@ def test_admin_and_flags_overrides():
         ),
         (
             {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "h:99999"},
-            "port 99999 is out of range",
+            "port 99999 is outside 1..65535",
         ),
         (
             {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "unix://rel.sock"},
             "unix:///ABSOLUTE/PATH",
+        ),
+        # One strict number parser everywhere (proxyinit.contract): int() would take these.
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "\u00b2"},
+            "ENVOY_ADMIN_ACCESS_PORT='\u00b2'",
+        ),
+        (
+            {
+                "APPMESH_VIRTUAL_NODE_NAME": NODE,
+                "ENVOY_ADMIN_ACCESS_PORT": "\uff19\uff19\uff10\uff11",
+            },
+            "ENVOY_ADMIN_ACCESS_PORT=",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "127.0.0.1:1_5010"},
+            "APPMESH_XDS_ENDPOINT='127.0.0.1:1_5010': port '1_5010' is not a number",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "127.0.0.1:\u0661\u0665"},
+            "is not a number",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "127.0.0.1:015010"},
+            "leading zero",
         ),
         (
             {"APPMESH_VIRTUAL_NODE_NAME": NODE, "ENVOY_ADMIN_ACCESS_PORT": "http"},
@@ -192,10 +216,11 @@ def test_cli_writes_file_and_exits_2_on_bad_env(tmp_path):
     assert "APPMESH_VIRTUAL_NODE_NAME='nope'" in bad.stderr
 
 
-def test_cli_module_imports_stdlib_only():
+def test_cli_modules_import_stdlib_only():
+    """Building the whole parser (every subcommand) imports nothing heavy."""
     code = (
-        "import sys; import proxyinit.xds.cli;"
-        "heavy = [m for m in ('grpc', 'google.protobuf', 'yaml', 'pydantic') if m in sys.modules];"
+        "import sys; from proxyinit.cli import build_parser; build_parser();"
+        "heavy = [m for m in ('grpc', 'google.protobuf', 'yaml', 'pydantic', 'iptc') if m in sys.modules];"
         "print(heavy)"
     )
     result = subprocess.run(

@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 from google.protobuf import duration_pb2
 
+from proxyinit.controlplane.meshfile_source import FileMeshSource
+from proxyinit.controlplane.plane import ControlPlane
 from proxyinit.lab.loopback import loopback_translator
-from proxyinit.mesh.envoy import EnvoyProcess, find_envoy_binary
+from proxyinit.mesh.runtime.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
-from proxyinit.xds.serve import ControlPlane, FileMeshSource
 from proxyinit.xds.snapshot import Snapshot
+from tests.support.xds_watch import StreamWatcher, messages, watch
 
 pytestmark = pytest.mark.envoy
 
@@ -40,6 +42,7 @@ class Running:
     control_plane: ControlPlane
     envoy: EnvoyProcess
     mesh_file: Path
+    watcher: StreamWatcher
 
     async def debug(self) -> dict:
         url = f"http://127.0.0.1:{self.control_plane.debug_server.port}/"
@@ -51,7 +54,7 @@ class Running:
         return json.loads(body)
 
     async def wait_acked(self, type_url: str, version: str, timeout: float = 10) -> None:
-        await self.control_plane.registry.wait_until(
+        await self.watcher.wait_until(
             lambda streams: any(
                 s.node_id == GATEWAY and s.types[type_url].acked_version == version for s in streams
             ),
@@ -66,17 +69,18 @@ async def running_colorapp(workdir: Path, xds: Endpoint):
     mesh_file = workdir / "mesh.yaml"
     shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
     control_plane = ControlPlane(
-        FileMeshSource(mesh_file, interval=0.02),
-        xds=xds,
+        xds,
+        mesh_file=FileMeshSource(mesh_file, interval=0.02),
         debug=Endpoint(host="127.0.0.1", port=0),
         translate=loopback_translator(),
     )
+    watcher = watch(control_plane.ads, control_plane.registry)
     async with control_plane:
         target = str(xds) if xds.is_unix else f"127.0.0.1:{control_plane.xds_port}"
         envoy = EnvoyProcess()
         try:
             await envoy.start_node(GATEWAY, target)
-            yield Running(control_plane, envoy, mesh_file)
+            yield Running(control_plane, envoy, mesh_file, watcher)
         finally:
             await envoy.stop()
     assert not envoy.workdir.exists()
@@ -140,7 +144,7 @@ async def test_weight_edit_is_pushed_without_restarting_envoy(colorapp):
     before = colorapp.control_plane.cache.get_snapshot(GATEWAY)
     await colorapp.wait_acked(types.ROUTE, before.version(types.ROUTE))
     shutil.copy(EXAMPLES / "route-blue-red.yaml", colorapp.mesh_file)
-    await colorapp.control_plane.registry.wait_until(
+    await colorapp.watcher.wait_until(
         lambda _: (
             colorapp.control_plane.cache.get_snapshot(GATEWAY).version(types.ROUTE)
             != before.version(types.ROUTE)
@@ -176,14 +180,14 @@ async def test_bad_resource_is_nacked_and_envoy_keeps_the_last_good_config(color
     cache = colorapp.control_plane.cache
     good = cache.get_snapshot(GATEWAY)
     await colorapp.wait_acked(types.CLUSTER, good.version(types.CLUSTER))
-    resources = {url: good.messages(url) for url in types.PUSH_ORDER}
+    resources = {url: messages(good, url) for url in types.PUSH_ORDER}
     for cluster in resources[types.CLUSTER]:
         if cluster.name == INGRESS_CLUSTER:
             # Envoy's proto validation requires connect_timeout > 0: this cluster is rejected.
             cluster.connect_timeout.CopyFrom(duration_pb2.Duration(seconds=-1))
     bad = Snapshot(resources)
     cache.set_snapshot(GATEWAY, bad)
-    await colorapp.control_plane.registry.wait_until(
+    await colorapp.watcher.wait_until(
         lambda streams: any(s.types[types.CLUSTER].last_nack is not None for s in streams), 10
     )
     cds = (await colorapp.debug())["nodes"][GATEWAY]["streams"][0]["types"]["CDS"]
@@ -205,12 +209,13 @@ async def test_restarted_control_plane_does_not_resend_what_envoy_holds(colorapp
     await colorapp.wait_acked(types.ROUTE, snapshot.version(types.ROUTE))
     await old.stop(0)
     restarted = ControlPlane(
-        FileMeshSource(colorapp.mesh_file),
-        xds=Endpoint(host="127.0.0.1", port=old.xds_port),
-        translate=old.publisher._translate,
+        Endpoint(host="127.0.0.1", port=old.xds_port),
+        mesh_file=FileMeshSource(colorapp.mesh_file),
+        translate=old.publisher.translate,
     )
+    watcher = watch(restarted.ads, restarted.registry)
     async with restarted:
-        await restarted.registry.wait_until(
+        await watcher.wait_until(
             lambda streams: any(
                 s.types[types.ROUTE].acked_version == snapshot.version(types.ROUTE) for s in streams
             ),

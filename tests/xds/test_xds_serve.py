@@ -1,4 +1,4 @@
-"""Mesh source, publisher, cache, debug endpoint and the `xds serve` command."""
+"""The control plane: mesh source, publisher, cache, debug endpoint and the `xds serve` command."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from proxyinit.controlplane.meshfile_source import FileMeshSource
+from proxyinit.controlplane.plane import ControlPlane
+from proxyinit.controlplane.publisher import SnapshotPublisher
 from proxyinit.errors import ConfigError
 from proxyinit.xds import types
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.debug import DebugServer
 from proxyinit.xds.endpoint import Endpoint, parse_endpoint
-from proxyinit.xds.serve import ControlPlane, FileMeshSource, SnapshotPublisher
 from proxyinit.xds.server import StreamRegistry
 from tests.xds.xds_testlib import node_snapshot
 
@@ -52,10 +54,10 @@ def test_cache_replace_all_reports_changed_and_removed_nodes():
 
 
 def test_publisher_snapshots_every_virtual_node_of_the_colorapp():
-    from proxyinit.mesh.meshfile import load_mesh_file
+    from proxyinit.mesh.model.meshfile import load_mesh_file
 
     cache = SnapshotCache()
-    changed = SnapshotPublisher(cache).publish(load_mesh_file(EXAMPLES / "mesh.yaml"))
+    changed = SnapshotPublisher(cache).replace(load_mesh_file(EXAMPLES / "mesh.yaml"))
     assert set(changed) == NODES == set(cache.node_ids())
     routes = cache.get_snapshot(GATEWAY).resources(types.ROUTE)
     assert "rds_egress_http_9080" in routes
@@ -64,10 +66,10 @@ def test_publisher_snapshots_every_virtual_node_of_the_colorapp():
 def test_translated_snapshot_versions_survive_a_restart():
     """Same mesh file, fresh processes, different hash seeds: same versions for every node."""
     code = (
-        "from proxyinit.mesh.meshfile import load_mesh_file;"
+        "from proxyinit.mesh.model.meshfile import load_mesh_file;"
         "from proxyinit.xds.cache import SnapshotCache;"
-        "from proxyinit.xds.serve import SnapshotPublisher;"
-        "c = SnapshotCache(); SnapshotPublisher(c).publish(load_mesh_file({!r}));"
+        "from proxyinit.controlplane.publisher import SnapshotPublisher;"
+        "c = SnapshotCache(); SnapshotPublisher(c).replace(load_mesh_file({!r}));"
         "print(sorted((n, sorted(c.get_snapshot(n).versions().items())) for n in c.node_ids()))"
     ).format(str(EXAMPLES / "route-blue-red.yaml"))
     outputs = {
@@ -83,29 +85,26 @@ def test_translated_snapshot_versions_survive_a_restart():
     assert len(outputs) == 1
 
 
-def test_publisher_refuses_the_whole_edit_if_one_node_fails(caplog):
-    from proxyinit.mesh.meshfile import load_mesh_file
+def test_publisher_refuses_the_whole_edit_if_one_node_fails():
+    from proxyinit.mesh.model.meshfile import load_mesh_file
 
     cache = SnapshotCache()
     publisher = SnapshotPublisher(cache)
-    publisher.publish(load_mesh_file(EXAMPLES / "mesh.yaml"))
+    publisher.replace(load_mesh_file(EXAMPLES / "mesh.yaml"))
     before = {node: cache.get_snapshot(node) for node in cache.node_ids()}
 
     def broken(model, node):
         if node.node == "colorteller-red-vn":
             raise ConfigError("cannot translate")
-        from proxyinit.mesh.translate import translate_node
+        from proxyinit.mesh.translate.node import translate_node
 
         return translate_node(model, node)
 
-    assert (
-        SnapshotPublisher(cache, broken).try_publish(
-            load_mesh_file(EXAMPLES / "route-blue-red.yaml")
-        )
-        is None
-    )
-    assert (
-        "virtual node mesh/default/virtualNode/colorteller-red-vn: cannot translate" in caplog.text
+    publisher.translate = broken
+    with pytest.raises(ConfigError) as info:
+        publisher.replace(load_mesh_file(EXAMPLES / "route-blue-red.yaml"))
+    assert "virtual node mesh/default/virtualNode/colorteller-red-vn: cannot translate" in str(
+        info.value
     )
     assert {node: cache.get_snapshot(node) for node in cache.node_ids()} == before
 
@@ -156,7 +155,7 @@ async def test_debug_endpoint_is_read_only_json():
 async def test_control_plane_pushes_file_edits(tmp_path):
     mesh_file = tmp_path / "mesh.yaml"
     shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
-    plane = ControlPlane(FileMeshSource(mesh_file, 0.01), Endpoint("127.0.0.1", 0))
+    plane = ControlPlane(Endpoint("127.0.0.1", 0), mesh_file=FileMeshSource(mesh_file, 0.01))
     async with plane:
         before = plane.cache.get_snapshot(GATEWAY).version(types.ROUTE)
         shutil.copy(EXAMPLES / "route-blue-red.yaml", mesh_file)
@@ -171,7 +170,7 @@ async def test_control_plane_start_fails_on_a_bad_mesh(tmp_path):
     mesh_file = tmp_path / "mesh.yaml"
     mesh_file.write_text("{not: a list}")
     with pytest.raises(ConfigError, match=r"mesh\.yaml"):
-        async with ControlPlane(FileMeshSource(mesh_file), Endpoint("127.0.0.1", 0)):
+        async with ControlPlane(Endpoint("127.0.0.1", 0), mesh_file=FileMeshSource(mesh_file)):
             pass
 
 
@@ -264,27 +263,51 @@ def test_file_source_sees_a_same_size_edit_within_one_mtime_tick(tmp_path):
     assert route.spec.body.action.weighted_targets[0].weight == 2
 
 
-def test_publisher_translates_only_meshes_that_are_new_objects():
-    """The API store hands over a new MeshModel only for the mesh a write changed."""
+async def test_an_api_write_translates_its_mesh_once_and_publishes_what_it_prepared(tmp_path):
+    """validate -> prepare -> commit -> publish: one translation of each node of the changed mesh
+    (not of other meshes), and the snapshots served are the very ones prepared."""
     import yaml
 
-    from proxyinit.mesh.meshfile import parse_resources
-    from proxyinit.mesh.translate import translate_node
+    from proxyinit.mesh.model.meshfile import parse_resources
+    from proxyinit.mesh.translate.node import translate_node
+    from proxyinit.store.base import Key
+    from proxyinit.store.meshes import MeshStore
+    from proxyinit.store.sqlite import SqliteStore
 
     items = yaml.safe_load((EXAMPLES / "mesh.yaml").read_text())
     other = [{**item, "meshName": "other"} for item in items]
-    meshes = {**parse_resources(items), **parse_resources(other)}
     calls: list[str] = []
 
     def counting(model, node):
-        calls.append(model.name)
+        calls.append(f"{model.name}/{node.node}")
         return translate_node(model, node)
 
-    publisher = SnapshotPublisher(SnapshotCache(), counting)
-    publisher.publish(meshes)
-    assert sorted(set(calls)) == ["default", "other"] and len(calls) == 8
-    calls.clear()
-    publisher.publish(meshes)  # same objects: nothing translated again
-    assert calls == []
-    publisher.publish({**meshes, "other": parse_resources(other)["other"]})  # one mesh rewritten
-    assert set(calls) == {"other"} and len(calls) == 4
+    cache = SnapshotCache()
+    publisher = SnapshotPublisher(cache, counting)
+    prepared: list = []
+    real_prepare = publisher.prepare
+
+    def recording_prepare(meshes):
+        prepared.append(real_prepare(meshes))
+        return prepared[-1]
+
+    publisher.prepare = recording_prepare
+    store = MeshStore(SqliteStore(str(tmp_path / "mesh.db")), pipeline=publisher)
+    try:
+        await store.apply({**parse_resources(items), **parse_resources(other)})
+        assert len(calls) == 8 and len(set(calls)) == 8  # 4 nodes in each mesh, once each
+        calls.clear()
+        spec = {
+            "listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}],
+            "serviceDiscovery": {"dns": {"hostname": "extra.other.svc.cluster.local"}},
+        }
+        await store.create(Key("VirtualNode", "other", "", "extra-vn"), spec)
+        assert sorted(calls) == sorted(
+            f"other/{n}"
+            for n in ("colorgateway-vn", "colorteller-vn", "colorteller-blue-vn")
+            + ("colorteller-red-vn", "extra-vn")
+        )
+        served = cache.get_snapshot("mesh/other/virtualNode/extra-vn")
+        assert served is prepared[-1]["other"]["mesh/other/virtualNode/extra-vn"]
+    finally:
+        store.store.close()

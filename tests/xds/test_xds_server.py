@@ -9,13 +9,14 @@ import grpc
 import pytest
 
 from proxyinit.xds import types
+from tests.support.xds_watch import watcher_count
 from tests.xds.xds_testlib import node_snapshot
 
 GATEWAY = "mesh/m/virtualNode/gateway"
 TELLER = "mesh/m/virtualNode/teller"
 
 
-async def subscribe_all(client, registry):
+async def subscribe_all(client, watcher):
     """Subscribe the way Envoy does: CDS, then LDS, then RDS with the route names of the LDS."""
     await client.send(types.CLUSTER)
     cds = await client.read()
@@ -26,7 +27,7 @@ async def subscribe_all(client, registry):
     await client.send(types.ROUTE, ["g-routes"])
     rds = await client.read()
     await client.ack(rds, ["g-routes"])
-    await registry.wait_until(
+    await watcher.wait_until(
         lambda s: s[-1].types[types.ROUTE].acked_version == rds.version_info, 3
     )
     return cds, lds, rds
@@ -35,12 +36,12 @@ async def subscribe_all(client, registry):
 async def test_initial_subscription_and_ack(ads, connect):
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g"))
     client = connect(GATEWAY)
-    cds, lds, rds = await subscribe_all(client, ads.registry)
+    cds, lds, rds = await subscribe_all(client, ads.watcher)
     snapshot = ads.cache.get_snapshot(GATEWAY)
     assert cds.version_info == snapshot.version(types.CLUSTER) and len(cds.resources) == 1
     assert lds.type_url == types.LISTENER and len(lds.resources) == 1
     assert [r.type_url for r in rds.resources] == [types.ROUTE]
-    await ads.registry.wait_until(
+    await ads.watcher.wait_until(
         lambda streams: streams and streams[0].types[types.ROUTE].acked_version == rds.version_info,
         3,
     )
@@ -72,7 +73,7 @@ async def test_nack_is_recorded_and_not_resent_until_snapshot_changes(ads, conne
     await client.send(types.LISTENER)
     await client.ack(await client.read())
     # Otherwise the ACK may arrive after the next push and be (rightly) ignored as stale.
-    await ads.registry.wait_until(
+    await ads.watcher.wait_until(
         lambda s: s[0].types[types.CLUSTER].acked_version == first.version_info, 3
     )
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}))
@@ -82,7 +83,7 @@ async def test_nack_is_recorded_and_not_resent_until_snapshot_changes(ads, conne
         types.CLUSTER, version=first.version_info, nonce=bad.nonce, error="bad cluster g-red"
     )
     await client.expect_nothing()
-    await ads.registry.wait_until(lambda s: s[0].types[types.CLUSTER].last_nack is not None, 3)
+    await ads.watcher.wait_until(lambda s: s[0].types[types.CLUSTER].last_nack is not None, 3)
     state = ads.registry.streams()[0].types[types.CLUSTER]
     assert (
         state.last_nack.error == "bad cluster g-red" and state.last_nack.version == bad.version_info
@@ -112,7 +113,7 @@ async def test_stale_nonce_is_ignored(ads, connect):
     state = ads.registry.streams()[0].types[types.CLUSTER]
     assert state.last_nack is None and state.acked_version == ""
     await client.ack(second)
-    await ads.registry.wait_until(
+    await ads.watcher.wait_until(
         lambda s: s[0].types[types.CLUSTER].acked_version == second.version_info, 3
     )
 
@@ -135,7 +136,7 @@ async def test_changes_are_pushed_in_cds_lds_rds_order(ads, connect):
 async def test_snapshot_change_pushes_only_changed_types(ads, connect):
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 1, "g-red": 1}))
     client = connect(GATEWAY)
-    _cds, _lds, rds = await subscribe_all(client, ads.registry)
+    _cds, _lds, rds = await subscribe_all(client, ads.watcher)
     ads.cache.set_snapshot(GATEWAY, node_snapshot("g", {"g-blue": 8, "g-red": 2}))
     pushed = await client.read()
     assert pushed.type_url == types.ROUTE and pushed.version_info != rds.version_info
@@ -162,6 +163,16 @@ async def test_malformed_node_id_is_invalid_argument(ads, connect, node_id):
         await client.read()
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "mesh/<mesh>/virtualNode/<node>" in info.value.details()
+
+
+async def test_the_default_node_key_refuses_an_empty_node_id():
+    from envoy.config.core.v3 import base_pb2
+
+    from proxyinit.xds.server import node_id_of
+
+    assert node_id_of(base_pb2.Node(id="any/id")) == "any/id"
+    with pytest.raises(ValueError, match="no node id"):
+        node_id_of(base_pb2.Node())
 
 
 async def test_node_id_cannot_change_mid_stream(ads, connect):
@@ -221,8 +232,8 @@ async def test_stream_state_is_dropped_when_client_goes_away(ads, connect):
     await client.read()
     assert len(ads.registry.streams()) == 1
     await client.close()
-    await ads.registry.wait_until(lambda streams: not streams, 3)
-    assert ads.cache.watcher_count() == 0
+    await ads.watcher.wait_until(lambda streams: not streams, 3)
+    assert watcher_count(ads.cache) == 0
 
 
 def _cluster_names(response):
@@ -284,11 +295,12 @@ async def test_a_closed_stream_leaves_no_reader_running():
     from envoy.service.discovery.v3 import discovery_pb2
 
     from proxyinit.xds.cache import SnapshotCache
-    from proxyinit.xds.server import AggregatedDiscoveryService
+    from proxyinit.xds.server import AggregatedDiscoveryService, StreamRegistry
 
     cache = SnapshotCache()
     cache.set_snapshot(GATEWAY, node_snapshot("g"))
-    service = AggregatedDiscoveryService(cache)
+    registry = StreamRegistry()
+    service = AggregatedDiscoveryService(cache, [registry])
     requests = HeldRequests(
         discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER, node=base_pb2.Node(id=GATEWAY))
     )
@@ -297,4 +309,4 @@ async def test_a_closed_stream_leaves_no_reader_running():
     await asyncio.sleep(0.01)  # the reader is now waiting for Envoy's next request
     await responses.aclose()  # what grpc does when the call ends
     assert requests.wound_down, "the stream ended before its reader did"
-    assert not service.registry.streams() and cache.watcher_count() == 0
+    assert not registry.streams() and watcher_count(cache) == 0

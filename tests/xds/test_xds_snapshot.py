@@ -41,14 +41,14 @@ def test_version_ignores_input_order_and_changes_with_content():
 def test_version_is_stable_across_processes():
     """A restarted server must compute the same version for the same content (no hash seed)."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from xds_testlib import node_snapshot;"
+        "from tests.xds.xds_testlib import node_snapshot;"
         "print(node_snapshot('a', {'c1': 8, 'c2': 2}).versions())"
     )
-    here = str(Path(__file__).parent)
+    root = Path(__file__).resolve().parents[2]
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", code, here],
+            [sys.executable, "-c", code],
+            cwd=root,
             capture_output=True,
             text=True,
             check=True,

@@ -1,12 +1,13 @@
 """Backends: the one boundary that touches the kernel (contract: backends/protocol.py).
 
-Each reads with `*-save` and commits a FamilyPlan per family in one transaction. Tests and
-dry-runs pass RecordingBackend instead.
+Each reads with `*-save` (or libiptc) and commits a FamilyPlan per family in one transaction.
+`plan` needs no backend of its own: it is the same observe -> plan path as `apply`, minus the
+commit. Tests use a recording double (tests/support/recording_backend.py).
 """
 
 from __future__ import annotations
 
-from proxyinit.firewall.model import Family, FamilyPlan
+from proxyinit.firewall.model import Family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -25,19 +26,3 @@ def make_backend(name: str, observed: dict[Family, str] | None = None) -> Backen
     from proxyinit.firewall.backends.restore import RestoreBackend
 
     return RestoreBackend(name, observed)
-
-
-class RecordingBackend:
-    """Dry-run / test double: serves canned save text, records what would be committed."""
-
-    name = "recording"
-
-    def __init__(self, saved: dict[Family, str] | None = None) -> None:
-        self.saved = saved or {}
-        self.committed: list[FamilyPlan] = []
-
-    def observe(self, family: Family) -> str:
-        return self.saved.get(family, "")
-
-    def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
-        self.committed.extend(plan for plan in plans if not plan.empty)

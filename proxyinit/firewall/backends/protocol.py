@@ -13,9 +13,10 @@ class Backend(Protocol):
 
     - `observe(family)` returns `iptables-save` text (all existing tables; asking must not
       create a table) for that family;
-    - `commit(plans)` applies each non-empty FamilyPlan as one transaction per family (families
-      may be committed concurrently), or raises RuntimeFailure naming the family; a family whose
-      transaction failed is left as it was.
+    - `commit(plans)` applies each non-empty FamilyPlan as one transaction per family, one
+      family after the other in the order given (IPv6 first), or raises RuntimeFailure naming
+      the family; a family whose transaction failed is left as it was, and the families after
+      it are not committed.
     """
 
     name: str

@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from proxyinit.mesh.model import Route, VirtualNode, VirtualRouter
-from proxyinit.mesh.model_route import GrpcRoute, HttpRoute
-from proxyinit.mesh.problems import resource_error
-from proxyinit.mesh.resolve import (
-    PROXY_PORTS,
-    routes_for_listener,
-    service_mappings,
-    target_mapping,
-)
-
-if TYPE_CHECKING:
-    from proxyinit.mesh.mesh_model import MeshModel
+from proxyinit.contract import PROXY_PORTS
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.resources import Route, VirtualNode, VirtualRouter
+from proxyinit.mesh.model.route import GrpcRoute, HttpRoute
 
 # Envoy compiles safe_regex with RE2 and refuses programs above this size (its runtime key
 # re2.max_program_size.error_level defaults to 100): `a{1000}` is valid RE2 but NACKed.
@@ -71,7 +63,7 @@ def validate_route_refs(
                 "no virtual node of that name in the mesh",
                 target.virtual_node,
             )
-        mapping = target_mapping(node, target)
+        mapping = node.target_mapping(target)
         if mapping is None:
             ports = [listener.port_mapping.port for listener in node.spec.listeners]
             why = (
@@ -246,7 +238,7 @@ def _validate_node_backends(model: MeshModel, node: VirtualNode) -> None:
             # App Mesh does not require a backend's virtual service to exist (nodes and services
             # would otherwise depend on each other at creation): it is routed once it exists.
             continue
-        mappings = service_mappings(model, service)
+        mappings = model.service_mappings(service)
         if not mappings:
             # No provider yet (App Mesh makes it optional), or a provider without a listener:
             # nothing to route to, so like a missing service its traffic follows the egress filter.
@@ -287,7 +279,7 @@ def _validate_router(model: MeshModel, router: VirtualRouter) -> None:
     routes = model.routes.get(router.name, ())
     mappings = [listener.port_mapping for listener in router.spec.listeners]
     for route in routes:
-        if not any(route in routes_for_listener((route,), m) for m in mappings):
+        if not any(route.serves(m) for m in mappings):
             where = "match.port" if route.spec.match_port is not None else ""
             raise _route_error(
                 route,
@@ -298,7 +290,7 @@ def _validate_router(model: MeshModel, router: VirtualRouter) -> None:
             )
     for listener in router.spec.listeners:
         if listener.port_mapping.protocol == "tcp":
-            served = routes_for_listener(routes, listener.port_mapping)
+            served = [route for route in routes if route.serves(listener.port_mapping)]
             if len(served) > 1:
                 raise resource_error(
                     "VirtualRouter",

@@ -31,9 +31,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from proxyinit.contract import ENVOY_UID
 from proxyinit.errors import RuntimeFailure
 
-ENVOY_UID = 1337
 _AUTO = object()
 
 # Drop to `uid` and exec the rest of argv. Why not subprocess's user=/group=: they force CPython
@@ -156,7 +156,11 @@ class EnvoyProcess:
         """Start as the sidecar of virtual node `node` (mesh/M/virtualNode/V), connected to `xds`,
         from the bootstrap `proxyinit envoy-bootstrap` writes for that environment (quiet logs,
         one worker, admin access log in the work directory)."""
-        from proxyinit.mesh.bootstrap import envoy_flags, render_bootstrap, settings_from_env
+        from proxyinit.mesh.runtime.bootstrap import (
+            envoy_flags,
+            render_bootstrap,
+            settings_from_env,
+        )
 
         settings = settings_from_env(
             {

@@ -12,19 +12,19 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from proxyinit.mesh import names
-from proxyinit.mesh.clusters import static_cluster
-from proxyinit.mesh.envoy_parts import (
+from proxyinit.contract import PROXY_PORTS
+from proxyinit.mesh.model.resources import Listener, VirtualNode
+from proxyinit.mesh.translate import names
+from proxyinit.mesh.translate.clusters import static_cluster
+from proxyinit.mesh.translate.http import catch_all_route
+from proxyinit.mesh.translate.parts import Parts
+from proxyinit.mesh.translate.protos import (
     http_filter_chain,
     listener,
     loop_guard_chains,
     tcp_filter_chain,
     tcp_proxy,
 )
-from proxyinit.mesh.model import Listener, VirtualNode
-from proxyinit.mesh.parts import Parts
-from proxyinit.mesh.resolve import PROXY_PORTS
-from proxyinit.mesh.translate_http import catch_all_route
 
 LOCAL_APP_ADDRESS = "127.0.0.1"
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.mesh_model import MeshModel
-from proxyinit.mesh.parts import Parts
-from proxyinit.mesh.translate_egress import translate_egress
-from proxyinit.mesh.translate_ingress import translate_ingress
-from proxyinit.xds.types import NodeId
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.translate.egress import translate_egress
+from proxyinit.mesh.translate.ingress import translate_ingress
+from proxyinit.mesh.translate.parts import Parts
 
 
 def translate_node(model: MeshModel, node: NodeId) -> dict[str, list[Message]]:

@@ -25,11 +25,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from proxyinit.contract import DEFAULT_XDS_ADDRESS, ENVOY_ADMIN_PORT, NodeId, echo, parse_int
 from proxyinit.errors import ConfigError
 from proxyinit.xds.endpoint import Endpoint, parse_endpoint
-from proxyinit.xds.types import NodeId
 
-DEFAULT_XDS_ENDPOINT = "127.0.0.1:15010"
 LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
 _ARN = re.compile(r"^arn:aws[a-z-]*:appmesh:[a-z0-9-]+:[0-9]{12}:(?P<resource>.+)$")
 _FILE_ACCESS_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
@@ -41,7 +40,7 @@ class BootstrapSettings:
     node_id: NodeId
     xds: Endpoint
     admin_address: str = "127.0.0.1"
-    admin_port: int = 9901
+    admin_port: int = ENVOY_ADMIN_PORT
     admin_access_log: str = "/tmp/envoy_admin_access.log"
     log_level: str = "info"
     concurrency: int | None = None
@@ -52,10 +51,10 @@ def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
     return BootstrapSettings(
         node_id=_node_id_from_env(env),
         xds=parse_endpoint(
-            env.get("APPMESH_XDS_ENDPOINT") or DEFAULT_XDS_ENDPOINT, "APPMESH_XDS_ENDPOINT"
+            env.get("APPMESH_XDS_ENDPOINT") or DEFAULT_XDS_ADDRESS, "APPMESH_XDS_ENDPOINT"
         ),
         admin_address=_ip_from_env(env, "ENVOY_ADMIN_ACCESS_ADDRESS", "127.0.0.1"),
-        admin_port=_int_from_env(env, "ENVOY_ADMIN_ACCESS_PORT", 9901, 0, 65535),
+        admin_port=_int_from_env(env, "ENVOY_ADMIN_ACCESS_PORT", ENVOY_ADMIN_PORT, 0, 65535),
         admin_access_log=_path_from_env(
             env, "ENVOY_ADMIN_ACCESS_LOG_FILE", "/tmp/envoy_admin_access.log"
         ),
@@ -106,9 +105,12 @@ def _int_from_env(
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigError(f"{name}={raw!r}: expected a whole number from {low} to {high}")
-    return int(raw)
+    try:
+        return parse_int(raw, "value", low, high)
+    except ValueError as err:
+        raise ConfigError(
+            f"{name}={echo(raw)}: expected a whole number from {low} to {high} ({err})"
+        ) from None
 
 
 def _ip_from_env(env: Mapping[str, str], name: str, default: str) -> str:

@@ -13,9 +13,8 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
 
-from proxyinit.mesh.envoy_parts import duration_ms, to_duration, uint32
-from proxyinit.mesh.model_base import HttpTimeout
-from proxyinit.mesh.model_route import (
+from proxyinit.mesh.model.base import HttpTimeout
+from proxyinit.mesh.model.route import (
     GrpcRoute,
     GrpcRouteMatch,
     HeaderMatchMethod,
@@ -23,6 +22,7 @@ from proxyinit.mesh.model_route import (
     HttpRoute,
     HttpRouteMatch,
 )
+from proxyinit.mesh.translate.protos import duration_ms, to_duration, uint32
 
 DEFAULT_PER_REQUEST_MS = 15_000
 DEFAULT_MAX_RETRIES = 2

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from proxyinit.mesh.model_base import (
+from proxyinit.mesh.model.base import (
     ApiModel,
     Duration,
     HeaderName,

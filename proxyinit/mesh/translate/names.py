@@ -1,13 +1,13 @@
 """Envoy resource names, in the scheme App Mesh used, so dashboards and habits carry over.
 
 Listeners `lds_<direction>_<address>_<port>`, route configurations `rds_<direction>_<proto>_<port>`,
-clusters `cds_<direction>_<mesh>_<node>_<proto>_<port>` (issue 3, "Translation").
+clusters `cds_<direction>_<mesh>_<node>_<proto>_<port>` (as App Mesh's Envoy config did).
 """
 
 from __future__ import annotations
 
-INGRESS_PORT = 15000
-EGRESS_PORT = 15001
+from proxyinit.contract import EGRESS_PORT, INGRESS_PORT
+
 BIND_ADDRESS = "0.0.0.0"  # REDIRECT from PREROUTING arrives on the interface address, not loopback
 
 INGRESS_LISTENER = f"lds_ingress_{BIND_ADDRESS}_{INGRESS_PORT}"

@@ -17,7 +17,6 @@ would: the walkthrough's preview files never declare their mesh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ import yaml
 from pydantic import ValidationError
 
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.mesh_model import MeshModel
-from proxyinit.mesh.model import Mesh, Route, VirtualNode, VirtualRouter, VirtualService
-from proxyinit.mesh.problems import from_validation_error, resource_error
+from proxyinit.mesh.model.build import build_mesh
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.problems import from_validation_error, resource_error
+from proxyinit.mesh.model.resources import Mesh, Route, VirtualNode, VirtualRouter, VirtualService
 
 # Order matters: a Route also carries virtualRouterName, so the most specific key is tried first.
 _KINDS: tuple[tuple[str, type], ...] = (
@@ -90,7 +90,7 @@ def build_meshes(meshes: dict[str, Mesh], members: dict[str, list]) -> dict[str,
     out: dict[str, MeshModel] = {}
     for name in sorted(members):
         mesh = meshes.get(name) or Mesh(mesh_name=name)
-        out[name] = MeshModel.build(mesh, (r for r in members[name] if not isinstance(r, Mesh)))
+        out[name] = build_mesh(mesh, (r for r in members[name] if not isinstance(r, Mesh)))
     return out
 
 
@@ -133,8 +133,3 @@ def _display_name(item: dict, cls: type) -> str:
         Mesh: "meshName",
     }[cls]
     return str(item.get(key, "?"))
-
-
-def dump_resources(models: Iterable[MeshModel]) -> list[dict]:
-    """The inverse of parse_resources for the GA shape (preview shapes come back normalised)."""
-    return [resource.to_api() for model in models for resource in model.resources()]

@@ -9,7 +9,7 @@ faithful to botocore's `appmesh/2019-01-25/service-2.json`. The resource classes
 - VirtualNode `backends: ["name"]`  -> `backends: [{virtualService: {virtualServiceName: name}}]`
 - VirtualNode `serviceDiscovery.dns.serviceName` -> `serviceDiscovery.dns.hostname`
 - VirtualRouter `spec.serviceNames` -> kept aside (`preview_service_names`); MeshModel turns each name
-  into a VirtualService provided by this router (see mesh_model.py).
+  into a VirtualService provided by this router (see model/build.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from proxyinit.mesh.model_base import (
+from proxyinit.mesh.model.base import (
     ApiModel,
     HttpTimeout,
     PortMapping,
@@ -26,7 +26,7 @@ from proxyinit.mesh.model_base import (
     ServiceName,
     TcpTimeout,
 )
-from proxyinit.mesh.model_route import RouteSpec
+from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
 
 __all__ = [
     "Mesh",
@@ -198,6 +198,13 @@ class VirtualNode(_Resource):
     def name(self) -> str:
         return self.virtual_node_name
 
+    def target_mapping(self, target: WeightedTarget) -> PortMapping | None:
+        """The listener a route target sends to: `target.port`, or the node's only listener."""
+        mappings = [listener.port_mapping for listener in self.spec.listeners]
+        if target.port is not None:
+            return next((m for m in mappings if m.port == target.port), None)
+        return mappings[0] if len(mappings) == 1 else None
+
 
 class VirtualService(_Resource):
     KIND: ClassVar[str] = "VirtualService"
@@ -239,6 +246,13 @@ class Route(_Resource):
     @property
     def name(self) -> str:
         return self.route_name
+
+    def serves(self, mapping: PortMapping) -> bool:
+        """Whether this route serves a router listener: same protocol, and same port if matched."""
+        return self.spec.protocol == mapping.protocol and self.spec.match_port in (
+            None,
+            mapping.port,
+        )
 
 
 Resource = Mesh | VirtualNode | VirtualService | VirtualRouter | Route

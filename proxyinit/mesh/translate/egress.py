@@ -16,9 +16,15 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from proxyinit.mesh import names
-from proxyinit.mesh.clusters import dns_cluster, passthrough_cluster
-from proxyinit.mesh.envoy_parts import (
+from proxyinit.contract import PROXY_PORTS
+from proxyinit.mesh.model.base import PortMapping
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.resources import Route, VirtualNode, VirtualService
+from proxyinit.mesh.translate import names
+from proxyinit.mesh.translate.clusters import dns_cluster, passthrough_cluster
+from proxyinit.mesh.translate.http import Clusters, catch_all_route, mesh_route
+from proxyinit.mesh.translate.parts import Parts
+from proxyinit.mesh.translate.protos import (
     http_filter_chain,
     listener,
     loop_guard_chains,
@@ -26,17 +32,6 @@ from proxyinit.mesh.envoy_parts import (
     tcp_filter_chain,
     tcp_proxy,
 )
-from proxyinit.mesh.mesh_model import MeshModel
-from proxyinit.mesh.model import Route, VirtualNode, VirtualService
-from proxyinit.mesh.model_base import PortMapping
-from proxyinit.mesh.parts import Parts
-from proxyinit.mesh.resolve import (
-    PROXY_PORTS,
-    routes_for_listener,
-    service_mappings,
-    target_mapping,
-)
-from proxyinit.mesh.translate_http import Clusters, catch_all_route, mesh_route
 
 
 @dataclass
@@ -63,7 +58,7 @@ def _route_clusters(model: MeshModel, route: Route, parts: Parts) -> Clusters:
     out: Clusters = []
     for target in route.spec.body.action.weighted_targets:
         node = model.nodes[target.virtual_node]
-        out.append((_node_cluster(model, node, target_mapping(node, target), parts), target.weight))
+        out.append((_node_cluster(model, node, node.target_mapping(target), parts), target.weight))
     return out
 
 
@@ -95,7 +90,7 @@ def _router_provided(
     router_name = service.spec.provider.virtual_router.virtual_router_name
     for listener_ in model.routers[router_name].spec.listeners:
         mapping = listener_.port_mapping
-        routes = routes_for_listener(model.routes.get(router_name, ()), mapping)
+        routes = [r for r in model.routes.get(router_name, ()) if r.serves(mapping)]
         if mapping.protocol == "tcp":
             if routes:  # validation allows at most one; with none, the egress filter decides
                 timeout = routes[0].spec.tcp_route.timeout
@@ -122,7 +117,7 @@ def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
     ports = _EgressPorts()
     for backend in node.spec.backends:
         service = model.services.get(backend.virtual_service.virtual_service_name)
-        if service is None or not service_mappings(model, service):
+        if service is None or not model.service_mappings(service):
             continue  # not created yet, or nothing provides it: the egress filter decides
         if service.spec.provider.virtual_node is not None:
             _node_provided(model, service, ports, parts)

@@ -10,8 +10,8 @@ keeps the output deterministic.
 
 from __future__ import annotations
 
-from proxyinit.mesh.model import Route
-from proxyinit.mesh.model_route import GrpcRoute, HttpRoute
+from proxyinit.mesh.model.resources import Route
+from proxyinit.mesh.model.route import GrpcRoute, HttpRoute
 
 _NO_PRIORITY = 1001  # after RoutePriority's maximum, 1000
 

@@ -1,7 +1,4 @@
-"""MeshModel: every resource of ONE mesh, normalised and validated together, immutable.
-
-Build one with `MeshModel.build(mesh, resources)` (never the bare constructor), so a MeshModel in hand is
-always valid: translation (translate.py) may assume every reference resolves.
+"""Building a MeshModel: index the resources of one mesh, normalise, validate.
 
 Normalisation of the 2018 preview shapes that needs more than one resource happens here:
 - a VirtualRouter's preview `serviceNames` become VirtualServices provided by that router (unless
@@ -14,10 +11,12 @@ Normalisation of the 2018 preview shapes that needs more than one resource happe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
-from proxyinit.mesh.model import (
+from proxyinit.mesh.model.base import PortMapping
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.resources import (
     Mesh,
     Route,
     VirtualNode,
@@ -26,79 +25,30 @@ from proxyinit.mesh.model import (
     VirtualRouterSpec,
     VirtualService,
 )
-from proxyinit.mesh.model_base import PortMapping
-from proxyinit.mesh.problems import resource_error
-from proxyinit.mesh.route_order import route_sort_key
-from proxyinit.mesh.validate import validate_mesh, validate_route_refs
+from proxyinit.mesh.model.route_order import route_sort_key
+from proxyinit.mesh.model.validate import validate_mesh, validate_route_refs
 
 
-@dataclass(frozen=True)
-class MeshModel:
-    """All resources of one mesh. Mappings are read-only; routes are in match order per router."""
-
-    mesh: Mesh
-    nodes: Mapping[str, VirtualNode]
-    services: Mapping[str, VirtualService]
-    routers: Mapping[str, VirtualRouter]
-    routes: Mapping[str, tuple[Route, ...]]  # router name -> its routes, first match first
-
-    @property
-    def name(self) -> str:
-        return self.mesh.mesh_name
-
-    @property
-    def egress_filter(self) -> str:
-        return self.mesh.spec.egress_filter.type
-
-    @classmethod
-    def build(
-        cls, mesh: Mesh, resources: Iterable[VirtualNode | VirtualService | VirtualRouter | Route]
-    ) -> MeshModel:
-        """Normalise and validate; raise ConfigError naming the first bad resource and field."""
-        nodes, services, routers, routes = _index(mesh.mesh_name, resources)
-        services = _services_from_preview_routers(mesh.mesh_name, routers, services)
-        for router_routes in routes.values():
-            for route in router_routes:
-                validate_route_refs(route, nodes, routers)
-        routers = {
-            n: _with_derived_listener(r, routes.get(n, ()), nodes) for n, r in routers.items()
-        }
-        ordered = {n: tuple(sorted(routes.get(n, ()), key=route_sort_key)) for n in routers}
-        model = cls(
-            mesh=mesh,
-            nodes=MappingProxyType(dict(sorted(nodes.items()))),
-            services=MappingProxyType(dict(sorted(services.items()))),
-            routers=MappingProxyType(dict(sorted(routers.items()))),
-            routes=MappingProxyType(dict(sorted(ordered.items()))),
-        )
-        validate_mesh(model)
-        return model
-
-    def node(self, name: str) -> VirtualNode:
-        try:
-            return self.nodes[name]
-        except KeyError:
-            known = ", ".join(self.nodes) or "none"
-            raise resource_error(
-                "Mesh",
-                self.name,
-                None,
-                "virtualNodes",
-                f"no virtual node named {name!r} (known: {known})",
-                name,
-            ) from None
-
-    def resources(self) -> list:
-        """Every resource, mesh first, in a stable order (for the API and debug listings)."""
-        out: list = [
-            self.mesh,
-            *self.nodes.values(),
-            *self.services.values(),
-            *self.routers.values(),
-        ]
-        for router_routes in self.routes.values():
-            out.extend(router_routes)
-        return out
+def build_mesh(
+    mesh: Mesh, resources: Iterable[VirtualNode | VirtualService | VirtualRouter | Route]
+) -> MeshModel:
+    """Normalise and validate; raise ConfigError naming the first bad resource and field."""
+    nodes, services, routers, routes = _index(mesh.mesh_name, resources)
+    services = _services_from_preview_routers(mesh.mesh_name, routers, services)
+    for router_routes in routes.values():
+        for route in router_routes:
+            validate_route_refs(route, nodes, routers)
+    routers = {n: _with_derived_listener(r, routes.get(n, ()), nodes) for n, r in routers.items()}
+    ordered = {n: tuple(sorted(routes.get(n, ()), key=route_sort_key)) for n in routers}
+    model = MeshModel(
+        mesh=mesh,
+        nodes=MappingProxyType(dict(sorted(nodes.items()))),
+        services=MappingProxyType(dict(sorted(services.items()))),
+        routers=MappingProxyType(dict(sorted(routers.items()))),
+        routes=MappingProxyType(dict(sorted(ordered.items()))),
+    )
+    validate_mesh(model)
+    return model
 
 
 def _index(mesh: str, resources: Iterable) -> tuple[dict, dict, dict, dict[str, list[Route]]]:
@@ -133,7 +83,7 @@ def _index(mesh: str, resources: Iterable) -> tuple[dict, dict, dict, dict[str, 
         table = by_kind.get(type(res))
         if table is None:
             raise TypeError(
-                f"MeshModel.build takes nodes, services, routers and routes, not {type(res).__name__}"
+                f"build_mesh takes nodes, services, routers and routes, not {type(res).__name__}"
             )
         if res.name in table:
             raise resource_error(

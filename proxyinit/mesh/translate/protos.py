@@ -20,8 +20,8 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from proxyinit.mesh.model_base import Duration
-from proxyinit.mesh.names import BIND_ADDRESS
+from proxyinit.mesh.model.base import Duration
+from proxyinit.mesh.translate.names import BIND_ADDRESS
 
 
 def pack(message: Message) -> any_pb2.Any:

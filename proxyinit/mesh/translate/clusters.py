@@ -13,7 +13,7 @@ from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from proxyinit.mesh.envoy_parts import pack, socket_address, uint32
+from proxyinit.mesh.translate.protos import pack, socket_address, uint32
 
 _UNLIMITED = 2147483647
 _HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"

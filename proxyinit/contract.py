@@ -1,0 +1,89 @@
+"""Facts both halves of proxyinit agree on, in one dependency-free leaf module (stdlib only).
+
+The redirector (init container), the Envoy bootstrap (sidecar) and the control plane must agree
+on the proxy's ports, Envoy's uid, the default addresses and the node-id grammar; and they must
+read numbers the same way, so a value one of them accepts is never refused, or read otherwise,
+by another. Imported on the init container's start-up path: keep it stdlib-only and cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from proxyinit.errors import ConfigError
+
+# The walkthrough's task definition: APPMESH_ENVOY_INGRESS_PORT / APPMESH_ENVOY_EGRESS_PORT and
+# APPMESH_IGNORE_UID. The control plane binds its listeners to these ports, and no application
+# listener or backend may use them.
+INGRESS_PORT = 15000
+EGRESS_PORT = 15001
+PROXY_PORTS: tuple[int, ...] = (INGRESS_PORT, EGRESS_PORT)
+ENVOY_UID = 1337
+ENVOY_ADMIN_PORT = 9901
+
+# Defaults of the control plane's listeners (loopback: see README "Security").
+DEFAULT_XDS_ADDRESS = "127.0.0.1:15010"
+DEFAULT_DEBUG_ADDRESS = "127.0.0.1:15011"
+DEFAULT_API_ADDRESS = "127.0.0.1:15080"  # free in the demo: app 9080, Envoy 9901/15000/15001
+
+MAX_ECHO = 100  # characters of a bad value quoted back in an error message
+
+
+def echo(value: object) -> str:
+    """`repr(value)` for an error message, cut so a 100 KB value is not printed back whole."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_ECHO:
+        return repr(text[:MAX_ECHO]) + f"... ({len(text)} characters)"
+    return repr(text)
+
+
+def parse_int(text: str, what: str, low: int, high: int) -> int:
+    """A plain decimal integer within [low, high]; ValueError with a message naming `what`.
+
+    Stricter than `int()`: only ASCII digits (int() also takes '١٢', '９' and '1_5'), no sign, no
+    spaces inside, and no leading zero, since iptables reads `010` as octal 8 and refuses `080`:
+    such a value has two meanings, so it has none here.
+    """
+    token = text.strip()
+    if token.startswith("-") and token[1:].isascii() and token[1:].isdigit():
+        raise ValueError(f"{what} {echo(token)} is negative")
+    if not (token.isascii() and token.isdigit()):
+        raise ValueError(f"{what} {echo(token)} is not a number")
+    if len(token) > 1 and token.startswith("0"):
+        raise ValueError(f"{what} {echo(token)} has a leading zero (octal to iptables): ambiguous")
+    number = int(token)
+    if not low <= number <= high:
+        raise ValueError(f"{what} {number} is outside {low}..{high}")
+    return number
+
+
+def parse_port(text: str, what: str = "port", *, allow_zero: bool = False) -> int:
+    return parse_int(text, what, 0 if allow_zero else 1, 65535)
+
+
+# App Mesh's resource names: 1-255 characters (the API Reference's `ResourceName`).
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
+_NODE_ID = re.compile(rf"^mesh/(?P<mesh>{_NAME})/(?P<kind>virtualNode)/(?P<name>{_NAME})$")
+
+
+class NodeId(NamedTuple):
+    """An Envoy node id in App Mesh's convention: `mesh/<mesh>/virtualNode/<node>`.
+
+    App Mesh's `APPMESH_RESOURCE_ARN` ends in the same path, so the id of a resource is the
+    ARN's resource part."""
+
+    mesh: str
+    node: str
+
+    @classmethod
+    def parse(cls, raw: str) -> NodeId:
+        match = _NODE_ID.match(raw or "")
+        if not match:
+            raise ConfigError(
+                f"node id {echo(raw)} is not of the form mesh/<mesh>/virtualNode/<node>"
+            )
+        return cls(match["mesh"], match["name"])
+
+    def __str__(self) -> str:
+        return f"mesh/{self.mesh}/virtualNode/{self.node}"

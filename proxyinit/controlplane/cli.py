@@ -1,0 +1,124 @@
+"""`proxyinit xds serve`. Imports stdlib only at module level.
+
+The init container runs `proxyinit` on every pod start, so grpc, protobuf, pydantic and yaml are
+imported inside the handler, never here.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from proxyinit.contract import DEFAULT_API_ADDRESS, DEFAULT_DEBUG_ADDRESS, DEFAULT_XDS_ADDRESS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    xds = sub.add_parser("xds", help="the xDS control plane")
+    xds_sub = xds.add_subparsers(dest="xds_command", metavar="COMMAND", required=True)
+    serve = xds_sub.add_parser(
+        "serve", help="serve a mesh file, or the App Mesh API's store, to Envoys over gRPC ADS"
+    )
+    serve.add_argument(
+        "--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db"
+    )
+    serve.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="SQLite store of App Mesh resources (instead of --mesh-file); serves the App Mesh API",
+    )
+    serve.add_argument(
+        "--xds",
+        default=DEFAULT_XDS_ADDRESS,
+        help="ADS listen address: HOST:PORT or unix:///PATH (default %(default)s)",
+    )
+    serve.add_argument(
+        "--debug",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"read-only JSON debug endpoint (off unless given; e.g. {DEFAULT_DEBUG_ADDRESS})",
+    )
+    serve.add_argument(
+        "--api",
+        default=DEFAULT_API_ADDRESS,
+        metavar="HOST:PORT",
+        help="App Mesh REST API listen address with --db (default %(default)s)",
+    )
+    serve.add_argument(
+        "--api-keys",
+        default=None,
+        metavar="FILE",
+        help="verify SigV4 signatures against `ACCESS_KEY_ID SECRET` lines of FILE (default: not checked)",
+    )
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.01,
+        help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)",
+    )
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from proxyinit.controlplane.meshfile_source import FileMeshSource
+    from proxyinit.controlplane.plane import ControlPlane
+    from proxyinit.errors import ConfigError
+    from proxyinit.xds.endpoint import parse_endpoint
+
+    if not args.mesh_file and not args.db:
+        raise ConfigError(
+            "xds serve: give --mesh-file FILE or --db PATH (the App Mesh API's store)"
+        )
+    if args.mesh_file and args.db:
+        raise ConfigError(
+            "--mesh-file and --db: give one (import a file into the store with "
+            "`proxyinit mesh apply -f FILE --db PATH`)"
+        )
+    if args.poll_interval <= 0:
+        raise ConfigError(
+            f"--poll-interval={args.poll_interval!r}: expected a positive number of seconds"
+        )
+    xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
+    debug = (
+        parse_endpoint(args.debug, "--debug", allow_unix=False, allow_port_zero=True)
+        if args.debug
+        else None
+    )
+    api = parse_endpoint(args.api, "--api", allow_unix=False, allow_port_zero=True)
+    keys = None
+    if args.db and args.api_keys:
+        from proxyinit.api.sigv4 import load_keys
+
+        keys = load_keys(args.api_keys)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _warn_if_exposed(xds, debug, api if args.db else None)
+    plane = ControlPlane(
+        xds,
+        mesh_file=FileMeshSource(args.mesh_file, args.poll_interval) if args.mesh_file else None,
+        db=args.db,
+        api=api if args.db else None,
+        api_keys=keys,
+        debug=debug,
+    )
+    # Scripts that start us with port 0 wait for this line on stdout.
+    return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))
+
+
+def _warn_if_exposed(xds, debug, api) -> None:
+    import logging
+
+    log = logging.getLogger("proxyinit.controlplane")
+    for endpoint, flag, what in (
+        (xds, "--xds", "read the mesh config"),
+        (debug, "--debug", "read the mesh config"),
+        (api, "--api", "change the mesh"),
+    ):
+        if endpoint is not None and not endpoint.is_loopback:
+            log.warning(
+                "%s %s is not loopback: anyone who can reach it can %s", flag, endpoint, what
+            )

@@ -1,0 +1,94 @@
+"""The mesh file as the control plane's source: polled, and yielded again on each valid edit.
+
+`load()` returns the current meshes ({mesh name: MeshModel}, each validated) or raises
+ConfigError. `changes()` yields the meshes each time the file changes *and* validates; an invalid
+edit is logged (one line naming the problem) and never yielded, so the last good mesh keeps
+serving. It ends only when cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.meshfile import load_mesh_file
+
+log = logging.getLogger(__name__)
+RECENT_NS = 1_000_000_000  # a file modified less than this ago is hashed on every poll
+
+Meshes = Mapping[str, MeshModel]
+
+
+class FileMeshSource:
+    """A YAML/JSON mesh file, polled every `interval` seconds (stat, then content hash).
+
+    Polling instead of inotify: no new dependency, works on every filesystem and through the
+    rename-into-place that editors and `kubectl cp` do. The file is read and hashed only when its
+    stat changes, so the default 10 ms poll costs ~100 stat calls a second and keeps the
+    edit -> Envoy ACK latency near the 20 ms target (bench/xds_push.py).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        interval: float = 0.01,
+        loader: Callable[[Path], Meshes] | None = None,
+    ):
+        self.path = Path(path)
+        self.interval = interval
+        self._loader = loader
+        self._stat: tuple[int, int, int] | None = None
+        self._digest = ""
+
+    def _load_file(self, path: Path) -> Meshes:
+        return (self._loader or load_mesh_file)(path)
+
+    def load(self) -> Meshes:
+        self._stat, self._digest = self._fingerprint()
+        return self._load_file(self.path)
+
+    def _fingerprint(self) -> tuple[tuple[int, int, int] | None, str]:
+        try:
+            stat = os.stat(self.path)
+            data = self.path.read_bytes()
+        except OSError:
+            return None, ""
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size), hashlib.sha256(data).hexdigest()
+
+    async def changes(self) -> AsyncIterator[Meshes]:
+        while True:
+            await asyncio.sleep(self.interval)
+            meshes = self.poll()
+            if meshes is not None:
+                yield meshes
+
+    def poll(self) -> Meshes | None:
+        """One poll: the new meshes if the file changed and validates, else None."""
+        try:
+            stat = os.stat(self.path)
+            current = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            current = None
+        # The kernel's mtime is coarse (a tick, not a nanosecond): a same-size edit in the tick
+        # of our last read keeps the same stat. While the file is that fresh, hash it anyway.
+        fresh = current is not None and time.time_ns() - current[1] < RECENT_NS
+        if current == self._stat and not fresh:
+            return None
+        self._stat, digest = self._fingerprint()
+        if digest == self._digest:
+            return None  # touched or rewritten with the same bytes
+        self._digest = digest
+        try:
+            return self._load_file(self.path)
+        except ConfigError as err:
+            log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
+        except Exception:  # a loader bug must not stop the watch: keep serving, say why
+            log.exception("mesh edit refused (internal error), the last good mesh keeps serving")
+        return None

@@ -1,0 +1,180 @@
+"""`ControlPlane`: ADS server, debug endpoint and one mesh source, started and stopped as one.
+
+Two modes, one wiring:
+- mesh file: the file is loaded and published whole, then watched; each valid edit is
+  published again (an invalid one is logged and the last good mesh keeps serving);
+- store: the SQLite store of the App Mesh API is the source, and the API (if given an address)
+  serves on the same event loop, so a write's push to Envoy needs no cross-thread hand-off.
+  The store's writes go validate -> prepare (this publisher translates) -> commit -> publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable
+
+from envoy.config.core.v3 import base_pb2 as core_pb2
+
+from proxyinit.contract import NodeId
+from proxyinit.controlplane.meshfile_source import FileMeshSource
+from proxyinit.controlplane.publisher import SnapshotPublisher, Translator
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.translate.node import translate_node
+from proxyinit.xds.cache import SnapshotCache
+from proxyinit.xds.debug import DebugServer
+from proxyinit.xds.endpoint import Endpoint
+from proxyinit.xds.server import (
+    AggregatedDiscoveryService,
+    Callbacks,
+    StreamRegistry,
+    start_server,
+)
+
+log = logging.getLogger(__name__)
+
+
+def app_mesh_node_key(node: core_pb2.Node) -> str:
+    """The ADS server's node key: App Mesh's `mesh/<mesh>/virtualNode/<node>`, nothing else."""
+    try:
+        return str(NodeId.parse(node.id))
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+
+
+class ControlPlane:
+    """Give exactly one of `mesh_file` (a FileMeshSource) or `db` (a store path)."""
+
+    def __init__(
+        self,
+        xds: Endpoint,
+        *,
+        mesh_file: FileMeshSource | None = None,
+        db: str | None = None,
+        api: Endpoint | None = None,
+        api_keys: dict[str, str] | None = None,
+        debug: Endpoint | None = None,
+        translate: Translator = translate_node,
+        callbacks: Iterable[Callbacks] = (),
+    ):
+        if (mesh_file is None) == (db is None):
+            raise ConfigError("xds serve: give --mesh-file FILE or --db PATH (one of the two)")
+        self.xds, self.debug, self.api_endpoint, self.api_keys = xds, debug, api, api_keys
+        self.source, self.db = mesh_file, db
+        self.cache = SnapshotCache()
+        self.registry = StreamRegistry()
+        self.publisher = SnapshotPublisher(self.cache, translate)
+        self.ads = AggregatedDiscoveryService(
+            self.cache, [self.registry, *callbacks], node_key=app_mesh_node_key
+        )
+        self.store = None
+        self.api = None
+        self.xds_port = 0
+        self.debug_server: DebugServer | None = None
+        self._grpc_server = None
+        self._watch_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Load and publish the initial meshes (ConfigError if bad), then start serving."""
+        if self.source is not None:
+            self.publisher.replace(self.source.load())
+        else:
+            self._open_store()
+        self._grpc_server, self.xds_port = await start_server(self.ads, self.xds.grpc_target())
+        if self.xds.is_unix:
+            # Envoy runs as uid 1337, not as us: it needs write permission to connect(). This is
+            # no wider than the TCP default, which every local user can reach on loopback.
+            os.chmod(self.xds.unix_path, 0o666)
+        log.info("xds ADS server on %s", self.xds if self.xds.is_unix else f"port {self.xds_port}")
+        if self.debug is not None:
+            self.debug_server = DebugServer(
+                self.cache, self.registry, self.debug.host, self.debug.port
+            )
+            await self.debug_server.start()
+        if self.store is not None and self.api_endpoint is not None:
+            await self._start_api()
+        if self.source is not None:
+            self._watch_task = asyncio.create_task(self._watch())
+
+    def _open_store(self) -> None:
+        from proxyinit.store.meshes import MeshStore
+        from proxyinit.store.sqlite import SqliteStore
+
+        self.store = MeshStore(SqliteStore(self.db), pipeline=self.publisher)
+        self.publisher.publish(self.publisher.prepare(self.store.meshes))
+
+    async def _start_api(self) -> None:
+        from proxyinit.api.app import create_app
+        from proxyinit.api.server import ApiServer
+
+        endpoint = self.api_endpoint
+        self.api = ApiServer(create_app(self.store, self.api_keys), endpoint.host, endpoint.port)
+        await self.api.start()
+
+    async def _watch(self) -> None:
+        async for meshes in self.source.changes():
+            try:
+                self.publisher.replace(meshes)
+            except ConfigError as err:
+                log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
+            except Exception:  # a translator bug must not stop the watch: keep serving, say why
+                log.exception(
+                    "mesh edit refused (internal error), the last good mesh keeps serving"
+                )
+
+    def ports(self) -> str:
+        """`xds N [api N] [debug N]`: what a script starting us with port 0 waits for."""
+        line = f"xds {self.xds_port}"
+        if self.api is not None:
+            line += f" api {self.api.port}"
+        if self.debug_server is not None:
+            line += f" debug {self.debug_server.port}"
+        return line
+
+    async def stop(self, grace: float = 0) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+            self._watch_task = None
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
+        if self.debug_server is not None:
+            await self.debug_server.stop()
+        if self._grpc_server is not None:
+            await self._grpc_server.stop(grace)
+            self._grpc_server = None
+        if self.store is not None:
+            self.store.store.close()
+            self.store = None
+
+    async def __aenter__(self) -> ControlPlane:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    async def run(self, on_ready: Callable[[str], object] | None = None) -> int:
+        """Serve until SIGINT or SIGTERM (exit 0); a failed mesh watch ends it with its error."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with self:
+            log.info("control plane ready: %s", self.ports())
+            if on_ready is not None:
+                on_ready(f"ready {self.ports()}")
+            stopper = asyncio.ensure_future(stop.wait())
+            waits = {stopper} | ({self._watch_task} if self._watch_task else set())
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if self._watch_task is not None and self._watch_task.done():
+                self._watch_task.result()  # the watch only ends on an error: report it
+        return 0

@@ -1,0 +1,75 @@
+"""Meshes -> one Snapshot per virtual node -> the cache, in two steps a writer can tell apart.
+
+`prepare` translates and freezes (every snapshot consistency-checked) without touching the cache:
+a mesh that cannot be served raises ConfigError naming the node, and nothing changes. `publish`
+swaps prepared snapshots in; it cannot fail. The store calls them around its commit (validate ->
+prepare -> commit -> publish), so each write is translated exactly once; the mesh file mode calls
+both for each valid edit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from proxyinit.contract import NodeId
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.translate.node import translate_node
+from proxyinit.xds.cache import SnapshotCache
+from proxyinit.xds.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+Translator = Callable[[MeshModel, NodeId], Mapping[str, list[Any]]]
+# mesh name -> {node id: snapshot}, or None when the mesh is gone
+Prepared = dict[str, dict[str, Snapshot] | None]
+
+
+class SnapshotPublisher:
+    """The only writer of the cache."""
+
+    def __init__(self, cache: SnapshotCache, translate: Translator = translate_node):
+        self.cache = cache
+        self.translate = translate
+        self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
+
+    def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
+        """Snapshots for every virtual node of the given meshes; ConfigError naming the node."""
+        return {
+            name: None if model is None else self._translate_mesh(model)
+            for name, model in meshes.items()
+        }
+
+    def _translate_mesh(self, model: MeshModel) -> dict[str, Snapshot]:
+        snapshots: dict[str, Snapshot] = {}
+        for node_name in model.nodes:
+            node_id = NodeId(model.name, node_name)
+            try:
+                snapshots[str(node_id)] = Snapshot(self.translate(model, node_id))
+            except ConfigError as err:
+                raise ConfigError(f"virtual node {node_id}: {err}") from None
+        return snapshots
+
+    def publish(self, prepared: Prepared) -> list[str]:
+        """Serve what `prepare` made; return the node ids whose config changed."""
+        changed: list[str] = []
+        for mesh, snapshots in prepared.items():
+            before = self._nodes.pop(mesh, set())
+            now = snapshots or {}
+            changed += [node for node, snap in now.items() if self.cache.set_snapshot(node, snap)]
+            changed += [node for node in before - now.keys() if self.cache.clear_snapshot(node)]
+            if snapshots is not None:
+                self._nodes[mesh] = set(now)
+        log.info(
+            "mesh published: %d virtual node(s), %d changed",
+            len(self.cache.node_ids()),
+            len(changed),
+        )
+        return changed
+
+    def replace(self, meshes: Mapping[str, MeshModel]) -> list[str]:
+        """Serve exactly `meshes` (the whole mesh file): meshes not given are removed."""
+        gone: Mapping[str, MeshModel | None] = {m: None for m in self._nodes if m not in meshes}
+        return self.publish(self.prepare({**gone, **meshes}))

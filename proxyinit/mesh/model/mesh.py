@@ -1,0 +1,77 @@
+"""MeshModel: every resource of ONE mesh, normalised and validated together, immutable.
+
+Build one with `build_mesh(mesh, resources)` (model/build.py; never the bare constructor), so a
+MeshModel in hand is always valid: translation may assume every reference resolves. The lookups
+here are shared by validation (which refuses what does not resolve) and translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proxyinit.mesh.model.base import PortMapping
+from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.resources import (
+    Mesh,
+    Route,
+    VirtualNode,
+    VirtualRouter,
+    VirtualService,
+)
+
+
+@dataclass(frozen=True)
+class MeshModel:
+    """All resources of one mesh. Mappings are read-only; routes are in match order per router."""
+
+    mesh: Mesh
+    nodes: Mapping[str, VirtualNode]
+    services: Mapping[str, VirtualService]
+    routers: Mapping[str, VirtualRouter]
+    routes: Mapping[str, tuple[Route, ...]]  # router name -> its routes, first match first
+
+    @property
+    def name(self) -> str:
+        return self.mesh.mesh_name
+
+    @property
+    def egress_filter(self) -> str:
+        return self.mesh.spec.egress_filter.type
+
+    def node(self, name: str) -> VirtualNode:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            known = ", ".join(self.nodes) or "none"
+            raise resource_error(
+                "Mesh",
+                self.name,
+                None,
+                "virtualNodes",
+                f"no virtual node named {name!r} (known: {known})",
+                name,
+            ) from None
+
+    def resources(self) -> list:
+        """Every resource, mesh first, in a stable order (for the API and debug listings)."""
+        out: list = [
+            self.mesh,
+            *self.nodes.values(),
+            *self.services.values(),
+            *self.routers.values(),
+        ]
+        for router_routes in self.routes.values():
+            out.extend(router_routes)
+        return out
+
+    def service_mappings(self, service: VirtualService) -> tuple[PortMapping, ...]:
+        """The ports (and protocols) a virtual service answers on: its provider's listeners."""
+        provider = service.spec.provider
+        if provider is None:
+            return ()
+        if provider.virtual_node is not None:
+            node = self.nodes[provider.virtual_node.virtual_node_name]
+            return tuple(listener.port_mapping for listener in node.spec.listeners)
+        router = self.routers[provider.virtual_router.virtual_router_name]
+        return tuple(listener.port_mapping for listener in router.spec.listeners)

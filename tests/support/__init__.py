@@ -1,0 +1,1 @@
+"""Test doubles and observers: what only tests need stays out of the shipped package."""
