@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from bench.xds_push import GATEWAY, pct, rss_mb  # the simulated-stream client lives there
-from proxyinit.lab.loopback import loopback_translator
 from proxyinit.xds.server import Callbacks
+from tests.support.loopback import loopback_translator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,20 +19,13 @@ import sys
 import time
 from pathlib import Path
 
+from proxyinit.contract import init_container_env
 from proxyinit.lab.netns import lab, netns_exec
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = ROOT / "bench" / "appmesh-route-manager.sh"
-BASE = {
-    "APPMESH_START_ENABLED": "1",
-    "APPMESH_IGNORE_UID": "1337",
-    "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001",
-    "APPMESH_APP_PORTS": "9080,9081,9082",
-    "APPMESH_EGRESS_IGNORED_IP": "169.254.169.254,169.254.170.2",
-    "APPMESH_ENABLE_IPV6": "1",
-}
+BASE = {**init_container_env("9080,9081,9082"), "APPMESH_ENABLE_IPV6": "1"}
 
 
 def config(size: int | None) -> dict[str, str]:

@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from proxyinit.lab.loopback import loopback_translator
 from proxyinit.xds.server import Callbacks
+from tests.support.loopback import loopback_translator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,15 +27,44 @@ DEFAULT_XDS_ADDRESS = "127.0.0.1:15010"
 DEFAULT_DEBUG_ADDRESS = "127.0.0.1:15011"
 DEFAULT_API_ADDRESS = "127.0.0.1:15080"  # free in the demo: app 9080, Envoy 9901/15000/15001
 
+# The ECS task metadata and instance metadata endpoints, which App Mesh's docs told users to
+# exempt (APPMESH_EGRESS_IGNORED_IP).
+ECS_METADATA_IPS = "169.254.170.2,169.254.169.254"
+
+
+def init_container_env(app_ports: str = "9080", ignored_ips: str = ECS_METADATA_IPS) -> dict:
+    """The proxyinit container's environment as App Mesh's walkthrough task definition declared
+    it (tests/data/colorapp/proxyinit-task-definition-fragment.yaml): the demo's, the tests' and
+    the benchmarks' starting point."""
+    env = {
+        "APPMESH_START_ENABLED": "1",
+        "APPMESH_IGNORE_UID": str(ENVOY_UID),
+        "APPMESH_ENVOY_INGRESS_PORT": str(INGRESS_PORT),
+        "APPMESH_ENVOY_EGRESS_PORT": str(EGRESS_PORT),
+        "APPMESH_APP_PORTS": app_ports,
+    }
+    if ignored_ips:
+        env["APPMESH_EGRESS_IGNORED_IP"] = ignored_ips
+    return env
+
+
 MAX_ECHO = 100  # characters of a bad value quoted back in an error message
 
 
 def echo(value: object) -> str:
-    """`repr(value)` for an error message, cut so a 100 KB value is not printed back whole."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_ECHO:
-        return repr(text[:MAX_ECHO]) + f"... ({len(text)} characters)"
-    return repr(text)
+    """A value quoted back in an error message, bounded whatever it is: a long string is cut
+    (saying how long it was), and a nested structure is shown to a few levels and items only,
+    without rendering the rest (a YAML alias bomb expands to gigabytes if you let it)."""
+    if isinstance(value, str):
+        if len(value) > MAX_ECHO:
+            return repr(value[:MAX_ECHO]) + f"... ({len(value)} characters)"
+        return repr(value)
+    import reprlib  # only on the error path
+
+    limits = reprlib.Repr()
+    limits.maxlevel, limits.maxstring, limits.maxother = 3, MAX_ECHO, MAX_ECHO
+    limits.maxlist = limits.maxtuple = limits.maxdict = limits.maxset = 6
+    return limits.repr(value)
 
 
 def parse_int(text: str, what: str, low: int, high: int) -> int:

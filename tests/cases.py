@@ -6,16 +6,11 @@ that differs, so a failing golden points at exactly one change.
 
 from __future__ import annotations
 
-# The walkthrough's proxyinit container (../shared/colorapp/proxyinit-task-definition-fragment.yaml)
+from proxyinit.contract import init_container_env
+
+# The walkthrough's proxyinit container (tests/data/colorapp/proxyinit-task-definition-fragment.yaml)
 # with the ECS metadata/credentials endpoints as its ignored IPs, as App Mesh's docs advised.
-BASE = {
-    "APPMESH_START_ENABLED": "1",
-    "APPMESH_IGNORE_UID": "1337",
-    "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001",
-    "APPMESH_APP_PORTS": "9080",
-    "APPMESH_EGRESS_IGNORED_IP": "169.254.170.2,169.254.169.254",
-}
+BASE = init_container_env()
 
 
 def env(**changes: str | None) -> dict[str, str]:

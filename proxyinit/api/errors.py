@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxyinit.api.shapes import ApiError, error
 from proxyinit.errors import ConfigError, RuntimeFailure
+from proxyinit.mesh.model.problems import describe_errors
 from proxyinit.store import errors as store_errors
 
 log = logging.getLogger(__name__)
@@ -39,23 +40,10 @@ def region_of(request: Request) -> str | None:
     return match["region"] if match else None
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def validation_message(request: Request, exc: RequestValidationError) -> str:
     route = request.scope.get("route")
     operation = getattr(route, "name", "request")
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = [p for p in err.get("loc", ()) if p != "body"] or ["(body)"]
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        why = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") == "extra_forbidden":
-            why = "unknown or unsupported field"
-        parts.append(f"{path}: {why} (got {_short(err.get('input'))})")
-    return f"{operation}: " + "; ".join(parts)
+    return f"{operation}: " + describe_errors(list(exc.errors()), skip=("body",))
 
 
 def install_error_handlers(app: FastAPI, keys: dict[str, str] | None) -> None:

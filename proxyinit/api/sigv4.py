@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from proxyinit.contract import echo
 from proxyinit.errors import ConfigError
 
 # Well-formed only: anything else present in Authorization is IncompleteSignatureException (400),
@@ -80,10 +81,6 @@ def expected_signature(secret: str, scope: str, amz_date: str, canonical: str) -
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def _short(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:77] + "...")
-
-
 def _malformed(match: re.Match, headers: dict[str, str]) -> str | None:
     """Why a parsed Authorization header cannot be checked, or None."""
     scope = _SCOPE.match(match["scope"])
@@ -93,7 +90,7 @@ def _malformed(match: re.Match, headers: dict[str, str]) -> str | None:
         return f"Authorization: 'host' must be a SignedHeader (SignedHeaders={match['signed']})"
     amz_date = headers.get("x-amz-date", "")
     if not _AMZ_DATE.match(amz_date):
-        return f"X-Amz-Date: must be YYYYMMDDTHHMMSSZ, as the signature covers it (got {_short(amz_date)})"
+        return f"X-Amz-Date: must be YYYYMMDDTHHMMSSZ, as the signature covers it (got {echo(amz_date)})"
     if scope["date"] != amz_date[:8]:
         return (
             f"Date in Credential scope ({scope['date']}) does not match YYYYMMDD from ISO-8601 version "
@@ -133,7 +130,7 @@ def check(
         )
     match = _AUTH.match(authorization)
     if match is None:
-        return _INCOMPLETE, f"Authorization: expected `{_AUTH_FORM}` (got {_short(authorization)})"
+        return _INCOMPLETE, f"Authorization: expected `{_AUTH_FORM}` (got {echo(authorization)})"
     why = _malformed(match, headers)
     if why is not None:
         return _INCOMPLETE, why
@@ -147,7 +144,7 @@ def check(
     if claimed is not None and claimed != payload:
         return (
             _INVALID,
-            f"x-amz-content-sha256 {_short(claimed)} is not the SHA-256 of the body received ({payload})",
+            f"x-amz-content-sha256 {echo(claimed)} is not the SHA-256 of the body received ({payload})",
         )
     secret = keys.get(match["akid"])
     if secret is None:

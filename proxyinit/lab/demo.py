@@ -13,17 +13,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from proxyinit.contract import init_container_env
 from proxyinit.lab.netns import Lab, lab, netns_exec, probe_command
 
 APP, PEER = "198.18.0.1", "198.18.0.2"
-ENV = {
-    "APPMESH_START_ENABLED": "1",
-    "APPMESH_IGNORE_UID": "1337",
-    "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001",
-    "APPMESH_APP_PORTS": "9080",
-    "APPMESH_EGRESS_IGNORED_IP": "169.254.170.2,169.254.169.254",
-}
+ENV = init_container_env()
 
 
 @dataclass(frozen=True)

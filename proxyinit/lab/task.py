@@ -23,6 +23,8 @@ import sys
 import tempfile
 import urllib.request
 
+from proxyinit.contract import init_container_env
+
 APP_PORT = 9080
 
 
@@ -32,13 +34,7 @@ def direct() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-INIT_ENV = {
-    "APPMESH_START_ENABLED": "1",
-    "APPMESH_IGNORE_UID": "1337",
-    "APPMESH_ENVOY_INGRESS_PORT": "15000",
-    "APPMESH_ENVOY_EGRESS_PORT": "15001",
-    "APPMESH_APP_PORTS": str(APP_PORT),
-}
+INIT_ENV = init_container_env(str(APP_PORT), ignored_ips="")
 
 
 def clean_environ() -> dict[str, str]:

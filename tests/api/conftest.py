@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVER = Path(__file__).with_name("serve_loopback.py")
 AWS = str(Path(sys.executable).with_name("aws"))
 REGION = "us-west-2"
 ENV = {
@@ -57,7 +56,8 @@ class Server:
         # Same ports across restarts: a reconnecting Envoy and the aws CLI keep their endpoint.
         args = [
             sys.executable,
-            str(SERVER),
+            "-m",
+            "tests.api.serve_loopback",
             "--db",
             str(self.db),
             "--listener-ports",
@@ -71,7 +71,7 @@ class Server:
             *self.extra_args,
         ]
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
         )
         line = self.process.stdout.readline()
         if not line.startswith("ready"):

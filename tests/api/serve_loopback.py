@@ -1,6 +1,6 @@
 """Test/benchmark server: the store-mode ControlPlane, with Envoy listeners on loopback.
 
-    python tests/api/serve_loopback.py --db PATH [--listener-ports INGRESS,EGRESS]
+    python -m tests.api.serve_loopback --db PATH [--listener-ports INGRESS,EGRESS]
 
 Prints `ready xds <port> api <port> debug <port>` once serving (debug: the xDS debug endpoint).
 Listeners (0.0.0.0:15000/15001 in production) move to 127.0.0.1:<given ports> so tests bind
@@ -15,8 +15,8 @@ import asyncio
 
 async def main(args) -> int:
     from proxyinit.controlplane.plane import ControlPlane
-    from proxyinit.lab.loopback import loopback_translator
     from proxyinit.xds.endpoint import Endpoint
+    from tests.support.loopback import loopback_translator
 
     ingress, egress = (int(p) for p in args.listener_ports.split(","))
     keys = None

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from proxyinit.lab.loopback import free_port
 from tests.api.conftest import Server
+from tests.support.loopback import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
 

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from proxyinit.lab.loopback import free_port
 from tests.api.test_api_walkthrough import SERVICE, colorapp_json, ga_node, ga_router, teller
+from tests.support.loopback import free_port
 from tests.xds.test_xds_envoy import dynamic, route_weights
 
 M = {"meshName": "default"}

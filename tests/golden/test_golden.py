@@ -1,11 +1,11 @@
 """Each named scenario's restore text (both families, against an empty namespace) in a file.
 
-Regenerate with REFRESH_GOLDEN=1 make test (or pytest tests/golden); review the diff.
+Regenerate with `REFRESH_GOLDEN=1 pytest tests/golden` (it fails naming each file it rewrote);
+review the diff, then run again.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from proxyinit.firewall.converge import plan_apply
 from proxyinit.firewall.render import render_plan
 from proxyinit.settings import load_settings
 from tests.cases import SCENARIOS
+from tests.support.golden import check_golden
 from tests.support.recording_backend import RecordingBackend
 
 DATA = Path(__file__).parent / "data"
@@ -23,9 +24,4 @@ DATA = Path(__file__).parent / "data"
 def test_scenario_matches_golden(name):
     plan = plan_apply(load_settings(SCENARIOS[name]), RecordingBackend())
     text = render_plan(plan)
-    path = DATA / f"{name}.restore"
-    if os.environ.get("REFRESH_GOLDEN") == "1":
-        DATA.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"no golden for {name}: run with REFRESH_GOLDEN=1"
-    assert text == path.read_text()
+    check_golden(DATA / f"{name}.restore", text)

@@ -1,12 +1,11 @@
 """Each named scenario (mutators of the colorapp mesh) translated per node, pinned in a golden file.
 
 tests/mesh/golden/<scenario>/<node>.json. Regenerate with `REFRESH_GOLDEN=1 pytest tests/mesh`
-(the project's one golden switch) and review the diff.
+(the project's one golden switch; it fails naming each file it rewrote) and review the diff.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
 from tests.mesh.mesh_golden import render
 from tests.mesh.mesh_scenarios import MESH, SCENARIOS, scenario_resources
+from tests.support.golden import check_golden
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = [(scenario, node) for scenario, (_, nodes) in sorted(SCENARIOS.items()) for node in nodes]
@@ -25,12 +25,7 @@ CASES = [(scenario, node) for scenario, (_, nodes) in sorted(SCENARIOS.items()) 
 def test_translation_matches_golden(scenario, node):
     model = parse_resources(scenario_resources(scenario))[MESH]
     text = render(translate_node(model, NodeId(MESH, node)))
-    path = GOLDEN / scenario / f"{node}.json"
-    if os.environ.get("REFRESH_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"no golden for {scenario}/{node}: run with REFRESH_GOLDEN=1"
-    assert text == path.read_text(), f"{path} differs: review, then REFRESH_GOLDEN=1"
+    check_golden(GOLDEN / scenario / f"{node}.json", text)
 
 
 def test_translation_is_deterministic():

@@ -102,3 +102,37 @@ def test_dockerfile_entrypoint_and_iptables():
     text = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["proxyinit"]' in text
     assert "iptables" in text and "iproute2" in text
+
+
+def test_a_golden_refresh_fails_naming_what_it_rewrote(tmp_path, monkeypatch):
+    from tests.support.golden import check_golden
+
+    golden = tmp_path / "case.txt"
+    golden.write_text("old\n")
+    monkeypatch.setenv("REFRESH_GOLDEN", "1")
+    check_golden(golden, "old\n")  # unchanged: passes
+    with pytest.raises(pytest.fail.Exception, match=r"case\.txt rewritten"):
+        check_golden(golden, "new\n")
+    assert golden.read_text() == "new\n"
+    monkeypatch.delenv("REFRESH_GOLDEN")
+    check_golden(golden, "new\n")
+    with pytest.raises(AssertionError, match="differs"):
+        check_golden(golden, "other\n")
+
+
+def test_nothing_tracked_reads_outside_the_repository():
+    """A user's clone has nothing beside it (CI runs the suite in such a clone: .ci/run)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    outside = [
+        name
+        for name in files
+        if (root / name).is_file()
+        and not name.startswith("tests/data/")
+        and "../" + "shared" in (root / name).read_text(errors="replace")
+    ]
+    assert outside == []

@@ -22,11 +22,11 @@ from google.protobuf import duration_pb2
 
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.plane import ControlPlane
-from proxyinit.lab.loopback import loopback_translator
 from proxyinit.mesh.runtime.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
 from proxyinit.xds.snapshot import Snapshot
+from tests.support.loopback import loopback_translator
 from tests.support.xds_watch import StreamWatcher, messages, watch
 
 pytestmark = pytest.mark.envoy

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from proxyinit.contract import echo
 from proxyinit.errors import ConfigError
 
 _MAX_REPORTED = 5
@@ -19,7 +20,7 @@ def where(kind: str, name: str, mesh: str | None = None) -> str:
     return f"{kind} {name!r}" + (f" (mesh {mesh!r})" if mesh else "")
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """('spec', 'listeners', 0, 'portMapping') -> 'spec.listeners[0].portMapping'."""
     text = ""
     for part in loc:
@@ -27,15 +28,10 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return text or "(resource)"
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def resource_error(
     kind: str, name: str, mesh: str | None, path: str, why: str, value: Any
 ) -> ConfigError:
-    return ConfigError(f"{where(kind, name, mesh)}: {path}: {why} (got {_short(value)})")
+    return ConfigError(f"{where(kind, name, mesh)}: {path}: {why} (got {echo(value)})")
 
 
 def _is_echo(error: dict) -> bool:
@@ -51,10 +47,17 @@ def from_validation_error(
     kind: str, name: str, mesh: str | None, exc: ValidationError
 ) -> ConfigError:
     """Turn pydantic's report into one ConfigError naming the resource, field paths and values."""
+    return ConfigError(f"{where(kind, name, mesh)}: " + describe_errors(exc.errors()))
+
+
+def describe_errors(errors: list[dict], skip: tuple[str, ...] = ()) -> str:
+    """pydantic errors as `path: why (got value)` parts; `skip`: location parts to leave out
+    (FastAPI prefixes every body field with "body")."""
     parts = []
-    for error in [e for e in exc.errors() if not _is_echo(e)][:_MAX_REPORTED]:
-        why = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+    for error in [e for e in errors if not _is_echo(e)][:_MAX_REPORTED]:
+        why = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
             why = "unknown or unsupported field"
-        parts.append(f"{field_path(error['loc'])}: {why} (got {_short(error['input'])})")
-    return ConfigError(f"{where(kind, name, mesh)}: " + "; ".join(parts))
+        loc = [part for part in error.get("loc", ()) if part not in skip]
+        parts.append(f"{field_path(loc)}: {why} (got {echo(error.get('input'))})")
+    return "; ".join(parts)

@@ -5,7 +5,7 @@ Specs (MeshSpec, VirtualNodeSpec, VirtualServiceSpec, VirtualRouterSpec, RouteSp
 faithful to botocore's `appmesh/2019-01-25/service-2.json`. The resource classes (Mesh, VirtualNode,
 ...) are the `aws appmesh create-* --cli-input-json` inputs: names + spec.
 
-2018 preview shapes (the colorapp walkthrough, ../shared/colorapp/) are normalised here, per resource:
+2018 preview shapes (the colorapp walkthrough, tests/data/colorapp/) are normalised here, per resource:
 - VirtualNode `backends: ["name"]`  -> `backends: [{virtualService: {virtualServiceName: name}}]`
 - VirtualNode `serviceDiscovery.dns.serviceName` -> `serviceDiscovery.dns.hostname`
 - VirtualRouter `spec.serviceNames` -> kept aside (`preview_service_names`); MeshModel turns each name
@@ -88,7 +88,7 @@ class DnsServiceDiscovery(ApiModel):
     @model_validator(mode="before")
     @classmethod
     def _preview_service_name(cls, data: Any) -> Any:
-        # 2018 preview: `dns.serviceName` (../shared/colorapp/colorgateway-vn.json).
+        # 2018 preview: `dns.serviceName` (tests/data/colorapp/colorgateway-vn.json).
         if isinstance(data, dict) and "serviceName" in data:
             data = dict(data)
             name = data.pop("serviceName")

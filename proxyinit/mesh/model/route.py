@@ -72,7 +72,9 @@ class HeaderMatchMethod(ApiModel):
         return self
 
 
-class HttpRouteHeader(ApiModel):
+class HeaderMatch(ApiModel):
+    """An HTTP route's `headers[]` entry, and a gRPC route's `metadata[]` entry (same shape)."""
+
     name: HeaderName
     invert: bool = False
     match: HeaderMatchMethod | None = None
@@ -100,7 +102,7 @@ class HttpQueryParameter(ApiModel):
 class HttpRouteMatch(ApiModel):
     prefix: str | None = None
     path: HttpPathMatch | None = None
-    headers: tuple[HttpRouteHeader, ...] | None = Field(default=None, min_length=1, max_length=10)
+    headers: tuple[HeaderMatch, ...] | None = Field(default=None, min_length=1, max_length=10)
     method: HttpMethod | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     query_parameters: tuple[HttpQueryParameter, ...] | None = Field(
@@ -161,20 +163,12 @@ class HttpRoute(ApiModel):
     timeout: HttpTimeout | None = None
 
 
-class GrpcRouteMetadata(ApiModel):
-    name: HeaderName
-    invert: bool = False
-    match: HeaderMatchMethod | None = None
-
-
 class GrpcRouteMatch(ApiModel):
     service_name: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.]+$")
     method_name: str | None = Field(
         default=None, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_]+$"
     )
-    metadata: tuple[GrpcRouteMetadata, ...] | None = Field(
-        default=None, min_length=1, max_length=10
-    )
+    metadata: tuple[HeaderMatch, ...] | None = Field(default=None, min_length=1, max_length=10)
     port: int | None = Field(default=None, ge=1, le=65535)
 
     @model_validator(mode="after")
