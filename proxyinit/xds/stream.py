@@ -61,9 +61,7 @@ class TypeState:
     sent_version: str = ""
     sent_names: frozenset[str] | None = None
     sent_nonce: str = ""
-    sent_at: float | None = None
     acked_version: str = ""
-    acked_at: float | None = None
     last_nack: Nack | None = None
     responses: int = 0
     acks: int = 0
@@ -118,7 +116,7 @@ class StreamState:
             state.last_nack = Nack(state.sent_version, request.response_nonce, error, time.time())
             state.nacks += 1
             return RequestKind.NACK
-        state.acked_version, state.acked_at = request.version_info, time.time()
+        state.acked_version = request.version_info
         state.acks += 1
         return RequestKind.ACK
 
@@ -158,7 +156,6 @@ class StreamState:
             state.resource_names,
             nonce,
         )
-        state.sent_at = time.time()
         state.responses += 1
         return discovery_pb2.DiscoveryResponse(
             version_info=version,

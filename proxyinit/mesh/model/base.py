@@ -13,7 +13,6 @@ from pydantic.alias_generators import to_camel
 
 # PortProtocol enum of the API ("http", "tcp", "http2", "grpc").
 Protocol = Literal["http", "http2", "grpc", "tcp"]
-HTTP_FAMILY: frozenset[str] = frozenset({"http", "http2", "grpc"})
 # An HTTP header name (RFC 7230 token), plus ':' so pseudo-headers such as ':authority' can match.
 HeaderName = Annotated[
     str, Field(min_length=1, max_length=50, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z:-]+$")
