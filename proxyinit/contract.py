@@ -81,6 +81,8 @@ def parse_int(text: str, what: str, low: int, high: int) -> int:
         raise ValueError(f"{what} {echo(token)} is not a number")
     if len(token) > 1 and token.startswith("0"):
         raise ValueError(f"{what} {echo(token)} has a leading zero (octal to iptables): ambiguous")
+    if len(token) > len(str(high)):  # before int(): 5,000 digits raise an unrelated ValueError
+        raise ValueError(f"{what} {echo(token)} is outside {low}..{high}")
     number = int(token)
     if not low <= number <= high:
         raise ValueError(f"{what} {number} is outside {low}..{high}")

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from proxyinit.errors import ConfigError
@@ -35,24 +35,15 @@ class FileMeshSource:
     edit -> Envoy ACK latency near the 20 ms target (bench/xds_push.py).
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        interval: float = 0.01,
-        loader: Callable[[Path], Meshes] | None = None,
-    ):
+    def __init__(self, path: str | Path, interval: float = 0.01):
         self.path = Path(path)
         self.interval = interval
-        self._loader = loader
         self._stat: tuple[int, int, int] | None = None
         self._digest = ""
 
-    def _load_file(self, path: Path) -> Meshes:
-        return (self._loader or load_mesh_file)(path)
-
     def load(self) -> Meshes:
         self._stat, self._digest = self._fingerprint()
-        return self._load_file(self.path)
+        return load_mesh_file(self.path)
 
     def _fingerprint(self) -> tuple[tuple[int, int, int] | None, str]:
         try:
@@ -86,7 +77,7 @@ class FileMeshSource:
             return None  # touched or rewritten with the same bytes
         self._digest = digest
         try:
-            return self._load_file(self.path)
+            return load_mesh_file(self.path)
         except ConfigError as err:
             log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
         except Exception:  # a loader bug must not stop the watch: keep serving, say why
