@@ -51,6 +51,14 @@ def add_store_options(serve: argparse.ArgumentParser) -> None:
         help="App Mesh REST API listen address with --db (default %(default)s)",
     )
     serve.add_argument(
+        "--region",
+        default=None,
+        metavar="REGION",
+        help="the server's AWS region: in the ARNs it creates and, with --api-keys, the only "
+        "region a signature may be scoped to (default: the region clients sign for; us-east-1 "
+        "with --api-keys)",
+    )
+    serve.add_argument(
         "--api-keys",
         default=None,
         metavar="FILE",
@@ -63,7 +71,7 @@ def run_store_serve(args: argparse.Namespace, xds, debug) -> int:
     import asyncio
     import logging
 
-    from proxyinit.api.run import serve_store
+    from proxyinit.api.run import check_region, serve_store
     from proxyinit.errors import ConfigError
     from proxyinit.xds.endpoint import parse_endpoint
 
@@ -81,7 +89,8 @@ def run_store_serve(args: argparse.Namespace, xds, debug) -> int:
         from proxyinit.api.sigv4 import load_keys
 
         keys = load_keys(args.api_keys)
-    return asyncio.run(serve_store(args.db, xds, api, debug, keys))
+    region = check_region(args.region)
+    return asyncio.run(serve_store(args.db, xds, api, debug, keys, region=region))
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -153,15 +162,10 @@ def _apply_http(path: str, endpoint: str) -> list[dict]:
 
 
 def _read(path: str) -> list:
-    import yaml
+    from proxyinit.bounds import load_yaml, read_mesh_file
 
-    from proxyinit.errors import ConfigError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or []  # YAML is a superset of JSON
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"mesh file {path!r}: {err}") from None
+    # YAML is a superset of JSON; bounded as `xds serve --mesh-file` bounds it.
+    return load_yaml(read_mesh_file(path), f"mesh file {path!r}") or []
 
 
 if (

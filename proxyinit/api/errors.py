@@ -40,8 +40,9 @@ def region_of(request: Request) -> str | None:
 
 
 def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    from proxyinit.bounds import short
+
+    return short(value)
 
 
 def validation_message(request: Request, exc: RequestValidationError) -> str:
@@ -58,7 +59,9 @@ def validation_message(request: Request, exc: RequestValidationError) -> str:
     return f"{operation}: " + "; ".join(parts)
 
 
-def install_error_handlers(app: FastAPI, keys: dict[str, str] | None) -> None:
+def install_error_handlers(
+    app: FastAPI, keys: dict[str, str] | None, region: str = "us-east-1"
+) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError):
         return error(exc.code, exc.message)
@@ -96,4 +99,4 @@ def install_error_handlers(app: FastAPI, keys: dict[str, str] | None) -> None:
     if keys:
         from proxyinit.api.sigv4 import install_verifier
 
-        install_verifier(app, keys)
+        install_verifier(app, keys, region)

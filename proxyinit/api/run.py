@@ -17,14 +17,36 @@ DEFAULT_API = (
     "127.0.0.1:15080"  # free in the demo: app 9080, Envoy 9901/15000/15001, xDS 15010/15011
 )
 
+REGION_HELP = (
+    "this server's AWS region: in the ARNs it creates and, with --api-keys, the only region a "
+    "signature may be scoped to (default: the region clients sign for; us-east-1 with --api-keys)"
+)
+
 log = logging.getLogger(__name__)
+
+
+def check_region(region: str | None) -> str | None:
+    import re
+
+    from proxyinit.errors import ConfigError
+
+    if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", region):
+        raise ConfigError(f"--region {region[:80]!r}: expected an AWS region such as us-west-2")
+    return region
 
 
 class StoreControlPlane:
     """ControlPlane(MeshStore) + ApiServer; `async with` starts and stops both."""
 
     def __init__(
-        self, db: str, xds, api=None, debug=None, translate=None, keys: dict[str, str] | None = None
+        self,
+        db: str,
+        xds,
+        api=None,
+        debug=None,
+        translate=None,
+        keys: dict[str, str] | None = None,
+        region: str | None = None,
     ):
         from proxyinit.store.meshes import MeshStore
         from proxyinit.store.sqlite import SqliteStore
@@ -32,12 +54,12 @@ class StoreControlPlane:
 
         if translate is None:
             from proxyinit.mesh.translate import translate_node as translate
-        self.store = MeshStore(SqliteStore(db))
+        self.store = MeshStore(SqliteStore(db), **({"region": region} if region else {}))
         # The publisher reuses the snapshots each write was verified with (same MeshModel object).
         self.plane = ControlPlane(self.store, xds, debug, translate)
         # Every write is translated for Envoy before it is accepted: nothing stored can be NACKed.
         self.store.verify = self.plane.publisher.build
-        self.api_endpoint, self.keys = api, keys
+        self.api_endpoint, self.keys, self.region = api, keys, region
         self.api = None
 
     async def start(self) -> None:
@@ -47,7 +69,9 @@ class StoreControlPlane:
             from proxyinit.api.server import ApiServer
 
             self.api = ApiServer(
-                create_app(self.store, self.keys), self.api_endpoint.host, self.api_endpoint.port
+                create_app(self.store, self.keys, self.region),
+                self.api_endpoint.host,
+                self.api_endpoint.port,
             )
             await self.api.start()
 
@@ -76,13 +100,14 @@ async def serve_store(
     debug=None,
     keys: dict[str, str] | None = None,
     on_ready: Callable[[str], object] | None = None,
+    region: str | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with StoreControlPlane(db, xds, api, debug, keys=keys) as running:
+    async with StoreControlPlane(db, xds, api, debug, keys=keys, region=region) as running:
         ports = f"xds {running.plane.xds_port}" + (
             f" api {running.api.port}" if running.api else ""
         )
@@ -112,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="verify SigV4 against `ACCESS_KEY_ID SECRET` lines of this file",
     )
+    parser.add_argument("--region", default=None, help=REGION_HELP)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -127,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
         # Scripts starting it wait for this line (ports chosen by the kernel with :0).
         return asyncio.run(
-            serve_store(args.db, xds, api, keys=keys, on_ready=lambda line: print(line, flush=True))
+            serve_store(
+                args.db,
+                xds,
+                api,
+                keys=keys,
+                on_ready=lambda line: print(line, flush=True),
+                region=check_region(args.region),
+            )
         )
     except ProxyinitError as err:
         print(f"proxyinit: error: {err}", file=sys.stderr)

@@ -74,10 +74,10 @@ def ref(record: Record) -> dict:
     return {**_names(record), **_times(record)}
 
 
-def error(code: str, message: str) -> JSONResponse:
+def error(code: str, message: str, status: int | None = None) -> JSONResponse:
     """App Mesh's error: the code in `x-amzn-ErrorType` (botocore reads it there), message in the body."""
     return JSONResponse(
-        {"message": message}, ERROR_STATUS[code], headers={"x-amzn-ErrorType": code}
+        {"message": message}, status or ERROR_STATUS[code], headers={"x-amzn-ErrorType": code}
     )
 
 

@@ -28,8 +28,11 @@ def field_path(loc: tuple[Any, ...]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    # Never repr() the whole value: an aliased YAML structure is small in memory and enormous
+    # as text, and the message keeps 120 characters of it anyway.
+    from proxyinit.bounds import short
+
+    return short(value)
 
 
 def resource_error(

@@ -35,7 +35,13 @@ async def main(args) -> None:
 
         keys = load_keys(args.api_keys)
     async with StoreControlPlane(
-        args.db, xds, api, debug, translate=loopback_translator(ingress, egress), keys=keys
+        args.db,
+        xds,
+        api,
+        debug,
+        translate=loopback_translator(ingress, egress),
+        keys=keys,
+        region=args.region,
     ) as running:
         print(
             f"ready xds {running.plane.xds_port} api {running.api.port} debug {running.plane.debug_server.port}",
@@ -52,4 +58,5 @@ if __name__ == "__main__":
     parser.add_argument("--xds-port", type=int, default=0)
     parser.add_argument("--debug-port", type=int, default=0)
     parser.add_argument("--api-keys", default=None)
+    parser.add_argument("--region", default=None)
     asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,130 @@
+"""Bounds on what a user hands the control plane: mesh files (size, nesting, YAML aliases) and
+the values echoed back in error messages.
+
+A YAML alias bomb (`a: &a [x, x, ...]`, `b: &b [*a, *a, ...]`, ...) is a few hundred bytes that
+PyYAML builds as shared objects, so loading it is quick; what blew up (2.6 GB in 40 s, the
+debug endpoint silent) was everything after that walks it as a tree: validation, and `repr()`
+in the error message. So the file is measured from its parser events, before any object is
+built: the size it would have with every alias expanded, the nesting depth and the alias count.
+Stdlib and PyYAML only; nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import os
+import reprlib
+import stat
+from pathlib import Path
+from typing import Any
+
+from proxyinit.errors import ConfigError
+
+# A mesh of a thousand nodes with their routes is ~1 MB of YAML; 8 MiB is far beyond any.
+MAX_MESH_FILE_BYTES = 8 * 1024 * 1024
+# App Mesh's deepest shape (a route's header match range) is 9 levels inside the resource list.
+MAX_DEPTH = 50
+MAX_ALIASES = 1000
+# Nodes (scalars and collections) with every alias expanded: what validation will walk.
+MAX_NODES = 1_000_000
+
+
+def read_mesh_file(path: str | Path) -> str:
+    """The text of a mesh file; ConfigError if it is no regular file, too large, or unreadable.
+
+    The type is checked before opening: a FIFO would block the open, /dev/zero never ends.
+    """
+    where = f"mesh file {str(path)!r}"
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{where}: not a regular file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MESH_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > MAX_MESH_FILE_BYTES:
+        raise ConfigError(f"{where}: larger than {MAX_MESH_FILE_BYTES} bytes (8 MiB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """YAML (or JSON) -> Python objects, refused (ConfigError) past the bounds above."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if len(text) > MAX_MESH_FILE_BYTES:
+        raise ConfigError(f"{where}: larger than {MAX_MESH_FILE_BYTES} bytes (8 MiB)")
+    try:
+        _measure(yaml.parse(text, Loader=loader), where)
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML/JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise ConfigError(f"{where}: not valid YAML/JSON ({short(str(exc), 200)})") from None
+
+
+def _measure(events, where: str) -> None:
+    """Walk parser events (no objects built) and refuse depth, aliases or expanded size."""
+    import yaml
+
+    sizes: list[int] = []  # expanded node count of each open collection
+    anchors: list[str | None] = []
+    anchored: dict[str, int] = {}
+    aliases = expanded = 0
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ConfigError(f"{where}: more than {MAX_ALIASES} YAML aliases (*name)")
+            grown = anchored.get(event.anchor, 1)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(sizes) >= MAX_DEPTH:
+                raise ConfigError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            sizes.append(1)
+            anchors.append(event.anchor)
+            grown = 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = sizes.pop(), anchors.pop()
+            if anchor is not None:
+                anchored[anchor] = size
+            if sizes:
+                sizes[-1] += size
+            continue  # counted in `expanded` as it grew
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+            grown = 1
+        else:
+            continue
+        if sizes and not isinstance(event, yaml.CollectionStartEvent):
+            sizes[-1] += grown
+        expanded += grown
+        if expanded > MAX_NODES:
+            raise ConfigError(
+                f"{where}: more than {MAX_NODES} values once YAML aliases are expanded "
+                "(an alias bomb?)"
+            )
+
+
+class _Short(reprlib.Repr):
+    """repr() that stops early: a huge or deeply shared value is never rendered whole."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother = 4, limit, limit
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = 12
+
+    def repr_int(self, value: int, level: int) -> str:
+        # repr() of an int past 4,300 digits raises; past a few hundred it is noise anyway.
+        if value.bit_length() > 256:
+            return f"<integer of {value.bit_length()} bits>"
+        return repr(value)
+
+
+def short(value: Any, limit: int = 120) -> str:
+    """A repr of `value` of at most `limit` characters, built without rendering all of it."""
+    text = _Short(limit).repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
