@@ -28,18 +28,24 @@ MAX_ALIASES = 1000
 MAX_NODES = 1_000_000
 
 
-def read_mesh_file(path: str | Path) -> str:
-    """The text of a mesh file; ConfigError if it is no regular file, too large, or unreadable.
+def read_regular(path: str | Path, limit: int) -> tuple[os.stat_result, bytes]:
+    """(stat, at most `limit` + 1 bytes) of a regular file; OSError, or ConfigError if the path
+    is no regular file. O_NONBLOCK: a FIFO put in the file's place must not block the open (the
+    type is checked on the opened file, so a swap after a check cannot slip through)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"mesh file {str(path)!r}: not a regular file")
+        return info, handle.read(limit + 1)
 
-    The type is checked before opening: a FIFO would block the open, /dev/zero never ends.
-    """
+
+def read_mesh_file(path: str | Path) -> str:
+    """The text of a mesh file; ConfigError if it is no regular file, too large, or unreadable
+    (/dev/zero never ends; a FIFO would block)."""
     where = f"mesh file {str(path)!r}"
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{where}: not a regular file")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_MESH_FILE_BYTES + 1)
+        _, data = read_regular(path, MAX_MESH_FILE_BYTES)
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
     if len(data) > MAX_MESH_FILE_BYTES:

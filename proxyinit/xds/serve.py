@@ -86,10 +86,11 @@ class FileMeshSource:
         return self._load_file(self.path)
 
     def _fingerprint(self) -> tuple[tuple[int, int, int] | None, str]:
-        try:
-            stat = os.stat(self.path)
-            data = self.path.read_bytes()
-        except OSError:
+        from proxyinit.bounds import MAX_MESH_FILE_BYTES, read_regular
+
+        try:  # bounded: no FIFO or endless file is read here (the loader then says why)
+            stat, data = read_regular(self.path, MAX_MESH_FILE_BYTES)
+        except (OSError, ConfigError):
             return None, ""
         return (stat.st_ino, stat.st_mtime_ns, stat.st_size), hashlib.sha256(data).hexdigest()
 

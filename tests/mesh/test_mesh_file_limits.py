@@ -1,0 +1,111 @@
+"""Hostile mesh files: a YAML alias bomb, deep nesting, a huge file, a FIFO. Each is refused
+with a message naming the file and the bound, before anything is built; the watcher keeps the
+last good mesh. (Before: the alias bomb took 2.6 GB in 40 s and the control plane stopped
+answering, through `problems._short()` calling repr() on the expanded value.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from proxyinit.bounds import MAX_ALIASES, MAX_DEPTH, MAX_MESH_FILE_BYTES, short
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.meshfile import load_mesh_file
+from proxyinit.mesh.problems import _short
+from proxyinit.xds.serve import FileMeshSource
+from tests.mesh.mesh_scenarios import EXAMPLES
+
+pytestmark = pytest.mark.timeout(30)  # the unfixed loader never returns on these
+
+
+def alias_bomb(levels: int = 12, width: int = 10) -> str:
+    """A few hundred bytes; width**levels values once every alias is expanded."""
+    lines = ["- meshName: m", "  virtualNodeName: n", "  spec:", "    x0: &a0 [lol, lol]"]
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * width)
+        lines.append(f"    x{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb())
+    with pytest.raises(ConfigError, match="once YAML aliases are expanded") as info:
+        load_mesh_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_an_alias_bomb_as_a_resource_name_is_refused(tmp_path):
+    """Names are echoed in messages: the bomb in virtualNodeName must not be rendered."""
+    text = alias_bomb().replace("  virtualNodeName: n\n", "") + "  virtualNodeName: *a12\n"
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="aliases"):
+        load_mesh_file(path)
+
+
+def test_too_many_aliases_are_refused(tmp_path):
+    items = "".join("  - *p\n" for _ in range(MAX_ALIASES + 1))
+    path = tmp_path / "aliases.yaml"
+    path.write_text(f"- meshName: m\n  spec: {{}}\n  x: &p 1\n  y:\n{items}")
+    with pytest.raises(ConfigError, match=f"more than {MAX_ALIASES} YAML aliases"):
+        load_mesh_file(path)
+
+
+def test_deep_nesting_is_refused(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("[" * 200 + "]" * 200)  # libyaml itself stops at 1,000
+    with pytest.raises(ConfigError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        load_mesh_file(path)
+
+
+def test_a_file_over_the_size_bound_is_refused_unread(tmp_path):
+    path = tmp_path / "big.yaml"
+    with open(path, "wb") as handle:
+        handle.truncate(MAX_MESH_FILE_BYTES + 1)
+    with pytest.raises(ConfigError, match="larger than 8388608 bytes"):
+        load_mesh_file(path)
+
+
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "mesh.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            load_mesh_file(path)
+
+
+def test_a_huge_integer_is_a_config_error(tmp_path):
+    path = tmp_path / "int.yaml"
+    path.write_text("- meshName: m\n  spec: {x: " + "9" * 5000 + "}\n")
+    with pytest.raises(ConfigError, match="not valid YAML/JSON"):
+        load_mesh_file(path)
+
+
+def test_short_never_renders_a_whole_shared_structure():
+    value: list = ["lol"]
+    for _ in range(40):  # 10**40 leaves as a tree, 41 lists in memory
+        value = [value] * 10
+    text = _short(value)
+    assert len(text) <= 120 and text.startswith("[[[")
+    assert short(10**10_000).startswith("<integer of")
+    assert short({"a": [1, 2]}) == "{'a': [1, 2]}"  # small values read as repr() does
+
+
+def test_the_watcher_keeps_the_last_good_mesh_after_a_bomb(tmp_path, caplog):
+    mesh_file = tmp_path / "mesh.yaml"
+    shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
+    source = FileMeshSource(mesh_file)
+    assert set(source.load()) == {"default"}
+    mesh_file.write_text(alias_bomb())
+    assert source.poll() is None
+    assert "the last good mesh keeps serving" in caplog.text and "aliases" in caplog.text
+    mesh_file.unlink()
+    os.mkfifo(mesh_file)  # a FIFO in its place: refused, never opened for a blocking read
+    assert source.poll() is None
+    shutil.copy(EXAMPLES / "route-blue-red.yaml", tmp_path / "next.yaml")
+    os.replace(tmp_path / "next.yaml", mesh_file)
+    meshes = source.poll()
+    assert meshes is not None and "colorteller-blue-vn" in meshes["default"].nodes
