@@ -102,6 +102,28 @@ async def test_one_process_owns_a_store_file(store, tmp_path):
     SqliteStore(tmp_path / "m.db").close()  # free again once the owner closed it
 
 
+@pytest.mark.parametrize("alias", ["symlink", "symlinked directory", "hard link"])
+async def test_a_second_owner_through_another_path_is_refused(store, tmp_path, alias):
+    """Two owners of one file through a symlink lost acknowledged writes: the lock is taken on
+    the resolved path and on the database file itself (a hard link shares its inode)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    if alias == "symlink":
+        path = other / "link.db"
+        path.symlink_to(tmp_path / "m.db")
+    elif alias == "symlinked directory":
+        (other / "dir").symlink_to(tmp_path)
+        path = other / "dir" / "m.db"
+    else:
+        path = other / "hard.db"
+        path.hardlink_to(tmp_path / "m.db")
+    with pytest.raises(errors.ConfigError, match="in use by another process"):
+        SqliteStore(path)
+    store.store.close()
+    with reopened(path) as again:  # free once the owner closed it, whatever the path
+        assert again.records == store.records
+
+
 async def test_changes_yields_after_each_accepted_write(store):
     changes = store.changes()
     try:
