@@ -111,9 +111,11 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
     collection = _collection_path(kind)
     item = f"{collection}/{{{NAME_KEY[kind]}}}"
     create_body, update_body = _bodies(kind)
-    parents = [_param(p, str, Path()) for p in _parent_params(kind)]
+    # ResourceName: 1-255 characters, in the path as in a body (a 5,000 character name was
+    # looked up and echoed whole in the NotFound message).
+    parents = [_param(p, str, Path(max_length=255)) for p in _parent_params(kind)]
     owner = _param("meshOwner", str | None, Query(None))
-    name_param = _param(NAME_KEY[kind], str, Path())
+    name_param = _param(NAME_KEY[kind], str, Path(max_length=255))
     request = _param("request", Request, inspect.Parameter.empty)
 
     async def create(request: Request, body, **path):

@@ -8,7 +8,8 @@ the mesh file's bound instead.
 
 A declared Content-Length over the cap is refused from the head alone; a chunked body is counted
 as it arrives and refused as soon as it passes the cap. Either way the connection is closed, so
-the rest of the body is never read.
+the rest of the body is never read. A JSON body with a key given twice is refused here too,
+as it is read once for every layer after this one.
 """
 
 from __future__ import annotations
@@ -77,11 +78,49 @@ def install_body_cap(app) -> None:
             body = await _read_capped(receive, cap)
             if body is None:
                 return await _too_large(f"more than {cap} bytes sent", cap)(scope, receive, send)
+            duplicate = _duplicate_key(body)
+            if duplicate is not None:
+                from proxyinit.api.shapes import error
+
+                message = f"request body: key {duplicate} is given more than once"
+                return await error("BadRequestException", message)(scope, receive, send)
             return await downstream(scope, _replay(body, receive), send)
 
         return capped
 
     app.build_middleware_stack = build
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def _duplicate_key(body: bytes) -> str | None:
+    """A key given twice in a JSON object (Python's json keeps the last one silently: a check
+    reading the first and a write using the last would disagree), shortened; else None.
+    Anything that is not JSON is left for the app to refuse with its own message."""
+    if not body:
+        return None
+    import json
+
+    from proxyinit.bounds import short
+
+    try:
+        json.loads(body, object_pairs_hook=_pairs)
+    except _Duplicate as duplicate:
+        return short(duplicate.args[0], 80)
+    except (ValueError, RecursionError):
+        pass
+    return None
 
 
 def _replay(body: bytes, receive):

@@ -202,3 +202,19 @@ def test_other_integers_and_booleans_are_exact(api, path, body, field):
         ]["version"]
         == 1
     )
+
+
+def test_a_duplicated_json_key_is_refused(api):
+    """`{"meshName": "x", "meshName": "y"}` created `y`: a check reading the first key and a
+    write using the last could disagree, so an ambiguous body is refused."""
+    body = b'{"meshName": "dup-x", "meshName": "dup-y"}'
+    status, code, message = request(api, "PUT", MESHES, body)
+    assert (status, code) == (400, "BadRequestException"), message
+    assert "meshName" in message and "more than once" in message
+    assert not {"dup-x", "dup-y"} & set(names(api))
+
+
+def test_names_in_the_path_are_bounded(api):
+    status, code, message = request(api, "GET", f"{MESHES}/{'a' * 5000}", None)
+    assert (status, code) == (400, "BadRequestException"), message
+    assert "meshName" in message and "at most 255" in message and len(message) < 400
