@@ -199,7 +199,7 @@ def _drop_owner(fn: Callable, params: list[inspect.Parameter]) -> Callable:
 
 
 def _add_tags(app: FastAPI, store: MeshStore) -> None:
-    arn = _param("resourceArn", str, Query())
+    arn = _param("resourceArn", str, Query(max_length=2048))  # IAM's bound on an ARN
 
     async def tag(resourceArn: str, body):
         await store.set_tags(resourceArn, add=[(t.key, t.value) for t in body.tags])

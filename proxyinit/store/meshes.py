@@ -148,7 +148,9 @@ class MeshStore:
         for record in self.records.values():
             if record.arn == arn:
                 return record
-        raise NotFound(f"no resource with arn {arn!r}")
+        from proxyinit.bounds import short
+
+        raise NotFound(f"no resource with arn {short(arn, 300)}")
 
     # ------------------------------------------------------------------ writes
     async def create(
