@@ -6,16 +6,17 @@ answering, through `problems._short()` calling repr() on the expanded value.)"""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
 
 from proxyinit.bounds import MAX_ALIASES, MAX_DEPTH, MAX_MESH_FILE_BYTES, short
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.meshfile import load_mesh_file
+from proxyinit.mesh.meshfile import load_mesh_file, parse_resources
 from proxyinit.mesh.problems import _short
 from proxyinit.xds.serve import FileMeshSource
-from tests.mesh.mesh_scenarios import EXAMPLES
+from tests.mesh.mesh_scenarios import EXAMPLES, scenario_resources
 
 pytestmark = pytest.mark.timeout(30)  # the unfixed loader never returns on these
 
@@ -109,3 +110,36 @@ def test_the_watcher_keeps_the_last_good_mesh_after_a_bomb(tmp_path, caplog):
     os.replace(tmp_path / "next.yaml", mesh_file)
     meshes = source.poll()
     assert meshes is not None and "colorteller-blue-vn" in meshes["default"].nodes
+
+
+def mesh_with(**fields) -> list[dict]:
+    return [{"meshName": "m", **fields}]
+
+
+@pytest.mark.parametrize(
+    "fields, where",
+    [
+        ({"clientToken": "x" * 37}, "clientToken"),
+        ({"clientToken": "a b"}, "clientToken"),
+        ({"meshOwner": "1" * 13}, "meshOwner"),
+        ({"tags": [{"key": "k" * 129}]}, "tags[0].key"),
+        ({"tags": [{"key": "k", "value": "v" * 257}]}, "tags[0].value"),
+        ({"tags": [{"key": f"k{i}"} for i in range(51)]}, "tags"),
+    ],
+)
+def test_the_create_input_extras_of_a_mesh_file_are_bounded(fields, where):
+    """clientToken, meshOwner and tags are stored by `mesh apply`: bounded as the API bounds them."""
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        parse_resources(mesh_with(**fields))
+
+
+@pytest.mark.parametrize("weight", [True, "5", 5.0])
+def test_a_mesh_file_weight_must_be_an_integer(weight):
+    """YAML `weight: "5"` or `weight: true` was taken as 5 or 1; App Mesh refused both."""
+    items = scenario_resources("blue_red")
+    route = next(item for item in items if "routeName" in item)
+    route["spec"]["httpRoute"]["action"]["weightedTargets"][0]["weight"] = weight
+    with pytest.raises(
+        ConfigError, match=r"weightedTargets\[0\]\.weight: Input should be a valid integer"
+    ):
+        parse_resources(items)
