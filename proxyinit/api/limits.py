@@ -44,13 +44,17 @@ def _too_large(what: str, cap: int):
     return response
 
 
+class _Disconnected(Exception):
+    """The client hung up mid-body: the request never completed, so nothing is done with it."""
+
+
 async def _read_capped(receive, cap: int) -> bytes | None:
     """The whole body, or None as soon as it passes `cap` (nothing more is read)."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > cap:
@@ -75,7 +79,10 @@ def install_body_cap(app) -> None:
             if declared is not None and declared.isdigit() and int(declared) > cap:
                 what = f"Content-Length {declared[:40].decode('latin-1')} is over the limit"
                 return await _too_large(what, cap)(scope, receive, send)
-            body = await _read_capped(receive, cap)
+            try:
+                body = await _read_capped(receive, cap)
+            except _Disconnected:
+                return None  # nobody to answer; a partial body must not reach a handler
             if body is None:
                 return await _too_large(f"more than {cap} bytes sent", cap)(scope, receive, send)
             duplicate = _duplicate_key(body)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 
 import pytest
 
@@ -218,3 +219,19 @@ def test_names_in_the_path_are_bounded(api):
     status, code, message = request(api, "GET", f"{MESHES}/{'a' * 5000}", None)
     assert (status, code) == (400, "BadRequestException"), message
     assert "meshName" in message and "at most 255" in message and len(message) < 400
+
+
+def test_a_body_cut_short_by_a_disconnect_is_not_written(api):
+    """The client declares 100 bytes, sends a complete JSON object of 26, and hangs up: the
+    request never completed, so nothing may be written from what arrived."""
+    body = b'{"meshName": "cut-short"}'
+    with socket.create_connection(("127.0.0.1", api.api_port), timeout=10) as sock:
+        sock.sendall(
+            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: 100\r\n\r\n" + body
+        )
+        time.sleep(0.5)  # the server has taken in the 26 bytes before the hang-up
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(4096):  # until the server closes its side
+            pass
+    assert "cut-short" not in names(api)
