@@ -15,7 +15,8 @@ another region is refused.
 Replay: as on AWS, a captured signed request can be sent again, unchanged, until its signature
 is 15 minutes old; this server keeps no nonce list. Over TLS (which AWS requires and a proxy in
 front of this API should provide) nobody can capture it; a `clientToken` on every create and
-update makes a replayed write a no-op instead of a second write (the SDKs send one on creates).
+update makes a replayed write a no-op instead of a second write (store/tokens.py; the SDKs
+generate one). Deletes carry no token.
 """
 
 from __future__ import annotations

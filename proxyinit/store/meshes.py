@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from proxyinit.errors import ConfigError
 from proxyinit.store.base import KINDS, Key, Record, Store
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound, TooManyTags
+from proxyinit.store.tokens import RecentTokens
 
 if TYPE_CHECKING:
     from proxyinit.mesh.mesh_model import MeshModel
@@ -105,6 +106,7 @@ class MeshStore:
         self._parsed: dict[Key, tuple[Record, object]] = {}
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
+        self._tokens = RecentTokens(clock)
         self._reload()
 
     # ------------------------------------------------------------------ MeshSource
@@ -164,6 +166,9 @@ class MeshStore:
         tags = _check_tags(tags)
         request = digest(spec, tags)
         async with self._lock:
+            replayed = self._tokens.replay(key, token, request, _describe(key))
+            if replayed is not None:
+                return replayed  # a retry or replay of a create of the last 15 minutes
             existing = self.records.get(key)
             if existing is not None:
                 if token and existing.client_token == token and existing.request_digest == request:
@@ -186,12 +191,16 @@ class MeshStore:
                 self.account,
             )
             await self._write(key.mesh, [record], [])
+            self._tokens.remember(key, token, request, record)
             return record
 
     async def update(self, key: Key, spec: object, token: str = "") -> Record:
         request = digest(spec, None)
         async with self._lock:
             existing = self.get(key)
+            replayed = self._tokens.replay(key, token, request, _describe(key))
+            if replayed is not None:
+                return replayed  # a retry or replay of an update of the last 15 minutes
             if token and existing.client_token == token:
                 if existing.request_digest == request:
                     return existing  # a retry of the update that made this version
@@ -208,6 +217,7 @@ class MeshStore:
                 request_digest=request,
             )
             await self._write(key.mesh, [record], [])
+            self._tokens.remember(key, token, request, record)
             return record
 
     async def delete(self, key: Key) -> Record:

@@ -207,3 +207,21 @@ async def test_the_next_write_waits_for_a_cancelled_one_to_land(store):
         await write
     assert (await after).version == 3  # planned from the landed version 2, not from stale memory
     assert {r.key: r for r in gated.inner.load()} == store.records
+
+
+async def test_a_replayed_older_update_or_create_writes_nothing(store):
+    """A signed request can be replayed for 15 minutes (as on AWS). With a clientToken, a replay
+    of an older update must not revert a newer one, nor a replayed create recreate a deleted
+    resource: tokens of the last 15 minutes are remembered per resource, not only the last."""
+    first = await store.update(ROUTE, route_spec(3), "token-a")
+    second = await store.update(ROUTE, route_spec(4), "token-b")
+    replayed = await store.update(ROUTE, route_spec(3), "token-a")
+    assert replayed == first  # the answer the original request got
+    assert store.get(ROUTE) == second
+    with pytest.raises(errors.Conflict, match="token-a"):
+        await store.update(ROUTE, route_spec(5), "token-a")  # the token, another request
+    mesh = Key("Mesh", "other", "", "other")
+    created = await store.create(mesh, None, (), "token-c")
+    await store.delete(mesh)
+    assert await store.create(mesh, None, (), "token-c") == created
+    assert mesh not in store.records
