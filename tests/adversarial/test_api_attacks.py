@@ -500,3 +500,22 @@ def test_mesh_apply_refuses_a_bomb_with_exit_2(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert "aliases" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_replayed_older_signed_update_does_not_revert_a_newer_one(signed_server):
+    port, path = signed_server.api_port, f"{MESHES}/guarded"
+    signed_server.boto3().create_mesh(meshName="guarded")
+
+    def signed_update(egress: str, token: str) -> tuple[bytes, dict]:
+        spec = {"egressFilter": {"type": egress}}
+        body = json.dumps({"spec": spec, "clientToken": token}).encode()
+        url = signed_server.url + path
+        return body, signed_headers(url, "PUT", body, {"content-type": "application/json"})
+
+    captured = signed_update("ALLOW_ALL", "update-1")
+    assert raw(port, "PUT", path, *captured)[0] == 200
+    assert raw(port, "PUT", path, *signed_update("DROP_ALL", "update-2"))[0] == 200
+    status, _, answer = raw(port, "PUT", path, *captured)  # the capture, replayed
+    assert status == 200 and json.loads(answer)["metadata"]["version"] == 2
+    mesh = signed_server.boto3().describe_mesh(meshName="guarded")["mesh"]
+    assert (mesh["spec"]["egressFilter"]["type"], mesh["metadata"]["version"]) == ("DROP_ALL", 3)
