@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxyinit.api.shapes import ApiError, error
+from proxyinit.bounds import short
 from proxyinit.errors import ConfigError, RuntimeFailure
 from proxyinit.store import errors as store_errors
 
@@ -40,8 +41,6 @@ def region_of(request: Request) -> str | None:
 
 
 def _short(value) -> str:
-    from proxyinit.bounds import short
-
     return short(value)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from proxyinit.bounds import short
 from proxyinit.errors import ConfigError
 
 _MAX_REPORTED = 5
@@ -17,8 +18,6 @@ _MAX_REPORTED = 5
 
 def where(kind: str, name: str, mesh: str | None = None) -> str:
     # Names are echoed before they are validated: a 1 MiB name must not come back whole.
-    from proxyinit.bounds import short
-
     return f"{kind} {short(name, 100)}" + (f" (mesh {short(mesh, 100)})" if mesh else "")
 
 
@@ -33,8 +32,6 @@ def field_path(loc: tuple[Any, ...]) -> str:
 def _short(value: Any) -> str:
     # Never repr() the whole value: an aliased YAML structure is small in memory and enormous
     # as text, and the message keeps 120 characters of it anyway.
-    from proxyinit.bounds import short
-
     return short(value)
 
 
