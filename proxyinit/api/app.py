@@ -114,7 +114,7 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
     # ResourceName: 1-255 characters, in the path as in a body (a 5,000 character name was
     # looked up and echoed whole in the NotFound message).
     parents = [_param(p, str, Path(max_length=255)) for p in _parent_params(kind)]
-    owner = _param("meshOwner", str | None, Query(None))
+    owner = _param("meshOwner", str | None, Query(None, max_length=12))  # AccountId
     name_param = _param(NAME_KEY[kind], str, Path(max_length=255))
     request = _param("request", Request, inspect.Parameter.empty)
 

@@ -136,6 +136,7 @@ HOSTILE: list[tuple[str, str, bytes]] = [
     ("PUT", f"{MESHES}/{'a' * 300}", b"{}"),
     ("GET", f"{MESHES}/{'a' * 5000}", None),
     ("DELETE", f"{MESHES}/..%2F..%2Fetc", None),
+    ("GET", f"{MESHES}/m?meshOwner=" + "1" * 13, None),
     ("GET", f"{MESHES}?limit=0", None),
     ("GET", f"{MESHES}?limit=true", None),
     ("GET", f"{MESHES}?limit=" + "9" * 5000, None),
