@@ -24,8 +24,9 @@ MAX_MESH_FILE_BYTES = 8 * 1024 * 1024
 # App Mesh's deepest shape (a route's header match range) is 9 levels inside the resource list.
 MAX_DEPTH = 50
 MAX_ALIASES = 1000
-# Nodes (scalars and collections) with every alias expanded: what validation will walk.
-MAX_NODES = 1_000_000
+# Nodes (scalars and collections) with every alias expanded: what validation will walk. A mesh
+# of a thousand nodes and routes is ~60,000; 200,000 loads in about a second.
+MAX_NODES = 200_000
 
 
 def read_regular(path: str | Path, limit: int) -> tuple[os.stat_result, bytes]:

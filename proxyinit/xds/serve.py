@@ -97,7 +97,9 @@ class FileMeshSource:
     async def changes(self) -> AsyncIterator[Meshes]:
         while True:
             await asyncio.sleep(self.interval)
-            meshes = self.poll()
+            # Off the event loop: a large (bounded) file takes seconds to validate, and the ADS
+            # streams and the debug endpoint must be served meanwhile.
+            meshes = await asyncio.to_thread(self.poll)
             if meshes is not None:
                 yield meshes
 
