@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxyinit.api.shapes import ApiError, error
+from proxyinit.api.sigv4 import REGION
 from proxyinit.bounds import short
 from proxyinit.errors import ConfigError, RuntimeFailure
 from proxyinit.store import errors as store_errors
@@ -30,7 +31,8 @@ _STORE_CODES = (
 )
 # Credential=AKID/20260101/us-west-2/appmesh/aws4_request
 _SCOPE = re.compile(
-    r"Credential=(?P<akid>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request"
+    r"Credential=(?P<akid>[^/,\s]+)/(?P<date>\d{8})/(?P<region>" + REGION + r")/"
+    r"(?P<service>[a-z0-9-]+)/aws4_request"
 )
 
 

@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 def check_region(region: str | None) -> str | None:
     import re
 
+    from proxyinit.api.sigv4 import REGION
     from proxyinit.errors import ConfigError
 
-    if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", region):
+    if region is not None and not re.fullmatch(REGION, region):
         raise ConfigError(f"--region {region[:80]!r}: expected an AWS region such as us-west-2")
     return region
 

@@ -39,6 +39,7 @@ _AUTH = re.compile(
 )
 _SCOPE = re.compile(r"^(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request$")
 SERVICE = "appmesh"
+REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"  # us-west-2, us-gov-west-1, ap-southeast-1
 _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
 # AWS refuses a signature dated more than 15 minutes either side of its clock ("Signature
 # expired" / "Signature not yet current"), so a captured request cannot be replayed later

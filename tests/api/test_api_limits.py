@@ -235,3 +235,17 @@ def test_a_body_cut_short_by_a_disconnect_is_not_written(api):
         while sock.recv(4096):  # until the server closes its side
             pass
     assert "cut-short" not in names(api)
+
+
+def test_an_unchecked_signature_cannot_put_a_huge_region_in_an_arn(api):
+    """Without --api-keys the region of a signature names the ARNs it creates: only a region."""
+    authorization = (
+        "AWS4-HMAC-SHA256 Credential=AKID/20260101/" + "a" * 5000 + "/appmesh/aws4_request, "
+        "SignedHeaders=host, Signature=" + "0" * 64
+    )
+    status, _, message = request(
+        api, "PUT", MESHES, {"meshName": "regional"}, {"authorization": authorization}
+    )
+    assert status == 200, message
+    arn = api.boto3().describe_mesh(meshName="regional")["mesh"]["metadata"]["arn"]
+    assert arn == "arn:aws:appmesh:us-east-1:000000000000:mesh/regional"
