@@ -36,8 +36,8 @@ def _too_large(what: str, cap: int):
 
     response = error(
         "BadRequestException",
-        f"request body: {what}; App Mesh requests are at most {cap} bytes "
-        f"({cap // (1024 * 1024)} MiB)",
+        f"request body: {what}; this endpoint takes at most {cap} bytes "
+        f"({cap // (1024 * 1024)} MiB) per request",
         status=413,
     )
     response.headers["connection"] = "close"  # the unread rest of the body is never read
@@ -76,7 +76,12 @@ def install_body_cap(app) -> None:
                 return await downstream(scope, receive, send)
             cap = cap_for(scope["path"])
             declared = _declared_length(scope["headers"])
-            if declared is not None and declared.isdigit() and int(declared) > cap:
+            # (A length of 20 digits or more is over any cap: no int() of a huge string.)
+            if (
+                declared is not None
+                and declared.isdigit()
+                and (len(declared) > 19 or int(declared) > cap)
+            ):
                 what = f"Content-Length {declared[:40].decode('latin-1')} is over the limit"
                 return await _too_large(what, cap)(scope, receive, send)
             try:
