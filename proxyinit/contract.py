@@ -51,20 +51,28 @@ def init_container_env(app_ports: str = "9080", ignored_ips: str = ECS_METADATA_
 MAX_ECHO = 100  # characters of a bad value quoted back in an error message
 
 
-def echo(value: object) -> str:
+def echo(value: object, limit: int = MAX_ECHO) -> str:
     """A value quoted back in an error message, bounded whatever it is: a long string is cut
     (saying how long it was), and a nested structure is shown to a few levels and items only,
     without rendering the rest (a YAML alias bomb expands to gigabytes if you let it)."""
     if isinstance(value, str):
-        if len(value) > MAX_ECHO:
-            return repr(value[:MAX_ECHO]) + f"... ({len(value)} characters)"
+        if len(value) > limit:
+            return repr(value[:limit]) + f"... ({len(value)} characters)"
         return repr(value)
     import reprlib  # only on the error path
 
-    limits = reprlib.Repr()
-    limits.maxlevel, limits.maxstring, limits.maxother = 3, MAX_ECHO, MAX_ECHO
-    limits.maxlist = limits.maxtuple = limits.maxdict = limits.maxset = 6
-    return limits.repr(value)
+    class Bounded(reprlib.Repr):
+        def repr_int(self, number: int, level: int) -> str:
+            # repr() of an int past 4,300 digits raises; past a few hundred it is noise anyway.
+            if number.bit_length() > 256:
+                return f"<integer of {number.bit_length()} bits>"
+            return repr(number)
+
+    bounded = Bounded()
+    bounded.maxlevel, bounded.maxstring, bounded.maxother = 4, limit, limit
+    bounded.maxlist = bounded.maxtuple = bounded.maxdict = bounded.maxset = 12
+    text = bounded.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_int(text: str, what: str, low: int, high: int) -> int:

@@ -9,11 +9,12 @@ the OpenAPI document describes each path, query parameter and body.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from proxyinit.api import shapes
 from proxyinit.api.errors import install_error_handlers, region_of
@@ -23,9 +24,24 @@ from proxyinit.store.meshes import NAME_KEY, MeshStore
 PREFIX = "/v20190125"
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _token_characters(value: str) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise ValueError("only letters, digits, '-' and '_' are allowed (App Mesh's rule)")
+    return value
+
+
+# clientToken: "Up to 36 letters, numbers, hyphens, and underscores" (the model's documentation;
+# its shape, String, has no bound). Unbounded, a 100 MB token was stored with the resource.
+ClientToken = Annotated[str, Field(max_length=36), AfterValidator(_token_characters)]
+TagKey = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class TagRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    key: str = Field(min_length=1, max_length=128)
+    key: TagKey
     value: str = Field(default="", max_length=256)
 
 
@@ -56,7 +72,7 @@ def _bodies(kind: str) -> tuple[type, type]:
     spec_field = (spec | None, None) if kind == "Mesh" else (spec, ...)
     common: dict[str, Any] = {
         "__config__": ConfigDict(extra="forbid"),
-        "clientToken": (str | None, None),
+        "clientToken": (ClientToken | None, None),
     }
     create = create_model(
         f"Create{kind}Input",
@@ -95,9 +111,11 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
     collection = _collection_path(kind)
     item = f"{collection}/{{{NAME_KEY[kind]}}}"
     create_body, update_body = _bodies(kind)
-    parents = [_param(p, str, Path()) for p in _parent_params(kind)]
-    owner = _param("meshOwner", str | None, Query(None))
-    name_param = _param(NAME_KEY[kind], str, Path())
+    # ResourceName: 1-255 characters, in the path as in a body (a 5,000 character name was
+    # looked up and echoed whole in the NotFound message).
+    parents = [_param(p, str, Path(max_length=255)) for p in _parent_params(kind)]
+    owner = _param("meshOwner", str | None, Query(None, max_length=12))  # AccountId
+    name_param = _param(NAME_KEY[kind], str, Path(max_length=255))
     request = _param("request", Request, inspect.Parameter.empty)
 
     async def create(request: Request, body, **path):
@@ -105,7 +123,12 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
         spec = body.spec.to_api() if body.spec is not None else None
         tags = tuple((t.key, t.value) for t in body.tags or ())
         record = await store.create(
-            _key(kind, path, name), spec, tags, body.clientToken or "", region_of(request)
+            _key(kind, path, name),
+            spec,
+            tags,
+            body.clientToken or "",
+            # The server's --region if it has one, else the one the client signed for.
+            request.app.state.region or region_of(request),
         )
         return shapes.data(record)
 
@@ -176,7 +199,7 @@ def _drop_owner(fn: Callable, params: list[inspect.Parameter]) -> Callable:
 
 
 def _add_tags(app: FastAPI, store: MeshStore) -> None:
-    arn = _param("resourceArn", str, Query())
+    arn = _param("resourceArn", str, Query(max_length=2048))  # IAM's bound on an ARN
 
     async def tag(resourceArn: str, body):
         await store.set_tags(resourceArn, add=[(t.key, t.value) for t in body.tags])
@@ -197,7 +220,9 @@ def _add_tags(app: FastAPI, store: MeshStore) -> None:
         "TagResourceInput", __config__=ConfigDict(extra="forbid"), tags=(list[TagRef], ...)
     )
     untag_body = create_model(
-        "UntagResourceInput", __config__=ConfigDict(extra="forbid"), tagKeys=(list[str], ...)
+        "UntagResourceInput",
+        __config__=ConfigDict(extra="forbid"),
+        tagKeys=(Annotated[list[TagKey], Field(max_length=50)], ...),
     )
     query = [_param("limit", int | None, Query(None)), _param("nextToken", str | None, Query(None))]
     for method, path, fn, operation, params in (
@@ -232,14 +257,18 @@ def _add_unsupported(app: FastAPI) -> None:
         app.add_api_route(path, gateway, methods=["GET", "PUT", "DELETE"], include_in_schema=False)
 
 
-def create_app(store: MeshStore, keys: dict[str, str] | None = None) -> FastAPI:
-    """The API over `store`. `keys` ({access key id: secret}) turns on SigV4 verification."""
+def create_app(
+    store: MeshStore, keys: dict[str, str] | None = None, region: str | None = None
+) -> FastAPI:
+    """The API over `store`. `keys` ({access key id: secret}) turns on SigV4 verification,
+    for `region` (default: the store's region, which its ARNs name)."""
     app = FastAPI(
         title="App Mesh API (proxyinit)",
         version="2019-01-25",
         description="AWS App Mesh 2019-01-25 REST API, self-hosted by proxyinit.",
     )
-    install_error_handlers(app, keys)
+    app.state.region = region
+    install_error_handlers(app, keys, region or store.region)
     for kind in KINDS:
         _add_kind(app, store, kind)
     _add_tags(app, store)
@@ -247,4 +276,7 @@ def create_app(store: MeshStore, keys: dict[str, str] | None = None) -> FastAPI:
     from proxyinit.api.apply_route import add_apply
 
     add_apply(app, store)
+    from proxyinit.api.limits import install_body_cap
+
+    install_body_cap(app)  # last installed, so first to run: before SigV4 reads the body
     return app

@@ -106,12 +106,7 @@ def _apply_http(path: str, endpoint: str) -> list[dict]:
 
 
 def _read(path: str) -> list:
-    import yaml
+    from proxyinit.bounds import load_yaml, read_mesh_file
 
-    from proxyinit.errors import ConfigError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or []  # YAML is a superset of JSON
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"mesh file {path!r}: {err}") from None
+    # YAML is a superset of JSON; bounded as `xds serve --mesh-file` bounds it.
+    return load_yaml(read_mesh_file(path), f"mesh file {path!r}") or []

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxyinit.api.shapes import ApiError, error
+from proxyinit.api.sigv4 import REGION
 from proxyinit.errors import ConfigError, RuntimeFailure
 from proxyinit.mesh.model.problems import describe_errors
 from proxyinit.store import errors as store_errors
@@ -30,7 +31,8 @@ _STORE_CODES = (
 )
 # Credential=AKID/20260101/us-west-2/appmesh/aws4_request
 _SCOPE = re.compile(
-    r"Credential=(?P<akid>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request"
+    r"Credential=(?P<akid>[^/,\s]+)/(?P<date>\d{8})/(?P<region>" + REGION + r")/"
+    r"(?P<service>[a-z0-9-]+)/aws4_request"
 )
 
 
@@ -46,7 +48,9 @@ def validation_message(request: Request, exc: RequestValidationError) -> str:
     return f"{operation}: " + describe_errors(list(exc.errors()), skip=("body",))
 
 
-def install_error_handlers(app: FastAPI, keys: dict[str, str] | None) -> None:
+def install_error_handlers(
+    app: FastAPI, keys: dict[str, str] | None, region: str = "us-east-1"
+) -> None:
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError):
         return error(exc.code, exc.message)
@@ -84,4 +88,4 @@ def install_error_handlers(app: FastAPI, keys: dict[str, str] | None) -> None:
     if keys:
         from proxyinit.api.sigv4 import install_verifier
 
-        install_verifier(app, keys)
+        install_verifier(app, keys, region)

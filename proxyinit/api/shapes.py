@@ -74,10 +74,10 @@ def ref(record: Record) -> dict:
     return {**_names(record), **_times(record)}
 
 
-def error(code: str, message: str) -> JSONResponse:
+def error(code: str, message: str, status: int | None = None) -> JSONResponse:
     """App Mesh's error: the code in `x-amzn-ErrorType` (botocore reads it there), message in the body."""
     return JSONResponse(
-        {"message": message}, ERROR_STATUS[code], headers={"x-amzn-ErrorType": code}
+        {"message": message}, status or ERROR_STATUS[code], headers={"x-amzn-ErrorType": code}
     )
 
 
@@ -114,11 +114,16 @@ def page(
 def _decode(token: str) -> str:
     # validate=True: without it b64decode drops every character outside the alphabet, so "!!!!"
     # decoded to "" and answered the first page again. Tokens name a non-empty resource name.
+    # Tokens name a resource (1-255 characters, so at most 1,360 base64 characters).
     try:
-        after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+        after = (
+            ""
+            if len(token) > 1360
+            else base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+        )
     except (binascii.Error, UnicodeError, ValueError):
         after = ""
-    if not after:
+    if not after or len(after) > 255:
         raise ApiError(
             "BadRequestException", f"nextToken: not a token this API returned (got {token[:80]!r})"
         )

@@ -8,7 +8,15 @@ Canonical request per the SigV4 spec (docs.aws.amazon.com/IAM/latest/UserGuide/c
 for services other than S3 botocore URI-encodes the already-encoded path once more, so the
 canonical URI is `quote(raw path on the wire, safe="/~")`. As AWS does, the payload hash is that
 of the body received (a differing `x-amz-content-sha256` is refused), `host` must be signed, and
-`x-amz-date` must be within 15 minutes of this clock.
+`x-amz-date` must be within 15 minutes of this clock. The credential scope must name this
+service (`appmesh`) and this server's region (`--region`), so a request signed for S3 or for
+another region is refused.
+
+Replay: as on AWS, a captured signed request can be sent again, unchanged, until its signature
+is 15 minutes old; this server keeps no nonce list. Over TLS (which AWS requires and a proxy in
+front of this API should provide) nobody can capture it; a `clientToken` on every create and
+update makes a replayed write a no-op instead of a second write (store/tokens.py; the SDKs
+generate one). Deletes carry no token.
 """
 
 from __future__ import annotations
@@ -30,10 +38,13 @@ _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<akid>[^/,\s]+)/(?P<scope>[^,\s]+), ?"
     r"SignedHeaders=(?P<signed>[^,\s]+), ?Signature=(?P<sig>[0-9a-f]{64})$"
 )
-_SCOPE = re.compile(r"^(?P<date>\d{8})/[^/]+/[^/]+/aws4_request$")
+_SCOPE = re.compile(r"^(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request$")
+SERVICE = "appmesh"
+REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"  # us-west-2, us-gov-west-1, ap-southeast-1
 _AMZ_DATE = re.compile(r"^\d{8}T\d{6}Z$")
 # AWS refuses a signature dated more than 15 minutes either side of its clock ("Signature
-# expired" / "Signature not yet current"), so a captured request cannot be replayed later.
+# expired" / "Signature not yet current"), so a captured request cannot be replayed later
+# than that (within the window it can: see the module docstring).
 MAX_SKEW_SECONDS = 15 * 60
 _INCOMPLETE = "IncompleteSignatureException"
 _INVALID = "InvalidSignatureException"
@@ -99,6 +110,23 @@ def _malformed(match: re.Match, headers: dict[str, str]) -> str | None:
     return None
 
 
+def _wrong_scope(scope: str, region: str) -> str | None:
+    """A signature for another service or region is refused, as AWS refuses it: a request
+    signed for S3 (or us-east-1) must not be replayable here."""
+    match = _SCOPE.match(scope)
+    if match["service"] != SERVICE:
+        return (
+            f"Credential should be scoped to correct service: '{SERVICE}' "
+            f"(got {echo(match['service'])})"
+        )
+    if match["region"] != region:
+        return (
+            f"Credential should be scoped to a valid region: '{region}', this server's --region "
+            f"(got {echo(match['region'])})"
+        )
+    return None
+
+
 def _skew(amz_date: str, now: float) -> str | None:
     try:
         signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
@@ -120,8 +148,11 @@ def check(
     headers: dict[str, str],
     body: bytes,
     now: float | None = None,
+    *,
+    region: str,
 ) -> tuple[str, str] | None:
-    """None if the request is validly signed, else (error code, message). Never raises on input."""
+    """None if the request is validly signed for `appmesh` in `region`, else (error code,
+    message). Never raises on input."""
     authorization = headers.get("authorization")
     if authorization is None:
         return (
@@ -134,7 +165,9 @@ def check(
     why = _malformed(match, headers)
     if why is not None:
         return _INCOMPLETE, why
-    why = _skew(headers["x-amz-date"], time.time() if now is None else now)
+    why = _wrong_scope(match["scope"], region) or _skew(
+        headers["x-amz-date"], time.time() if now is None else now
+    )
     if why is not None:
         return _INVALID, why
     # The hash of the body received, never the client's claim: a signature over a claimed hash
@@ -167,7 +200,7 @@ def check(
     return None
 
 
-def install_verifier(app, keys: dict[str, str]) -> None:
+def install_verifier(app, keys: dict[str, str], region: str) -> None:
     """Pure ASGI middleware: buffer the body, verify, replay the body to the app."""
     from proxyinit.api.shapes import error
 
@@ -179,11 +212,13 @@ def install_verifier(app, keys: dict[str, str]) -> None:
         async def verify(scope, receive, send):
             if scope["type"] != "http":
                 return await downstream(scope, receive, send)
-            body, more = b"", True
+            # The body cap (limits.py) ran first: at most 1 MiB arrives here, in one piece.
+            chunks, more = [], True
             while more:
                 message = await receive()
-                body += message.get("body", b"")
+                chunks.append(message.get("body", b""))
                 more = message.get("more_body", False)
+            body = b"".join(chunks)
             headers = {
                 k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
             }
@@ -194,6 +229,7 @@ def install_verifier(app, keys: dict[str, str]) -> None:
                 scope.get("query_string", b"").decode("latin-1"),
                 headers,
                 body,
+                region=region,
             )
             if refused is not None:
                 return await error(*refused)(scope, receive, send)
@@ -211,3 +247,11 @@ def install_verifier(app, keys: dict[str, str]) -> None:
         return verify
 
     app.build_middleware_stack = build
+
+
+def check_region(region: str | None, flag: str = "--region") -> str | None:
+    """The server's region as given on the command line (None: not given); ConfigError if it is
+    not shaped like an AWS region."""
+    if region is not None and not re.fullmatch(REGION, region):
+        raise ConfigError(f"{flag} {echo(region, 80)}: expected an AWS region such as us-west-2")
+    return region

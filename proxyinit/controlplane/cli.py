@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="App Mesh REST API listen address with --db (default %(default)s)",
     )
     serve.add_argument(
+        "--region",
+        default=None,
+        metavar="REGION",
+        help="the server's AWS region: in the ARNs it creates and, with --api-keys, the only "
+        "region a signature may be scoped to (default: the region clients sign for; us-east-1 "
+        "with --api-keys)",
+    )
+    serve.add_argument(
         "--api-keys",
         default=None,
         metavar="FILE",
@@ -88,11 +96,12 @@ def run_serve(args: argparse.Namespace) -> int:
         else None
     )
     api = parse_endpoint(args.api, "--api", allow_unix=False, allow_port_zero=True)
-    keys = None
-    if args.db and args.api_keys:
-        from proxyinit.api.sigv4 import load_keys
+    keys, region = None, None
+    if args.db:
+        from proxyinit.api.sigv4 import check_region, load_keys
 
-        keys = load_keys(args.api_keys)
+        keys = load_keys(args.api_keys) if args.api_keys else None
+        region = check_region(args.region)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -103,6 +112,7 @@ def run_serve(args: argparse.Namespace) -> int:
         db=args.db,
         api=api if args.db else None,
         api_keys=keys,
+        region=region,
         debug=debug,
     )
     # Scripts that start us with port 0 wait for this line on stdout.

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+from proxyinit.bounds import MAX_MESH_FILE_BYTES, read_regular
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.meshfile import load_mesh_file
@@ -46,17 +47,18 @@ class FileMeshSource:
         return load_mesh_file(self.path)
 
     def _fingerprint(self) -> tuple[tuple[int, int, int] | None, str]:
-        try:
-            stat = os.stat(self.path)
-            data = self.path.read_bytes()
-        except OSError:
+        try:  # bounded: no FIFO or endless file is read here (the loader then says why)
+            stat, data = read_regular(self.path, MAX_MESH_FILE_BYTES)
+        except (OSError, ConfigError):
             return None, ""
         return (stat.st_ino, stat.st_mtime_ns, stat.st_size), hashlib.sha256(data).hexdigest()
 
     async def changes(self) -> AsyncIterator[Meshes]:
         while True:
             await asyncio.sleep(self.interval)
-            meshes = self.poll()
+            # Off the event loop: a large (bounded) file takes seconds to validate, and the ADS
+            # streams and the debug endpoint must be served meanwhile.
+            meshes = await asyncio.to_thread(self.poll)
             if meshes is not None:
                 yield meshes
 

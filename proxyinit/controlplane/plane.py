@@ -55,6 +55,7 @@ class ControlPlane:
         db: str | None = None,
         api: Endpoint | None = None,
         api_keys: dict[str, str] | None = None,
+        region: str | None = None,
         debug: Endpoint | None = None,
         translate: Translator = translate_node,
         callbacks: Iterable[Callbacks] = (),
@@ -62,6 +63,7 @@ class ControlPlane:
         if (mesh_file is None) == (db is None):
             raise ConfigError("xds serve: give --mesh-file FILE or --db PATH (one of the two)")
         self.xds, self.debug, self.api_endpoint, self.api_keys = xds, debug, api, api_keys
+        self.region = region  # None: the region each client signs for (see api.app)
         self.source, self.db = mesh_file, db
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
@@ -102,7 +104,8 @@ class ControlPlane:
         from proxyinit.store.meshes import MeshStore
         from proxyinit.store.sqlite import SqliteStore
 
-        self.store = MeshStore(SqliteStore(self.db), pipeline=self.publisher)
+        region = {"region": self.region} if self.region else {}
+        self.store = MeshStore(SqliteStore(self.db), pipeline=self.publisher, **region)
         self.publisher.publish(self.publisher.prepare(self.store.meshes))
 
     async def _start_api(self) -> None:
@@ -110,7 +113,8 @@ class ControlPlane:
         from proxyinit.api.server import ApiServer
 
         endpoint = self.api_endpoint
-        self.api = ApiServer(create_app(self.store, self.api_keys), endpoint.host, endpoint.port)
+        app = create_app(self.store, self.api_keys, self.region)
+        self.api = ApiServer(app, endpoint.host, endpoint.port)
         await self.api.start()
 
     async def _watch(self) -> None:

@@ -50,7 +50,7 @@ def plan_mesh_apply(
                 outcome.append(("unchanged", key))
                 continue
             tags = (
-                tuple((t["key"], t.get("value", "")) for t in resource.tags or ())
+                tuple((t.key, t.value or "") for t in resource.tags or ())
                 if existing is None
                 else ()
             )

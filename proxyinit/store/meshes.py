@@ -29,6 +29,7 @@ from proxyinit.mesh.model.meshfile import parse_resource
 from proxyinit.store.apply import plan_mesh_apply
 from proxyinit.store.base import KINDS, Key, Record, Store
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound, TooManyTags
+from proxyinit.store.tokens import RecentTokens
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class MeshStore:
         self.meshes: dict[str, MeshModel] = {}
         self._parsed: dict[Key, tuple[Record, object]] = {}
         self._lock = asyncio.Lock()
+        self._tokens = RecentTokens(clock)
         self._reload()
 
     # ------------------------------------------------------------------ reads
@@ -158,7 +160,9 @@ class MeshStore:
         for record in self.records.values():
             if record.arn == arn:
                 return record
-        raise NotFound(f"no resource with arn {arn!r}")
+        from proxyinit.contract import echo
+
+        raise NotFound(f"no resource with arn {echo(arn, 300)}")
 
     # ------------------------------------------------------------------ writes
     async def create(
@@ -172,6 +176,9 @@ class MeshStore:
         tags = _check_tags(tags)
         request = digest(spec, tags)
         async with self._lock:
+            replayed = self._tokens.replay(key, token, request, _describe(key))
+            if replayed is not None:
+                return replayed  # a retry or replay of a create of the last 15 minutes
             existing = self.records.get(key)
             if existing is not None:
                 if token and existing.client_token == token and existing.request_digest == request:
@@ -194,12 +201,16 @@ class MeshStore:
                 self.account,
             )
             await self._write(key.mesh, [record], [])
+            self._tokens.remember(key, token, request, record)
             return record
 
     async def update(self, key: Key, spec: object, token: str = "") -> Record:
         request = digest(spec, None)
         async with self._lock:
             existing = self.get(key)
+            replayed = self._tokens.replay(key, token, request, _describe(key))
+            if replayed is not None:
+                return replayed  # a retry or replay of an update of the last 15 minutes
             if token and existing.client_token == token:
                 if existing.request_digest == request:
                     return existing  # a retry of the update that made this version
@@ -216,6 +227,7 @@ class MeshStore:
                 request_digest=request,
             )
             await self._write(key.mesh, [record], [])
+            self._tokens.remember(key, token, request, record)
             return record
 
     async def delete(self, key: Key) -> Record:

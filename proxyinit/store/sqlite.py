@@ -33,20 +33,24 @@ class SqliteStore:
     """Store on a SQLite file. Thread-safe (one connection behind a lock) so commits can run
     in a worker thread while the event loop keeps serving.
 
-    One process owns a store file at a time (an flock on `<path>.lock`, released by the kernel
-    even on kill -9): the owner serves reads from memory, so a second writer would go unseen.
+    One process owns a store file at a time (flocks released by the kernel even on kill -9): the
+    owner serves reads from memory, so a second writer would go unseen and its writes be lost.
+    The locks are on the database file itself (a hard link or bind mount shares its inode) and
+    on `<resolved path>.lock` (a symlink resolves to the same name).
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._owner = _take_ownership(self.path)
+        self._owners = _take_ownership(self.path)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path.resolve(), isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as err:
-            os.close(self._owner)
+            _release(self._owners)
             raise ConfigError(f"--db {str(self.path)!r}: cannot open the store ({err})") from None
         self._lock = threading.Lock()
 
@@ -84,20 +88,34 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._owner < 0:
+            if not self._owners:
                 return
             self._db.close()
-            os.close(self._owner)  # releases the flock
-            self._owner = -1
+            # After SQLite closed the file: closing any descriptor of it drops the process's
+            # POSIX locks on it, SQLite's own included (flock and POSIX locks are separate).
+            _release(self._owners)
+            self._owners = []
 
 
-def _take_ownership(path: Path) -> int:
-    lock_path = f"{path}.lock"
+def _take_ownership(path: Path) -> list[int]:
+    """flock the database file and `<resolved>.lock`; ConfigError if another owner holds one."""
+    resolved = path.resolve()
+    owners: list[int] = []
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        for lock_path in (f"{resolved}.lock", str(resolved)):
+            owners.append(_flock(path, lock_path))
+    except BaseException:
+        _release(owners)
+        raise
+    return owners
+
+
+def _flock(path: Path, lock_path: str) -> int:
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as err:
         raise ConfigError(
-            f"--db {str(path)!r}: cannot create {lock_path!r} ({err.strerror or err})"
+            f"--db {str(path)!r}: cannot open {lock_path!r} ({err.strerror or err})"
         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -108,6 +126,11 @@ def _take_ownership(path: Path) -> int:
             "apply through its API: `proxyinit mesh apply -f FILE --endpoint-url URL`)"
         ) from None
     return fd
+
+
+def _release(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)  # releases its flock
 
 
 def _row(r: Record) -> tuple:

@@ -31,6 +31,7 @@ async def main(args) -> int:
         api_keys=keys,
         debug=Endpoint("127.0.0.1", args.debug_port),
         translate=loopback_translator(ingress, egress),
+        region=args.region,
     )
     return await plane.run(on_ready=lambda line: print(line, flush=True))
 
@@ -43,4 +44,5 @@ if __name__ == "__main__":
     parser.add_argument("--xds-port", type=int, default=0)
     parser.add_argument("--debug-port", type=int, default=0)
     parser.add_argument("--api-keys", default=None)
+    parser.add_argument("--region", default=None)
     raise SystemExit(asyncio.run(main(parser.parse_args())))

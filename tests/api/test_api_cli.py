@@ -92,3 +92,25 @@ def test_mesh_file_and_db_are_exclusive(tmp_path):
         timeout=30,
     )
     assert done.returncode == 2 and "mesh apply" in done.stderr
+
+
+def test_a_bad_region_is_a_configuration_error(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxyinit",
+            "xds",
+            "serve",
+            "--db",
+            str(tmp_path / "m.db"),
+            "--region",
+            "us west 2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--region 'us west 2': expected an AWS region" in done.stderr
+    assert not (tmp_path / "m.db").exists()  # refused before the store was opened

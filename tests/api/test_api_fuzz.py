@@ -237,7 +237,9 @@ def signed_fuzzed(tmp_path_factory):
     directory = tmp_path_factory.mktemp("signed")
     keys = directory / "keys"
     keys.write_text(f"{ENV['AWS_ACCESS_KEY_ID']} {ENV['AWS_SECRET_ACCESS_KEY']}\n")
-    running = Server(directory / "mesh.db", extra_args=["--api-keys", str(keys)])
+    running = Server(
+        directory / "mesh.db", extra_args=["--api-keys", str(keys), "--region", "us-west-2"]
+    )
     running.start()
     try:
         running.boto3().create_mesh(

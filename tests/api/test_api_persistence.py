@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.api.conftest import Server
 from tests.api.test_api_walkthrough import SERVICE, colorapp_json, ga_node, ga_router, teller
 from tests.support.loopback import free_port
 from tests.xds.test_xds_envoy import dynamic, route_weights
@@ -185,3 +186,19 @@ async def acked_stream(server, rds_version: str | None = None) -> dict | None:
 
 async def _not(awaitable) -> bool:
     return not await awaitable
+
+
+def test_a_second_server_on_the_same_file_through_a_symlink_is_refused(server, tmp_path):
+    """Before: both served, and after a restart one server's acknowledged writes were gone."""
+    server.boto3().create_mesh(meshName="first")
+    link = tmp_path / "elsewhere.db"
+    link.symlink_to(server.db)
+    second = Server(link)
+    with pytest.raises(AssertionError, match="in use by another process"):
+        second.start()
+    second.stop()
+    server.boto3().create_mesh(meshName="second")
+    server.stop()
+    server.start()
+    names = [m["meshName"] for m in server.boto3().list_meshes()["meshes"]]
+    assert names == ["first", "second"]

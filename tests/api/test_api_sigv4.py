@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from proxyinit.api import sigv4
 from tests.api.conftest import AWS, ENV, Server
@@ -20,7 +21,9 @@ from tests.api.conftest import AWS, ENV, Server
 def signed_server(tmp_path):
     keys = tmp_path / "keys"
     keys.write_text(f"# test key\n{ENV['AWS_ACCESS_KEY_ID']} {ENV['AWS_SECRET_ACCESS_KEY']}\n")
-    server = Server(tmp_path / "mesh.db", extra_args=["--api-keys", str(keys)])
+    server = Server(
+        tmp_path / "mesh.db", extra_args=["--api-keys", str(keys), "--region", "us-west-2"]
+    )
     server.start()
     try:
         yield server
@@ -66,6 +69,8 @@ def signed_headers(
     body: bytes = b"",
     headers: dict | None = None,
     signer: type | None = None,
+    service: str = "appmesh",
+    region: str = "us-west-2",
 ) -> dict[str, str]:
     """Headers botocore's own SigV4 signer puts on a request (an implementation independent of ours)."""
     from botocore.auth import SigV4Auth
@@ -74,7 +79,7 @@ def signed_headers(
 
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     credentials = Credentials(ENV["AWS_ACCESS_KEY_ID"], ENV["AWS_SECRET_ACCESS_KEY"])
-    (signer or SigV4Auth)(credentials, "appmesh", "us-west-2").add_auth(request)
+    (signer or SigV4Auth)(credentials, service, region).add_auth(request)
     return dict(request.headers.items())
 
 
@@ -106,7 +111,14 @@ def verify(
         **{k.lower(): v for k, v in headers.items()},
     }  # as the HTTP client sends it
     return sigv4.check(
-        KEYS, "GET", path, "", received, body, **({} if now is None else {"now": now})
+        KEYS,
+        "GET",
+        path,
+        "",
+        received,
+        body,
+        **({} if now is None else {"now": now}),
+        region="us-west-2",
     )
 
 
@@ -251,3 +263,55 @@ def test_malformed_authorization_is_a_400_the_sdk_understands(signed_server):
         "An error occurred (IncompleteSignatureException) when calling the ListMeshes operation: "
         "Authorization: Credential AKIDPROXYINITTEST/x/" in done.stderr
     ), done.stderr
+
+
+@pytest.mark.parametrize(
+    "service, region, why",
+    [
+        ("s3", "us-west-2", "scoped to correct service: 'appmesh' (got 's3')"),
+        ("appmesh", "eu-west-1", "scoped to a valid region: 'us-west-2'"),
+        ("sts", "us-east-1", "scoped to correct service"),
+    ],
+)
+def test_a_signature_for_another_service_or_region_is_refused(service, region, why):
+    """A valid signature by a configured key, but for S3 or another region: AWS refuses it."""
+    headers = signed_headers(URL + "/v20190125/meshes", service=service, region=region)
+    code, message = verify(headers)
+    assert code == "InvalidSignatureException" and why in message, message
+
+
+def test_the_server_refuses_other_scopes_and_names_its_region(signed_server):
+    """End to end with boto3: the same key signing for another region or service gets a 403."""
+    import boto3
+
+    def client(region: str, service: str = "appmesh"):
+        made = boto3.client(
+            "appmesh",
+            endpoint_url=signed_server.url,
+            region_name=region,
+            aws_access_key_id=ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+        made._request_signer._signing_name = service  # what a client of another service signs
+        return made
+
+    with pytest.raises(ClientError, match=r"InvalidSignatureException.*region: 'us-west-2'"):
+        client("eu-central-1").create_mesh(meshName="elsewhere")
+    with pytest.raises(ClientError, match=r"InvalidSignatureException.*service: 'appmesh'"):
+        client("us-west-2", "s3").create_mesh(meshName="s3-signed")
+    good = client("us-west-2")
+    assert good.list_meshes()["meshes"] == []  # nothing was created by the refused requests
+    arn = good.create_mesh(meshName="here")["mesh"]["metadata"]["arn"]
+    assert arn.startswith("arn:aws:appmesh:us-west-2:")
+
+
+def test_a_large_body_is_refused_before_the_signature_check_reads_it(signed_server):
+    """The verifier read the whole body (`body +=`, 150 MB took 49 s of CPU) before its 403."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", signed_server.api_port), timeout=10) as sock:
+        sock.sendall(
+            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: x\r\nContent-Length: 157286400\r\n\r\n"
+        )  # no body follows: a verifier that reads first waits here until the timeout
+        head = sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 413"), head

@@ -102,6 +102,28 @@ async def test_one_process_owns_a_store_file(store, tmp_path):
     SqliteStore(tmp_path / "m.db").close()  # free again once the owner closed it
 
 
+@pytest.mark.parametrize("alias", ["symlink", "symlinked directory", "hard link"])
+async def test_a_second_owner_through_another_path_is_refused(store, tmp_path, alias):
+    """Two owners of one file through a symlink lost acknowledged writes: the lock is taken on
+    the resolved path and on the database file itself (a hard link shares its inode)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    if alias == "symlink":
+        path = other / "link.db"
+        path.symlink_to(tmp_path / "m.db")
+    elif alias == "symlinked directory":
+        (other / "dir").symlink_to(tmp_path)
+        path = other / "dir" / "m.db"
+    else:
+        path = other / "hard.db"
+        path.hardlink_to(tmp_path / "m.db")
+    with pytest.raises(errors.ConfigError, match="in use by another process"):
+        SqliteStore(path)
+    store.store.close()
+    with reopened(path) as again:  # free once the owner closed it, whatever the path
+        assert again.records == store.records
+
+
 class RecordingPipeline:
     """Records what the store asks to prepare and to publish."""
 
@@ -222,3 +244,21 @@ async def test_the_next_write_waits_for_a_cancelled_one_to_land(store):
         await write
     assert (await after).version == 3  # planned from the landed version 2, not from stale memory
     assert {r.key: r for r in gated.inner.load()} == store.records
+
+
+async def test_a_replayed_older_update_or_create_writes_nothing(store):
+    """A signed request can be replayed for 15 minutes (as on AWS). With a clientToken, a replay
+    of an older update must not revert a newer one, nor a replayed create recreate a deleted
+    resource: tokens of the last 15 minutes are remembered per resource, not only the last."""
+    first = await store.update(ROUTE, route_spec(3), "token-a")
+    second = await store.update(ROUTE, route_spec(4), "token-b")
+    replayed = await store.update(ROUTE, route_spec(3), "token-a")
+    assert replayed == first  # the answer the original request got
+    assert store.get(ROUTE) == second
+    with pytest.raises(errors.Conflict, match="token-a"):
+        await store.update(ROUTE, route_spec(5), "token-a")  # the token, another request
+    mesh = Key("Mesh", "other", "", "other")
+    created = await store.create(mesh, None, (), "token-c")
+    await store.delete(mesh)
+    assert await store.create(mesh, None, (), "token-c") == created
+    assert mesh not in store.records

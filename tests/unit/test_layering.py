@@ -12,10 +12,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "proxyinit"
 
 # Each part and what it may import besides itself (DEVELOPERS.md, "Layers").
-BASE = {"errors", "contract"}
+BASE = {"errors", "contract", "bounds"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "contract": {"errors"},
+    "bounds": {"errors", "contract"},
     "settings": BASE,
     "firewall": BASE | {"settings"},
     "xds": BASE,

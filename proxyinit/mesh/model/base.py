@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 from pydantic.alias_generators import to_camel
 
 # PortProtocol enum of the API ("http", "tcp", "http2", "grpc").
@@ -29,6 +29,11 @@ ServiceName = Annotated[
     str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
 
+
+# JSON types are exact, as App Mesh's API checked them: `true` or `"5"` is no integer and `"true"`
+# no boolean (pydantic's lax mode would take all three). Every int/bool field uses these.
+Int = StrictInt
+Bool = StrictBool
 
 _MAX_DURATION_MS = 315_576_000_000 * 1000
 _INT64 = 2**63 - 1
@@ -58,7 +63,7 @@ class Duration(ApiModel):
     """Duration {unit: s|ms, value}. Both are optional in the API; a half duration means nothing."""
 
     unit: Literal["s", "ms"]
-    value: int = Field(ge=0)
+    value: Int = Field(ge=0)
 
     @model_validator(mode="after")
     def _fits_protobuf(self) -> Duration:
@@ -74,15 +79,15 @@ class Duration(ApiModel):
 
 
 class PortMapping(ApiModel):
-    port: int = Field(ge=1, le=65535)
+    port: Int = Field(ge=1, le=65535)
     protocol: Protocol
 
 
 class MatchRange(ApiModel):
     """Half-open range [start, end): the API documents 1-100 as matching 1..99."""
 
-    start: int = Field(ge=-_INT64 - 1, le=_INT64)  # Envoy's Int64Range
-    end: int = Field(ge=-_INT64 - 1, le=_INT64)
+    start: Int = Field(ge=-_INT64 - 1, le=_INT64)  # Envoy's Int64Range
+    end: Int = Field(ge=-_INT64 - 1, le=_INT64)
 
     @model_validator(mode="after")
     def _not_empty(self) -> MatchRange:

@@ -20,9 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from proxyinit.bounds import load_yaml, read_mesh_file
+from proxyinit.contract import echo
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.build import build_mesh
 from proxyinit.mesh.model.mesh import MeshModel
@@ -41,18 +42,10 @@ _KINDS: tuple[tuple[str, type], ...] = (
 def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
     """Read, parse and validate a mesh file; {mesh name: MeshModel}. Bad input -> ConfigError."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"mesh file {str(path)!r}: cannot read it ({exc.strerror or exc})"
-        ) from None
-    try:
-        # YAML is a superset of JSON, so one parser reads both. The libyaml loader when present:
-        # the pure-Python one is most of the time from a file edit to the push (~6 ms).
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"mesh file {str(path)!r}: not valid YAML/JSON ({exc})") from None
+    # Bounded (size, nesting, YAML aliases) before anything is built: an alias bomb must be
+    # refused here, not expanded by validation. The libyaml loader when present: the pure-Python
+    # one is most of the time from a file edit to the push (~6 ms).
+    data = load_yaml(read_mesh_file(path), f"mesh file {str(path)!r}")
     if data is None:
         # An empty file is what a reader sees in the middle of a non-atomic rewrite; serving it
         # would drop every node's config. "No meshes" must be said explicitly: `[]`.
@@ -107,7 +100,7 @@ def parse_resource(
     """One resource dict -> its model; ConfigError naming kind, name, field and value."""
     if not isinstance(item, dict):
         raise ConfigError(
-            f"resource [{index}]: expected a mapping, got {type(item).__name__}: {item!r:.80}"
+            f"resource [{index}]: expected a mapping, got {type(item).__name__}: {echo(item, 80)}"
         )
     cls = kind_of(item)
     name = _display_name(item, cls)
@@ -132,4 +125,5 @@ def _display_name(item: dict, cls: type) -> str:
         VirtualNode: "virtualNodeName",
         Mesh: "meshName",
     }[cls]
-    return str(item.get(key, "?"))
+    name = item.get(key, "?")
+    return name if isinstance(name, str) else echo(name, 80)

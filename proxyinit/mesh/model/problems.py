@@ -17,7 +17,8 @@ _MAX_REPORTED = 5
 
 
 def where(kind: str, name: str, mesh: str | None = None) -> str:
-    return f"{kind} {name!r}" + (f" (mesh {mesh!r})" if mesh else "")
+    # Names are echoed before they are validated: a 1 MiB name must not come back whole.
+    return f"{kind} {echo(name, 100)}" + (f" (mesh {echo(mesh, 100)})" if mesh else "")
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -171,13 +171,20 @@ class VirtualRouterSpec(ApiModel):
 
 
 # ------------------------------------------------------------------ resources (create-* inputs)
+class Tag(ApiModel):
+    key: str = Field(min_length=1, max_length=128)  # TagKey
+    value: str | None = Field(default=None, max_length=256)  # TagValue
+
+
 class _Resource(ApiModel):
     mesh_name: ResourceName
     # Accepted because `aws appmesh create-* --generate-cli-skeleton` emits them; they do not
-    # change what Envoy receives, so they are kept but unused.
-    client_token: str | None = None
-    mesh_owner: str | None = None
-    tags: tuple[dict[str, str], ...] | None = None
+    # change what Envoy receives, so they are kept but unused (`mesh apply` stores the tags).
+    # Bounded as the API bounds them: clientToken "up to 36 letters, numbers, hyphens, and
+    # underscores", AccountId 12 characters (the skeleton's "" too), at most 50 tags.
+    client_token: str | None = Field(default=None, max_length=36, pattern=r"^[A-Za-z0-9_-]*$")
+    mesh_owner: str | None = Field(default=None, max_length=12)
+    tags: tuple[Tag, ...] | None = Field(default=None, max_length=50)
 
 
 class Mesh(_Resource):

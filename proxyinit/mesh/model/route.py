@@ -12,9 +12,11 @@ from pydantic import Field, model_validator
 
 from proxyinit.mesh.model.base import (
     ApiModel,
+    Bool,
     Duration,
     HeaderName,
     HttpTimeout,
+    Int,
     MatchRange,
     ResourceName,
     TcpTimeout,
@@ -38,8 +40,8 @@ def _exactly_one(model: ApiModel, names: tuple[str, ...], where: str) -> None:
 
 class WeightedTarget(ApiModel):
     virtual_node: ResourceName
-    weight: int = Field(ge=0, le=100)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    weight: Int = Field(ge=0, le=100)
+    port: Int | None = Field(default=None, ge=1, le=65535)
 
 
 class RouteAction(ApiModel):
@@ -76,7 +78,7 @@ class HeaderMatch(ApiModel):
     """An HTTP route's `headers[]` entry, and a gRPC route's `metadata[]` entry (same shape)."""
 
     name: HeaderName
-    invert: bool = False
+    invert: Bool = False
     match: HeaderMatchMethod | None = None
 
 
@@ -90,8 +92,10 @@ class HttpPathMatch(ApiModel):
         return self
 
 
+# The model leaves these strings unbounded (`String`); they get the bounds of their siblings
+# (HeaderMatch, HttpPathExact: 1-255), as every string a request carries must have one.
 class QueryParameterMatch(ApiModel):
-    exact: str | None = None
+    exact: str | None = Field(default=None, max_length=255)
 
 
 class HttpQueryParameter(ApiModel):
@@ -100,11 +104,11 @@ class HttpQueryParameter(ApiModel):
 
 
 class HttpRouteMatch(ApiModel):
-    prefix: str | None = None
+    prefix: str | None = Field(default=None, min_length=1, max_length=255)
     path: HttpPathMatch | None = None
     headers: tuple[HeaderMatch, ...] | None = Field(default=None, min_length=1, max_length=10)
     method: HttpMethod | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Int | None = Field(default=None, ge=1, le=65535)
     query_parameters: tuple[HttpQueryParameter, ...] | None = Field(
         default=None, min_length=1, max_length=10
     )
@@ -126,7 +130,7 @@ class HttpRouteMatch(ApiModel):
 
 
 class HttpRetryPolicy(ApiModel):
-    max_retries: int = Field(ge=0, le=2**32 - 1)  # Envoy's num_retries is a UInt32Value
+    max_retries: Int = Field(ge=0, le=2**32 - 1)  # Envoy's num_retries is a UInt32Value
     per_retry_timeout: Duration
     http_retry_events: tuple[HttpRetryEvent, ...] | None = Field(
         default=None, min_length=1, max_length=25
@@ -164,12 +168,14 @@ class HttpRoute(ApiModel):
 
 
 class GrpcRouteMatch(ApiModel):
-    service_name: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.]+$")
+    service_name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9_.]+$"
+    )  # a DNS name's bound (ServiceName is unbounded in the model)
     method_name: str | None = Field(
         default=None, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_]+$"
     )
     metadata: tuple[HeaderMatch, ...] | None = Field(default=None, min_length=1, max_length=10)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Int | None = Field(default=None, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _method_needs_service(self) -> GrpcRouteMatch:
@@ -187,7 +193,7 @@ class GrpcRoute(ApiModel):
 
 
 class TcpRouteMatch(ApiModel):
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Int | None = Field(default=None, ge=1, le=65535)
 
 
 class TcpRoute(ApiModel):
@@ -213,7 +219,7 @@ class RouteSpec(ApiModel):
     grpc_route: GrpcRoute | None = None
     tcp_route: TcpRoute | None = None
     # RoutePriority: 0..1000, "0 is the highest priority".
-    priority: int | None = Field(default=None, ge=0, le=1000)
+    priority: Int | None = Field(default=None, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _one_kind(self) -> RouteSpec:
