@@ -26,6 +26,7 @@ ENV_PREFIX = "APPMESH_"
 # whose rules were wrong; users rely on it, so we keep it (documented in README).
 ALWAYS_IGNORED_PORT = 22
 MAX_ID = 2**32 - 2  # (uid_t)-1 is "no id"; anything above is not a valid owner match.
+SHOWN_CHARS = 100  # how much of a bad value an error message repeats
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -58,20 +59,39 @@ def _blank_to_none(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _is_decimal(token: str) -> bool:
-    # str.isdigit() also accepts '²' and full-width or Arabic-Indic digits; iptables does not.
-    return token.isascii() and token.isdigit()
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """repr() of a value for an error message, cut to `limit` characters: a 100 KB bad variable
+    must not become a 200 KB error line (it was echoed once as the value, once as the reason)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def strict_int(text: str) -> int:
+    """A plain decimal: ASCII digits only, no sign, no leading zero, no underscores.
+
+    str.isdigit() also accepts '²' and full-width digits, int() accepts '1_0' and '+1', and
+    iptables reads '010' as octal 8 (strtoul base 0) and refuses '080': every one of them would
+    mean something different to us and to the kernel, so all are refused as ambiguous."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{shown(text)} is not a plain decimal number")
+    if len(text) > 1 and text[0] == "0":
+        raise ValueError(f"{shown(text)} has a leading zero (iptables would read it as octal)")
+    return int(text)
 
 
 def _parse_int(text: str, what: str, low: int, high: int) -> int:
     token = text.strip()
-    if token.startswith("-") and _is_decimal(token[1:]):
-        raise ValueError(f"{what} {token} is negative")
-    if not _is_decimal(token):
-        raise ValueError(f"{what} {token!r} is not a number")
-    number = int(token)
+    if token.startswith("-") and token[1:].isascii() and token[1:].isdigit():
+        raise ValueError(f"{what} {shown(token)} is negative")
+    try:
+        # The length check first: int() of 5,000 digits raises its own (unrelated) error.
+        number = strict_int(token) if len(token) <= len(str(high)) else high + 1
+    except ValueError as err:
+        raise ValueError(f"{what} {err}") from None
     if not low <= number <= high:
-        raise ValueError(f"{what} {number} is outside {low}..{high}")
+        raise ValueError(f"{what} {shown(token)} is outside {low}..{high}")
     return number
 
 
@@ -85,10 +105,14 @@ def parse_port_range(text: str) -> PortRange:
         if sep in token.lstrip("-"):
             first, _, last = token.partition(sep)
             if not first.strip() or not last.strip():
-                raise ValueError(f"port range {token!r} is malformed (expected FIRST{sep}LAST)")
+                raise ValueError(
+                    f"port range {shown(token)} is malformed (expected FIRST{sep}LAST)"
+                )
             low, high = parse_port(first), parse_port(last)
             if low >= high:
-                raise ValueError(f"port range {token!r} is malformed (first must be below last)")
+                raise ValueError(
+                    f"port range {shown(token)} is malformed (first must be below last)"
+                )
             return PortRange(low, high)
     port = parse_port(token)
     return PortRange(port, port)
@@ -98,7 +122,7 @@ def split_list(raw: str) -> list[str]:
     """Comma list; surrounding whitespace tolerated, empty items are an error (`9080,,9081`)."""
     items = [item.strip() for item in raw.split(",")]
     if any(not item for item in items):
-        raise ValueError(f"empty item in list {raw!r}")
+        raise ValueError(f"empty item in list {shown(raw)}")
     return items
 
 
@@ -110,7 +134,7 @@ def parse_port_list(raw: str) -> tuple[PortRange, ...]:
     ordered = sorted(zip(ranges, items, strict=False))
     for (low, _), (high, item) in itertools.pairwise(ordered):
         if low.overlaps(high):
-            raise ValueError(f"duplicate port {item!r} (overlaps {low})")
+            raise ValueError(f"duplicate port {shown(item)} (overlaps {low})")
     return ranges
 
 
@@ -120,17 +144,17 @@ def parse_network(text: str) -> Network:
     (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`), no host bits."""
     address, slash, prefix = text.partition("/")
     if "%" in address:
-        raise ValueError(f"{text!r} has a scope id, which ip6tables cannot match")
-    if slash and not (_is_decimal(prefix) and str(int(prefix)) == prefix):
+        raise ValueError(f"{shown(text)} has a scope id, which ip6tables cannot match")
+    if slash and not (prefix.isascii() and prefix.isdigit() and str(int(prefix)) == prefix):
         raise ValueError(
-            f"CIDR {text!r} is not canonical (the prefix must be a plain length, e.g. /8)"
+            f"CIDR {shown(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
         )
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as err:
         if slash and "has host bits set" in str(err):
-            raise ValueError(f"CIDR {text!r} is not canonical (host bits set)") from None
-        raise ValueError(f"{text!r} is not an IPv4/IPv6 address or CIDR") from None
+            raise ValueError(f"CIDR {shown(text)} is not canonical (host bits set)") from None
+        raise ValueError(f"{shown(text)} is not an IPv4/IPv6 address or CIDR") from None
 
 
 def parse_network_list(raw: str) -> tuple[Network, ...]:
@@ -138,7 +162,9 @@ def parse_network_list(raw: str) -> tuple[Network, ...]:
     for item in split_list(raw):
         network = parse_network(item)
         if network in networks:
-            raise ValueError(f"duplicate address {item!r} (same as {networks[network]!r})")
+            raise ValueError(
+                f"duplicate address {shown(item)} (same as {shown(networks[network])})"
+            )
         networks[network] = item
     return tuple(networks)
 
@@ -148,7 +174,7 @@ def parse_switch(raw: object) -> bool:
         return False
     if raw == "1":
         return True
-    raise ValueError(f"{raw!r} is not 0 or 1")
+    raise ValueError(f"{shown(raw)} is not 0 or 1")
 
 
 def parse_id(text: str) -> int:
@@ -239,7 +265,7 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
         try:
             values[name] = parse(text)
         except ValueError as err:
-            problems.append(f"{ENV_PREFIX}{name}={raw!r}: {err}")
+            problems.append(f"{ENV_PREFIX}{name}={shown(raw)}: {err}")
     if problems:
         raise ConfigError("; ".join(problems))
     settings = RedirectSettings(**values)

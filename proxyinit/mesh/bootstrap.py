@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxyinit.errors import ConfigError
+from proxyinit.settings import shown, strict_int
 from proxyinit.xds.endpoint import Endpoint, parse_endpoint
 from proxyinit.xds.types import NodeId
 
@@ -106,9 +107,13 @@ def _int_from_env(
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigError(f"{name}={raw!r}: expected a whole number from {low} to {high}")
-    return int(raw)
+    try:
+        number = strict_int(raw) if len(raw) <= len(str(high)) else None
+    except ValueError:
+        number = None  # full-width digits, '010', '+1', '1_0': see settings.strict_int
+    if number is None or not low <= number <= high:
+        raise ConfigError(f"{name}={shown(raw)}: expected a whole number from {low} to {high}")
+    return number
 
 
 def _ip_from_env(env: Mapping[str, str], name: str, default: str) -> str:

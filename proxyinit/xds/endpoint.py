@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from proxyinit.errors import ConfigError
+from proxyinit.settings import strict_int
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def parse_endpoint(
     elif ":" in host:
         raise ConfigError(f"{what}={raw!r}: an IPv6 address must be bracketed, as in [::1]:15010")
     try:
-        port = int(port_text)
+        # Strict (ASCII, no sign or leading zero): int() would take '+80' or full-width digits.
+        port = strict_int(port_text) if len(port_text) <= 5 else 65536
     except ValueError:
         raise ConfigError(f"{what}={raw!r}: port {port_text!r} is not a number") from None
     if not (0 if allow_port_zero else 1) <= port <= 65535:
