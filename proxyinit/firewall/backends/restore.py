@@ -31,6 +31,10 @@ def run(argv: list[str], stdin: str | None = None) -> str:
         raise RuntimeFailure(f"{argv[0]}: {err.strerror or err}") from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
+        if "can't open lock file" in detail:  # a read-only /run: say what works instead
+            from proxyinit.firewall.lock import LOCKFILE_HINT
+
+            detail = f"{detail} ({LOCKFILE_HINT})"
         raise RuntimeFailure(f"{' '.join(argv)} failed (exit {proc.returncode}): {detail}")
     return proc.stdout
 
