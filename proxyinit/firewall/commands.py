@@ -119,14 +119,13 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(settings, args: argparse.Namespace) -> int:
-    from proxyinit.firewall.converge import commit, plan_apply
+    from proxyinit.firewall.converge import converge, plan_apply
     from proxyinit.firewall.lock import writer
 
     target = _enter(args)
     with writer():  # observe, plan and commit as one step
         backend = _select(args)
-        plan = plan_apply(settings, backend)
-        commit(plan, backend)
+        plan = converge(lambda: plan_apply(settings, backend), backend)
     _check_target(target)
     for family_plan in plan.families:
         state = (
@@ -152,14 +151,13 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_clean(args: argparse.Namespace) -> int:
-    from proxyinit.firewall.converge import commit, plan_clean_all
+    from proxyinit.firewall.converge import converge, plan_clean_all
     from proxyinit.firewall.lock import writer
 
     target = _enter(args)
     with writer():
         backend = _select(args)
-        plan = plan_clean_all(backend)
-        commit(plan, backend)
+        plan = converge(lambda: plan_clean_all(backend), backend)
     _check_target(target)
     removed = sum(len(fp.ops) for fp in plan.families)
     print(

@@ -82,11 +82,13 @@ class Observed(NamedTuple):
 
 class OpKind(str, Enum):
     # The order of this enum matters: it is the order ops are rendered in one restore
-    # transaction. Chains are declared (created or flushed) first, stale jumps deleted before
-    # the chains they target are removed, and new rules appended last.
+    # transaction. Chains are declared (flushed) first, stale jumps deleted before the chains
+    # they target are removed, chains created (-N: fails if it exists) after that, and new
+    # rules appended last.
     DECLARE = "declare"
     DELETE_RULE = "delete-rule"
     DELETE_CHAIN = "delete-chain"
+    CREATE = "create"
     APPEND = "append"
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
 import subprocess
 import sys
 import time
 
 import pytest
 
+from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends import make_backend
+from proxyinit.firewall.converge import commit, converge, plan_apply
+from proxyinit.firewall.netns import entered
 from proxyinit.lab.netns import netns_exec, sh
+from proxyinit.settings import load_settings
 from tests.cases import env
-from tests.netns.conftest import proxyinit, save
+from tests.netns.conftest import BACKENDS, proxyinit, save, variant_of
 from tests.netns.test_backends import wait_for_holder_of
 
 TIMEOUT = 15  # every run here is bounded: a hang is a failure, not a stuck suite
@@ -197,3 +203,33 @@ def test_two_writers_planned_on_the_same_state_do_not_duplicate(netns, tmp_path,
         text = save(netns, "legacy", v6)
         assert text.count("proxyinit/egress-jump") == 1, text
         assert text.count("proxyinit/egress-redirect") == 1, text
+
+
+def _delete_egress_jump(ns: str, variant: str) -> None:
+    text = save(ns, variant)
+    line = next(x for x in text.splitlines() if "proxyinit/egress-jump" in x)
+    sh(*netns_exec(ns, f"iptables-{variant}", "-t", "nat", "-D", *shlex.split(line)[1:]))
+
+
+@pytest.mark.parametrize("start", ["empty", "jump-deleted"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_plan_made_on_stale_state_is_refused_not_duplicated(netns, backend, start):
+    """Without any lock of ours: a writer whose observation went stale (another writer
+    committed in between) must have its transaction refused by the kernel, not stack a second
+    set of jumps; re-planning then finds the namespace in sync."""
+    settings = load_settings(env())
+    if start == "jump-deleted":
+        assert proxyinit(netns, "apply", env=env(), backend=backend).returncode == 0
+        _delete_egress_jump(netns, variant_of(backend))
+    with entered(netns):
+        stale = plan_apply(settings, make_backend(backend))
+        other = make_backend(backend)
+        commit(plan_apply(settings, other), other)
+        with pytest.raises(RuntimeFailure):
+            commit(stale, make_backend(backend))
+        # What apply does: a refused commit is re-planned on a fresh observation.
+        mine, plans = make_backend(backend), iter([stale])
+        assert converge(lambda: next(plans, None) or plan_apply(settings, mine), mine).empty
+    text = save(netns, variant_of(backend))
+    assert text.count("proxyinit/egress-jump") == 1, text
+    assert text.count("proxyinit/ingress-jump") == 1, text

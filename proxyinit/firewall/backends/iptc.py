@@ -62,7 +62,9 @@ def apply_ops(iptc, family: Family, ops: tuple[Op, ...]) -> None:
                 op.chain
             )
         elif op.kind is OpKind.DELETE_CHAIN:
-            table.delete_chain(op.chain)
+            table.delete_chain(op.chain)  # refused while a rule jumps to it: planner.py
+        elif op.kind is OpKind.CREATE:
+            table.create_chain(op.chain)  # refused if it exists: planner.py
         else:
             chain = iptc.Chain(table, op.chain)
             rule = build_rule(iptc, family, op.spec)
