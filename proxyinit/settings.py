@@ -276,7 +276,20 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
     except ValueError as err:
         raise ConfigError(str(err)) from None
     warn_ipv6_while_disabled(settings)
+    warn_any_address(settings)
     return settings
+
+
+def warn_any_address(settings: RedirectSettings) -> None:
+    """0.0.0.0/0 (or ::/0) is valid and means it: every destination is ignored, so that family's
+    egress is never redirected. Deliberate or not, it must not pass silently."""
+    for network in settings.EGRESS_IGNORED_IP:
+        if network.prefixlen == 0 and (network.version == 4 or settings.ENABLE_IPV6):
+            print(
+                f"proxyinit: warning: APPMESH_EGRESS_IGNORED_IP has {network}: no IPv{network.version} "
+                "egress is redirected (egress capture is off for it; inbound redirection still applies)",
+                file=sys.stderr,
+            )
 
 
 def warn_ipv6_while_disabled(settings: RedirectSettings) -> None:
