@@ -83,6 +83,7 @@ def random_env(draw) -> dict[str, str]:
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(
     max_examples=12,
+    database=None,  # no .hypothesis directory left behind
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -72,10 +72,12 @@ def apply_ops(iptc, family: Family, ops: tuple[Op, ...]) -> None:
     table.commit()
 
 
-def commit_with(iptc, plan: FamilyPlan) -> None:
+def commit_with(iptc, plan: FamilyPlan, parent: int | None = None) -> None:
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             with exclusive(xtables_lock_path()):
+                if parent is not None and os.getppid() != parent:
+                    raise RuntimeFailure("proxyinit exited: not committing")  # pdeath.py
                 apply_ops(iptc, plan.family, plan.ops)
             return
         except iptc.IPTCError as err:
@@ -93,23 +95,26 @@ class Child:
         self.family = plan.family
         gate_r, self.gate_w = os.pipe()
         self.result_r, result_w = os.pipe()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # child: never returns
             os.close(self.gate_w)
             os.close(self.result_r)
-            self._run(plan, gate_r, result_w)
+            self._run(plan, gate_r, result_w, parent)
         os.close(gate_r)
         os.close(result_w)
 
     @staticmethod
-    def _run(plan: FamilyPlan, gate_r: int, result_w: int) -> None:
+    def _run(plan: FamilyPlan, gate_r: int, result_w: int, parent: int) -> None:
         code = 0
         try:
             from proxyinit.firewall.backends.iptc_loader import load_iptc
+            from proxyinit.firewall.backends.pdeath import die_with_parent
 
+            die_with_parent(parent)  # a kill -9 of proxyinit kills us too, even mid-wait
             iptc = load_iptc()
-            if os.read(gate_r, 1) == b"g":
-                commit_with(iptc, plan)
+            if os.read(gate_r, 1) == b"g":  # b"": the parent is gone, commit nothing
+                commit_with(iptc, plan, parent)
         except BaseException as err:
             os.write(result_w, str(err).encode()[:4000])
             code = 1

@@ -24,9 +24,11 @@ def tool(variant: str, family: Family, verb: str) -> str:
     raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
 
 
-def run(argv: list[str], stdin: str | None = None) -> str:
+def run(argv: list[str], stdin: str | None = None, preexec_fn=None) -> str:
     try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, preexec_fn=preexec_fn
+        )
     except OSError as err:
         raise RuntimeFailure(f"{argv[0]}: {err.strerror or err}") from None
     if proc.returncode != 0:
@@ -56,7 +58,11 @@ class RestoreBackend:
         return run([tool(self.variant, family, "save")])
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
-        """In the given order, one restore transaction per family; stop at the first failure."""
+        """In the given order, one restore transaction per family; stop at the first failure.
+        Each restore dies with us: an orphan must not commit after a kill -9 (see pdeath)."""
+        from proxyinit.firewall.backends.pdeath import preexec_for_child
+
+        preexec = preexec_for_child()
         for plan in plans:
             if not plan.empty:
                 argv = [
@@ -65,4 +71,4 @@ class RestoreBackend:
                     "--wait",
                     WAIT_SECONDS,
                 ]
-                run(argv, stdin=render_family(plan))
+                run(argv, stdin=render_family(plan), preexec_fn=preexec)
