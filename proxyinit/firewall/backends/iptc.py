@@ -18,7 +18,7 @@ import time
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends.restore import RestoreBackend
 from proxyinit.firewall.lock import exclusive, xtables_lock_path
-from proxyinit.firewall.model import TABLE, Family, FamilyPlan, Op, OpKind
+from proxyinit.firewall.model import BUILTIN_CHAINS, TABLE, Family, FamilyPlan, Op, OpKind
 
 COMMIT_ATTEMPTS = 5
 
@@ -56,6 +56,9 @@ def apply_ops(iptc, family: Family, ops: tuple[Op, ...]) -> None:
     table = iptc.Table(TABLE) if family is Family.IPV4 else iptc.Table6(TABLE)
     table.autocommit = False
     table.refresh()
+    # libiptc zeroes the built-in chains' policy counters on commit unless they are set:
+    # read them from this very snapshot (under the xtables lock) and set them back.
+    policies = [(name, *table.get_policy(name)) for name in BUILTIN_CHAINS if table.is_chain(name)]
     for op in ops:
         if op.kind is OpKind.DECLARE:
             table.flush_entries(op.chain) if table.is_chain(op.chain) else table.create_chain(
@@ -69,6 +72,8 @@ def apply_ops(iptc, family: Family, ops: tuple[Op, ...]) -> None:
             chain = iptc.Chain(table, op.chain)
             rule = build_rule(iptc, family, op.spec)
             chain.delete_rule(rule) if op.kind is OpKind.DELETE_RULE else chain.append_rule(rule)
+    for name, policy, counters in policies:
+        table.set_policy(name, policy, counters)
     table.commit()
 
 

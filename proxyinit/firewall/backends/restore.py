@@ -6,8 +6,9 @@ import os
 import subprocess
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.model import Family, FamilyPlan
+from proxyinit.firewall.model import BUILTIN_CHAINS, Family, FamilyPlan
 from proxyinit.firewall.render import render_family
+from proxyinit.firewall.state import nat_section
 
 WAIT_SECONDS = "10"  # --wait: queue behind another writer holding the xtables lock, bounded
 
@@ -41,6 +42,16 @@ def run(argv: list[str], stdin: str | None = None, preexec_fn=None) -> str:
     return proc.stdout
 
 
+def policy_lines(save_text: str) -> list[str]:
+    """`:CHAIN POLICY [packets:bytes]` of nat's built-in chains in `save -c` text. In a
+    --noflush restore such a line sets policy and counters and flushes nothing."""
+    return [
+        line
+        for line in nat_section(save_text)
+        if line.startswith(":") and line[1:].split()[0] in BUILTIN_CHAINS
+    ]
+
+
 class RestoreBackend:
     def __init__(self, variant: str, observed: dict[Family, str] | None = None) -> None:
         if variant not in ("legacy", "nft"):
@@ -49,13 +60,27 @@ class RestoreBackend:
         self.name = variant
         # Save text already read by backend selection: used once, then we read afresh.
         self._observed = dict(observed or {})
+        self._last: dict[Family, str] = {}  # the latest save text, for policy_lines
 
     def observe(self, family: Family) -> str:
         if family in self._observed:
-            return self._observed.pop(family)
-        # No `-t nat`: asking for a table creates it (and registers its hooks); listing only
-        # the tables that exist changes nothing. A missing nat table simply observes as empty.
-        return run([tool(self.variant, family, "save")])
+            text = self._observed.pop(family)
+        else:
+            # No `-t nat`: asking for a table creates it (and registers its hooks); listing
+            # only the tables that exist changes nothing. A missing nat table observes as empty.
+            text = run([tool(self.variant, family, "save"), "-c"])
+        self._last[family] = text
+        return text
+
+    def restore_text(self, plan: FamilyPlan) -> str:
+        """Legacy restore (libiptc) zeroes the built-in chains' policy counters on commit
+        unless it is given them: we pass back what we last observed (`-c`). Packets counted
+        between that observation and the commit are the only ones lost. nft keeps them."""
+        text = render_family(plan)
+        if self.variant != "legacy":
+            return text
+        head, _, rest = text.partition("\n")
+        return "\n".join([head, *policy_lines(self._last.get(plan.family, ""))]) + "\n" + rest
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
         """In the given order, one restore transaction per family; stop at the first failure.
@@ -70,5 +95,6 @@ class RestoreBackend:
                     "--noflush",
                     "--wait",
                     WAIT_SECONDS,
+                    *(["--counters"] if self.variant == "legacy" else []),
                 ]
-                run(argv, stdin=render_family(plan), preexec_fn=preexec)
+                run(argv, stdin=self.restore_text(plan), preexec_fn=preexec)
