@@ -233,3 +233,15 @@ def test_a_plan_made_on_stale_state_is_refused_not_duplicated(netns, backend, st
     text = save(netns, variant_of(backend))
     assert text.count("proxyinit/egress-jump") == 1, text
     assert text.count("proxyinit/ingress-jump") == 1, text
+
+
+def test_iptc_refuses_counts_that_would_hold_the_xtables_lock_for_long(netns):
+    """Item 7: with 100k ignored IPs iptc held the host-wide xtables lock ~52 s. Past its limit
+    it refuses up front (exit 2, nothing changed) and names the backends that cope."""
+    ips = ",".join(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(1, 10_002))
+    config = env(EGRESS_IGNORED_IP=ips)
+    refused = proxyinit(netns, "apply", env=config, backend="iptc")
+    assert refused.returncode == 2, refused.stderr[-500:]
+    assert "--backend legacy" in refused.stderr and len(refused.stderr) < 1000
+    assert "APPMESH" not in save(netns, "legacy") + save(netns, "legacy", True)
+    assert proxyinit(netns, "apply", env=config, backend="legacy").returncode == 0
