@@ -128,11 +128,13 @@ def _start(ns: str, lockfile: str, backend: str, **extra: str) -> subprocess.Pop
     return subprocess.Popen(argv, env=child_env, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("backends", [("nft", "nft"), ("legacy", "iptc"), ("legacy", "nft")])
-def test_writers_with_separate_lock_files_leave_one_set_of_rules(netns, tmp_path, backends):
-    """A host agent and an init container, each with its own PROXYINIT_LOCKFILE (and perhaps
-    another image's iptables): never duplicate rules, never rules in both variants."""
-    procs = [_start(netns, str(tmp_path / f"lock{i % 2}"), backends[i % 2]) for i in range(8)]
+ROUNDS, WRITERS = 4, 10
+
+
+def _race(ns: str, tmp_path, backends: tuple[str, str]) -> None:
+    """WRITERS applies at once, alternating two lock files and two backends; then exactly one
+    set of rules, in one variant."""
+    procs = [_start(ns, str(tmp_path / f"lock{i % 2}"), backends[i % 2]) for i in range(WRITERS)]
     codes = []
     for proc in procs:
         try:
@@ -140,14 +142,30 @@ def test_writers_with_separate_lock_files_leave_one_set_of_rules(netns, tmp_path
         finally:
             proc.kill()
         codes.append(proc.returncode)
-    assert 0 in codes and set(codes) <= {0, 1}, codes
-    variants = [v for v in ("legacy", "nft") if "APPMESH" in save(netns, v) + save(netns, v, True)]
+    assert 0 in codes and set(codes) <= {0, 1}, codes  # 1: refused to mix variants
+    variants = [v for v in ("legacy", "nft") if "APPMESH" in save(ns, v) + save(ns, v, True)]
     assert len(variants) == 1, variants
     for v6 in (False, True):
-        text = save(netns, variants[0], v6)
+        text = save(ns, variants[0], v6)
         assert text.count("proxyinit/egress-jump") == 1, text
         assert text.count("proxyinit/ingress-jump") == 1, text
         assert text.count("proxyinit/egress-redirect") == 1, text
+
+
+def _flush_all(ns: str) -> None:
+    for variant in ("legacy", "nft"):
+        for tool in ("iptables", "ip6tables"):
+            sh(*netns_exec(ns, f"{tool}-{variant}", "-t", "nat", "-F"))
+            sh(*netns_exec(ns, f"{tool}-{variant}", "-t", "nat", "-X"))
+
+
+@pytest.mark.parametrize("backends", [("nft", "nft"), ("legacy", "iptc"), ("legacy", "nft")])
+def test_writers_with_separate_lock_files_leave_one_set_of_rules(netns, tmp_path, backends):
+    """A host agent and an init container, each with its own PROXYINIT_LOCKFILE (and perhaps
+    another image's iptables): never duplicate rules, never rules in both variants."""
+    for _ in range(ROUNDS):
+        _flush_all(netns)  # every round starts from nothing, so every writer races
+        _race(netns, tmp_path, backends)
 
 
 def holders_of(path, exclude: set[int]) -> set[int]:
