@@ -71,7 +71,11 @@ def _enter(args: argparse.Namespace):
     from proxyinit.errors import ConfigError
 
     if args.backend not in NAMES:  # only possible through the environment: argparse checks flags
-        raise ConfigError(f"{BACKEND_ENV}={args.backend!r}: expected one of {', '.join(NAMES)}")
+        from proxyinit.settings import shown
+
+        raise ConfigError(
+            f"{BACKEND_ENV}={shown(args.backend)}: expected one of {', '.join(NAMES)}"
+        )
     if args.netns is None:  # "" is an error (resolve), never "the namespace we are in"
         return None
     from proxyinit.firewall.netns import enter
@@ -125,6 +129,7 @@ def _apply(settings, args: argparse.Namespace) -> int:
     target = _enter(args)
     with writer():  # observe, plan and commit as one step
         backend = _select(args)
+        _check_target(target)  # deleted while we waited for the lock: commit nothing
         plan = converge(lambda: plan_apply(settings, backend), backend)
     _check_target(target)
     for family_plan in plan.families:
@@ -157,6 +162,7 @@ def run_clean(args: argparse.Namespace) -> int:
     target = _enter(args)
     with writer():
         backend = _select(args)
+        _check_target(target)
         plan = converge(lambda: plan_clean_all(backend), backend)
     _check_target(target)
     removed = sum(len(fp.ops) for fp in plan.families)

@@ -263,3 +263,41 @@ def test_iptc_refuses_counts_that_would_hold_the_xtables_lock_for_long(netns):
     assert "--backend legacy" in refused.stderr and len(refused.stderr) < 1000
     assert "APPMESH" not in save(netns, "legacy") + save(netns, "legacy", True)
     assert proxyinit(netns, "apply", env=config, backend="legacy").returncode == 0
+
+
+HOLD_LOCK = (
+    "import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(b'\\0proxyinit/nat-writer'); "
+    "print('held', flush=True); sys.stdin.read()"
+)
+
+
+def test_the_namespace_lock_queues_writers_and_a_deleted_namespace_fails(netns):
+    """Another writer holds the namespace's lock: apply waits (changing nothing); the namespace
+    is deleted meanwhile; once the lock is free, apply sees it is gone and exits 1."""
+    holder = subprocess.Popen(
+        netns_exec(netns, sys.executable, "-c", HOLD_LOCK),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    proc = None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("APPMESH_")}
+        child_env.update(env())
+        argv = [sys.executable, "-m", "proxyinit", "--netns", netns, "apply"]
+        proc = subprocess.Popen(argv, env=child_env, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # long enough for an apply that does not wait to have finished
+        assert proc.poll() is None, proc.communicate()
+        assert "APPMESH" not in save(netns, "nft") + save(netns, "legacy")
+        sh("ip", "netns", "del", netns)
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdin.close()
+        holder.stdout.close()
+    try:
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "deleted" in stderr, stderr
