@@ -36,9 +36,9 @@ def _chain_ops(desired: Desired, observed: Observed, recreate: set[str]) -> list
     wanted = {chain.name for chain in desired.chains}
     for chain in desired.chains:
         exists = chain.name in observed.chains
-        if exists and chain.name in recreate:
-            refuse_if_referenced(chain.name, observed)
+        if exists and chain.name in recreate and not _foreign_users(chain.name, observed):
             # Flush, delete (fails if some rule still jumps here), create again: see above.
+            # (Another tool's rule jumping here makes -X impossible: then no guard, as before.)
             ops += [Op(OpKind.DECLARE, chain.name), Op(OpKind.DELETE_CHAIN, chain.name)]
             ops.append(Op(OpKind.CREATE, chain.name))
         elif not exists:
@@ -57,9 +57,13 @@ def _chain_ops(desired: Desired, observed: Observed, recreate: set[str]) -> list
     return ops
 
 
+def _foreign_users(chain: str, observed: Observed) -> list[str]:
+    return [line for line in observed.foreign_refs if chain in line.split()]
+
+
 def refuse_if_referenced(chain: str, observed: Observed) -> None:
     """Another tool's chain jumping into ours would make -X fail (and we never edit its rules)."""
-    users = [line for line in observed.foreign_refs if chain in line.split()]
+    users = _foreign_users(chain, observed)
     if users:
         raise RuntimeFailure(
             f"{observed.family.value} nat chain {chain} must go, but another tool's rule jumps to it: "

@@ -74,6 +74,13 @@ def test_a_missing_jump_comes_with_a_guard_on_its_chain():
     assert "APPMESH_INGRESS" not in "".join(text)  # its jump is there: left alone
 
 
+def test_a_missing_jump_into_a_chain_another_tool_uses_is_appended_unguarded():
+    lines = [line for line in applied_lines() if "egress-jump" not in line]
+    foreign = [":OTHER - [0:0]", "-A OTHER -j APPMESH_EGRESS"]
+    plan = plan_against(FOREIGN + foreign + lines)
+    assert [op.kind for op in plan.ops] == [OpKind.APPEND]
+
+
 def test_a_stale_jump_is_deleted_by_spec():
     plan = plan_against(FOREIGN + applied_lines() + [applied_lines()[2]])  # a duplicate jump
     assert [op.kind for op in plan.ops] == [OpKind.DELETE_RULE]
