@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxyinit.firewall.backends import make_backend
-from proxyinit.firewall.converge import commit, plan_apply
+from proxyinit.firewall.converge import commit, plan_apply, status
 from proxyinit.firewall.netns import entered
 from proxyinit.settings import load_settings
 from tests.cases import env
@@ -94,4 +94,6 @@ def test_apply_twice_commits_nothing_the_second_time(netns, backend, config):
         first = make_backend(backend)
         commit(plan_apply(wanted, first), first)
         second = plan_apply(wanted, make_backend(backend))
+        verdict, report = status(wanted, make_backend(backend))
     assert second.empty, second
+    assert verdict == "match", report
