@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from proxyinit.contract import parse_int, parse_port
+from proxyinit.contract import echo, parse_int, parse_port
 from proxyinit.errors import ConfigError
 
 ENV_PREFIX = "APPMESH_"
@@ -65,10 +65,12 @@ def parse_port_range(text: str) -> PortRange:
         if sep in token.lstrip("-"):
             first, _, last = token.partition(sep)
             if not first.strip() or not last.strip():
-                raise ValueError(f"port range {token!r} is malformed (expected FIRST{sep}LAST)")
+                raise ValueError(f"port range {echo(token)} is malformed (expected FIRST{sep}LAST)")
             low, high = parse_port(first), parse_port(last)
             if low >= high:
-                raise ValueError(f"port range {token!r} is malformed (first must be below last)")
+                raise ValueError(
+                    f"port range {echo(token)} is malformed (first must be below last)"
+                )
             return PortRange(low, high)
     port = parse_port(token)
     return PortRange(port, port)
@@ -78,7 +80,7 @@ def split_list(raw: str) -> list[str]:
     """Comma list; surrounding whitespace tolerated, empty items are an error (`9080,,9081`)."""
     items = [item.strip() for item in raw.split(",")]
     if any(not item for item in items):
-        raise ValueError(f"empty item in list {raw!r}")
+        raise ValueError(f"empty item in list {echo(raw)}")
     return items
 
 
@@ -90,7 +92,7 @@ def parse_port_list(raw: str) -> tuple[PortRange, ...]:
     ordered = sorted(zip(ranges, items, strict=False))
     for (low, _), (high, item) in itertools.pairwise(ordered):
         if low.overlaps(high):
-            raise ValueError(f"duplicate port {item!r} (overlaps {low})")
+            raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
     return ranges
 
 
@@ -100,17 +102,17 @@ def parse_network(text: str) -> Network:
     (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`), no host bits."""
     address, slash, prefix = text.partition("/")
     if "%" in address:
-        raise ValueError(f"{text!r} has a scope id, which ip6tables cannot match")
+        raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")
     if slash and not (prefix.isascii() and prefix.isdigit() and str(int(prefix)) == prefix):
         raise ValueError(
-            f"CIDR {text!r} is not canonical (the prefix must be a plain length, e.g. /8)"
+            f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
         )
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as err:
         if slash and "has host bits set" in str(err):
-            raise ValueError(f"CIDR {text!r} is not canonical (host bits set)") from None
-        raise ValueError(f"{text!r} is not an IPv4/IPv6 address or CIDR") from None
+            raise ValueError(f"CIDR {echo(text)} is not canonical (host bits set)") from None
+        raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR") from None
 
 
 def parse_network_list(raw: str) -> tuple[Network, ...]:
@@ -118,7 +120,7 @@ def parse_network_list(raw: str) -> tuple[Network, ...]:
     for item in split_list(raw):
         network = parse_network(item)
         if network in networks:
-            raise ValueError(f"duplicate address {item!r} (same as {networks[network]!r})")
+            raise ValueError(f"duplicate address {echo(item)} (same as {echo(networks[network])})")
         networks[network] = item
     return tuple(networks)
 
@@ -128,7 +130,7 @@ def parse_switch(raw: object) -> bool:
         return False
     if raw == "1":
         return True
-    raise ValueError(f"{raw!r} is not 0 or 1")
+    raise ValueError(f"{echo(raw)} is not 0 or 1")
 
 
 def parse_id(text: str) -> int:
@@ -219,7 +221,7 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
         try:
             values[name] = parse(text)
         except ValueError as err:
-            problems.append(f"{ENV_PREFIX}{name}={raw!r}: {err}")
+            problems.append(f"{ENV_PREFIX}{name}={echo(raw)}: {err}")
     if problems:
         raise ConfigError("; ".join(problems))
     settings = RedirectSettings(**values)
@@ -230,7 +232,20 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
     except ValueError as err:
         raise ConfigError(str(err)) from None
     warn_ipv6_while_disabled(settings)
+    warn_any_address(settings)
     return settings
+
+
+def warn_any_address(settings: RedirectSettings) -> None:
+    """0.0.0.0/0 (or ::/0) is valid and means it: every destination is ignored, so that family's
+    egress is never redirected. Deliberate or not, it must not pass silently."""
+    for network in settings.EGRESS_IGNORED_IP:
+        if network.prefixlen == 0 and (network.version == 4 or settings.ENABLE_IPV6):
+            print(
+                f"proxyinit: warning: APPMESH_EGRESS_IGNORED_IP has {network}: no IPv{network.version} "
+                "egress is redirected (egress capture is off for it; inbound redirection still applies)",
+                file=sys.stderr,
+            )
 
 
 def warn_ipv6_while_disabled(settings: RedirectSettings) -> None:

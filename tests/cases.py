@@ -197,4 +197,14 @@ BAD_INPUTS: list[tuple[str, dict[str, str | None], str, str]] = [
         "APPMESH_EGRESS_IGNORED_PORTS",
         "\u00b2",
     ),
+    # iptables reads 010 as octal 8 and refuses 080: both ambiguous (hardening item 8).
+    ("app_port_leading_zero", {"APP_PORTS": "080"}, "APPMESH_APP_PORTS", "080"),
+    ("app_port_octal", {"APP_PORTS": "010"}, "APPMESH_APP_PORTS", "010"),
+    ("uid_leading_zero", {"IGNORE_UID": "01337"}, "APPMESH_IGNORE_UID", "01337"),
+    (
+        "app_port_full_width",
+        {"APP_PORTS": "\uff19\uff10\uff18\uff10"},
+        "APPMESH_APP_PORTS",
+        "\uff19",
+    ),
 ]

@@ -66,17 +66,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=handler)
 
 
-def _session(args: argparse.Namespace):
-    """Enter the namespace, then pick the backend (detection must look inside the namespace)."""
+def _enter(args: argparse.Namespace):
+    """Enter --netns (checked first: a bad path never reaches the lock); the Target, or None."""
     from proxyinit.errors import ConfigError
-    from proxyinit.firewall.backends.select import select_backend
-    from proxyinit.firewall.netns import enter
 
     if args.backend not in NAMES:  # only possible through the environment: argparse checks flags
-        raise ConfigError(f"{BACKEND_ENV}={args.backend!r}: expected one of {', '.join(NAMES)}")
-    if args.netns is not None:  # "" is an error (resolve), never "the namespace we are in"
-        enter(args.netns)
+        from proxyinit.contract import echo
+
+        raise ConfigError(f"{BACKEND_ENV}={echo(args.backend)}: expected one of {', '.join(NAMES)}")
+    if args.netns is None:  # "" is an error (resolve), never "the namespace we are in"
+        return None
+    from proxyinit.firewall.netns import enter
+
+    return enter(args.netns)
+
+
+def _session(args: argparse.Namespace):
+    """Enter the namespace, then pick the backend (detection must look inside the namespace)."""
+    _enter(args)
+    return _select(args)
+
+
+def _select(args: argparse.Namespace):
+    from proxyinit.firewall.backends.select import select_backend
+
     return select_backend(args.backend)
+
+
+def _check_target(target) -> None:
+    if target is not None:
+        from proxyinit.firewall.netns import check_still_there
+
+        check_still_there(target)
 
 
 def run_entrypoint(args: argparse.Namespace) -> int:
@@ -100,13 +121,15 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(settings, args: argparse.Namespace) -> int:
-    from proxyinit.firewall.converge import commit, plan_apply
-    from proxyinit.firewall.lock import exclusive, proxyinit_lock_path
+    from proxyinit.firewall.converge import converge, plan_apply
+    from proxyinit.firewall.lock import writer
 
-    with exclusive(proxyinit_lock_path()):  # observe, plan and commit as one step
-        backend = _session(args)
-        plan = plan_apply(settings, backend)
-        commit(plan, backend)
+    target = _enter(args)
+    with writer():  # observe, plan and commit as one step
+        backend = _select(args)
+        _check_target(target)  # deleted while we waited for the lock: commit nothing
+        plan = converge(lambda: plan_apply(settings, backend), backend)
+    _check_target(target)
     for family_plan in plan.families:
         state = (
             "in sync, nothing committed"
@@ -131,13 +154,15 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_clean(args: argparse.Namespace) -> int:
-    from proxyinit.firewall.converge import commit, plan_clean_all
-    from proxyinit.firewall.lock import exclusive, proxyinit_lock_path
+    from proxyinit.firewall.converge import converge, plan_clean_all
+    from proxyinit.firewall.lock import writer
 
-    with exclusive(proxyinit_lock_path()):
-        backend = _session(args)
-        plan = plan_clean_all(backend)
-        commit(plan, backend)
+    target = _enter(args)
+    with writer():
+        backend = _select(args)
+        _check_target(target)
+        plan = converge(lambda: plan_clean_all(backend), backend)
+    _check_target(target)
     removed = sum(len(fp.ops) for fp in plan.families)
     print(
         f"proxyinit: clean: {'nothing of ours found' if plan.empty else f'{removed} changes committed'}",

@@ -12,6 +12,8 @@ from proxyinit.settings import RedirectSettings
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from proxyinit.firewall.backends.protocol import Backend
 
 
@@ -44,6 +46,27 @@ def commit(plan: Plan, backend: Backend) -> None:
     refusal there must leave IPv4 untouched. Each family is still its own transaction."""
     if not plan.empty:
         backend.commit(tuple(sorted(plan.families, key=lambda fp: fp.family is Family.IPV4)))
+
+
+COMMIT_ATTEMPTS = 3
+
+
+def converge(make_plan: Callable[[], Plan], backend: Backend) -> Plan:
+    """Plan and commit. A plan is a compare-and-swap on the state it was made from (planner.py),
+    so a commit refused because another writer changed the namespace meanwhile is re-planned on
+    a fresh observation, a bounded number of times. A refusal while the state stays the same is
+    a real error, raised at once. Returns the plan that was committed (empty: nothing to do)."""
+    plan = make_plan()
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            commit(plan, backend)
+            return plan
+        except RuntimeFailure:
+            fresh = make_plan()
+            if fresh == plan or attempt == COMMIT_ATTEMPTS:
+                raise
+            plan = fresh
+    return plan
 
 
 def status(settings: RedirectSettings, backend: Backend) -> tuple[str, str]:

@@ -9,6 +9,7 @@ dataclasses (it pulls in inspect) plus generating their methods costs ~15 ms of 
 
 from __future__ import annotations
 
+import _socket  # inet_ntop without `socket`'s import cost (~10 ms of start-up)
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
@@ -21,6 +22,16 @@ INGRESS_CHAIN = "APPMESH_INGRESS"
 OWNED_CHAINS = (EGRESS_CHAIN, INGRESS_CHAIN)
 COMMENT_PREFIX = "proxyinit/"
 BUILTIN_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+
+
+def save_address(network) -> str:
+    """An ipaddress network as iptables-save prints it: IPv6 through inet_ntop, the C library's
+    form (`::ffff:198.18.0.1/128`, which Python writes `::ffff:c612:1/128`). A /0 has no text
+    at all: iptables omits `-d 0.0.0.0/0` (see rules.address_match)."""
+    if network.version == 4:
+        return str(network)
+    address = _socket.inet_ntop(_socket.AF_INET6, network.network_address.packed)
+    return f"{address}/{network.prefixlen}"
 
 
 class Family(str, Enum):
@@ -82,11 +93,13 @@ class Observed(NamedTuple):
 
 class OpKind(str, Enum):
     # The order of this enum matters: it is the order ops are rendered in one restore
-    # transaction. Chains are declared (created or flushed) first, stale jumps deleted before
-    # the chains they target are removed, and new rules appended last.
+    # transaction. Chains are declared (flushed) first, stale jumps deleted before the chains
+    # they target are removed, chains created (-N: fails if it exists) after that, and new
+    # rules appended last.
     DECLARE = "declare"
     DELETE_RULE = "delete-rule"
     DELETE_CHAIN = "delete-chain"
+    CREATE = "create"
     APPEND = "append"
 
 

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
+import stat
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from proxyinit.errors import ConfigError, RuntimeFailure
 
 CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3) from linux/nsfs.h: which kind of namespace a fd is
 NETNS_RUN_DIR = "/run/netns"
+
+
+class Target(NamedTuple):
+    """The namespace we entered: its path and the nsfs inode the path named at that moment."""
+
+    spec: str
+    path: str
+    dev: int
+    ino: int
 
 
 def resolve(spec: str) -> str:
@@ -37,14 +50,52 @@ def _setns(fd: int) -> None:
         raise RuntimeFailure(f"setns failed: {os.strerror(errno)} (needs CAP_SYS_ADMIN)")
 
 
-def enter(spec: str) -> None:
+def _open_namespace(spec: str, path: str) -> int:
+    """A fd on a network namespace file, or ConfigError. The type is checked before opening:
+    open() on a FIFO blocks until a writer comes (it hung for ever, holding the lock)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise ConfigError(f"--netns {spec!r}: {path}: {err.strerror}") from None
+    if not stat.S_ISREG(mode):  # nsfs files (and bind mounts of them) are regular files
+        raise ConfigError(f"--netns {spec!r}: {path} is not a network namespace (not a file)")
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        kind = None  # ENOTTY: an ordinary file, not nsfs
+    if kind != CLONE_NEWNET:
+        os.close(fd)
+        what = "a namespace of another kind" if kind is not None else "not a namespace file"
+        raise ConfigError(f"--netns {spec!r}: {path} is not a network namespace ({what})")
+    return fd
+
+
+def enter(spec: str) -> Target:
     """Move this (single-threaded) process into the namespace for good."""
     path = resolve(spec)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = _open_namespace(spec, path)
     try:
+        info = os.fstat(fd)
         _setns(fd)
     finally:
         os.close(fd)
+    return Target(spec, path, info.st_dev, info.st_ino)
+
+
+def check_still_there(target: Target) -> None:
+    """RuntimeFailure if the path no longer names the namespace we are in (`ip netns del`, the
+    task's process exited): what we committed went into an orphan that dies with us."""
+    try:
+        info = os.stat(target.path)
+        same = (info.st_dev, info.st_ino) == (target.dev, target.ino)
+    except OSError:
+        same = False
+    if not same:
+        raise RuntimeFailure(
+            f"--netns {target.spec!r}: the namespace was deleted or replaced during the run "
+            f"({target.path} no longer names it); nothing we did there is visible to anyone"
+        )
 
 
 @contextlib.contextmanager

@@ -3,6 +3,15 @@
 Invariants: only owned chains are declared, flushed or deleted; in built-in chains we only ever
 append or delete our own jumps, so foreign rules keep their place. A chain whose rules already
 match is left alone (its counters survive), so an init-container restart commits nothing.
+
+The plan is also a compare-and-swap on what it was made from, so it stays correct when another
+writer (with another lock, or none) commits between our observe and our commit: the kernel
+refuses the whole transaction instead of letting us stack a second set of rules.
+- a chain we did not observe is created with `-N`, which fails if it exists by then;
+- a jump is appended only together with `-X` + `-N` of the chain it targets (when that chain
+  exists), and `-X` fails while any rule still jumps to it: a jump someone added meanwhile;
+- a jump we delete is deleted with `-D`, which fails if it is gone already.
+The caller re-observes and re-plans when a commit is refused (see converge.apply_converged).
 """
 
 from __future__ import annotations
@@ -14,20 +23,32 @@ from proxyinit.firewall.model import Desired, FamilyPlan, Observed, Op, OpKind
 
 
 def plan_family(desired: Desired, observed: Observed) -> FamilyPlan:
-    ops = [*_chain_ops(desired, observed), *_jump_ops(desired, observed)]
+    jump_ops = _jump_ops(desired, observed)
+    recreate = {op.spec.split()[-1] for op in jump_ops if op.kind is OpKind.APPEND}
+    ops = [*_chain_ops(desired, observed, recreate), *jump_ops]
     order = list(OpKind)
     return FamilyPlan(desired.family, tuple(sorted(ops, key=lambda op: order.index(op.kind))))
 
 
-def _chain_ops(desired: Desired, observed: Observed) -> list[Op]:
+def _chain_ops(desired: Desired, observed: Observed, recreate: set[str]) -> list[Op]:
+    """`recreate`: chains a new jump will target; they must be unreferenced at commit."""
     ops: list[Op] = []
     wanted = {chain.name for chain in desired.chains}
     for chain in desired.chains:
-        if observed.chains.get(chain.name) == chain.lines():
+        exists = chain.name in observed.chains
+        if exists and chain.name in recreate and not _foreign_users(chain.name, observed):
+            # Flush, delete (fails if some rule still jumps here), create again: see above.
+            # (Another tool's rule jumping here makes -X impossible: then no guard, as before.)
+            ops += [Op(OpKind.DECLARE, chain.name), Op(OpKind.DELETE_CHAIN, chain.name)]
+            ops.append(Op(OpKind.CREATE, chain.name))
+        elif not exists:
+            ops.append(Op(OpKind.CREATE, chain.name))
+        elif observed.chains[chain.name] == chain.lines():
             continue
-        # Declaring an existing user chain in a --noflush restore flushes it (legacy and nft):
-        # the chain is replaced wholesale inside the same transaction as everything else.
-        ops.append(Op(OpKind.DECLARE, chain.name))
+        else:
+            # Declaring an existing user chain in a --noflush restore flushes it (legacy and
+            # nft): the chain is replaced wholesale inside the same transaction.
+            ops.append(Op(OpKind.DECLARE, chain.name))
         ops.extend(Op(OpKind.APPEND, chain.name, rule.spec()) for rule in chain.rules)
     for name in sorted(set(observed.chains) - wanted):
         refuse_if_referenced(name, observed)
@@ -36,9 +57,13 @@ def _chain_ops(desired: Desired, observed: Observed) -> list[Op]:
     return ops
 
 
+def _foreign_users(chain: str, observed: Observed) -> list[str]:
+    return [line for line in observed.foreign_refs if chain in line.split()]
+
+
 def refuse_if_referenced(chain: str, observed: Observed) -> None:
     """Another tool's chain jumping into ours would make -X fail (and we never edit its rules)."""
-    users = [line for line in observed.foreign_refs if chain in line.split()]
+    users = _foreign_users(chain, observed)
     if users:
         raise RuntimeFailure(
             f"{observed.family.value} nat chain {chain} must go, but another tool's rule jumps to it: "

@@ -15,6 +15,8 @@ def render_op(op: Op) -> str:
         return f"-D {op.chain} {op.spec}"
     if op.kind is OpKind.DELETE_CHAIN:
         return f"-X {op.chain}"
+    if op.kind is OpKind.CREATE:
+        return f"-N {op.chain}"
     return f"-A {op.chain} {op.spec}"
 
 

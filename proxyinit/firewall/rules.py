@@ -7,7 +7,15 @@ dropped ports past the 15th, which we must never do.
 
 from __future__ import annotations
 
-from proxyinit.firewall.model import EGRESS_CHAIN, INGRESS_CHAIN, Chain, Desired, Family, Rule
+from proxyinit.firewall.model import (
+    EGRESS_CHAIN,
+    INGRESS_CHAIN,
+    Chain,
+    Desired,
+    Family,
+    Rule,
+    save_address,
+)
 from proxyinit.settings import ALWAYS_IGNORED_PORT, PortRange, RedirectSettings
 
 # xt_multiport accepts at most 15 entries; a range (a:b) takes two of them.
@@ -34,6 +42,13 @@ def port_match(ranges: tuple[PortRange, ...]) -> tuple[str, ...]:
     if len(ranges) == 1 and ranges[0].first == ranges[0].last:
         return ("-p", "tcp", "-m", "tcp", "--dport", str(ranges[0]))
     return ("-p", "tcp", "-m", "multiport", "--dports", ",".join(str(r) for r in ranges))
+
+
+def address_match(network) -> tuple[str, ...]:
+    """`-d NET` in iptables-save's words. A /0 matches every address and iptables-save omits
+    it, so we do too: `0.0.0.0/0` (or `::/0`) ignores every destination, i.e. turns egress
+    capture off for that family (settings warns), and still compares equal on the next run."""
+    return () if network.prefixlen == 0 else ("-d", save_address(network))
 
 
 def ignored_ports(settings: RedirectSettings) -> tuple[PortRange, ...]:
@@ -71,7 +86,7 @@ def egress_chain(settings: RedirectSettings, family: Family) -> Chain:
             rules.append(
                 Rule(
                     EGRESS_CHAIN,
-                    ("-d", str(network), "-p", "tcp"),
+                    (*address_match(network), "-p", "tcp"),
                     "egress-ignored-ip",
                     ("-j", "RETURN"),
                 )

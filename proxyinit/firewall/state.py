@@ -7,6 +7,7 @@ our comment tag or jump to one of them. The latter adopts rules left by AWS's ow
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 
 from proxyinit.firewall.model import (
@@ -16,6 +17,7 @@ from proxyinit.firewall.model import (
     TABLE,
     Family,
     Observed,
+    save_address,
 )
 
 
@@ -55,6 +57,29 @@ def _is_owned_jump(line: str) -> bool:
     return tagged or _targets_owned_chain(line)
 
 
+def canonical(line: str) -> str:
+    """A rule with its addresses in our rendering (model.save_address): another iptables
+    build may print an IPv6 address or a /0 differently, and that is not a change."""
+    if " -d " not in line and " -s " not in line:
+        return line
+    words = line.split(" ")
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i] in ("-d", "-s") and i + 1 < len(words):
+            try:
+                network = ipaddress.ip_network(words[i + 1], strict=False)
+            except ValueError:
+                network = None
+            if network is not None:
+                out += [words[i], save_address(network)] if network.prefixlen else []
+                i += 2
+                continue
+        out.append(words[i])
+        i += 1
+    return " ".join(out)
+
+
 def parse_observed(save_text: str, family: Family) -> Observed:
     chains: dict[str, list[str]] = {}
     jumps: list[str] = []
@@ -67,10 +92,10 @@ def parse_observed(save_text: str, family: Family) -> Observed:
         elif line.startswith("-A "):
             chain = line.split()[1]
             if chain in OWNED_CHAINS:
-                chains.setdefault(chain, []).append(line)
+                chains.setdefault(chain, []).append(canonical(line))
             elif chain in BUILTIN_CHAINS:
                 if _is_owned_jump(line):
-                    jumps.append(line)
+                    jumps.append(canonical(line))
             elif _targets_owned_chain(line):
                 foreign_refs.append(line)
     return Observed(

@@ -57,8 +57,33 @@ def plan_against(lines: list[str], changes=None):
 def test_empty_namespace_gets_chains_then_jumps():
     plan = plan_against(FOREIGN)
     kinds = [op.kind for op in plan.ops]
-    assert kinds[:2] == [OpKind.DECLARE, OpKind.DECLARE]
+    # -N, not a declaration: it fails if another writer created the chain since we looked.
+    assert kinds[:2] == [OpKind.CREATE, OpKind.CREATE]
     assert plan.ops[-1].chain == "OUTPUT" and plan.ops[-2].chain == "PREROUTING"
+
+
+def test_a_missing_jump_comes_with_a_guard_on_its_chain():
+    """Appending a jump recreates its chain with -X (refused while anything jumps to it, e.g.
+    a jump another writer added since we looked) and -N, in one transaction."""
+    lines = [line for line in applied_lines() if "egress-jump" not in line]
+    plan = plan_against(FOREIGN + lines)
+    text = render_family(plan).splitlines()
+    guard = [":APPMESH_EGRESS - [0:0]", "-X APPMESH_EGRESS", "-N APPMESH_EGRESS"]
+    assert [line for line in text if line in guard] == guard
+    assert text.index("-N APPMESH_EGRESS") < text.index(next(x for x in text if "egress-jump" in x))
+    assert "APPMESH_INGRESS" not in "".join(text)  # its jump is there: left alone
+
+
+def test_a_missing_jump_into_a_chain_another_tool_uses_is_appended_unguarded():
+    lines = [line for line in applied_lines() if "egress-jump" not in line]
+    foreign = [":OTHER - [0:0]", "-A OTHER -j APPMESH_EGRESS"]
+    plan = plan_against(FOREIGN + foreign + lines)
+    assert [op.kind for op in plan.ops] == [OpKind.APPEND]
+
+
+def test_a_stale_jump_is_deleted_by_spec():
+    plan = plan_against(FOREIGN + applied_lines() + [applied_lines()[2]])  # a duplicate jump
+    assert [op.kind for op in plan.ops] == [OpKind.DELETE_RULE]
 
 
 def test_rerun_on_applied_state_is_a_no_op():

@@ -6,8 +6,9 @@ import os
 import subprocess
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.model import Family, FamilyPlan
+from proxyinit.firewall.model import BUILTIN_CHAINS, Family, FamilyPlan
 from proxyinit.firewall.render import render_family
+from proxyinit.firewall.state import nat_section
 
 WAIT_SECONDS = "10"  # --wait: queue behind another writer holding the xtables lock, bounded
 
@@ -24,15 +25,31 @@ def tool(variant: str, family: Family, verb: str) -> str:
     raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
 
 
-def run(argv: list[str], stdin: str | None = None) -> str:
+def run(argv: list[str], stdin: str | None = None, preexec_fn=None) -> str:
     try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, preexec_fn=preexec_fn
+        )
     except OSError as err:
         raise RuntimeFailure(f"{argv[0]}: {err.strerror or err}") from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
+        if "can't open lock file" in detail:  # a read-only /run: say what works instead
+            from proxyinit.firewall.lock import LOCKFILE_HINT
+
+            detail = f"{detail} ({LOCKFILE_HINT})"
         raise RuntimeFailure(f"{' '.join(argv)} failed (exit {proc.returncode}): {detail}")
     return proc.stdout
+
+
+def policy_lines(save_text: str) -> list[str]:
+    """`:CHAIN POLICY [packets:bytes]` of nat's built-in chains in `save -c` text. In a
+    --noflush restore such a line sets policy and counters and flushes nothing."""
+    return [
+        line
+        for line in nat_section(save_text)
+        if line.startswith(":") and line[1:].split()[0] in BUILTIN_CHAINS
+    ]
 
 
 class RestoreBackend:
@@ -43,16 +60,34 @@ class RestoreBackend:
         self.name = variant
         # Save text already read by backend selection: used once, then we read afresh.
         self._observed = dict(observed or {})
+        self._last: dict[Family, str] = {}  # the latest save text, for policy_lines
 
     def observe(self, family: Family) -> str:
         if family in self._observed:
-            return self._observed.pop(family)
-        # No `-t nat`: asking for a table creates it (and registers its hooks); listing only
-        # the tables that exist changes nothing. A missing nat table simply observes as empty.
-        return run([tool(self.variant, family, "save")])
+            text = self._observed.pop(family)
+        else:
+            # No `-t nat`: asking for a table creates it (and registers its hooks); listing
+            # only the tables that exist changes nothing. A missing nat table observes as empty.
+            text = run([tool(self.variant, family, "save"), "-c"])
+        self._last[family] = text
+        return text
+
+    def restore_text(self, plan: FamilyPlan) -> str:
+        """Legacy restore (libiptc) zeroes the built-in chains' policy counters on commit
+        unless it is given them: we pass back what we last observed (`-c`). Packets counted
+        between that observation and the commit are the only ones lost. nft keeps them."""
+        text = render_family(plan)
+        if self.variant != "legacy":
+            return text
+        head, _, rest = text.partition("\n")
+        return "\n".join([head, *policy_lines(self._last.get(plan.family, ""))]) + "\n" + rest
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
-        """In the given order, one restore transaction per family; stop at the first failure."""
+        """In the given order, one restore transaction per family; stop at the first failure.
+        Each restore dies with us: an orphan must not commit after a kill -9 (see pdeath)."""
+        from proxyinit.firewall.backends.pdeath import preexec_for_child
+
+        preexec = preexec_for_child()
         for plan in plans:
             if not plan.empty:
                 argv = [
@@ -60,5 +95,6 @@ class RestoreBackend:
                     "--noflush",
                     "--wait",
                     WAIT_SECONDS,
+                    *(["--counters"] if self.variant == "legacy" else []),
                 ]
-                run(argv, stdin=render_family(plan))
+                run(argv, stdin=self.restore_text(plan), preexec_fn=preexec)

@@ -44,7 +44,7 @@ def survey() -> Survey:
         for family in Family:
             try:
                 started[variant, family] = subprocess.Popen(
-                    [tool(variant, family, "save")],
+                    [tool(variant, family, "save"), "-c"],  # counters: restore.policy_lines
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
                     text=True,

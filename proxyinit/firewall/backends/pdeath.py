@@ -1,0 +1,37 @@
+"""Committers die with proxyinit: a `kill -9` of the parent must not be followed by a commit.
+
+Each family's commit runs in a child (an iptc fork, or ip6tables-/iptables-restore). Without
+this, a child waiting for the xtables lock when proxyinit was killed went on and committed its
+family alone. PR_SET_PDEATHSIG(SIGKILL) makes the kernel kill it with its parent; it survives
+exec (the iptables binaries are neither setuid nor file-capable). What remains: two families
+are two kernel transactions, so a kill between them leaves one family new and the other old;
+the next run converges it (README, "kill -9").
+"""
+
+from __future__ import annotations
+
+import os
+
+PR_SET_PDEATHSIG = 1
+SIGKILL = 9
+
+
+def _prctl():
+    # ctypes is loaded only on the commit path (~2.5 ms), never for a run that is in sync.
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def die_with_parent(parent: int, prctl=None) -> None:
+    """In a forked child: be killed when `parent` exits, and exit now if it already has (it
+    may have died between fork and this call, before the kernel knew to tell us)."""
+    (prctl or _prctl())(PR_SET_PDEATHSIG, SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def preexec_for_child():
+    """A subprocess preexec_fn doing die_with_parent, with libc resolved before the fork."""
+    prctl, parent = _prctl(), os.getpid()
+    return lambda: die_with_parent(parent, prctl)
