@@ -290,6 +290,33 @@ def multi_port(resources: Resources) -> Resources:
     return resources
 
 
+def _health(protocol: str, **extra) -> dict:
+    return {
+        "protocol": protocol,
+        "healthyThreshold": 2,
+        "unhealthyThreshold": 3,
+        "intervalMillis": 5000,
+        "timeoutMillis": 2000,
+        **extra,
+    }
+
+
+def _listener(resources: Resources, node_name: str) -> dict:
+    return find(resources, virtualNodeName=node_name)["spec"]["listeners"][0]
+
+
+def health_check(resources: Resources) -> Resources:
+    """Listener health checks of every protocol, on each node's local application cluster."""
+    resources = grpc_route(tcp_route(resources))
+    _listener(resources, "colorteller-vn")["healthCheck"] = _health("http", path="/ping")
+    _listener(resources, "colorteller-blue-vn")["healthCheck"] = _health(
+        "http2", path="/ping", port=9080
+    )
+    _listener(resources, "colordb-vn")["healthCheck"] = _health("tcp")
+    _listener(resources, "colorpicker-vn")["healthCheck"] = _health("grpc")
+    return resources
+
+
 GATEWAY, TELLER_NODE = "colorgateway-vn", "colorteller-vn"
 SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] = {
     "colorapp": (lambda r: r, (GATEWAY, TELLER_NODE)),
@@ -302,6 +329,7 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "node_provider": (node_provider, (GATEWAY,)),
     "http2_endpoints": (http2_endpoints, (GATEWAY, TELLER_NODE)),
     "multi_port": (multi_port, (GATEWAY, TELLER_NODE)),
+    "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),
 }
 
 

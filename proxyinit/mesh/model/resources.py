@@ -26,6 +26,7 @@ from proxyinit.mesh.model.base import (
     ServiceName,
     TcpTimeout,
 )
+from proxyinit.mesh.model.listener import HealthCheckPolicy
 from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
 
 __all__ = [
@@ -66,6 +67,25 @@ class ListenerTimeout(ApiModel):
 class Listener(ApiModel):
     port_mapping: PortMapping
     timeout: ListenerTimeout | None = None
+    health_check: HealthCheckPolicy | None = None
+
+    @model_validator(mode="after")
+    def _health_check_fits(self) -> Listener:
+        check, mapping = self.health_check, self.port_mapping
+        if check is None:
+            return self
+        # HealthCheckPolicy.port: "This port must match the port defined in the PortMapping".
+        if check.port not in (None, mapping.port):
+            raise ValueError(
+                f"healthCheck.port {check.port} must be the listener's port {mapping.port}"
+            )
+        # Envoy runs gRPC health checks only over an HTTP/2 cluster ("cluster must support
+        # HTTP/2 for gRPC healthchecking"): refused here rather than NACKed by the node's Envoy.
+        if check.protocol == "grpc" and mapping.protocol not in ("grpc", "http2"):
+            raise ValueError(
+                f"healthCheck.protocol 'grpc' needs a grpc or http2 listener, not {mapping.protocol!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _timeout_matches_protocol(self) -> Listener:

@@ -18,6 +18,7 @@ from proxyinit.mesh.translate import names
 from proxyinit.mesh.translate.clusters import static_cluster
 from proxyinit.mesh.translate.http import catch_all_route
 from proxyinit.mesh.translate.parts import Parts
+from proxyinit.mesh.translate.policies import apply_listener_policies
 from proxyinit.mesh.translate.protos import (
     http_filter_chain,
     listener,
@@ -36,7 +37,9 @@ def _listener_timeout(listener_: Listener, protocol: str):
 def _ingress_chain(mesh: str, node: VirtualNode, listener_: Listener, parts: Parts):
     port, protocol = listener_.port_mapping.port, listener_.port_mapping.protocol
     cluster = names.ingress_cluster(mesh, node.name, protocol, port)
-    parts.add_cluster(static_cluster(cluster, LOCAL_APP_ADDRESS, port, protocol))
+    local_app = static_cluster(cluster, LOCAL_APP_ADDRESS, port, protocol)
+    apply_listener_policies(local_app, listener_.health_check)
+    parts.add_cluster(local_app)
     timeout = _listener_timeout(listener_, protocol)
     stat_prefix = f"ingress_{protocol}_{port}"
     if protocol == "tcp":

@@ -1,0 +1,117 @@
+"""App Mesh listener and discovery fields beyond the walkthrough (issue 9): accepted as the
+2019-01-25 model and the API Reference allow them, refused as App Mesh refused them, and
+translated onto the Envoy resources App Mesh put them on.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.type.v3 import http_pb2
+
+from proxyinit.contract import NodeId
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.meshfile import parse_resources
+from proxyinit.mesh.translate.node import translate_node
+from proxyinit.xds.types import CLUSTER
+from tests.mesh.mesh_scenarios import MESH, base, find, node
+
+TELLER_VN = "colorteller-vn"
+INGRESS = "cds_ingress_default_colorteller-vn_http_9080"
+
+
+def _with_listener(**fields) -> list[dict]:
+    resources = copy.deepcopy(base())
+    find(resources, virtualNodeName=TELLER_VN)["spec"]["listeners"][0].update(fields)
+    return resources
+
+
+def _clusters(resources: list[dict], node: str = TELLER_VN) -> dict[str, cluster_pb2.Cluster]:
+    model = parse_resources(resources)[MESH]
+    return {c.name: c for c in translate_node(model, NodeId(MESH, node))[CLUSTER]}
+
+
+def _refused(resources: list[dict]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_resources(resources)
+    return str(caught.value)
+
+
+# ------------------------------------------------------------------------------ healthCheck
+HEALTH = {
+    "protocol": "http",
+    "path": "/ping",
+    "healthyThreshold": 2,
+    "unhealthyThreshold": 3,
+    "intervalMillis": 5000,
+    "timeoutMillis": 2000,
+}
+
+
+def test_health_check_goes_on_the_local_app_cluster():
+    check = _clusters(_with_listener(healthCheck=HEALTH))[INGRESS].health_checks
+    assert len(check) == 1
+    assert check[0].http_health_check.path == "/ping"
+    assert check[0].interval.ToMilliseconds() == 5000
+    assert check[0].timeout.ToMilliseconds() == 2000
+    assert check[0].healthy_threshold.value == 2 and check[0].unhealthy_threshold.value == 3
+
+
+@pytest.mark.parametrize(
+    ("protocol", "checker"), [("tcp", "tcp_health_check"), ("http2", "http_health_check")]
+)
+def test_health_check_protocols(protocol, checker):
+    health = {**HEALTH, "protocol": protocol, "port": 9080}
+    (check,) = _clusters(_with_listener(healthCheck=health))[INGRESS].health_checks
+    assert check.WhichOneof("health_checker") == checker
+
+
+def test_grpc_health_check_on_a_grpc_listener():
+    resources = copy.deepcopy(base())
+    resources.append(node("picker-vn", 9090, "grpc", "picker.local"))
+    listener = resources[-1]["spec"]["listeners"][0]
+    listener["healthCheck"] = {**HEALTH, "protocol": "grpc"}
+    clusters = _clusters(resources, "picker-vn")
+    (check,) = clusters["cds_ingress_default_picker-vn_grpc_9090"].health_checks
+    assert check.WhichOneof("health_checker") == "grpc_health_check"
+
+
+def test_http2_health_check_speaks_http2():
+    health = {**HEALTH, "protocol": "http2"}
+    (check,) = _clusters(_with_listener(healthCheck=health))[INGRESS].health_checks
+    assert check.http_health_check.codec_client_type == http_pb2.HTTP2
+
+
+def test_no_health_check_by_default():
+    assert not _clusters(copy.deepcopy(base()))[INGRESS].health_checks
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"intervalMillis": 4999}, ["healthCheck.intervalMillis", "4999"]),
+        ({"intervalMillis": 300001}, ["healthCheck.intervalMillis", "300001"]),
+        ({"timeoutMillis": 1999}, ["healthCheck.timeoutMillis", "1999"]),
+        ({"healthyThreshold": 1}, ["healthCheck.healthyThreshold", "1"]),
+        ({"unhealthyThreshold": 11}, ["healthCheck.unhealthyThreshold", "11"]),
+        ({"protocol": "udp"}, ["healthCheck.protocol", "'udp'"]),
+        ({"path": None}, ["healthCheck", "path is required", "'http'"]),
+        ({"port": 9081}, ["healthCheck.port", "9081", "9080"]),
+        ({"color": "blue"}, ["healthCheck.color", "unknown"]),
+        # Envoy cannot run a gRPC check over the HTTP/1 cluster of an http listener (a NACK).
+        ({"protocol": "grpc"}, ["healthCheck.protocol 'grpc'", "'http'"]),
+    ],
+)
+def test_health_check_refused_as_app_mesh_refused(change, words):
+    health = {k: v for k, v in {**HEALTH, **change}.items() if v is not None}
+    message = _refused(_with_listener(healthCheck=health))
+    assert "VirtualNode 'colorteller-vn'" in message
+    for word in words:
+        assert word in message, message
+
+
+def test_health_check_tcp_needs_no_path():
+    health = {k: v for k, v in HEALTH.items() if k != "path"} | {"protocol": "tcp"}
+    assert _clusters(_with_listener(healthCheck=health))[INGRESS].health_checks
