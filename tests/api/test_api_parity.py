@@ -70,3 +70,34 @@ def test_bad_health_check_is_a_bad_request_naming_the_field(mesh_server):
         check=False,
     )
     assert "(NotFoundException)" in missing.stderr
+
+
+def test_route_match_with_only_port_is_accepted(mesh_server):
+    create_node(mesh_server, "port-vn", node_spec(hostname="port.local"))
+    mesh_server.aws(
+        "create-virtual-router",
+        "--mesh-name",
+        MESH,
+        "--virtual-router-name",
+        "port-vr",
+        "--spec",
+        json.dumps({"listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}]}),
+    )
+    spec = {
+        "httpRoute": {
+            "match": {"port": 9080},
+            "action": {"weightedTargets": [{"virtualNode": "port-vn", "weight": 1}]},
+        }
+    }
+    route = mesh_server.aws(
+        "create-route",
+        "--mesh-name",
+        MESH,
+        "--virtual-router-name",
+        "port-vr",
+        "--route-name",
+        "by-port",
+        "--spec",
+        json.dumps(spec),
+    ).json["route"]
+    assert route["spec"]["httpRoute"]["match"] == {"port": 9080}

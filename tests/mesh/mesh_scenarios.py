@@ -290,6 +290,15 @@ def multi_port(resources: Resources) -> Resources:
     return resources
 
 
+def port_match(resources: Resources) -> Resources:
+    """multi_port with routes whose match is only the port (App Mesh accepted that)."""
+    resources = multi_port(resources)
+    teller_route(resources)["spec"]["httpRoute"]["match"] = {"port": 9080}
+    h2 = find(resources, routeName="colorteller-h2", virtualRouterName="colorteller-vr")
+    h2["spec"]["http2Route"]["match"] = {"port": 9443}
+    return resources
+
+
 def _health(protocol: str, **extra) -> dict:
     return {
         "protocol": protocol,
@@ -329,6 +338,7 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "node_provider": (node_provider, (GATEWAY,)),
     "http2_endpoints": (http2_endpoints, (GATEWAY, TELLER_NODE)),
     "multi_port": (multi_port, (GATEWAY, TELLER_NODE)),
+    "port_match": (port_match, (GATEWAY,)),
     "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),
 }
 

@@ -15,8 +15,16 @@ from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
-from proxyinit.xds.types import CLUSTER
-from tests.mesh.mesh_scenarios import MESH, base, find, node
+from proxyinit.xds.types import CLUSTER, ROUTE
+from tests.mesh.mesh_scenarios import (
+    MESH,
+    TELLER,
+    base,
+    find,
+    http2_endpoints,
+    node,
+    teller_route,
+)
 
 TELLER_VN = "colorteller-vn"
 INGRESS = "cds_ingress_default_colorteller-vn_http_9080"
@@ -115,3 +123,54 @@ def test_health_check_refused_as_app_mesh_refused(change, words):
 def test_health_check_tcp_needs_no_path():
     health = {k: v for k, v in HEALTH.items() if k != "path"} | {"protocol": "tcp"}
     assert _clusters(_with_listener(healthCheck=health))[INGRESS].health_checks
+
+
+# ------------------------------------------------------------------------ match with only port
+def _port_only(kind: str) -> list[dict]:
+    resources = copy.deepcopy(base())
+    if kind == "http2Route":
+        resources = http2_endpoints(resources)
+    teller_route(resources)["spec"][kind]["match"] = {"port": 9080}
+    return resources
+
+
+@pytest.mark.parametrize("kind", ["httpRoute", "http2Route"])
+def test_http_match_with_only_port_is_a_catch_all_on_that_port(kind):
+    model = parse_resources(_port_only(kind))[MESH]
+    routes = translate_node(model, NodeId(MESH, "colorgateway-vn"))[ROUTE]
+    (config,) = [r for r in routes if r.name == "rds_egress_http_9080"]
+    (host,) = [h for h in config.virtual_hosts if h.name.startswith(TELLER)]
+    (route,) = host.routes
+    assert route.match.prefix == "/" and not route.match.headers
+    assert route.route.weighted_clusters.clusters[0].name.startswith(
+        "cds_egress_default_colorteller"
+    )
+
+
+def test_http_match_with_port_and_headers_keeps_the_headers():
+    resources = _port_only("httpRoute")
+    teller_route(resources)["spec"]["httpRoute"]["match"]["headers"] = [
+        {"name": "x-color", "match": {"exact": "blue"}}
+    ]
+    model = parse_resources(resources)[MESH]
+    routes = translate_node(model, NodeId(MESH, "colorgateway-vn"))[ROUTE]
+    (config,) = [r for r in routes if r.name == "rds_egress_http_9080"]
+    (host,) = [h for h in config.virtual_hosts if h.name.startswith(TELLER)]
+    assert host.routes[0].match.prefix == "/"
+    assert [h.name for h in host.routes[0].match.headers] == ["x-color"]
+
+
+@pytest.mark.parametrize(
+    ("match", "words"),
+    [
+        ({}, ["spec.httpRoute.match", "prefix", "path", "port"]),
+        ({"prefix": "/", "path": {"exact": "/a"}}, ["spec.httpRoute.match", "prefix", "path"]),
+        ({"port": 9081}, ["match.port", "9081"]),
+    ],
+)
+def test_http_match_still_needs_something_to_match(match, words):
+    resources = copy.deepcopy(base())
+    teller_route(resources)["spec"]["httpRoute"]["match"] = match
+    message = _refused(resources)
+    for word in words:
+        assert word in message, message

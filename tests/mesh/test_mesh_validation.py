@@ -213,7 +213,7 @@ CASES = [
     (
         "prefix-and-path",
         lambda r: _http(r)["match"].update(path={"exact": "/color"}),
-        [ROUTE, "spec.httpRoute.match", "exactly one"],
+        [ROUTE, "spec.httpRoute.match", "at most one"],
     ),
     (
         "bad-regex",
