@@ -101,3 +101,97 @@ def test_route_match_with_only_port_is_accepted(mesh_server):
         json.dumps(spec),
     ).json["route"]
     assert route["spec"]["httpRoute"]["match"] == {"port": 9080}
+
+
+# ------------------------------------------------------------------------ delete constraints
+def _delete(server, kind: str, *names: str, check: bool = False):
+    flags = {
+        "virtual-service": ["--virtual-service-name"],
+        "virtual-node": ["--virtual-node-name"],
+        "virtual-router": ["--virtual-router-name"],
+        "route": ["--virtual-router-name", "--route-name"],
+    }[kind]
+    args = [item for pair in zip(flags, names, strict=True) for item in pair]
+    return server.aws(f"delete-{kind}", "--mesh-name", MESH, *args, check=check)
+
+
+@pytest.fixture
+def small_mesh(server):
+    """client-vn -> backends svc.local (provider router r-vr, route r -> app-vn) and direct.local
+    (provider app-vn). Built with boto3 (quick); the deletes under test go through the aws CLI."""
+    client = server.boto3()
+    client.create_mesh(meshName=MESH)
+    client.create_virtual_node(meshName=MESH, virtualNodeName="app-vn", spec=node_spec())
+    backends = [
+        {"virtualService": {"virtualServiceName": n}} for n in ("svc.local", "direct.local")
+    ]
+    client.create_virtual_node(
+        meshName=MESH, virtualNodeName="client-vn", spec={"backends": backends}
+    )
+    listeners = [{"portMapping": {"port": 9080, "protocol": "http"}}]
+    client.create_virtual_router(
+        meshName=MESH, virtualRouterName="r-vr", spec={"listeners": listeners}
+    )
+    action = {"weightedTargets": [{"virtualNode": "app-vn", "weight": 1}]}
+    client.create_route(
+        meshName=MESH,
+        virtualRouterName="r-vr",
+        routeName="r",
+        spec={"httpRoute": {"match": {"prefix": "/"}, "action": action}},
+    )
+    for service, provider in (
+        ("svc.local", {"virtualRouter": {"virtualRouterName": "r-vr"}}),
+        ("direct.local", {"virtualNode": {"virtualNodeName": "app-vn"}}),
+    ):
+        client.create_virtual_service(
+            meshName=MESH, virtualServiceName=service, spec={"provider": provider}
+        )
+    return server
+
+
+def test_a_service_a_node_names_as_backend_can_be_deleted(small_mesh):
+    # API Reference (DeleteVirtualService): only a gateway route targeting it blocks the delete;
+    # backends may name a service that does not exist, as at creation.
+    _delete(small_mesh, "virtual-service", "svc.local", check=True)
+    _delete(small_mesh, "virtual-service", "direct.local", check=True)
+    client = small_mesh.aws(
+        "describe-virtual-node", "--mesh-name", MESH, "--virtual-node-name", "client-vn"
+    ).json["virtualNode"]
+    assert len(client["spec"]["backends"]) == 2
+    # Its backends still name the deleted services; recreating one is allowed (and routed again).
+    small_mesh.boto3().create_virtual_service(
+        meshName=MESH,
+        virtualServiceName="svc.local",
+        spec={"provider": {"virtualRouter": {"virtualRouterName": "r-vr"}}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "names", "words"),
+    [
+        # DeleteVirtualNode: not while a virtual service names it as provider or a route targets it.
+        ("virtual-node", ("app-vn",), ["app-vn", "direct.local"]),
+        # DeleteVirtualRouter: not while it has routes or a virtual service names it as provider.
+        ("virtual-router", ("r-vr",), ["r-vr", "'r'"]),
+    ],
+)
+def test_delete_refused_as_the_api_reference_lists(small_mesh, kind, names, words):
+    result = _delete(small_mesh, kind, *names)
+    assert "(ResourceInUseException)" in result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_router_named_as_provider_is_in_use_once_its_routes_are_gone(small_mesh):
+    _delete(small_mesh, "route", "r-vr", "r", check=True)
+    result = _delete(small_mesh, "virtual-router", "r-vr")
+    assert "(ResourceInUseException)" in result.stderr and "svc.local" in result.stderr
+
+
+def test_node_a_route_targets_is_in_use(small_mesh):
+    _delete(small_mesh, "virtual-service", "direct.local", check=True)
+    result = _delete(small_mesh, "virtual-node", "app-vn")
+    assert "(ResourceInUseException)" in result.stderr
+    assert "'r'" in result.stderr and "weightedTargets" in result.stderr
+    _delete(small_mesh, "route", "r-vr", "r", check=True)
+    _delete(small_mesh, "virtual-node", "app-vn", check=True)

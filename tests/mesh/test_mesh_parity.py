@@ -174,3 +174,13 @@ def test_http_match_still_needs_something_to_match(match, words):
     message = _refused(resources)
     for word in words:
         assert word in message, message
+
+
+# --------------------------------------------------------------- backends naming no service
+def test_backend_naming_a_missing_service_translates_without_a_route():
+    resources = [r for r in copy.deepcopy(base()) if r.get("virtualServiceName") != TELLER]
+    model = parse_resources(resources)[MESH]
+    out = translate_node(model, NodeId(MESH, "colorgateway-vn"))
+    hosts = [h.name for config in out[ROUTE] for h in config.virtual_hosts]
+    assert not any(name.startswith(TELLER) for name in hosts)
+    assert not [c for c in out[CLUSTER] if c.name.startswith("cds_egress")]
