@@ -195,3 +195,19 @@ def test_node_a_route_targets_is_in_use(small_mesh):
     assert "'r'" in result.stderr and "weightedTargets" in result.stderr
     _delete(small_mesh, "route", "r-vr", "r", check=True)
     _delete(small_mesh, "virtual-node", "app-vn", check=True)
+
+
+def test_ipv6_mesh_and_node_ip_preference_are_accepted(shared_server):
+    spec = {"serviceDiscovery": {"ipPreference": "IPv6_PREFERRED"}}
+    mesh = shared_server.aws(
+        "create-mesh", "--mesh-name", "parity-v6", "--spec", json.dumps(spec)
+    ).json["mesh"]
+    assert mesh["spec"]["serviceDiscovery"] == {"ipPreference": "IPv6_PREFERRED"}
+    node = node_spec()
+    node["serviceDiscovery"]["dns"]["ipPreference"] = "IPv4_ONLY"
+    created = shared_server.aws(
+        "create-virtual-node",
+        *("--mesh-name", "parity-v6", "--virtual-node-name", "v4-vn"),
+        *("--spec", json.dumps(node)),
+    ).json["virtualNode"]
+    assert created["spec"]["serviceDiscovery"]["dns"]["ipPreference"] == "IPv4_ONLY"

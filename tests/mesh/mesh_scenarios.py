@@ -299,6 +299,15 @@ def port_match(resources: Resources) -> Resources:
     return resources
 
 
+def ip_preference(resources: Resources) -> Resources:
+    """An IPv6 mesh: the mesh prefers IPv6, colorteller-red-vn only speaks IPv4 (its override)."""
+    resources = blue_red(resources)
+    find(resources, meshName=MESH)["spec"]["serviceDiscovery"] = {"ipPreference": "IPv6_PREFERRED"}
+    red = find(resources, virtualNodeName="colorteller-red-vn")["spec"]["serviceDiscovery"]
+    red["dns"]["ipPreference"] = "IPv4_ONLY"
+    return resources
+
+
 def _health(protocol: str, **extra) -> dict:
     return {
         "protocol": protocol,
@@ -339,6 +348,7 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "http2_endpoints": (http2_endpoints, (GATEWAY, TELLER_NODE)),
     "multi_port": (multi_port, (GATEWAY, TELLER_NODE)),
     "port_match": (port_match, (GATEWAY,)),
+    "ip_preference": (ip_preference, (GATEWAY, "colorteller-blue-vn", "colorteller-red-vn")),
     "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),
 }
 

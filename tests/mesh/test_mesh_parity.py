@@ -15,11 +15,12 @@ from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
-from proxyinit.xds.types import CLUSTER, ROUTE
+from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE
 from tests.mesh.mesh_scenarios import (
     MESH,
     TELLER,
     base,
+    blue_red,
     find,
     http2_endpoints,
     node,
@@ -184,3 +185,71 @@ def test_backend_naming_a_missing_service_translates_without_a_route():
     hosts = [h.name for config in out[ROUTE] for h in config.virtual_hosts]
     assert not any(name.startswith(TELLER) for name in hosts)
     assert not [c for c in out[CLUSTER] if c.name.startswith("cds_egress")]
+
+
+# ------------------------------------------------------------------------------ ipPreference
+FAMILY = cluster_pb2.Cluster.DnsLookupFamily
+TELLER_EGRESS = "cds_egress_default_colorteller-vn_http_9080"
+
+
+def _ip(mesh: str | None = None, teller: str | None = None, gateway: str | None = None):
+    resources = copy.deepcopy(base())
+    if mesh is not None:
+        find(resources, meshName=MESH)["spec"]["serviceDiscovery"] = {"ipPreference": mesh}
+    for name, value in (("colorteller-vn", teller), ("colorgateway-vn", gateway)):
+        if value is not None:
+            dns = find(resources, virtualNodeName=name)["spec"]["serviceDiscovery"]["dns"]
+            dns["ipPreference"] = value
+    return resources
+
+
+@pytest.mark.parametrize(
+    ("preference", "family"),
+    [
+        ("IPv6_PREFERRED", FAMILY.AUTO),
+        ("IPv4_PREFERRED", FAMILY.V4_PREFERRED),
+        ("IPv4_ONLY", FAMILY.V4_ONLY),
+        ("IPv6_ONLY", FAMILY.V6_ONLY),
+    ],
+)
+def test_mesh_ip_preference_sets_the_dns_lookup_family(preference, family):
+    clusters = _clusters(_ip(mesh=preference), "colorgateway-vn")
+    assert clusters[TELLER_EGRESS].dns_lookup_family == family
+
+
+def test_target_node_ip_preference_overrides_the_mesh():
+    # howto-ipv6: a node's preference changes the config of the nodes routing to it, too.
+    resources = blue_red(_ip(mesh="IPv4_ONLY"))
+    dns = find(resources, virtualNodeName="colorteller-blue-vn")["spec"]["serviceDiscovery"]["dns"]
+    dns["ipPreference"] = "IPv6_ONLY"
+    clusters = _clusters(resources, "colorgateway-vn")
+    blue = clusters["cds_egress_default_colorteller-blue-vn_http_9080"]
+    red = clusters["cds_egress_default_colorteller-red-vn_http_9080"]
+    assert (blue.dns_lookup_family, red.dns_lookup_family) == (FAMILY.V6_ONLY, FAMILY.V4_ONLY)
+
+
+def test_ipv6_preference_reaches_the_local_app_on_ipv6_loopback_and_binds_both_families():
+    model = parse_resources(_ip(mesh="IPv4_ONLY", teller="IPv6_PREFERRED"))[MESH]
+    out = translate_node(model, NodeId(MESH, TELLER_VN))
+    (local,) = [c for c in out[CLUSTER] if c.name == INGRESS]
+    endpoint = local.load_assignment.endpoints[0].lb_endpoints[0].endpoint
+    assert endpoint.address.socket_address.address == "::1"
+    for listener in out[LISTENER]:
+        assert listener.address.socket_address.address == "0.0.0.0"
+        (extra,) = listener.additional_addresses
+        assert extra.address.socket_address.address == "::"
+
+
+def test_no_ip_preference_keeps_ipv4_only_binding():
+    model = parse_resources(copy.deepcopy(base()))[MESH]
+    out = translate_node(model, NodeId(MESH, TELLER_VN))
+    assert all(not listener.additional_addresses for listener in out[LISTENER])
+    (local,) = [c for c in out[CLUSTER] if c.name == INGRESS]
+    endpoint = local.load_assignment.endpoints[0].lb_endpoints[0].endpoint
+    assert endpoint.address.socket_address.address == "127.0.0.1"
+
+
+@pytest.mark.parametrize("where", ["mesh", "teller"])
+def test_unknown_ip_preference_is_refused(where):
+    message = _refused(_ip(**{where: "IPv5_ONLY"}))
+    assert "ipPreference" in message and "'IPv5_ONLY'" in message, message

@@ -49,9 +49,18 @@ class EgressFilter(ApiModel):
     type: Literal["ALLOW_ALL", "DROP_ALL"]
 
 
+# IpPreference: which address family Envoy resolves, binds and reaches the local app with.
+IpPreference = Literal["IPv6_PREFERRED", "IPv4_PREFERRED", "IPv4_ONLY", "IPv6_ONLY"]
+
+
+class MeshServiceDiscovery(ApiModel):
+    ip_preference: IpPreference | None = None
+
+
 class MeshSpec(ApiModel):
     # The API's default is DROP_ALL ("By default, the type is DROP_ALL", EgressFilterType doc).
     egress_filter: EgressFilter = EgressFilter(type="DROP_ALL")
+    service_discovery: MeshServiceDiscovery | None = None
 
 
 # -------------------------------------------------------------------------------- VirtualNode
@@ -104,6 +113,8 @@ class DnsServiceDiscovery(ApiModel):
     hostname: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # LOADBALANCER (one address, Envoy LOGICAL_DNS) or ENDPOINTS (all addresses, STRICT_DNS).
     response_type: Literal["LOADBALANCER", "ENDPOINTS"] | None = None
+    # Overrides the mesh's serviceDiscovery.ipPreference for this node (DnsServiceDiscovery doc).
+    ip_preference: IpPreference | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -49,7 +49,14 @@ def _node_cluster(model: MeshModel, node: VirtualNode, mapping: PortMapping, par
     name = names.egress_cluster(model.name, node.name, mapping.protocol, mapping.port)
     dns = node.spec.service_discovery.dns
     parts.add_cluster(
-        dns_cluster(name, dns.hostname, mapping.port, mapping.protocol, dns.response_type)
+        dns_cluster(
+            name,
+            dns.hostname,
+            mapping.port,
+            mapping.protocol,
+            dns.response_type,
+            model.ip_preference(node),
+        )
     )
     return name
 
@@ -160,5 +167,12 @@ def translate_egress(model: MeshModel, node: VirtualNode, parts: Parts) -> None:
     else:
         default = refusing_filter_chain("egress_filter_drop_all", None, "egress_drop_all")
     parts.add_listener(
-        listener(names.EGRESS_LISTENER, names.EGRESS_PORT, base_pb2.OUTBOUND, chains, default)
+        listener(
+            names.EGRESS_LISTENER,
+            names.EGRESS_PORT,
+            base_pb2.OUTBOUND,
+            chains,
+            default,
+            dual_stack=model.ip_preference(node) is not None,
+        )
     )

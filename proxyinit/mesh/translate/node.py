@@ -26,6 +26,6 @@ def translate_node(model: MeshModel, node: NodeId) -> dict[str, list[Message]]:
         raise ConfigError(f"node {str(node)!r}: mesh {node.mesh!r} is not mesh {model.name!r}")
     virtual_node = model.node(node.node)
     parts = Parts()
-    translate_ingress(model.name, virtual_node, parts)
+    translate_ingress(model.name, virtual_node, parts, model.ip_preference(virtual_node))
     translate_egress(model, virtual_node, parts)
     return parts.by_type()
