@@ -211,3 +211,15 @@ def test_ipv6_mesh_and_node_ip_preference_are_accepted(shared_server):
         *("--spec", json.dumps(node)),
     ).json["virtualNode"]
     assert created["spec"]["serviceDiscovery"]["dns"]["ipPreference"] == "IPv4_ONLY"
+
+
+def test_access_log_is_accepted_and_a_bad_format_refused(mesh_server):
+    spec = node_spec(hostname="logged.local")
+    pairs = [{"key": "code", "value": "%RESPONSE_CODE%"}]
+    spec["logging"] = {"accessLog": {"file": {"path": "/dev/stdout", "format": {"json": pairs}}}}
+    created = create_node(mesh_server, "logged-vn", spec).json["virtualNode"]
+    assert created["spec"]["logging"] == spec["logging"]
+    spec["logging"]["accessLog"]["file"]["format"] = {"text": "%RESPONSE_CODE(x)%"}
+    result = create_node(mesh_server, "bad-log-vn", spec, check=False)
+    assert "(BadRequestException)" in result.stderr
+    assert "logging.accessLog.file.format.text" in result.stderr, result.stderr

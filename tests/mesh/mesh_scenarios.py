@@ -308,6 +308,34 @@ def ip_preference(resources: Resources) -> Resources:
     return resources
 
 
+def access_log(resources: Resources) -> Resources:
+    """File access logs: text (with %% and operator arguments), json, and Envoy's default format."""
+    resources = tcp_route(allow_all(resources))
+    logs = {
+        "colorgateway-vn": {
+            "path": "/dev/stdout",
+            "format": {
+                "text": "[%START_TIME(%s.%3f)%] %REQ(:METHOD)% %REQ(X-FORWARDED-FOR?:AUTHORITY)%"
+                " 100%% %RESPONSE_CODE% %UPSTREAM_HOST% %DURATION%\n"
+            },
+        },
+        "colorteller-vn": {
+            "path": "/tmp/teller_access.log",
+            "format": {
+                "json": [
+                    {"key": "code", "value": "%RESPONSE_CODE%"},
+                    {"key": "path", "value": "%REQ_WITHOUT_QUERY(:PATH):64%"},
+                    {"key": "flags", "value": "%RESPONSE_FLAGS%"},
+                ]
+            },
+        },
+        "colordb-vn": {"path": "/dev/stdout"},
+    }
+    for name, file in logs.items():
+        find(resources, virtualNodeName=name)["spec"]["logging"] = {"accessLog": {"file": file}}
+    return resources
+
+
 def _health(protocol: str, **extra) -> dict:
     return {
         "protocol": protocol,
@@ -348,6 +376,7 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "http2_endpoints": (http2_endpoints, (GATEWAY, TELLER_NODE)),
     "multi_port": (multi_port, (GATEWAY, TELLER_NODE)),
     "port_match": (port_match, (GATEWAY,)),
+    "access_log": (access_log, (GATEWAY, TELLER_NODE, "colordb-vn")),
     "ip_preference": (ip_preference, (GATEWAY, "colorteller-blue-vn", "colorteller-red-vn")),
     "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),
 }

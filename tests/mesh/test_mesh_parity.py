@@ -9,6 +9,11 @@ import copy
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.extensions.access_loggers.file.v3 import file_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.type.v3 import http_pb2
 
 from proxyinit.contract import NodeId
@@ -253,3 +258,96 @@ def test_no_ip_preference_keeps_ipv4_only_binding():
 def test_unknown_ip_preference_is_refused(where):
     message = _refused(_ip(**{where: "IPv5_ONLY"}))
     assert "ipPreference" in message and "'IPv5_ONLY'" in message, message
+
+
+# ------------------------------------------------------------------------ logging.accessLog
+def _logged(file: dict, node_name: str = "colorgateway-vn") -> list[dict]:
+    resources = copy.deepcopy(base())
+    spec = find(resources, virtualNodeName=node_name)["spec"]
+    spec["logging"] = {"accessLog": {"file": file}}
+    return resources
+
+
+def _access_logs(resources: list[dict], node_name: str = "colorgateway-vn") -> dict[str, list]:
+    """{filter chain name: [FileAccessLog]} over the node's listeners (default chains too)."""
+    model = parse_resources(resources)[MESH]
+    out = {}
+    for listener in translate_node(model, NodeId(MESH, node_name))[LISTENER]:
+        chains = [*listener.filter_chains, listener.default_filter_chain]
+        for chain in chains:
+            for filter_ in chain.filters:
+                config = _unpack_any(filter_.typed_config)
+                logs = getattr(config, "access_log", None)
+                if logs is None:
+                    continue
+                files = []
+                for log in logs:
+                    file_log = file_pb2.FileAccessLog()
+                    log.typed_config.Unpack(file_log)
+                    files.append(file_log)
+                out[f"{listener.name}/{chain.name}"] = files
+    return out
+
+
+def _unpack_any(packed):
+    for cls in (hcm_pb2.HttpConnectionManager, tcp_proxy_pb2.TcpProxy):
+        if packed.Is(cls.DESCRIPTOR):
+            message = cls()
+            packed.Unpack(message)
+            return message
+    return None
+
+
+def test_access_log_file_on_every_proxying_chain_of_the_node():
+    logs = _access_logs(_logged({"path": "/dev/stdout"}))
+    with_log = {name for name, files in logs.items() if files}
+    assert "lds_ingress_0.0.0.0_15000/ingress_http_9080" in with_log
+    assert "lds_egress_0.0.0.0_15001/egress_http_9080" in with_log
+    assert all(f.path == "/dev/stdout" for files in logs.values() for f in files)
+    (log,) = logs["lds_ingress_0.0.0.0_15000/ingress_http_9080"]
+    assert not log.HasField("log_format")  # Envoy's default format, as App Mesh without format
+
+
+def test_no_access_log_by_default():
+    assert not any(_access_logs(copy.deepcopy(base())).values())
+
+
+def test_access_log_text_and_json_formats():
+    text = "%START_TIME% %REQ(:METHOD)% %RESPONSE_CODE%\n"
+    (log,) = _access_logs(_logged({"path": "/tmp/a.log", "format": {"text": text}}))[
+        "lds_ingress_0.0.0.0_15000/ingress_http_9080"
+    ]
+    assert log.log_format.text_format_source.inline_string == text
+    pairs = [{"key": "code", "value": "%RESPONSE_CODE%"}, {"key": "path", "value": "%REQ(:PATH)%"}]
+    (log,) = _access_logs(_logged({"path": "/tmp/a.log", "format": {"json": pairs}}))[
+        "lds_ingress_0.0.0.0_15000/ingress_http_9080"
+    ]
+    assert dict(log.log_format.json_format) == {"code": "%RESPONSE_CODE%", "path": "%REQ(:PATH)%"}
+
+
+@pytest.mark.parametrize(
+    ("file", "words"),
+    [
+        ({"path": ""}, ["logging.accessLog.file.path"]),
+        ({"path": "/x", "format": {}}, ["format", "json", "text"]),
+        ({"path": "/x", "format": {"text": "a", "json": []}}, ["format", "json", "text"]),
+        (
+            {"path": "/x", "format": {"text": "%NOT_AN_OPERATOR%"}},
+            ["format.text", "NOT_AN_OPERATOR"],
+        ),
+        ({"path": "/x", "format": {"text": "100% done"}}, ["format.text", "'%'"]),
+        ({"path": "/x", "format": {"text": "%RESPONSE_CODE(x)%"}}, ["RESPONSE_CODE", "no (param"]),
+        ({"path": "/x", "format": {"text": "%REQ%"}}, ["REQ(...)", "needs (param"]),
+        ({"path": "/x", "format": {"text": "%DURATION:5%"}}, ["DURATION", "no :length"]),
+        (
+            {"path": "/x", "format": {"json": [{"key": "k", "value": "%BOGUS%"}]}},
+            ["format.json[0].value", "BOGUS"],
+        ),
+        ({"path": "/x", "format": {"json": [{"key": "", "value": "v"}]}}, ["json[0].key"]),
+    ],
+)
+def test_bad_access_log_is_refused(file, words):
+    message = _refused(_logged(file))
+    assert "VirtualNode 'colorgateway-vn'" in message
+    for word in words:
+        assert word in message, message

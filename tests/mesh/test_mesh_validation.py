@@ -91,8 +91,8 @@ CASES = [
     ),
     (
         "unsupported-field",
-        lambda r: _gw(r).update(logging={"accessLog": {"file": {"path": "/dev/stdout"}}}),
-        [GW, "spec.logging", "unknown or unsupported field"],
+        lambda r: _gw(r).update(backendDefaults={"clientPolicy": {}}),
+        [GW, "spec.backendDefaults", "unknown or unsupported field"],
     ),
     (
         "cloudmap-discovery",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from proxyinit.mesh.model.access_log import Logging
 from proxyinit.mesh.model.base import (
     ApiModel,
     HttpTimeout,
@@ -145,6 +146,7 @@ class VirtualNodeSpec(ApiModel):
     listeners: tuple[Listener, ...] = ()
     service_discovery: ServiceDiscovery | None = None
     backends: tuple[Backend, ...] = ()
+    logging: Logging | None = None
 
     @field_validator("backends", mode="before")
     @classmethod
