@@ -223,3 +223,20 @@ def test_access_log_is_accepted_and_a_bad_format_refused(mesh_server):
     result = create_node(mesh_server, "bad-log-vn", spec, check=False)
     assert "(BadRequestException)" in result.stderr
     assert "logging.accessLog.file.format.text" in result.stderr, result.stderr
+
+
+def test_connection_pool_and_outlier_detection_are_accepted(mesh_server):
+    outlier = {
+        "maxServerErrors": 5,
+        "maxEjectionPercent": 50,
+        "interval": {"unit": "s", "value": 10},
+        "baseEjectionDuration": {"unit": "s", "value": 30},
+    }
+    pool = {"http": {"maxConnections": 10, "maxPendingRequests": 5}}
+    spec = node_spec(hostname="pool.local", connectionPool=pool, outlierDetection=outlier)
+    listener = create_node(mesh_server, "pool-vn", spec).json["virtualNode"]["spec"]["listeners"][0]
+    assert listener["connectionPool"] == pool and listener["outlierDetection"] == outlier
+    # VirtualNodeConnectionPool: the member must be the listener's protocol.
+    spec = node_spec(hostname="pool.local", connectionPool={"tcp": {"maxConnections": 1}})
+    result = create_node(mesh_server, "bad-pool-vn", spec, check=False)
+    assert "(BadRequestException)" in result.stderr and "connectionPool" in result.stderr

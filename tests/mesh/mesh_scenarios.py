@@ -336,6 +336,26 @@ def access_log(resources: Resources) -> Resources:
     return resources
 
 
+def pool_outlier(resources: Resources) -> Resources:
+    """Connection pools (http, tcp, grpc) on the servers' own clusters, outlier detection on the
+    clients' clusters reaching them (blue over http, the database over tcp)."""
+    resources = grpc_route(tcp_route(blue_red(resources)))
+    outlier = {
+        "maxServerErrors": 5,
+        "maxEjectionPercent": 50,
+        "interval": {"unit": "s", "value": 10},
+        "baseEjectionDuration": {"unit": "s", "value": 30},
+    }
+    blue = _listener(resources, "colorteller-blue-vn")
+    blue["connectionPool"] = {"http": {"maxConnections": 10, "maxPendingRequests": 5}}
+    blue["outlierDetection"] = outlier
+    db = _listener(resources, "colordb-vn")
+    db["connectionPool"] = {"tcp": {"maxConnections": 100}}
+    db["outlierDetection"] = {**outlier, "maxServerErrors": 2}
+    _listener(resources, "colorpicker-vn")["connectionPool"] = {"grpc": {"maxRequests": 64}}
+    return resources
+
+
 def _health(protocol: str, **extra) -> dict:
     return {
         "protocol": protocol,
@@ -376,6 +396,10 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "http2_endpoints": (http2_endpoints, (GATEWAY, TELLER_NODE)),
     "multi_port": (multi_port, (GATEWAY, TELLER_NODE)),
     "port_match": (port_match, (GATEWAY,)),
+    "pool_outlier": (
+        pool_outlier,
+        (GATEWAY, "colorteller-blue-vn", "colordb-vn", "colorpicker-vn"),
+    ),
     "access_log": (access_log, (GATEWAY, TELLER_NODE, "colordb-vn")),
     "ip_preference": (ip_preference, (GATEWAY, "colorteller-blue-vn", "colorteller-red-vn")),
     "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),

@@ -351,3 +351,108 @@ def test_bad_access_log_is_refused(file, words):
     assert "VirtualNode 'colorgateway-vn'" in message
     for word in words:
         assert word in message, message
+
+
+# ----------------------------------------------------------------------------- connectionPool
+def _thresholds(cluster: cluster_pb2.Cluster) -> dict[str, int]:
+    (threshold,) = cluster.circuit_breakers.thresholds
+    return {
+        name: getattr(threshold, name).value
+        for name in ("max_connections", "max_pending_requests", "max_requests", "max_retries")
+    }
+
+
+UNLIMITED = 2147483647
+
+
+def test_http_connection_pool_limits_the_local_app_cluster():
+    pool = {"http": {"maxConnections": 10, "maxPendingRequests": 5}}
+    clusters = _clusters(_with_listener(connectionPool=pool))
+    assert _thresholds(clusters[INGRESS]) == {
+        "max_connections": 10,
+        "max_pending_requests": 5,
+        "max_requests": UNLIMITED,
+        "max_retries": UNLIMITED,
+    }
+
+
+def test_http_connection_pool_without_pending_keeps_app_mesh_default():
+    clusters = _clusters(_with_listener(connectionPool={"http": {"maxConnections": 3}}))
+    assert _thresholds(clusters[INGRESS])["max_pending_requests"] == UNLIMITED
+
+
+def test_http2_and_grpc_pools_limit_requests_tcp_limits_connections():
+    resources = http2_endpoints(copy.deepcopy(base()))
+    listener = find(resources, virtualNodeName=TELLER_VN)["spec"]["listeners"][0]
+    listener["connectionPool"] = {"http2": {"maxRequests": 7}}
+    h2 = "cds_ingress_default_colorteller-vn_http2_9080"
+    assert _thresholds(_clusters(resources)[h2])["max_requests"] == 7
+    resources = copy.deepcopy(base())
+    resources.append(node("db-vn", 5432, "tcp", "db.local"))
+    resources[-1]["spec"]["listeners"][0]["connectionPool"] = {"tcp": {"maxConnections": 4}}
+    tcp = _clusters(resources, "db-vn")["cds_ingress_default_db-vn_tcp_5432"]
+    assert _thresholds(tcp)["max_connections"] == 4
+
+
+def test_egress_clusters_keep_app_mesh_defaults_with_a_pool():
+    pool = {"http": {"maxConnections": 10}}
+    clusters = _clusters(_with_listener(connectionPool=pool), "colorgateway-vn")
+    assert set(_thresholds(clusters[TELLER_EGRESS]).values()) == {UNLIMITED}
+
+
+@pytest.mark.parametrize(
+    ("pool", "words"),
+    [
+        ({"tcp": {"maxConnections": 1}}, ["connectionPool", "'tcp'", "'http'"]),
+        ({"http2": {"maxRequests": 1}}, ["connectionPool", "'http2'", "'http'"]),
+        ({}, ["connectionPool", "exactly one"]),
+        ({"http": {"maxConnections": 0}}, ["connectionPool.http.maxConnections", "0"]),
+        ({"http": {"maxPendingRequests": 5}}, ["connectionPool.http.maxConnections", "required"]),
+        ({"http": {"maxConnections": 2**31}}, ["connectionPool.http.maxConnections"]),
+    ],
+)
+def test_bad_connection_pool_is_refused(pool, words):
+    message = _refused(_with_listener(connectionPool=pool))
+    assert "VirtualNode 'colorteller-vn'" in message
+    for word in words:
+        assert word in message, message
+
+
+# --------------------------------------------------------------------------- outlierDetection
+OUTLIER = {
+    "maxServerErrors": 5,
+    "maxEjectionPercent": 50,
+    "interval": {"unit": "s", "value": 10},
+    "baseEjectionDuration": {"unit": "ms", "value": 30000},
+}
+
+
+def test_outlier_detection_goes_on_the_clusters_of_the_nodes_routing_to_it():
+    # howto-outlier-detection: defined on the server's node, applied by its clients' Envoys.
+    resources = _with_listener(outlierDetection=OUTLIER)
+    egress = _clusters(resources, "colorgateway-vn")[TELLER_EGRESS]
+    detection = egress.outlier_detection
+    assert detection.consecutive_5xx.value == 5
+    assert detection.max_ejection_percent.value == 50
+    assert detection.interval.ToMilliseconds() == 10000
+    assert detection.base_ejection_time.ToMilliseconds() == 30000
+    # Only App Mesh's one criterion (server errors) ejects: no success-rate ejection.
+    assert detection.enforcing_success_rate.value == 0
+    assert not _clusters(resources)[INGRESS].HasField("outlier_detection")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"maxEjectionPercent": 101}, ["outlierDetection.maxEjectionPercent", "101"]),
+        ({"maxServerErrors": 0}, ["outlierDetection.maxServerErrors", "0"]),
+        ({"maxServerErrors": 2**32}, ["outlierDetection.maxServerErrors"]),
+        ({"interval": {"unit": "s", "value": 0}}, ["outlierDetection.interval", "above 0"]),
+        ({"baseEjectionDuration": None}, ["outlierDetection.baseEjectionDuration", "required"]),
+    ],
+)
+def test_bad_outlier_detection_is_refused(change, words):
+    detection = {k: v for k, v in {**OUTLIER, **change}.items() if v is not None}
+    message = _refused(_with_listener(outlierDetection=detection))
+    for word in words:
+        assert word in message, message

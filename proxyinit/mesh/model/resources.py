@@ -27,7 +27,7 @@ from proxyinit.mesh.model.base import (
     ServiceName,
     TcpTimeout,
 )
-from proxyinit.mesh.model.listener import HealthCheckPolicy
+from proxyinit.mesh.model.listener import ConnectionPool, HealthCheckPolicy, OutlierDetection
 from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
 
 __all__ = [
@@ -78,6 +78,19 @@ class Listener(ApiModel):
     port_mapping: PortMapping
     timeout: ListenerTimeout | None = None
     health_check: HealthCheckPolicy | None = None
+    connection_pool: ConnectionPool | None = None
+    outlier_detection: OutlierDetection | None = None
+
+    @model_validator(mode="after")
+    def _pool_matches_protocol(self) -> Listener:
+        # VirtualNodeConnectionPool: the member is the listener's protocol.
+        protocol = self.port_mapping.protocol
+        if self.connection_pool is not None and self.connection_pool.given() != [protocol]:
+            raise ValueError(
+                f"connectionPool is given for {self.connection_pool.given()[0]!r} but the "
+                f"listener protocol is {protocol!r}: give exactly connectionPool.{protocol}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _health_check_fits(self) -> Listener:

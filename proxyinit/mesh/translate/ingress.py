@@ -45,7 +45,7 @@ def _ingress_chain(
     ipv6 = ip_preference in ("IPv6_PREFERRED", "IPv6_ONLY")
     address = LOCAL_APP_ADDRESS_V6 if ipv6 else LOCAL_APP_ADDRESS
     local_app = static_cluster(cluster, address, port, protocol)
-    apply_listener_policies(local_app, listener_.health_check)
+    apply_listener_policies(local_app, listener_)
     parts.add_cluster(local_app)
     timeout = _listener_timeout(listener_, protocol)
     stat_prefix = f"ingress_{protocol}_{port}"
