@@ -6,6 +6,9 @@ translated onto the Envoy resources App Mesh put them on.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
@@ -456,3 +459,32 @@ def test_bad_outlier_detection_is_refused(change, words):
     message = _refused(_with_listener(outlierDetection=detection))
     for word in words:
         assert word in message, message
+
+
+_VERSION_OF_ACCESS_LOG_SCENARIO = """
+from proxyinit.contract import NodeId
+from proxyinit.mesh.model.meshfile import parse_resources
+from proxyinit.mesh.translate.node import translate_node
+from proxyinit.xds.snapshot import Snapshot
+from tests.mesh.mesh_scenarios import MESH, scenario_resources
+model = parse_resources(scenario_resources("access_log"))[MESH]
+print(Snapshot(translate_node(model, NodeId(MESH, "colorteller-vn"))).versions())
+"""
+
+
+def test_json_access_log_version_is_the_same_in_another_process():
+    # A json format is a protobuf map (Struct) inside an Any: packed without deterministic
+    # serialization its bytes, hence the version Envoys hold, change from one process to the next.
+    root = Path(__file__).resolve().parents[2]
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", _VERSION_OF_ACCESS_LOG_SCENARIO],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        for _ in range(4)
+    }
+    assert len(runs) == 1, runs

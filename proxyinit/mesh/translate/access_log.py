@@ -66,5 +66,5 @@ def _add_to_filter(filter_, log: accesslog_pb2.AccessLog) -> None:
             config = cls()
             filter_.typed_config.Unpack(config)
             config.access_log.append(log)
-            filter_.typed_config.Pack(config)
+            filter_.typed_config.CopyFrom(pack(config))
             return

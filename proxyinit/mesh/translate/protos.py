@@ -25,8 +25,10 @@ from proxyinit.mesh.translate.names import BIND_ADDRESS, BIND_ADDRESS_V6
 
 
 def pack(message: Message) -> any_pb2.Any:
+    # Deterministic: an Any holds bytes, so a map inside (a Struct, say) would otherwise be
+    # serialized in an order that changes between processes, and with it the version hash.
     packed = any_pb2.Any()
-    packed.Pack(message)
+    packed.Pack(message, deterministic=True)
     return packed
 
 
