@@ -324,20 +324,26 @@ class MeshStore:
                 raise InUse(
                     f"virtual router {key.name!r} still has routes {routes}; delete them first"
                 )
-        if key.kind == "VirtualService":
-            # Backends may name a service before it exists (App Mesh does not check them), so
-            # validation alone would let this delete through; App Mesh refuses it.
-            users = sorted(
-                k.name
-                for k, r in self.records.items()
-                if k.kind == "VirtualNode"
-                and k.mesh == key.mesh
-                and key.name in _backend_names(r.spec)
-            )
-            if users:
+        if key.kind in ("VirtualNode", "VirtualRouter"):
+            # The API Reference's constraints, and only those: a node or router a virtual service
+            # names as provider is in use (a route targeting a node fails validation below). A
+            # node's backends do not hold a service: they may name one that does not exist.
+            services = self._provided_by(key)
+            if services:
                 raise InUse(
-                    f"virtual service {key.name!r} is a backend of virtual node(s) {users}; update them first"
+                    f"{_describe(key)} is the provider of virtual service(s) {services}; "
+                    "update or delete them first"
                 )
+
+    def _provided_by(self, key: Key) -> list[str]:
+        member = "virtualNode" if key.kind == "VirtualNode" else "virtualRouter"
+        return sorted(
+            k.name
+            for k, r in self.records.items()
+            if k.kind == "VirtualService"
+            and k.mesh == key.mesh
+            and ((r.spec.get("provider") or {}).get(member) or {}).get(f"{member}Name") == key.name
+        )
 
     async def _write(
         self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False
@@ -490,14 +496,3 @@ def _replace(record: Record, **changes) -> Record:
     from dataclasses import replace
 
     return replace(record, **changes)
-
-
-def _backend_names(spec: dict) -> set[str]:
-    """Virtual service names a node spec lists as backends (2019 shape or 2018 plain names)."""
-    names = set()
-    for backend in spec.get("backends") or ():
-        if isinstance(backend, str):
-            names.add(backend)
-        elif isinstance(backend, dict):
-            names.add((backend.get("virtualService") or {}).get("virtualServiceName"))
-    return names

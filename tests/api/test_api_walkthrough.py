@@ -259,11 +259,6 @@ def error_of(result) -> str:
             "weightedTargets[0].virtualNode",
         ),
         (
-            ("delete-virtual-service", "--mesh-name", "default", "--virtual-service-name", SERVICE),
-            "ResourceInUseException",
-            "colorgateway-vn",
-        ),
-        (
             (
                 "update-route",
                 "--mesh-name",

@@ -290,6 +290,99 @@ def multi_port(resources: Resources) -> Resources:
     return resources
 
 
+def port_match(resources: Resources) -> Resources:
+    """multi_port with routes whose match is only the port (App Mesh accepted that)."""
+    resources = multi_port(resources)
+    teller_route(resources)["spec"]["httpRoute"]["match"] = {"port": 9080}
+    h2 = find(resources, routeName="colorteller-h2", virtualRouterName="colorteller-vr")
+    h2["spec"]["http2Route"]["match"] = {"port": 9443}
+    return resources
+
+
+def ip_preference(resources: Resources) -> Resources:
+    """An IPv6 mesh: the mesh prefers IPv6, colorteller-red-vn only speaks IPv4 (its override)."""
+    resources = blue_red(resources)
+    find(resources, meshName=MESH)["spec"]["serviceDiscovery"] = {"ipPreference": "IPv6_PREFERRED"}
+    red = find(resources, virtualNodeName="colorteller-red-vn")["spec"]["serviceDiscovery"]
+    red["dns"]["ipPreference"] = "IPv4_ONLY"
+    return resources
+
+
+def access_log(resources: Resources) -> Resources:
+    """File access logs: text (with %% and operator arguments), json, and Envoy's default format."""
+    resources = tcp_route(allow_all(resources))
+    logs = {
+        "colorgateway-vn": {
+            "path": "/dev/stdout",
+            "format": {
+                "text": "[%START_TIME(%s.%3f)%] %REQ(:METHOD)% %REQ(X-FORWARDED-FOR?:AUTHORITY)%"
+                " 100%% %RESPONSE_CODE% %UPSTREAM_HOST% %DURATION%\n"
+            },
+        },
+        "colorteller-vn": {
+            "path": "/tmp/teller_access.log",
+            "format": {
+                "json": [
+                    {"key": "code", "value": "%RESPONSE_CODE%"},
+                    {"key": "path", "value": "%REQ_WITHOUT_QUERY(:PATH):64%"},
+                    {"key": "flags", "value": "%RESPONSE_FLAGS%"},
+                ]
+            },
+        },
+        "colordb-vn": {"path": "/dev/stdout"},
+    }
+    for name, file in logs.items():
+        find(resources, virtualNodeName=name)["spec"]["logging"] = {"accessLog": {"file": file}}
+    return resources
+
+
+def pool_outlier(resources: Resources) -> Resources:
+    """Connection pools (http, tcp, grpc) on the servers' own clusters, outlier detection on the
+    clients' clusters reaching them (blue over http, the database over tcp)."""
+    resources = grpc_route(tcp_route(blue_red(resources)))
+    outlier = {
+        "maxServerErrors": 5,
+        "maxEjectionPercent": 50,
+        "interval": {"unit": "s", "value": 10},
+        "baseEjectionDuration": {"unit": "s", "value": 30},
+    }
+    blue = _listener(resources, "colorteller-blue-vn")
+    blue["connectionPool"] = {"http": {"maxConnections": 10, "maxPendingRequests": 5}}
+    blue["outlierDetection"] = outlier
+    db = _listener(resources, "colordb-vn")
+    db["connectionPool"] = {"tcp": {"maxConnections": 100}}
+    db["outlierDetection"] = {**outlier, "maxServerErrors": 2}
+    _listener(resources, "colorpicker-vn")["connectionPool"] = {"grpc": {"maxRequests": 64}}
+    return resources
+
+
+def _health(protocol: str, **extra) -> dict:
+    return {
+        "protocol": protocol,
+        "healthyThreshold": 2,
+        "unhealthyThreshold": 3,
+        "intervalMillis": 5000,
+        "timeoutMillis": 2000,
+        **extra,
+    }
+
+
+def _listener(resources: Resources, node_name: str) -> dict:
+    return find(resources, virtualNodeName=node_name)["spec"]["listeners"][0]
+
+
+def health_check(resources: Resources) -> Resources:
+    """Listener health checks of every protocol, on each node's local application cluster."""
+    resources = grpc_route(tcp_route(resources))
+    _listener(resources, "colorteller-vn")["healthCheck"] = _health("http", path="/ping")
+    _listener(resources, "colorteller-blue-vn")["healthCheck"] = _health(
+        "http2", path="/ping", port=9080
+    )
+    _listener(resources, "colordb-vn")["healthCheck"] = _health("tcp")
+    _listener(resources, "colorpicker-vn")["healthCheck"] = _health("grpc")
+    return resources
+
+
 GATEWAY, TELLER_NODE = "colorgateway-vn", "colorteller-vn"
 SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] = {
     "colorapp": (lambda r: r, (GATEWAY, TELLER_NODE)),
@@ -302,6 +395,14 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "node_provider": (node_provider, (GATEWAY,)),
     "http2_endpoints": (http2_endpoints, (GATEWAY, TELLER_NODE)),
     "multi_port": (multi_port, (GATEWAY, TELLER_NODE)),
+    "port_match": (port_match, (GATEWAY,)),
+    "pool_outlier": (
+        pool_outlier,
+        (GATEWAY, "colorteller-blue-vn", "colordb-vn", "colorpicker-vn"),
+    ),
+    "access_log": (access_log, (GATEWAY, TELLER_NODE, "colordb-vn")),
+    "ip_preference": (ip_preference, (GATEWAY, "colorteller-blue-vn", "colorteller-red-vn")),
+    "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),
 }
 
 

@@ -196,10 +196,12 @@ def test_every_node_translates_consistently_and_round_trips(scenario):
             for message in messages:
                 again = type(message).FromString(message.SerializeToString())
                 assert again == message
-                assert (
-                    json_format.Parse(json_format.MessageToJson(message), type(message)())
-                    == message
-                )
+                # Compared as JSON: parsing packs each Any again, and a map inside one (a json
+                # access log format) comes out in another byte order than our deterministic pack.
+                parsed = json_format.Parse(json_format.MessageToJson(message), type(message)())
+                assert json_format.MessageToJson(
+                    parsed, sort_keys=True
+                ) == json_format.MessageToJson(message, sort_keys=True)
 
 
 def test_backend_service_not_created_yet_is_accepted_then_routed_once_it_exists():

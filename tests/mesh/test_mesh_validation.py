@@ -91,8 +91,8 @@ CASES = [
     ),
     (
         "unsupported-field",
-        lambda r: _gw(r).update(logging={"accessLog": {"file": {"path": "/dev/stdout"}}}),
-        [GW, "spec.logging", "unknown or unsupported field"],
+        lambda r: _gw(r).update(backendDefaults={"clientPolicy": {}}),
+        [GW, "spec.backendDefaults", "unknown or unsupported field"],
     ),
     (
         "cloudmap-discovery",
@@ -213,7 +213,7 @@ CASES = [
     (
         "prefix-and-path",
         lambda r: _http(r)["match"].update(path={"exact": "/color"}),
-        [ROUTE, "spec.httpRoute.match", "exactly one"],
+        [ROUTE, "spec.httpRoute.match", "at most one"],
     ),
     (
         "bad-regex",

@@ -39,6 +39,14 @@ class MeshModel:
     def egress_filter(self) -> str:
         return self.mesh.spec.egress_filter.type
 
+    def ip_preference(self, node: VirtualNode) -> str | None:
+        """The node's DNS ipPreference, else the mesh's, else None (no preference)."""
+        discovery = node.spec.service_discovery
+        if discovery is not None and discovery.dns.ip_preference is not None:
+            return discovery.dns.ip_preference
+        mesh_discovery = self.mesh.spec.service_discovery
+        return None if mesh_discovery is None else mesh_discovery.ip_preference
+
     def node(self, name: str) -> VirtualNode:
         try:
             return self.nodes[name]

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from proxyinit.mesh.model.access_log import Logging
 from proxyinit.mesh.model.base import (
     ApiModel,
     HttpTimeout,
@@ -26,6 +27,7 @@ from proxyinit.mesh.model.base import (
     ServiceName,
     TcpTimeout,
 )
+from proxyinit.mesh.model.listener import ConnectionPool, HealthCheckPolicy, OutlierDetection
 from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
 
 __all__ = [
@@ -48,9 +50,18 @@ class EgressFilter(ApiModel):
     type: Literal["ALLOW_ALL", "DROP_ALL"]
 
 
+# IpPreference: which address family Envoy resolves, binds and reaches the local app with.
+IpPreference = Literal["IPv6_PREFERRED", "IPv4_PREFERRED", "IPv4_ONLY", "IPv6_ONLY"]
+
+
+class MeshServiceDiscovery(ApiModel):
+    ip_preference: IpPreference | None = None
+
+
 class MeshSpec(ApiModel):
     # The API's default is DROP_ALL ("By default, the type is DROP_ALL", EgressFilterType doc).
     egress_filter: EgressFilter = EgressFilter(type="DROP_ALL")
+    service_discovery: MeshServiceDiscovery | None = None
 
 
 # -------------------------------------------------------------------------------- VirtualNode
@@ -66,6 +77,38 @@ class ListenerTimeout(ApiModel):
 class Listener(ApiModel):
     port_mapping: PortMapping
     timeout: ListenerTimeout | None = None
+    health_check: HealthCheckPolicy | None = None
+    connection_pool: ConnectionPool | None = None
+    outlier_detection: OutlierDetection | None = None
+
+    @model_validator(mode="after")
+    def _pool_matches_protocol(self) -> Listener:
+        # VirtualNodeConnectionPool: the member is the listener's protocol.
+        protocol = self.port_mapping.protocol
+        if self.connection_pool is not None and self.connection_pool.given() != [protocol]:
+            raise ValueError(
+                f"connectionPool is given for {self.connection_pool.given()[0]!r} but the "
+                f"listener protocol is {protocol!r}: give exactly connectionPool.{protocol}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _health_check_fits(self) -> Listener:
+        check, mapping = self.health_check, self.port_mapping
+        if check is None:
+            return self
+        # HealthCheckPolicy.port: "This port must match the port defined in the PortMapping".
+        if check.port not in (None, mapping.port):
+            raise ValueError(
+                f"healthCheck.port {check.port} must be the listener's port {mapping.port}"
+            )
+        # Envoy runs gRPC health checks only over an HTTP/2 cluster ("cluster must support
+        # HTTP/2 for gRPC healthchecking"): refused here rather than NACKed by the node's Envoy.
+        if check.protocol == "grpc" and mapping.protocol not in ("grpc", "http2"):
+            raise ValueError(
+                f"healthCheck.protocol 'grpc' needs a grpc or http2 listener, not {mapping.protocol!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _timeout_matches_protocol(self) -> Listener:
@@ -84,6 +127,8 @@ class DnsServiceDiscovery(ApiModel):
     hostname: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # LOADBALANCER (one address, Envoy LOGICAL_DNS) or ENDPOINTS (all addresses, STRICT_DNS).
     response_type: Literal["LOADBALANCER", "ENDPOINTS"] | None = None
+    # Overrides the mesh's serviceDiscovery.ipPreference for this node (DnsServiceDiscovery doc).
+    ip_preference: IpPreference | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -114,6 +159,7 @@ class VirtualNodeSpec(ApiModel):
     listeners: tuple[Listener, ...] = ()
     service_discovery: ServiceDiscovery | None = None
     backends: tuple[Backend, ...] = ()
+    logging: Logging | None = None
 
     @field_validator("backends", mode="before")
     @classmethod

@@ -116,7 +116,12 @@ class HttpRouteMatch(ApiModel):
 
     @model_validator(mode="after")
     def _prefix_or_path(self) -> HttpRouteMatch:
-        _exactly_one(self, ("prefix", "path"), "match")
+        # App Mesh accepted a match with only `port` (every request to that listener port, as
+        # prefix "/" would); without a port, one of prefix / path says what to match.
+        if self.prefix is not None and self.path is not None:
+            raise ValueError("give at most one of ['prefix', 'path'] in match, got 2")
+        if self.prefix is None and self.path is None and self.port is None:
+            raise ValueError("give one of ['prefix', 'path', 'port'] in match, got none")
         if self.prefix is not None and not self.prefix.startswith("/"):
             # HttpRouteMatch.prefix doc: "This parameter must always start with /".
             raise ValueError(f"match.prefix {self.prefix!r} must start with '/'")

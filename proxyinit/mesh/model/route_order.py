@@ -25,7 +25,7 @@ def _http_specificity(route: HttpRoute) -> tuple[int, int, int]:
             else (2, len(match.path.regex))
         )
     else:
-        rank, length = 1, len(match.prefix)
+        rank, length = 1, len(match.prefix or "/")  # only `port`: as prefix "/"
     extra = (
         len(match.headers or ())
         + len(match.query_parameters or ())

@@ -16,6 +16,14 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from proxyinit.mesh.translate.protos import pack, socket_address, uint32
 
 _UNLIMITED = 2147483647
+# ipPreference -> dns_lookup_family, as App Mesh's howto-ipv6 walkthrough describes each one.
+# Without a preference we keep V4_PREFERRED (App Mesh: v6 first), see dns_cluster.
+_DNS_FAMILY = {
+    "IPv6_PREFERRED": cluster_pb2.Cluster.AUTO,  # AUTO: IPv6 first, IPv4 if there is none
+    "IPv4_PREFERRED": cluster_pb2.Cluster.V4_PREFERRED,
+    "IPv4_ONLY": cluster_pb2.Cluster.V4_ONLY,
+    "IPv6_ONLY": cluster_pb2.Cluster.V6_ONLY,
+}
 _HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
@@ -68,7 +76,12 @@ def static_cluster(name: str, address: str, port: int, protocol: str) -> cluster
 
 
 def dns_cluster(
-    name: str, hostname: str, port: int, protocol: str, response_type: str | None
+    name: str,
+    hostname: str,
+    port: int,
+    protocol: str,
+    response_type: str | None,
+    ip_preference: str | None = None,
 ) -> cluster_pb2.Cluster:
     """A target virtual node, reached through its DNS service discovery (egress side)."""
     kind = (
@@ -79,8 +92,9 @@ def dns_cluster(
     cluster = cluster_pb2.Cluster(
         name=name,
         type=kind,
-        # IPv4 first: task and pod networks are IPv4 in the walkthrough; IPv6 still works.
-        dns_lookup_family=cluster_pb2.Cluster.V4_PREFERRED,
+        # No preference: IPv4 first, task and pod networks are IPv4 in the walkthrough (IPv6
+        # still works); the target node's ipPreference, else the mesh's, decides otherwise.
+        dns_lookup_family=_DNS_FAMILY.get(ip_preference, cluster_pb2.Cluster.V4_PREFERRED),
         load_assignment=_load_assignment(name, hostname, port),
         circuit_breakers=_circuit_breakers(),
     )

@@ -24,6 +24,7 @@ from proxyinit.mesh.translate import names
 from proxyinit.mesh.translate.clusters import dns_cluster, passthrough_cluster
 from proxyinit.mesh.translate.http import Clusters, catch_all_route, mesh_route
 from proxyinit.mesh.translate.parts import Parts
+from proxyinit.mesh.translate.policies import apply_target_policies
 from proxyinit.mesh.translate.protos import (
     http_filter_chain,
     listener,
@@ -48,9 +49,17 @@ def _node_cluster(model: MeshModel, node: VirtualNode, mapping: PortMapping, par
     """The DNS cluster reaching `node` on `mapping`, added to parts; returns its name."""
     name = names.egress_cluster(model.name, node.name, mapping.protocol, mapping.port)
     dns = node.spec.service_discovery.dns
-    parts.add_cluster(
-        dns_cluster(name, dns.hostname, mapping.port, mapping.protocol, dns.response_type)
+    cluster = dns_cluster(
+        name,
+        dns.hostname,
+        mapping.port,
+        mapping.protocol,
+        dns.response_type,
+        model.ip_preference(node),
     )
+    target = next((x for x in node.spec.listeners if x.port_mapping == mapping), None)
+    apply_target_policies(cluster, target)
+    parts.add_cluster(cluster)
     return name
 
 
@@ -160,5 +169,12 @@ def translate_egress(model: MeshModel, node: VirtualNode, parts: Parts) -> None:
     else:
         default = refusing_filter_chain("egress_filter_drop_all", None, "egress_drop_all")
     parts.add_listener(
-        listener(names.EGRESS_LISTENER, names.EGRESS_PORT, base_pb2.OUTBOUND, chains, default)
+        listener(
+            names.EGRESS_LISTENER,
+            names.EGRESS_PORT,
+            base_pb2.OUTBOUND,
+            chains,
+            default,
+            dual_stack=model.ip_preference(node) is not None,
+        )
     )

@@ -62,8 +62,8 @@ def _exact_header(name: str, value: str) -> rc.HeaderMatcher:
 
 def http_route_match(match: HttpRouteMatch) -> rc.RouteMatch:
     out = rc.RouteMatch()
-    if match.prefix is not None:
-        out.prefix = match.prefix
+    if match.path is None:
+        out.prefix = match.prefix or "/"  # a match with only `port`: everything on that port
     elif match.path.exact is not None:
         out.path = match.path.exact
     else:

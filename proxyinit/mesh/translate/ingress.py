@@ -18,6 +18,7 @@ from proxyinit.mesh.translate import names
 from proxyinit.mesh.translate.clusters import static_cluster
 from proxyinit.mesh.translate.http import catch_all_route
 from proxyinit.mesh.translate.parts import Parts
+from proxyinit.mesh.translate.policies import apply_listener_policies
 from proxyinit.mesh.translate.protos import (
     http_filter_chain,
     listener,
@@ -27,16 +28,25 @@ from proxyinit.mesh.translate.protos import (
 )
 
 LOCAL_APP_ADDRESS = "127.0.0.1"
+# howto-ipv6: with IPv6_PREFERRED or IPv6_ONLY the local app endpoint is an IPv6 address (no
+# fallback to IPv4: an app listening on IPv4 only is then unreachable, as in App Mesh).
+LOCAL_APP_ADDRESS_V6 = "::1"
 
 
 def _listener_timeout(listener_: Listener, protocol: str):
     return None if listener_.timeout is None else getattr(listener_.timeout, protocol)
 
 
-def _ingress_chain(mesh: str, node: VirtualNode, listener_: Listener, parts: Parts):
+def _ingress_chain(
+    mesh: str, node: VirtualNode, listener_: Listener, parts: Parts, ip_preference: str | None
+):
     port, protocol = listener_.port_mapping.port, listener_.port_mapping.protocol
     cluster = names.ingress_cluster(mesh, node.name, protocol, port)
-    parts.add_cluster(static_cluster(cluster, LOCAL_APP_ADDRESS, port, protocol))
+    ipv6 = ip_preference in ("IPv6_PREFERRED", "IPv6_ONLY")
+    address = LOCAL_APP_ADDRESS_V6 if ipv6 else LOCAL_APP_ADDRESS
+    local_app = static_cluster(cluster, address, port, protocol)
+    apply_listener_policies(local_app, listener_)
+    parts.add_cluster(local_app)
     timeout = _listener_timeout(listener_, protocol)
     stat_prefix = f"ingress_{protocol}_{port}"
     if protocol == "tcp":
@@ -70,10 +80,20 @@ def _ingress_chain(mesh: str, node: VirtualNode, listener_: Listener, parts: Par
     return http_filter_chain(stat_prefix, port, stat_prefix, route_config)
 
 
-def translate_ingress(mesh: str, node: VirtualNode, parts: Parts) -> None:
+def translate_ingress(
+    mesh: str, node: VirtualNode, parts: Parts, ip_preference: str | None = None
+) -> None:
     listeners = sorted(node.spec.listeners, key=lambda listener: listener.port_mapping.port)
     chains = loop_guard_chains("ingress", PROXY_PORTS)
-    chains += [_ingress_chain(mesh, node, listener_, parts) for listener_ in listeners]
+    chains += [
+        _ingress_chain(mesh, node, listener_, parts, ip_preference) for listener_ in listeners
+    ]
     parts.add_listener(
-        listener(names.INGRESS_LISTENER, names.INGRESS_PORT, base_pb2.INBOUND, chains)
+        listener(
+            names.INGRESS_LISTENER,
+            names.INGRESS_PORT,
+            base_pb2.INBOUND,
+            chains,
+            dual_stack=ip_preference is not None,
+        )
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 from proxyinit.contract import EGRESS_PORT, INGRESS_PORT
 
 BIND_ADDRESS = "0.0.0.0"  # REDIRECT from PREROUTING arrives on the interface address, not loopback
+# With an ipPreference App Mesh bound "all IPv4 and IPv6 addresses" (howto-ipv6); the listener
+# names keep the IPv4 address, so dashboards do not change.
+BIND_ADDRESS_V6 = "::"
 
 INGRESS_LISTENER = f"lds_ingress_{BIND_ADDRESS}_{INGRESS_PORT}"
 EGRESS_LISTENER = f"lds_egress_{BIND_ADDRESS}_{EGRESS_PORT}"

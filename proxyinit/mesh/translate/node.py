@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.translate.access_log import add_access_logs
 from proxyinit.mesh.translate.egress import translate_egress
 from proxyinit.mesh.translate.ingress import translate_ingress
 from proxyinit.mesh.translate.parts import Parts
@@ -26,6 +27,7 @@ def translate_node(model: MeshModel, node: NodeId) -> dict[str, list[Message]]:
         raise ConfigError(f"node {str(node)!r}: mesh {node.mesh!r} is not mesh {model.name!r}")
     virtual_node = model.node(node.node)
     parts = Parts()
-    translate_ingress(model.name, virtual_node, parts)
+    translate_ingress(model.name, virtual_node, parts, model.ip_preference(virtual_node))
     translate_egress(model, virtual_node, parts)
+    add_access_logs(parts.listeners, virtual_node.spec.logging)
     return parts.by_type()

@@ -21,12 +21,14 @@ from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
 from proxyinit.mesh.model.base import Duration
-from proxyinit.mesh.translate.names import BIND_ADDRESS
+from proxyinit.mesh.translate.names import BIND_ADDRESS, BIND_ADDRESS_V6
 
 
 def pack(message: Message) -> any_pb2.Any:
+    # Deterministic: an Any holds bytes, so a map inside (a Struct, say) would otherwise be
+    # serialized in an order that changes between processes, and with it the version hash.
     packed = any_pb2.Any()
-    packed.Pack(message)
+    packed.Pack(message, deterministic=True)
     return packed
 
 
@@ -171,8 +173,9 @@ def loop_guard_chains(
 
 
 def listener(
-    name: str, port: int, direction: int, chains: list, default_chain=None
+    name: str, port: int, direction: int, chains: list, default_chain=None, dual_stack=False
 ) -> listener_pb2.Listener:
+    """`dual_stack`: also bind `[::]:port` (IPv6 only on that socket), so ip6tables REDIRECTs land."""
     out = listener_pb2.Listener(
         name=name,
         address=socket_address(BIND_ADDRESS, port),
@@ -182,4 +185,6 @@ def listener(
     )
     if default_chain is not None:
         out.default_filter_chain.CopyFrom(default_chain)
+    if dual_stack:
+        out.additional_addresses.add().address.CopyFrom(socket_address(BIND_ADDRESS_V6, port))
     return out
