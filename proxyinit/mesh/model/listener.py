@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from proxyinit.mesh.model.base import ApiModel, Duration, Protocol
+from proxyinit.mesh.model.base import ApiModel, Duration, Int, Protocol
 
 # The API's MaxConnections / MaxRequests / MaxPendingRequests are 32-bit Integers.
 _INT32 = 2**31 - 1
@@ -18,13 +18,13 @@ _INT32 = 2**31 - 1
 class HealthCheckPolicy(ApiModel):
     """Active health checks of the local application, run by the node's own Envoy."""
 
-    healthy_threshold: int = Field(ge=2, le=10)
-    unhealthy_threshold: int = Field(ge=2, le=10)
-    interval_millis: int = Field(ge=5000, le=300_000)
-    timeout_millis: int = Field(ge=2000, le=60_000)
+    healthy_threshold: Int = Field(ge=2, le=10)
+    unhealthy_threshold: Int = Field(ge=2, le=10)
+    interval_millis: Int = Field(ge=5000, le=300_000)
+    timeout_millis: Int = Field(ge=2000, le=60_000)
     protocol: Protocol
     path: str | None = Field(default=None, min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Int | None = Field(default=None, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _http_needs_path(self) -> HealthCheckPolicy:
@@ -36,17 +36,17 @@ class HealthCheckPolicy(ApiModel):
 
 
 class _ConnectionLimit(ApiModel):
-    max_connections: int = Field(ge=1, le=_INT32)
+    max_connections: Int = Field(ge=1, le=_INT32)
 
 
 class HttpConnectionPool(_ConnectionLimit):
-    max_pending_requests: int | None = Field(default=None, ge=1, le=_INT32)
+    max_pending_requests: Int | None = Field(default=None, ge=1, le=_INT32)
 
 
 class RequestConnectionPool(ApiModel):
     """VirtualNodeHttp2ConnectionPool and VirtualNodeGrpcConnectionPool (the same shape)."""
 
-    max_requests: int = Field(ge=1, le=_INT32)
+    max_requests: Int = Field(ge=1, le=_INT32)
 
 
 class ConnectionPool(ApiModel):
@@ -70,8 +70,8 @@ class ConnectionPool(ApiModel):
 
 
 class OutlierDetection(ApiModel):
-    max_server_errors: int = Field(ge=1, le=2**32 - 1)  # Envoy's consecutive_5xx is a UInt32
-    max_ejection_percent: int = Field(ge=0, le=100)
+    max_server_errors: Int = Field(ge=1, le=2**32 - 1)  # Envoy's consecutive_5xx is a UInt32
+    max_ejection_percent: Int = Field(ge=0, le=100)
     interval: Duration
     base_ejection_duration: Duration
 
