@@ -33,9 +33,12 @@ def leftovers() -> dict[str, set[str]]:
             text=True,
         ).stdout.split()
     )
+    # This process's namespaces only (Lab names them <prefix>-<pid>-<n>): another test run on
+    # the machine may be creating and removing its own meanwhile.
+    mine = f"-{os.getpid()}-"
     return {
-        "netns": {n for n in netns if n.startswith("pi-")},
-        "etc": etc,
+        "netns": {n for n in netns if n.startswith("pi-") and mine in n},
+        "etc": {n for n in etc if not n.startswith("pi-") or mine in n},
         "tmp": tmp,
         "procs": procs,
     }
