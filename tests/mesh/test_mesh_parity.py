@@ -117,6 +117,8 @@ def test_no_health_check_by_default():
         ({"path": None}, ["healthCheck", "path is required", "'http'"]),
         ({"port": 9081}, ["healthCheck.port", "9081", "9080"]),
         ({"color": "blue"}, ["healthCheck.color", "unknown"]),
+        # Envoy sends the path as a header value: control characters would be a NACK.
+        ({"path": "/a\nb"}, ["healthCheck.path", "control character"]),
         # Envoy cannot run a gRPC check over the HTTP/1 cluster of an http listener (a NACK).
         ({"protocol": "grpc"}, ["healthCheck.protocol 'grpc'", "'http'"]),
     ],

@@ -30,6 +30,9 @@ def loopback_translator(ingress: int | None = None, egress: int | None = None):
         for listener in resources[types.LISTENER]:
             listener.address.socket_address.address = "127.0.0.1"
             listener.address.socket_address.port_value = ports[listener.name]
+            for extra in listener.additional_addresses:  # `[::]` with an ipPreference
+                extra.address.socket_address.address = "::1"
+                extra.address.socket_address.port_value = ports[listener.name]
         return resources
 
     translate.ports = ports

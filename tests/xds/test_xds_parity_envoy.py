@@ -119,11 +119,12 @@ def serving(host: str, port: int, status: int = 200, delay: float = 0.0):
 
 
 @contextlib.contextmanager
-def listening(port: int):
-    """A local app that accepts TCP connections on 127.0.0.1:port (enough for a tcp check)."""
-    with socket.socket() as sock:
+def listening(port: int, host: str = "127.0.0.1"):
+    """A local app that accepts TCP connections on host:port (enough for a tcp check)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+        sock.bind((host, port))
         sock.listen(16)
         yield
 
@@ -171,6 +172,14 @@ async def _eventually(check, timeout: float = 10.0):
 
 async def test_health_check_marks_a_local_app_that_does_not_answer_unhealthy(front):
     envoy, up, down, _, _ = front
+    seen = await _eventually(_health_flags(envoy, up, down))
+    assert seen is not None, "Envoy did not report both local app clusters"
+    assert seen[f"cds_ingress_{MESH}_front-vn_tcp_{up}"] == "healthy"
+    assert "failed_active_hc" in seen[f"cds_ingress_{MESH}_front-vn_tcp_{down}"]
+
+
+def _health_flags(envoy: EnvoyProcess, up: int, down: int):
+    """A check: {cluster: health flags} once both local app clusters are listed and one is healthy."""
 
     async def flags():
         status, body = await envoy.admin_get("/clusters")
@@ -178,12 +187,27 @@ async def test_health_check_marks_a_local_app_that_does_not_answer_unhealthy(fro
         out = {}
         for line in body.decode().splitlines():
             if "::health_flags::" in line:
-                cluster, _, _, value = line.split("::", 3)
-                out[cluster] = value
+                # cluster::host::health_flags::flags; the host may be [::1]:port
+                head, _, value = line.rpartition("::health_flags::")
+                out[head.partition("::")[0]] = value
         want = {f"cds_ingress_{MESH}_front-vn_tcp_{port}" for port in (up, down)}
         return out if want <= set(out) and "healthy" in out.values() else None
 
-    seen = await _eventually(flags)
+    return flags
+
+
+async def test_ipv6_only_node_reaches_its_local_app_on_ipv6_loopback(tmp_path):
+    # howto-ipv6: with IPv6_ONLY the local app endpoint is IPv6, so an app listening on IPv4
+    # only is unreachable ("error due to application compatibility").
+    up, down = free_port(), free_port()
+    resources = mesh(up, down, free_port(), tmp_path / "unused.log")
+    node_spec = resources[1]["spec"]
+    del node_spec["logging"], node_spec["backends"]
+    node_spec["serviceDiscovery"]["dns"]["ipPreference"] = "IPv6_ONLY"
+    envoy = EnvoyProcess()
+    with listening(up, "::1"), listening(down, "127.0.0.1"):
+        async with running_node(tmp_path, envoy, resources, NODE, loopback_translator()):
+            seen = await _eventually(_health_flags(envoy, up, down))
     assert seen is not None, "Envoy did not report both local app clusters"
     assert seen[f"cds_ingress_{MESH}_front-vn_tcp_{up}"] == "healthy"
     assert "failed_active_hc" in seen[f"cds_ingress_{MESH}_front-vn_tcp_{down}"]

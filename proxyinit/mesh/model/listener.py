@@ -7,12 +7,16 @@ but App Mesh enforced are in the validators, each with where it is documented.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+
+from pydantic import Field, field_validator, model_validator
 
 from proxyinit.mesh.model.base import ApiModel, Duration, Int, Protocol
 
 # The API's MaxConnections / MaxRequests / MaxPendingRequests are 32-bit Integers.
 _INT32 = 2**31 - 1
+# Envoy's HttpHealthCheck.path is a header value: it refuses these (tab is allowed).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class HealthCheckPolicy(ApiModel):
@@ -25,6 +29,13 @@ class HealthCheckPolicy(ApiModel):
     protocol: Protocol
     path: str | None = Field(default=None, min_length=1)
     port: Int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("path")
+    @classmethod
+    def _header_value(cls, path: str | None) -> str | None:
+        if path is not None and _CONTROL.search(path):
+            raise ValueError("must not contain a control character (it is sent as a header)")
+        return path
 
     @model_validator(mode="after")
     def _http_needs_path(self) -> HealthCheckPolicy:
