@@ -1,15 +1,15 @@
 """The App Mesh resources in App Mesh's own JSON shape (2019-01-25 API), plus the 2018 preview shapes.
 
 Specs (MeshSpec, VirtualNodeSpec, VirtualServiceSpec, VirtualRouterSpec, RouteSpec) are the API's
-`spec` objects; a later issue serves the App Mesh REST API with these same classes, so they stay
-faithful to botocore's `appmesh/2019-01-25/service-2.json`. The resource classes (Mesh, VirtualNode,
+`spec` objects; the App Mesh REST API (proxyinit/api) reads and returns these same classes, so they
+stay faithful to botocore's `appmesh/2019-01-25/service-2.json`. The resource classes (Mesh, VirtualNode,
 ...) are the `aws appmesh create-* --cli-input-json` inputs: names + spec.
 
 2018 preview shapes (the colorapp walkthrough, tests/data/colorapp/) are normalised here, per resource:
 - VirtualNode `backends: ["name"]`  -> `backends: [{virtualService: {virtualServiceName: name}}]`
 - VirtualNode `serviceDiscovery.dns.serviceName` -> `serviceDiscovery.dns.hostname`
 - VirtualRouter `spec.serviceNames` -> kept aside (`preview_service_names`); MeshModel turns each name
-  into a VirtualService provided by this router (see model/build.py).
+  into a VirtualService provided by this router (see build.py).
 """
 
 from __future__ import annotations
