@@ -6,7 +6,7 @@ call per rule), same run.
 
 Each measurement: a fresh namespace, then `ip netns exec NS <command>` timed from spawn to
 exit (the same wrapper for both sides; its own cost is shown as `ip netns exec true`).
-Run as root: python bench/apply.py [--repeat 5] [--sizes 10,100,1000]
+Run as root: python -m bench.apply [--repeat 5] [--sizes 10,100,1000]
 """
 
 from __future__ import annotations

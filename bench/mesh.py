@@ -3,7 +3,7 @@
 first shifted response, and requests/s client -> gateway -> Envoy -> Envoy -> teller compared
 with the same requests sent with no mesh at all (same apps, same namespaces layout, same run).
 
-python bench/mesh.py [--runs 3] [--requests 2000] [--concurrency 8]
+python -m bench.mesh [--runs 3] [--requests 2000] [--concurrency 8]
 """
 
 from __future__ import annotations

@@ -103,10 +103,13 @@ def parse_network(text: str) -> Network:
     address, slash, prefix = text.partition("/")
     if "%" in address:
         raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")
-    if slash and not (prefix.isascii() and prefix.isdigit() and str(int(prefix)) == prefix):
-        raise ValueError(
-            f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
-        )
+    if slash:
+        try:
+            parse_int(prefix, "prefix length", 0, 128)
+        except ValueError:
+            raise ValueError(
+                f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
+            ) from None
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as err:

@@ -17,6 +17,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = xds_sub.add_parser(
         "serve", help="serve a mesh file, or the App Mesh API's store, to Envoys over gRPC ADS"
     )
+    _add_source_and_address_options(serve)
+    _add_api_options(serve)
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.01,
+        help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)",
+    )
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(handler=run_serve)
+
+
+def _add_source_and_address_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db"
     )
@@ -37,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help=f"read-only JSON debug endpoint (off unless given; e.g. {DEFAULT_DEBUG_ADDRESS})",
     )
+
+
+def _add_api_options(serve: argparse.ArgumentParser) -> None:
+    """The store mode's App Mesh API (with --db)."""
     serve.add_argument(
         "--api",
         default=DEFAULT_API_ADDRESS,
@@ -57,14 +74,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="verify SigV4 signatures against `ACCESS_KEY_ID SECRET` lines of FILE (default: not checked)",
     )
-    serve.add_argument(
-        "--poll-interval",
-        type=float,
-        default=0.01,
-        help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)",
-    )
-    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    serve.set_defaults(handler=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ class ControlPlane:
         callbacks: Iterable[Callbacks] = (),
     ):
         if (mesh_file is None) == (db is None):
-            raise ConfigError("xds serve: give --mesh-file FILE or --db PATH (one of the two)")
+            raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
         self.xds, self.debug, self.api_endpoint, self.api_keys = xds, debug, api, api_keys
         self.region = region  # None: the region each client signs for (see api.app)
         self.source, self.db = mesh_file, db
@@ -106,7 +106,11 @@ class ControlPlane:
 
         region = {"region": self.region} if self.region else {}
         self.store = MeshStore(SqliteStore(self.db), pipeline=self.publisher, **region)
-        self.publisher.publish(self.publisher.prepare(self.store.meshes))
+        for name, model in sorted(self.store.meshes.items()):
+            try:
+                self.publisher.publish(self.publisher.prepare({name: model}))
+            except ConfigError as err:  # e.g. a translation change after an upgrade: serve the rest
+                log.error("stored mesh %r cannot be served (fix it through the API): %s", name, err)
 
     async def _start_api(self) -> None:
         from proxyinit.api.app import create_app
@@ -147,6 +151,7 @@ class ControlPlane:
             self.api = None
         if self.debug_server is not None:
             await self.debug_server.stop()
+            self.debug_server = None
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace)
             self._grpc_server = None
@@ -171,14 +176,18 @@ class ControlPlane:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with self:
-            log.info("control plane ready: %s", self.ports())
-            if on_ready is not None:
-                on_ready(f"ready {self.ports()}")
-            stopper = asyncio.ensure_future(stop.wait())
-            waits = {stopper} | ({self._watch_task} if self._watch_task else set())
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if self._watch_task is not None and self._watch_task.done():
-                self._watch_task.result()  # the watch only ends on an error: report it
+        try:
+            async with self:
+                log.info("control plane ready: %s", self.ports())
+                if on_ready is not None:
+                    on_ready(f"ready {self.ports()}")
+                stopper = asyncio.ensure_future(stop.wait())
+                waits = {stopper} | ({self._watch_task} if self._watch_task else set())
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if self._watch_task is not None and self._watch_task.done():
+                    self._watch_task.result()  # the watch only ends on an error: report it
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
         return 0

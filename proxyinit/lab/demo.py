@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from proxyinit.contract import init_container_env
+from proxyinit.contract import EGRESS_PORT, INGRESS_PORT, init_container_env
 from proxyinit.lab.netns import Lab, lab, netns_exec, probe_command
 
 APP, PEER = "198.18.0.1", "198.18.0.2"
@@ -68,8 +68,12 @@ def proxyinit(ns: str, *args: str) -> subprocess.CompletedProcess:
 def build(current: Lab) -> dict[str, str]:
     app, peer = current.add_namespace("pi-demo-app"), current.add_namespace("pi-demo-peer")
     current.link(app, [f"{APP}/24"], peer, [f"{PEER}/24"])
-    current.spawn(app, *probe_command("serve", "envoy-ingress", "15000"), ready_line="ready")
-    current.spawn(app, *probe_command("serve", "envoy-egress", "15001"), ready_line="ready")
+    current.spawn(
+        app, *probe_command("serve", "envoy-ingress", str(INGRESS_PORT)), ready_line="ready"
+    )
+    current.spawn(
+        app, *probe_command("serve", "envoy-egress", str(EGRESS_PORT)), ready_line="ready"
+    )
     current.spawn(app, *probe_command("serve", "app", "9080"), ready_line="ready")
     current.spawn(peer, *probe_command("serve", "peer", "80,22"), ready_line="ready")
     return {"app": app, "peer": peer}

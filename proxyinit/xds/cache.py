@@ -65,16 +65,6 @@ class SnapshotCache:
         self._notify(node_id)
         return True
 
-    def replace_all(self, snapshots: dict[str, Snapshot]) -> list[str]:
-        """Make the cache hold exactly `snapshots`; return the node ids whose content changed."""
-        changed = [node for node, snap in snapshots.items() if self.set_snapshot(node, snap)]
-        changed += [
-            node
-            for node in list(self._snapshots)
-            if node not in snapshots and self.clear_snapshot(node)
-        ]
-        return changed
-
     def subscribe(self, node_id: str, callback: ChangeCallback) -> Subscription:
         self._watchers.setdefault(node_id, {})[callback] = None
         return Subscription(self, node_id, callback)

@@ -56,17 +56,21 @@ def parse_endpoint(
     if value.startswith("unix://"):
         path = value[len("unix://") :]
         if not allow_unix:
-            raise ConfigError(f"{what}={raw!r}: a unix socket is not supported here; use HOST:PORT")
+            raise ConfigError(
+                f"{what}={echo(raw)}: a unix socket is not supported here; use HOST:PORT"
+            )
         if not path.startswith("/"):
-            raise ConfigError(f"{what}={raw!r}: expected unix:///ABSOLUTE/PATH")
+            raise ConfigError(f"{what}={echo(raw)}: expected unix:///ABSOLUTE/PATH")
         return Endpoint(unix_path=path)
     host, sep, port_text = value.rpartition(":")
     if not sep or not host:
-        raise ConfigError(f"{what}={raw!r}: expected HOST:PORT, [IPV6]:PORT or unix:///PATH")
+        raise ConfigError(f"{what}={echo(raw)}: expected HOST:PORT, [IPV6]:PORT or unix:///PATH")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ConfigError(f"{what}={raw!r}: an IPv6 address must be bracketed, as in [::1]:15010")
+        raise ConfigError(
+            f"{what}={echo(raw)}: an IPv6 address must be bracketed, as in [::1]:15010"
+        )
     try:
         port = parse_port(port_text, allow_zero=allow_port_zero)
     except ValueError as err:

@@ -164,6 +164,20 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no configuration for node {node_id}")
         return node_id
 
+    async def _check_same_node(
+        self, stream: StreamState, node: core_pb2.Node, context: grpc.aio.ServicerContext
+    ) -> None:
+        """A stream stays bound to its first node: a request naming another ends it."""
+        try:
+            key = self.node_key(node)
+        except ValueError:
+            key = None
+        if key != stream.node_id:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"node id changed on the stream from {stream.node_id} to {node.id}",
+            )
+
     async def _apply_requests(
         self, stream: StreamState, inbox: collections.deque, context: grpc.aio.ServicerContext
     ) -> bool:
@@ -172,11 +186,8 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             request = inbox.popleft()
             if request is _END:
                 return False
-            if request.HasField("node") and request.node.id and request.node.id != stream.node_id:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"node id changed on the stream from {stream.node_id} to {request.node.id}",
-                )
+            if request.HasField("node") and request.node.id:
+                await self._check_same_node(stream, request.node, context)
             kind = stream.on_request(request)
             self._log_request(stream, request, kind)
             for callbacks in self.callbacks:

@@ -55,6 +55,8 @@ def imports_of(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("proxyinit")}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: relative import; write proxyinit.... in full")
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("proxyinit"):
             found.add(node.module)
             found |= {f"{node.module}.{a.name}" for a in node.names}

@@ -87,3 +87,9 @@ def test_parse_int_accepts_plain_decimals(text, number):
 def test_parse_int_refuses_everything_else(text):
     with pytest.raises(ValueError):
         parse_int(text, "n", 0, 65535)
+
+
+def test_a_cidr_prefix_of_thousands_of_digits_is_refused_as_not_canonical():
+    """The prefix goes through the one strict parser: int() of 5,000 digits raised its own error."""
+    with pytest.raises(ConfigError, match="not canonical"):
+        load_settings(env(EGRESS_IGNORED_IP="10.0.0.0/" + "9" * 5000))

@@ -46,13 +46,6 @@ def test_cache_same_content_does_not_wake_watchers():
     assert woken == ["a", "a"]
 
 
-def test_cache_replace_all_reports_changed_and_removed_nodes():
-    cache = SnapshotCache()
-    cache.replace_all({"a": node_snapshot("a"), "b": node_snapshot("b")})
-    changed = cache.replace_all({"a": node_snapshot("a"), "c": node_snapshot("c")})
-    assert sorted(changed) == ["b", "c"] and cache.node_ids() == ["a", "c"]
-
-
 def test_publisher_snapshots_every_virtual_node_of_the_colorapp():
     from proxyinit.mesh.model.meshfile import load_mesh_file
 
@@ -311,3 +304,30 @@ async def test_an_api_write_translates_its_mesh_once_and_publishes_what_it_prepa
         assert served is prepared[-1]["other"]["mesh/other/virtualNode/extra-vn"]
     finally:
         store.store.close()
+
+
+async def test_a_stored_mesh_that_no_longer_translates_is_not_served_the_rest_are(tmp_path, caplog):
+    """After an upgrade a stored mesh may validate and still fail translation: the control plane
+    starts, serves the other meshes and says which one it cannot serve."""
+    import yaml
+
+    from proxyinit.mesh.model.meshfile import parse_resources
+    from proxyinit.mesh.translate.node import translate_node
+    from proxyinit.store.meshes import MeshStore
+    from proxyinit.store.sqlite import SqliteStore
+
+    items = yaml.safe_load((EXAMPLES / "mesh.yaml").read_text())
+    other = [{**item, "meshName": "other"} for item in items]
+    store = MeshStore(SqliteStore(str(tmp_path / "mesh.db")))
+    await store.apply({**parse_resources(items), **parse_resources(other)})
+    store.store.close()
+
+    def broken(model, node):
+        if model.name == "other":
+            raise ConfigError("cannot translate")
+        return translate_node(model, node)
+
+    plane = ControlPlane(Endpoint("127.0.0.1", 0), db=str(tmp_path / "mesh.db"), translate=broken)
+    async with plane:
+        assert set(plane.cache.node_ids()) == NODES
+    assert "stored mesh 'other' cannot be served" in caplog.text

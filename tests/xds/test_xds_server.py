@@ -310,3 +310,34 @@ async def test_a_closed_stream_leaves_no_reader_running():
     await responses.aclose()  # what grpc does when the call ends
     assert requests.wound_down, "the stream ended before its reader did"
     assert not registry.streams() and watcher_count(cache) == 0
+
+
+async def test_a_node_key_other_than_the_id_holds_for_the_whole_stream():
+    """The seam maps Node -> cache key; Envoy repeats its node on later requests, and those must
+    be compared as keys too, not as raw ids against the key."""
+    import grpc
+
+    from proxyinit.xds.cache import SnapshotCache
+    from proxyinit.xds.server import AggregatedDiscoveryService, start_server
+    from tests.xds.conftest import AdsClient
+
+    cache = SnapshotCache()
+    cache.set_snapshot("key/gw", node_snapshot("g"))
+    service = AggregatedDiscoveryService(cache, node_key=lambda node: f"key/{node.id}")
+    server, port = await start_server(service, "127.0.0.1:0")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    client = AdsClient(channel, "gw")
+    try:
+        await client.send(types.CLUSTER)
+        cds = await client.read()
+        await client.send(types.CLUSTER, version=cds.version_info, nonce=cds.nonce, node_id="gw")
+        await client.send(types.LISTENER, node_id="gw")
+        assert (await client.read()).type_url == types.LISTENER  # the stream is still open
+        await client.send(types.ROUTE, ["g-routes"], node_id="other")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await client.read()
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        await client.close()
+        await channel.close()
+        await server.stop(0)

