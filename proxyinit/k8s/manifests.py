@@ -133,3 +133,15 @@ def _expression_matches(expr: Any, labels: dict, field: str) -> bool:
     if op == "DoesNotExist":
         return key not in labels
     raise ValueError(f"{field}.operator: unknown operator {echo(op)}")
+
+
+def read_objects(path: str, stdin=None) -> list[Obj]:
+    """The objects of FILE, DIR or `-` (stdin, bounded like a file)."""
+    if path == "-":
+        text = (stdin).read(MAX_MESH_FILE_BYTES + 1)
+        if len(text) > MAX_MESH_FILE_BYTES:
+            raise ConfigError("standard input: larger than 8 MiB")
+        return objects("-", documents("-", text, "standard input"))
+    return [
+        obj for source, text in read_paths(path) for obj in objects(source, documents(source, text))
+    ]
