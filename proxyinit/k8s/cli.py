@@ -8,8 +8,6 @@ import argparse
 import re
 import sys
 
-from proxyinit import __version__
-
 _ENDPOINT = re.compile(r"^(unix:///\S+|[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5})$")
 
 
@@ -33,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the control plane as the sidecar reaches it (APPMESH_XDS_ENDPOINT): HOST:PORT",
     )
     inject.add_argument(
-        "--image", default=f"proxyinit:{__version__}", help="image of both injected containers"
+        "--image",
+        default=None,
+        help="image of both injected containers (default proxyinit:VERSION)",
     )
     inject.set_defaults(handler=run_inject)
 
@@ -48,9 +48,16 @@ def run_inject(args: argparse.Namespace) -> int:
             f"--xds-endpoint: expected HOST:PORT or unix:///PATH (got {args.xds_endpoint!r})"
         )
     objs = read_objects(args.file, sys.stdin)
+    image = args.image or f"proxyinit:{_version()}"
     context = [obj for path in args.mesh for obj in read_objects(path)]
-    result = inject(objs, context, Options(xds_endpoint=args.xds_endpoint, image=args.image))
+    result = inject(objs, context, Options(xds_endpoint=args.xds_endpoint, image=image))
     sys.stdout.write(dump(result.docs))
     for line in result.report:
         print(line, file=sys.stderr)
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("proxyinit")
