@@ -41,6 +41,7 @@ class Translation:
     # (App Mesh kind, mesh, App Mesh name) -> the object it came from, for error messages
     origins: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     sources: list[Obj] = field(default_factory=list)  # the object of each item
+    spec_paths: list[str] = field(default_factory=list)  # where its spec is in that object
     skipped: Counter = field(default_factory=Counter)
     nodes: list[tuple[Obj, str, str]] = field(default_factory=list)  # (VirtualNode, mesh, name)
 
@@ -118,12 +119,15 @@ class Translator:
                 self._router(obj)
         return self.out
 
-    def _emit(self, obj: Obj, kind: str, mesh: str | Obj, item: dict) -> None:
+    def _emit(
+        self, obj: Obj, kind: str, mesh: str | Obj, item: dict, spec_at: str = "spec."
+    ) -> None:
         mesh_name = aws_name(mesh) if isinstance(mesh, Obj) else mesh
         item = {"meshName": mesh_name, **item}
         name = aws_name(obj) if kind != "Route" else item["routeName"]
         self.out.items.append(item)
         self.out.sources.append(obj)
+        self.out.spec_paths.append(spec_at)
         self.out.origins[(kind, mesh_name, name)] = obj
         if kind == "VirtualNode":
             self.out.nodes.append((obj, mesh_name, name))
@@ -280,26 +284,25 @@ class Translator:
             path = f"spec.routes[{i}]"
             if not isinstance(route, dict) or not isinstance(route.get("name"), str):
                 raise fail(obj, f"{path}.name", "every route needs a name", route)
-            body = _without(route, "name")
-            for kind in ROUTE_KINDS:
-                action = (
-                    (body.get(kind) or {}).get("action")
-                    if isinstance(body.get(kind), dict)
-                    else None
-                )
-                if isinstance(action, dict) and isinstance(action.get("weightedTargets"), list):
-                    body[kind] = {
-                        **body[kind],
-                        "action": {
-                            **action,
-                            "weightedTargets": [
-                                self._target(obj, t, f"{path}.{kind}.action.weightedTargets[{j}]")
-                                for j, t in enumerate(action["weightedTargets"])
-                            ],
-                        },
-                    }
-            item = {"virtualRouterName": aws_name(obj), "routeName": route["name"], "spec": body}
-            self._emit(obj, "Route", mesh, item)
+            item = {
+                "virtualRouterName": aws_name(obj),
+                "routeName": route["name"],
+                "spec": self._route_spec(obj, route, path),
+            }
+            self._emit(obj, "Route", mesh, item, f"{path}.")
+
+    def _route_spec(self, obj: Obj, route: dict, path: str) -> dict:
+        """An inline route as a RouteSpec: weightedTargets' node refs resolved to names."""
+        body = _without(route, "name")
+        for kind in ROUTE_KINDS:
+            member = body.get(kind)
+            action = member.get("action") if isinstance(member, dict) else None
+            targets = action.get("weightedTargets") if isinstance(action, dict) else None
+            if isinstance(targets, list):
+                at = f"{path}.{kind}.action.weightedTargets"
+                resolved = [self._target(obj, t, f"{at}[{j}]") for j, t in enumerate(targets)]
+                body[kind] = {**member, "action": {**action, "weightedTargets": resolved}}
+        return body
 
     def _target(self, obj: Obj, target: Any, path: str) -> dict:
         if not isinstance(target, dict):

@@ -60,11 +60,18 @@ def read_input(path: str | Path) -> MeshInput:
 
 def check(translation: Translation) -> dict[str, MeshModel]:
     """Validate translated items one by one (an error names the object), then together."""
-    for item, obj in zip(translation.items, translation.sources, strict=True):
+    for item, obj, at in zip(
+        translation.items, translation.sources, translation.spec_paths, strict=True
+    ):
         try:
             parse_resource(item)
         except ConfigError as err:
-            raise ConfigError(f"{_ident(obj)}: {_strip_where(str(err))}") from None
+            # An inline route's `spec.httpRoute...` is `spec.routes[i].httpRoute...` in its router.
+            parts = _strip_where(str(err)).split("; ")
+            text = "; ".join(
+                at + p.removeprefix("spec.") if p.startswith("spec.") else p for p in parts
+            )
+            raise ConfigError(f"{_ident(obj)}: {text}") from None
     try:
         return parse_resources(translation.items)
     except ConfigError as err:

@@ -200,3 +200,14 @@ def test_the_control_plane_reads_manifests_as_its_mesh_file(tmp_path):
     empty.write_text("---\n---\n")
     with pytest.raises(ConfigError, match="is empty"):
         load_mesh_file(empty)
+
+
+def test_an_inline_route_error_names_its_place_in_the_router(tmp_path):
+    objs = docs()
+    route = named(objs, "VirtualRouter", "color-router")["spec"]["routes"][0]["httpRoute"]
+    route["action"]["weightedTargets"][0]["weight"] = 800
+    message = refused(tmp_path, objs)
+    assert message.startswith(
+        "VirtualRouter 'howto/color-router': spec.routes[0].httpRoute.action.weightedTargets[0].weight"
+    ), message
+    assert "800" in message
