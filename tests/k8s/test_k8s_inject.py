@@ -124,3 +124,13 @@ def test_cli_reads_stdin_and_exits_2_on_bad_input():
     assert bad.returncode == 2 and bad.stdout == "" and "APPMESH_APP_PORTS" in bad.stderr
     endpoint = run("", "--xds-endpoint", "no port")
     assert endpoint.returncode == 2 and "--xds-endpoint" in endpoint.stderr
+
+
+def test_a_namespace_not_in_the_input_counts_as_labelled():
+    context = [o for o in read_objects(str(HOWTO)) if o.kind != "Namespace"]
+    objs = read_objects(str(DATA / "inject" / "deployment.yaml"))
+    result = inject(objs, context, OPTIONS)
+    assert result.report == [
+        "Deployment 'howto/front': injected "
+        "(VirtualNode 'howto/front' -> mesh/howto-mesh/virtualNode/front_howto)"
+    ]

@@ -211,3 +211,31 @@ def test_an_inline_route_error_names_its_place_in_the_router(tmp_path):
         "VirtualRouter 'howto/color-router': spec.routes[0].httpRoute.action.weightedTargets[0].weight"
     ), message
     assert "800" in message
+
+
+def test_the_watched_mesh_file_takes_manifest_edits_and_refuses_bad_ones(tmp_path, caplog):
+    from proxyinit.controlplane.meshfile_source import FileMeshSource
+
+    path = write(tmp_path, docs())
+    source = FileMeshSource(path)
+    assert set(source.load()) == {"howto-mesh"}
+    objs = docs()
+    named(objs, "VirtualNode", "red")["spec"]["listeners"][0]["portMapping"]["port"] = 0
+    path.write_text(yaml.safe_dump_all(objs))
+    assert source.poll() is None
+    assert "VirtualNode 'howto/red': spec.listeners[0].portMapping.port" in caplog.text
+    objs = docs()
+    route = named(objs, "VirtualRouter", "color-router")["spec"]["routes"][0]["httpRoute"]
+    route["action"]["weightedTargets"][0]["weight"] = 5
+    path.write_text(yaml.safe_dump_all(objs))
+    meshes = source.poll()
+    targets = meshes["howto-mesh"].routes["color-router_howto"][0].spec.http_route.action
+    assert [t.weight for t in targets.weighted_targets] == [5, 2]
+
+
+def test_a_directory_may_mix_mesh_files_and_manifests(tmp_path):
+    write(tmp_path, docs(), "a.yaml")
+    extra = [{"meshName": "howto-mesh", "virtualNodeName": "legacy-vn", "spec": {}}]
+    (tmp_path / "b.json").write_text(__import__("json").dumps(extra))
+    names = by_name(read_input(tmp_path).items)
+    assert "legacy-vn" in names and "front_howto" in names
