@@ -75,6 +75,8 @@ class Index:
             raise fail(obj, "kind", f"unknown {GROUP} kind", obj.kind)
         if not obj.name:
             raise fail(obj, "metadata.name", "is required", obj.meta.get("name"))
+        if not isinstance(obj.body.get("spec", {}), dict):
+            raise fail(obj, "spec", "expected a mapping", obj.body["spec"])
         key = (obj.kind, "" if obj.kind == "Mesh" else obj.namespace, obj.name)
         if key in self.objs:
             raise fail(obj, "metadata.name", "declared twice in the input", obj.name)

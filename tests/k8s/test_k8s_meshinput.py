@@ -239,3 +239,9 @@ def test_a_directory_may_mix_mesh_files_and_manifests(tmp_path):
     (tmp_path / "b.json").write_text(__import__("json").dumps(extra))
     names = by_name(read_input(tmp_path).items)
     assert "legacy-vn" in names and "front_howto" in names
+
+
+def test_a_spec_that_is_no_mapping_is_refused(tmp_path):
+    objs = docs()
+    named(objs, "VirtualService", "color")["spec"] = ["provider"]
+    assert "VirtualService 'howto/color': spec: expected a mapping" in refused(tmp_path, objs)
