@@ -1,7 +1,8 @@
-"""Coming from App Mesh on EKS, end to end (root): the controller's manifests served by
-`xds serve --mesh-file`, `proxyinit inject` run on them, and each injected pod spec played in its
-own namespace: the init container's env applied with the redirector, the Envoy sidecar started
-with the sidecar's env (`envoy-run`), the app; the client's request goes through both Envoys."""
+"""Coming from App Mesh on EKS, end to end (root), the README's three commands: the
+controller's manifests applied with `proxyinit mesh apply` to a control plane's API, `proxyinit
+inject` run on them, and each injected pod spec played in its own namespace: the init
+container's env applied with the redirector, the Envoy sidecar started with the sidecar's env
+(`envoy-run`), the app; the client's request goes through both Envoys."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ HOSTS = {
     "backend-pods.shop.svc.cluster.local": ADDRESSES["backend"],
     "backend.shop.svc.cluster.local": ADDRESSES["backend"],
 }
+API = "http://127.0.0.1:15080"
 GET = (
     "import sys,urllib.request as u;o=u.build_opener(u.ProxyHandler({}));"
     "sys.stdout.write(o.open(sys.argv[1],timeout=5).read().decode())"
@@ -108,6 +110,33 @@ def play_pod(current: Lab, ns: str, spec: dict, workdir: Path, name: str) -> Non
     wait_get(ns, "http://127.0.0.1:9901/ready", f"envoy of {name}")
 
 
+def start_control_plane(current: Lab, hub: str, workdir: Path, socket: Path) -> None:
+    """`xds serve --db` in the hub namespace (its API on that namespace's loopback, so no port
+    of the machine is taken); Envoys reach it through the unix socket."""
+    serve = [
+        sys.executable,
+        "-m",
+        "proxyinit",
+        "xds",
+        "serve",
+        "--db",
+        str(workdir / "mesh.db"),
+        "--api",
+        API.removeprefix("http://"),
+        "--xds",
+        f"unix://{socket}",
+    ]
+    with open(workdir / "control-plane.log", "wb") as log:
+        current.processes.append(
+            subprocess.Popen(netns_exec(hub, *serve), stdout=log, stderr=log, umask=0)
+        )
+    deadline = time.monotonic() + 20
+    while not socket.exists():
+        assert time.monotonic() < deadline, (workdir / "control-plane.log").read_text()
+        time.sleep(0.02)
+    wait_get(hub, f"{API}/openapi.json", "control plane API")
+
+
 def counter(ns: str, name: str) -> int:
     stats = get(ns, f"http://127.0.0.1:9901/stats?filter=^{name}$").stdout
     return sum(int(line.partition(": ")[2]) for line in stats.splitlines() if line.startswith(name))
@@ -130,23 +159,26 @@ def test_injected_pods_carry_traffic_through_their_envoys():
                 namespaces[name] = current.add_namespace(f"pi-{name}")
                 current.attach(hub, bridge, namespaces[name], [f"{address}/24"])
                 current.hosts_file(namespaces[name], HOSTS)
-            serve = [
-                sys.executable,
-                "-m",
-                "proxyinit",
-                "xds",
-                "serve",
-                "--mesh-file",
-                str(workdir / "manifests.yaml"),
-                "--xds",
-                f"unix://{socket}",
-            ]
-            with open(workdir / "control-plane.log", "wb") as log:
-                current.processes.append(subprocess.Popen(serve, stdout=log, stderr=log, umask=0))
-            deadline = time.monotonic() + 20
-            while not socket.exists():
-                assert time.monotonic() < deadline, (workdir / "control-plane.log").read_text()
-                time.sleep(0.02)
+            start_control_plane(current, hub, workdir, socket)
+            applied = subprocess.run(
+                netns_exec(
+                    hub,
+                    sys.executable,
+                    "-m",
+                    "proxyinit",
+                    "mesh",
+                    "apply",
+                    "-f",
+                    str(workdir / "manifests.yaml"),
+                    "--endpoint-url",
+                    API,
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert applied.returncode == 0, applied.stderr
+            assert "created   VirtualNode shop/client_shop" in applied.stdout
             for name in ADDRESSES:
                 play_pod(current, namespaces[name], specs[name], workdir, name)
             app = {**clean_environ(), "COLOR": "blue"}
