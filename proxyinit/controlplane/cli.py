@@ -18,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve", help="serve a mesh file, or the App Mesh API's store, to Envoys over gRPC ADS"
     )
     serve.add_argument(
-        "--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db"
+        "--mesh-file",
+        default=None,
+        help="YAML/JSON list of App Mesh resources, or Kubernetes manifests with the App Mesh "
+        "controller's resources (watched); or --db",
     )
     serve.add_argument(
         "--db",
