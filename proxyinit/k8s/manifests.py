@@ -6,9 +6,10 @@ cannot be used to get around them.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from proxyinit.bounds import MAX_MESH_FILE_BYTES, load_yaml_documents, read_mesh_file
 from proxyinit.contract import echo
@@ -135,10 +136,10 @@ def _expression_matches(expr: Any, labels: dict, field: str) -> bool:
     raise ValueError(f"{field}.operator: unknown operator {echo(op)}")
 
 
-def read_objects(path: str, stdin=None) -> list[Obj]:
+def read_objects(path: str, stdin: TextIO | None = None) -> list[Obj]:
     """The objects of FILE, DIR or `-` (stdin, bounded like a file)."""
     if path == "-":
-        text = (stdin).read(MAX_MESH_FILE_BYTES + 1)
+        text = (stdin or sys.stdin).read(MAX_MESH_FILE_BYTES + 1)
         if len(text) > MAX_MESH_FILE_BYTES:
             raise ConfigError("standard input: larger than 8 MiB")
         return objects("-", documents("-", text, "standard input"))
