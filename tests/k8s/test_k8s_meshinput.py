@@ -245,3 +245,19 @@ def test_a_spec_that_is_no_mapping_is_refused(tmp_path):
     objs = docs()
     named(objs, "VirtualService", "color")["spec"] = ["provider"]
     assert "VirtualService 'howto/color': spec: expected a mapping" in refused(tmp_path, objs)
+
+
+def test_manifests_are_bounded_like_mesh_files(tmp_path):
+    # An alias bomb in a later document is measured over the whole stream, before anything is built.
+    bomb = ["---", "apiVersion: v1", "kind: ConfigMap", "data:", "  x0: &a0 [lol, lol]"]
+    bomb += [f"  x{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(HOWTO.read_text() + "\n".join(bomb) + "\n")
+    with pytest.raises(ConfigError, match="alias bomb"):
+        read_input(path)
+    big = tmp_path / "dir"
+    big.mkdir()
+    for name in ("a.yaml", "b.yaml"):
+        (big / name).write_text("# " + "x" * (5 * 1024 * 1024) + "\n")
+    with pytest.raises(ConfigError, match="more than 8 MiB of manifests in all"):
+        read_input(big)
