@@ -73,6 +73,23 @@ def load_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: not valid YAML/JSON ({echo(str(exc), 200)})") from None
 
 
+def load_yaml_documents(text: str, where: str) -> list[Any]:
+    """Every document of a YAML stream (`---` separated, as Kubernetes manifests are), bounded
+    as load_yaml bounds one: the measure runs over the whole stream's events."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if len(text) > MAX_MESH_FILE_BYTES:
+        raise ConfigError(f"{where}: larger than {MAX_MESH_FILE_BYTES} bytes (8 MiB)")
+    try:
+        _measure(yaml.parse(text, Loader=loader), where)
+        return list(yaml.load_all(text, Loader=loader))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML/JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{where}: not valid YAML/JSON ({echo(str(exc), 200)})") from None
+
+
 def _measure(events, where: str) -> None:
     """Walk parser events (no objects built) and refuse depth, aliases or expanded size."""
     import yaml

@@ -27,6 +27,7 @@ def build_parser():
     from proxyinit.api import cli as api_cli
     from proxyinit.colorapp import cli as colorapp_cli
     from proxyinit.controlplane import cli as controlplane_cli
+    from proxyinit.k8s import cli as k8s_cli
     from proxyinit.lab import cli as lab_cli
     from proxyinit.mesh.runtime import cli as runtime_cli
 
@@ -35,6 +36,7 @@ def build_parser():
     api_cli.register(sub)
     lab_cli.register(sub)
     colorapp_cli.register(sub)
+    k8s_cli.register(sub)
     return parser
 
 

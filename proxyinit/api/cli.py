@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-f",
         "--file",
         required=True,
-        help="YAML/JSON list of App Mesh resources (create-* input shapes)",
+        help="YAML/JSON list of App Mesh resources (create-* input shapes), or Kubernetes "
+        "manifests with the App Mesh controller's appmesh.k8s.aws/v1beta2 resources; FILE or DIR",
     )
     where = apply.add_mutually_exclusive_group()
     where.add_argument(
@@ -106,7 +107,13 @@ def _apply_http(path: str, endpoint: str) -> list[dict]:
 
 
 def _read(path: str) -> list:
-    from proxyinit.bounds import load_yaml, read_mesh_file
+    import sys
 
-    # YAML is a superset of JSON; bounded as `xds serve --mesh-file` bounds it.
-    return load_yaml(read_mesh_file(path), f"mesh file {path!r}") or []
+    from proxyinit.k8s.meshinput import read_input
+
+    # A mesh file, Kubernetes manifests (the App Mesh controller's resources) or a directory of
+    # them; bounded as `xds serve --mesh-file` bounds it.
+    found = read_input(path)
+    if found.summary():
+        print(found.summary(), file=sys.stderr)
+    return found.items

@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _add_source_and_address_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
-        "--mesh-file", default=None, help="YAML/JSON list of App Mesh resources (watched); or --db"
+        "--mesh-file",
+        default=None,
+        help="YAML/JSON list of App Mesh resources, or Kubernetes manifests with the App Mesh "
+        "controller's resources (watched); or --db",
     )
     serve.add_argument(
         "--db",

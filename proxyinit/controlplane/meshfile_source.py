@@ -18,8 +18,8 @@ from pathlib import Path
 
 from proxyinit.bounds import MAX_MESH_FILE_BYTES, read_regular
 from proxyinit.errors import ConfigError
+from proxyinit.k8s.meshinput import load_mesh_file  # mesh file or Kubernetes manifests
 from proxyinit.mesh.model.mesh import MeshModel
-from proxyinit.mesh.model.meshfile import load_mesh_file
 
 log = logging.getLogger(__name__)
 RECENT_NS = 1_000_000_000  # a file modified less than this ago is hashed on every poll

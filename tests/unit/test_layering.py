@@ -25,8 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     "mesh.translate": BASE | {"mesh.model", "xds"},
     "mesh.runtime": BASE | {"xds"},
     "store": BASE | {"mesh.model"},
-    "api": BASE | {"mesh.model", "store"},
-    "controlplane": BASE | {"xds", "mesh.model", "mesh.translate", "store", "api"},
+    "k8s": BASE | {"settings", "mesh.model"},
+    "api": BASE | {"mesh.model", "store", "k8s"},
+    "controlplane": BASE | {"xds", "mesh.model", "mesh.translate", "store", "api", "k8s"},
     "colorapp": BASE,
     "lab": BASE | {"settings", "firewall", "xds", "mesh.model", "mesh.translate", "mesh.runtime"},
 }

@@ -1,0 +1,63 @@
+"""`proxyinit inject -f FILE|DIR|-`: manifests in, manifests out with what the App Mesh
+controller's webhook injected (like `linkerd inject` and `istioctl kube-inject`), ready for
+`kubectl apply -f -`. Stdlib only at module level."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+_ENDPOINT = re.compile(r"^(unix:///\S+|[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5})$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    inject = sub.add_parser(
+        "inject",
+        help="add the proxyinit init container and Envoy sidecar to workloads, as the App Mesh "
+        "controller's webhook did",
+    )
+    inject.add_argument("-f", "--file", required=True, help="manifests: FILE, DIR or - (stdin)")
+    inject.add_argument(
+        "--mesh",
+        action="append",
+        default=[],
+        metavar="FILE|DIR",
+        help="more manifests read for context only (Mesh, VirtualNodes, Namespaces); repeatable",
+    )
+    inject.add_argument(
+        "--xds-endpoint",
+        required=True,
+        help="the control plane as the sidecar reaches it (APPMESH_XDS_ENDPOINT): HOST:PORT",
+    )
+    inject.add_argument(
+        "--image",
+        default=None,
+        help="image of both injected containers (default proxyinit:VERSION)",
+    )
+    inject.set_defaults(handler=run_inject)
+
+
+def run_inject(args: argparse.Namespace) -> int:
+    from proxyinit.errors import ConfigError
+    from proxyinit.k8s.inject import Options, dump, inject
+    from proxyinit.k8s.manifests import read_objects
+
+    if not _ENDPOINT.match(args.xds_endpoint):
+        raise ConfigError(
+            f"--xds-endpoint: expected HOST:PORT or unix:///PATH (got {args.xds_endpoint!r})"
+        )
+    objs = read_objects(args.file, sys.stdin)
+    image = args.image or f"proxyinit:{_version()}"
+    context = [obj for path in args.mesh for obj in read_objects(path)]
+    result = inject(objs, context, Options(xds_endpoint=args.xds_endpoint, image=image))
+    sys.stdout.write(dump(result.docs))
+    for line in result.report:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("proxyinit")

@@ -1,0 +1,113 @@
+"""Mesh input for `mesh apply -f FILE|DIR` and `xds serve --mesh-file`: a create-* list (the mesh
+file) or Kubernetes manifests carrying the App Mesh controller's resources, in any mix per file.
+
+Translated resources are validated as the API validates them, and a bad one is refused naming
+the Kubernetes object (`Kind namespace/name`), the field and the value; nothing of the input is
+applied (the caller applies the whole list in one transaction).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from proxyinit.bounds import read_mesh_file
+from proxyinit.errors import ConfigError
+from proxyinit.k8s.appmesh import Translation, translate
+from proxyinit.k8s.manifests import Obj, documents, is_manifest, objects, read_paths
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.meshfile import parse_resource, parse_resources
+from proxyinit.mesh.model.problems import where
+
+
+@dataclass
+class MeshInput:
+    items: list = field(default_factory=list)  # create-* inputs
+    skipped: Counter = field(default_factory=Counter)  # kind -> objects that are no App Mesh kind
+
+    def summary(self) -> str:
+        """One line on what was skipped, or "" (kubectl users expect every object accounted for)."""
+        if not self.skipped:
+            return ""
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.skipped.items()))
+        return (
+            f"skipped {sum(self.skipped.values())} objects that are no App Mesh resource ({kinds})"
+        )
+
+
+def read_input(path: str | Path) -> MeshInput:
+    """FILE or DIR -> create-* items; ConfigError naming the file, or the object, field, value."""
+    raw: list = []
+    objs: list[Obj] = []
+    for source, text in read_paths(path):
+        docs = documents(source, text)
+        if len(docs) == 1 and not is_manifest(docs[0]):
+            if not isinstance(docs[0], list):
+                raise ConfigError(
+                    f"file {source!r}: expected a list of App Mesh resources or Kubernetes "
+                    f"manifests, got {type(docs[0]).__name__}"
+                )
+            raw += docs[0]
+        else:
+            objs += objects(source, docs)
+    if not objs:
+        return MeshInput(raw)
+    translation = translate(objs)
+    check(translation)
+    return MeshInput(raw + translation.items, translation.skipped)
+
+
+def check(translation: Translation) -> dict[str, MeshModel]:
+    """Validate translated items one by one (an error names the object), then together."""
+    for item, obj, at in zip(
+        translation.items, translation.sources, translation.spec_paths, strict=True
+    ):
+        try:
+            parse_resource(item)
+        except ConfigError as err:
+            # An inline route's `spec.httpRoute...` is `spec.routes[i].httpRoute...` in its router.
+            parts = _strip_where(str(err)).split("; ")
+            text = "; ".join(
+                at + p.removeprefix("spec.") if p.startswith("spec.") else p for p in parts
+            )
+            raise ConfigError(f"{_ident(obj)}: {text}") from None
+    try:
+        return parse_resources(translation.items)
+    except ConfigError as err:
+        raise ConfigError(_name_objects(str(err), translation)) from None
+
+
+def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
+    """`xds serve --mesh-file`: the mesh file or manifests -> {mesh name: MeshModel}."""
+    name = f"mesh file {str(path)!r}"
+    docs = documents(str(path), read_mesh_file(path), "mesh file")
+    if not docs:
+        # An empty file is what a reader sees in the middle of a non-atomic rewrite; serving it
+        # would drop every node's config. "No meshes" must be said explicitly: `[]`.
+        raise ConfigError(f"{name} is empty (write [] to serve no meshes)")
+    try:
+        if len(docs) == 1 and not is_manifest(docs[0]):
+            return parse_resources(docs[0])
+        return check(translate(objects(str(path), docs)))
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _ident(obj: Obj) -> str:
+    return obj.ident(obj.kind != "Mesh")
+
+
+def _strip_where(message: str) -> str:
+    # "VirtualNode 'a_b' (mesh 'm'): spec...: why" -> "spec...: why": the object names itself.
+    head, sep, rest = message.partition("): ")
+    return rest if sep and " (mesh " in head else message.partition(": ")[2] or message
+
+
+def _name_objects(message: str, translation: Translation) -> str:
+    """Cross-resource errors name App Mesh resources: add the object each came from."""
+    for (kind, mesh, name), obj in translation.origins.items():
+        for text in (where(kind, name, mesh), where(kind, name)):
+            if text in message:
+                return message.replace(text, f"{_ident(obj)} ({text})", 1)
+    return message
