@@ -61,6 +61,13 @@ def test_defaults_from_the_arn():
             },
             "mesh/m/virtualNode/v",
         ),
+        # A virtual gateway's Envoy (App Mesh's Envoy image >= 1.15: the gateway's ARN).
+        (
+            {
+                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g"
+            },
+            "mesh/m/virtualGateway/g",
+        ),
     ],
 )
 def test_node_id_sources(env, expected):
@@ -118,9 +125,13 @@ def test_admin_and_flags_overrides():
         ),
         (
             {
-                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g"
+                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualRouter/r"
             },
-            "virtual gateways are not supported",
+            "virtualGateway/<gateway>",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": "mesh/m/virtualGateway/g"},
+            "names a virtual gateway: set APPMESH_RESOURCE_ARN",
         ),
         (
             {"APPMESH_VIRTUAL_NODE_NAME": "colorteller-red-vn"},
