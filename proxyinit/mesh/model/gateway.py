@@ -61,6 +61,11 @@ class GatewayConnectionPool(ApiModel):
     def given(self) -> str:
         return next(name for name, value in self if value is not None)
 
+    @property
+    def tcp(self) -> None:
+        # No tcp member in a gateway's pool; the node pool's translation (policies.py) asks.
+        return None
+
 
 class GatewayListener(ApiModel):
     port_mapping: GatewayPortMapping
