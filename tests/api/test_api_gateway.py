@@ -268,3 +268,33 @@ def test_gateway_listener_tls_is_refused_as_unsupported(gateway_server):
         gateway_server.aws("create-virtual-gateway", *G, "--spec", json.dumps(spec), check=False)
     )
     assert "BadRequestException" in message and "tls" in message
+
+
+def test_mesh_apply_imports_gateways_and_is_idempotent(tmp_path):
+    """A mesh file with a gateway and its routes (`mesh apply --db`), then served by the API."""
+    from tests.api.conftest import Server
+    from tests.api.test_api_apply import apply
+    from tests.mesh.gateway_scenarios import gateway_resources
+
+    mesh_file = tmp_path / "mesh.json"
+    mesh_file.write_text(json.dumps(gateway_resources("gateway_rewrites")))
+    db = tmp_path / "seed.db"
+    first = apply("-f", str(mesh_file), "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    assert "created   VirtualGateway default/ingress-gw" in first.stdout
+    assert "created   GatewayRoute default/ingress-gw/old-path" in first.stdout
+    again = apply("-f", str(mesh_file), "--db", str(db))
+    assert "created" not in again.stdout and "updated" not in again.stdout, again.stdout
+    server = Server(db)
+    server.start()
+    try:
+        gateway = ("--mesh-name", "default", "--virtual-gateway-name", "ingress-gw")
+        routes = server.aws("list-gateway-routes", *gateway).json["gatewayRoutes"]
+        assert sorted(r["gatewayRouteName"] for r in routes) == [
+            "catch-all",
+            "keep-prefix",
+            "new-prefix",
+            "old-path",
+        ]
+    finally:
+        server.stop()
