@@ -153,3 +153,22 @@ def test_a_router_route_matching_a_path_behind_a_gateway_is_refused_not_misroute
     )
     with pytest.raises(ConfigError, match="'blue-only' matching on a path"):
         _translate(resources)
+
+
+def test_gateway_node_ids_parse_and_key_the_ads_stream():
+    from envoy.config.core.v3 import base_pb2
+
+    from proxyinit.controlplane.plane import app_mesh_node_key
+
+    node = NodeId.parse("mesh/default/virtualGateway/colorapp-gw")
+    assert (node.mesh, node.node, node.kind, node.is_gateway) == (
+        "default",
+        "colorapp-gw",
+        "virtualGateway",
+        True,
+    )
+    assert str(node) == "mesh/default/virtualGateway/colorapp-gw"
+    assert NodeId("m", "n") == NodeId.parse("mesh/m/virtualNode/n")  # nodes unchanged
+    assert app_mesh_node_key(base_pb2.Node(id=str(node))) == str(node)
+    with pytest.raises(ConfigError, match="virtualGateway/<gateway>"):
+        NodeId.parse("mesh/default/virtualRouter/r")

@@ -227,6 +227,16 @@ def test_cli_writes_file_and_exits_2_on_bad_env(tmp_path):
     assert "APPMESH_VIRTUAL_NODE_NAME='nope'" in bad.stderr
 
 
+def test_cli_bootstraps_a_virtual_gateways_envoy(tmp_path):
+    """`envoy-bootstrap` (and so `envoy-run`) for a gateway task: App Mesh's gateway ARN."""
+    out = tmp_path / "envoy.yaml"
+    arn = "arn:aws:appmesh:us-west-2:123456789012:mesh/default/virtualGateway/colorapp-gw"
+    ok = run_cli(["envoy-bootstrap", "-o", str(out)], {"APPMESH_RESOURCE_ARN": arn})
+    assert ok.returncode == 0, ok.stderr
+    node = yaml.safe_load(out.read_text())["node"]
+    assert node == {"id": "mesh/default/virtualGateway/colorapp-gw", "cluster": node["id"]}
+
+
 def test_cli_modules_import_stdlib_only():
     """Building the whole parser (every subcommand) imports nothing heavy."""
     code = (
