@@ -1,6 +1,7 @@
 """A virtual gateway's Envoy on loopback (issue 9): a request through the gateway reaches the
 target virtual service's node, and the app receives the path and host App Mesh's rewrites make:
-the default (host -> the service's name, the matched prefix -> `/`) and explicit ones.
+the default (host -> the service's name, the matched prefix -> `/`) and explicit ones, for a
+service provided by a node and one provided by a router; hostname matches ignore case and port.
 
 No iptables: a gateway is an Envoy-only service; its listener is moved from 0.0.0.0 to loopback
 on the same (free) port. The target node's DNS hostname is 127.0.0.2, where an app echoes the
@@ -31,6 +32,7 @@ MESH = "ingress"
 GATEWAY = f"mesh/{MESH}/virtualGateway/ingress-gw"
 SERVICE = "echo.ingress.local"
 APP_HOST = "127.0.0.2"
+ROUTED = "routed.ingress.local"
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -58,11 +60,13 @@ def echoing(port: int):
         thread.join(5)
 
 
-def _route(name: str, match: dict, priority: int | None = None, **action) -> dict:
+def _route(
+    name: str, match: dict, priority: int | None = None, service: str = SERVICE, **action
+) -> dict:
     spec = {
         "httpRoute": {
             "match": match,
-            "action": {"target": {"virtualService": {"virtualServiceName": SERVICE}}, **action},
+            "action": {"target": {"virtualService": {"virtualServiceName": service}}, **action},
         }
     }
     if priority is not None:
@@ -107,6 +111,30 @@ def mesh(gateway_port: int, app_port: int) -> list[dict]:
             },
         ),
         _route("old", {"path": {"exact": "/old"}}, rewrite={"path": {"exact": "/new"}}),
+        _route("host", {"prefix": "/host/", "hostname": {"exact": "shop.example.com"}}),
+        # A service provided by a virtual router: the router's route picks the node.
+        {
+            "meshName": MESH,
+            "virtualRouterName": "echo-vr",
+            "spec": {"listeners": [{"portMapping": {"port": app_port, "protocol": "http"}}]},
+        },
+        {
+            "meshName": MESH,
+            "virtualRouterName": "echo-vr",
+            "routeName": "all",
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {"weightedTargets": [{"virtualNode": "echo-vn", "weight": 1}]},
+                }
+            },
+        },
+        {
+            "meshName": MESH,
+            "virtualServiceName": ROUTED,
+            "spec": {"provider": {"virtualRouter": {"virtualRouterName": "echo-vr"}}},
+        },
+        _route("routed", {"prefix": "/routed/"}, service=ROUTED),
     ]
 
 
@@ -160,4 +188,14 @@ async def test_the_app_behind_a_gateway_receives_the_rewritten_path_and_host(tmp
                 "host": "shop.example.com",
             }
             assert _get(gateway_port, "/old", "a.example.com") == {"path": "/new", "host": SERVICE}
+            assert _get(gateway_port, "/routed/x", "a.example.com") == {
+                "path": "/x",
+                "host": ROUTED,
+            }
+            # A hostname match ignores case and the port; another host does not match.
+            assert _get(gateway_port, "/host/a", "Shop.Example.com:1234") == {
+                "path": "/a",
+                "host": SERVICE,
+            }
+            assert _get(gateway_port, "/host/a", "other.example.com") == 404
             assert _get(gateway_port, "/elsewhere", "a.example.com") == 404
