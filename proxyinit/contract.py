@@ -103,26 +103,35 @@ def parse_port(text: str, what: str = "port", *, allow_zero: bool = False) -> in
 
 # App Mesh's resource names: 1-255 characters (the API Reference's `ResourceName`).
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
-_NODE_ID = re.compile(rf"^mesh/(?P<mesh>{_NAME})/(?P<kind>virtualNode)/(?P<name>{_NAME})$")
+_NODE_ID = re.compile(
+    rf"^mesh/(?P<mesh>{_NAME})/(?P<kind>virtualNode|virtualGateway)/(?P<name>{_NAME})$"
+)
 
 
 class NodeId(NamedTuple):
-    """An Envoy node id in App Mesh's convention: `mesh/<mesh>/virtualNode/<node>`.
+    """An Envoy node id in App Mesh's convention: `mesh/<mesh>/virtualNode/<node>`, or
+    `mesh/<mesh>/virtualGateway/<gateway>` for a virtual gateway's Envoy (`kind`).
 
     App Mesh's `APPMESH_RESOURCE_ARN` ends in the same path, so the id of a resource is the
     ARN's resource part."""
 
     mesh: str
     node: str
+    kind: str = "virtualNode"
 
     @classmethod
     def parse(cls, raw: str) -> NodeId:
         match = _NODE_ID.match(raw or "")
         if not match:
             raise ConfigError(
-                f"node id {echo(raw)} is not of the form mesh/<mesh>/virtualNode/<node>"
+                f"node id {echo(raw)} is not of the form mesh/<mesh>/virtualNode/<node> "
+                "or mesh/<mesh>/virtualGateway/<gateway>"
             )
-        return cls(match["mesh"], match["name"])
+        return cls(match["mesh"], match["name"], match["kind"])
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.kind == "virtualGateway"
 
     def __str__(self) -> str:
-        return f"mesh/{self.mesh}/virtualNode/{self.node}"
+        return f"mesh/{self.mesh}/{self.kind}/{self.node}"

@@ -1,5 +1,5 @@
 """The FastAPI app: App Mesh's 2019-01-25 operations for Mesh, VirtualNode, VirtualService,
-VirtualRouter and Route, plus tags, over a MeshStore.
+VirtualRouter, Route, VirtualGateway and GatewayRoute, plus tags, over a MeshStore.
 
 Methods and paths are the model's (`requestUri` in botocore's service-2.json; tests check every
 operation against it). Handlers are generated per kind from one table, with real signatures so
@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from proxyinit.api import shapes
 from proxyinit.api.errors import install_error_handlers, region_of
-from proxyinit.store.base import KINDS, Key
+from proxyinit.store.base import KINDS, PARENT, Key
 from proxyinit.store.meshes import NAME_KEY, MeshStore
 
 PREFIX = "/v20190125"
@@ -46,25 +46,25 @@ class TagRef(BaseModel):
 
 
 def _spec_class(kind: str) -> type:
-    from proxyinit.mesh.model import resources as model
+    from proxyinit.mesh.model import gateway, resources
 
-    return getattr(model, f"{kind}Spec")
+    return getattr(gateway if "Gateway" in kind else resources, f"{kind}Spec")
 
 
 def _collection_path(kind: str) -> str:
     if kind == "Mesh":
         return f"{PREFIX}/meshes"
-    if kind == "Route":  # singular `virtualRouter` here, as in the model
-        return f"{PREFIX}/meshes/{{meshName}}/virtualRouter/{{virtualRouterName}}/routes"
+    if kind in PARENT:  # singular `virtualRouter`/`virtualGateway` here, as in the model
+        parent, key = PARENT[kind]
+        segment = parent[0].lower() + parent[1:]
+        return f"{PREFIX}/meshes/{{meshName}}/{segment}/{{{key}}}/{shapes.COLLECTION[kind]}"
     return f"{PREFIX}/meshes/{{meshName}}/{shapes.COLLECTION[kind]}"
 
 
 def _parent_params(kind: str) -> list[str]:
-    return (
-        []
-        if kind == "Mesh"
-        else (["meshName", "virtualRouterName"] if kind == "Route" else ["meshName"])
-    )
+    if kind == "Mesh":
+        return []
+    return ["meshName", PARENT[kind][1]] if kind in PARENT else ["meshName"]
 
 
 def _bodies(kind: str) -> tuple[type, type]:
@@ -104,7 +104,7 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 def _key(kind: str, path: dict, name: str) -> Key:
     mesh = name if kind == "Mesh" else path["meshName"]
-    return Key(kind, mesh, path.get("virtualRouterName", "") if kind == "Route" else "", name)
+    return Key(kind, mesh, path[PARENT[kind][1]] if kind in PARENT else "", name)
 
 
 def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
@@ -150,7 +150,9 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
         records = (
             store.meshes_records()
             if kind == "Mesh"
-            else store.children(kind, path["meshName"], path.get("virtualRouterName", ""))
+            else store.children(
+                kind, path["meshName"], path[PARENT[kind][1]] if kind in PARENT else ""
+            )
         )
         chunk, token = shapes.page(records, lambda r: r.key.name, limit, nextToken)
         return {shapes.COLLECTION[kind]: [shapes.ref(r) for r in chunk], "nextToken": token}
@@ -241,22 +243,6 @@ def _add_tags(app: FastAPI, store: MeshStore) -> None:
         )
 
 
-def _add_unsupported(app: FastAPI) -> None:
-    async def gateway(rest: str = ""):
-        raise shapes.ApiError(
-            "BadRequestException",
-            "VirtualGateway and GatewayRoute are not supported by "
-            "this App Mesh endpoint (proxyinit); use a VirtualNode for the gateway",
-        )
-
-    for path in (
-        f"{PREFIX}/meshes/{{meshName}}/virtualGateways",
-        f"{PREFIX}/meshes/{{meshName}}/virtualGateways/{{rest:path}}",
-        f"{PREFIX}/meshes/{{meshName}}/virtualGateway/{{rest:path}}",
-    ):
-        app.add_api_route(path, gateway, methods=["GET", "PUT", "DELETE"], include_in_schema=False)
-
-
 def create_app(
     store: MeshStore, keys: dict[str, str] | None = None, region: str | None = None
 ) -> FastAPI:
@@ -272,7 +258,6 @@ def create_app(
     for kind in KINDS:
         _add_kind(app, store, kind)
     _add_tags(app, store)
-    _add_unsupported(app)
     from proxyinit.api.apply_route import add_apply
 
     add_apply(app, store)

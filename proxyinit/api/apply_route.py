@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Body, FastAPI
 
+from proxyinit.store.base import PARENT
 from proxyinit.store.meshes import MeshStore
 
 
@@ -21,7 +22,7 @@ def outcome_json(outcome) -> list[dict]:
             "kind": key.kind,
             "meshName": key.mesh,
             "name": key.name,
-            **({"virtualRouterName": key.router} if key.router else {}),
+            **({PARENT[key.kind][1]: key.router} if key.kind in PARENT else {}),
         }
         for result, key in outcome
     ]

@@ -45,7 +45,13 @@ def run_mesh_apply(args: argparse.Namespace) -> int:
         outcome = _apply_http(args.file, args.endpoint_url or DEFAULT_ENDPOINT)
     for item in outcome:
         where = "/".join(
-            p for p in (item["meshName"], item.get("virtualRouterName"), item["name"]) if p
+            p
+            for p in (
+                item["meshName"],
+                item.get("virtualRouterName") or item.get("virtualGatewayName"),
+                item["name"],
+            )
+            if p
         )
         print(f"{item['result']:<9} {item['kind']} {where}")
     return 0

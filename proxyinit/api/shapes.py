@@ -11,7 +11,7 @@ import binascii
 
 from fastapi.responses import JSONResponse
 
-from proxyinit.store.base import Record
+from proxyinit.store.base import PARENT, Record
 from proxyinit.store.meshes import NAME_KEY
 
 # URL collection segment and List output member of each kind (the model's requestUri).
@@ -21,6 +21,8 @@ COLLECTION = {
     "VirtualService": "virtualServices",
     "VirtualRouter": "virtualRouters",
     "Route": "routes",
+    "VirtualGateway": "virtualGateways",
+    "GatewayRoute": "gatewayRoutes",
 }
 ERROR_STATUS = {
     "BadRequestException": 400,
@@ -41,8 +43,8 @@ ERROR_STATUS = {
 def _names(record: Record) -> dict:
     key = record.key
     out = {"meshName": key.mesh}
-    if key.kind == "Route":
-        out["virtualRouterName"] = key.router
+    if key.kind in PARENT:
+        out[PARENT[key.kind][1]] = key.router
     if key.kind != "Mesh":
         out[NAME_KEY[key.kind]] = key.name
     return out

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def app_mesh_node_key(node: core_pb2.Node) -> str:
-    """The ADS server's node key: App Mesh's `mesh/<mesh>/virtualNode/<node>`, nothing else."""
+    """The ADS server's node key: App Mesh's `mesh/<mesh>/virtualNode/<node>` or
+    `mesh/<mesh>/virtualGateway/<gateway>`, nothing else."""
     try:
         return str(NodeId.parse(node.id))
     except ConfigError as err:

@@ -36,7 +36,7 @@ class SnapshotPublisher:
         self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
-        """Snapshots for every virtual node of the given meshes; ConfigError naming the node."""
+        """Snapshots for every virtual node and gateway of the given meshes; ConfigError naming it."""
         return {
             name: None if model is None else self._translate_mesh(model)
             for name, model in meshes.items()
@@ -44,12 +44,15 @@ class SnapshotPublisher:
 
     def _translate_mesh(self, model: MeshModel) -> dict[str, Snapshot]:
         snapshots: dict[str, Snapshot] = {}
-        for node_name in model.nodes:
-            node_id = NodeId(model.name, node_name)
+        ids = [NodeId(model.name, name) for name in model.nodes] + [
+            NodeId(model.name, name, "virtualGateway") for name in model.gateways
+        ]
+        for node_id in ids:
             try:
                 snapshots[str(node_id)] = Snapshot(self.translate(model, node_id))
             except ConfigError as err:
-                raise ConfigError(f"virtual node {node_id}: {err}") from None
+                what = "virtual gateway" if node_id.is_gateway else "virtual node"
+                raise ConfigError(f"{what} {node_id}: {err}") from None
         return snapshots
 
     def publish(self, prepared: Prepared) -> list[str]:

@@ -1,7 +1,7 @@
 """The colorapp walkthrough on one machine: namespaces, control plane, tasks, traffic.
 
-hub namespace: bridge br0 (no address). One namespace per task (gateway, teller-white/-blue/-red)
-and a client namespace, each with eth0 on the bridge, 198.18.1.0/24. Service names resolve through
+hub namespace: bridge br0 (no address). One namespace per task (ingress: the virtual gateway's
+Envoy alone; gateway, teller-white/-blue/-red) and a client namespace, each with eth0 on the bridge, 198.18.1.0/24. Service names resolve through
 /etc/netns/<ns>/hosts. The control plane runs in the caller's namespace on a unix socket (nothing
 listens on any network) that the Envoys reach from inside their namespaces.
 """
@@ -43,6 +43,11 @@ class TaskSpec:
     address: str
     hostname: str
 
+    @property
+    def node_id(self) -> str:
+        kind = "virtualGateway" if self.app == "" else "virtualNode"
+        return f"mesh/{MESH}/{kind}/{self.node}"
+
 
 TASKS = (
     TaskSpec(
@@ -77,8 +82,14 @@ TASKS = (
         "198.18.1.13",
         "colorteller-red.default.svc.cluster.local",
     ),
+    # App Mesh's ECS walkthrough puts a virtual gateway in front: the client goes through it.
+    TaskSpec(
+        "ingress", "colorapp-gw", "", "-", "198.18.1.9", "colorapp-gw.default.svc.cluster.local"
+    ),
 )
 GATEWAY = TASKS[0]
+INGRESS = TASKS[-1]
+INGRESS_PORT = 8080  # the virtual gateway's listener (examples/colorapp/mesh.yaml)
 
 
 def python_module(module: str, *args: str) -> list[str]:
@@ -153,16 +164,9 @@ class ColorLab:
         started = []
         for task in TASKS:
             argv = python_module(
-                "proxyinit.lab.task",
-                "--node",
-                f"mesh/{MESH}/virtualNode/{task.node}",
-                "--xds",
-                f"unix://{self.socket}",
-                "--app",
-                task.app,
-                "--color",
-                task.color,
+                "proxyinit.lab.task", "--node", task.node_id, "--xds", f"unix://{self.socket}"
             )
+            argv += ["--app", task.app, "--color", task.color] if task.app else []
             started.append((task, self.lab.spawn(self.namespaces[task.name], *argv)))
         for task, proc in started:
             line = first_line(proc)
@@ -184,10 +188,10 @@ class ColorLab:
     def load(
         self, count: int, concurrency: int = 4, until_not: str | None = None
     ) -> subprocess.Popen:
-        """Requests from the client namespace to the gateway's app port, streamed line by line."""
+        """Requests from the client namespace to the virtual gateway, streamed line by line."""
         args = [
-            GATEWAY.address,
-            "9080",
+            INGRESS.address,
+            str(INGRESS_PORT),
             "/color",
             "--count",
             str(count),

@@ -1,7 +1,8 @@
 """`proxyinit demo`: the App Mesh colorapp walkthrough, live, on one machine.
 
 1. namespaces + control plane + four tasks (init container -> Envoy -> app, as ECS runs them);
-2. requests from a client namespace to the gateway: all white (route: colorteller-vn weight 1);
+2. requests from a client namespace through the virtual gateway's Envoy (ingress) to the gateway:
+   all white (route: colorteller-vn weight 1);
 3. the route update of the walkthrough (blue 8 / red 2) is written to the mesh file: the control
    plane pushes it to the gateway's Envoy, nothing restarts;
 4. requests until the first blue/red answer, then `count` more: the split must converge to 8:2.
@@ -118,8 +119,10 @@ def run_phases(colorlab: ColorLab, view, count: int, started: float) -> DemoResu
         + sum(result.split_phase.values())
     )
     # The HTTP connection managers' counters survive route updates (clusters' do not): every
-    # request came in through the gateway Envoy's ingress and left through its egress.
+    # request came through the virtual gateway's Envoy, then in through the gateway Envoy's
+    # ingress and out through its egress.
     result.envoy_requests = min(
+        colorlab.envoy_counter("ingress", "http.ingress.downstream_rq_total"),
         colorlab.envoy_counter("gateway", "http.ingress_http_9080.downstream_rq_total"),
         colorlab.envoy_counter("gateway", "http.egress_http_9080.downstream_rq_total"),
     )
@@ -130,7 +133,10 @@ def run_mesh_demo(view, count: int = 1000, tolerance: float = 4.0) -> DemoResult
     started = time.monotonic()
     colorlab = ColorLab(Lab())
     try:
-        view.note("starting: namespaces, control plane, 4 tasks (init container -> Envoy -> app)")
+        view.note(
+            "starting: namespaces, control plane, 4 tasks (init container -> Envoy -> app) "
+            "and the virtual gateway's Envoy"
+        )
         colorlab.build_network()
         colorlab.start_control_plane()
         colorlab.start_tasks()

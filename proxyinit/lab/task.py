@@ -8,6 +8,9 @@ Prints one JSON line {"ready": true, ...} (or {"ready": false, "error": ...}) an
 SIGTERM/SIGINT, when it stops the app and Envoy. Usage (as root, inside the namespace):
   python -m proxyinit.lab.task --node mesh/default/virtualNode/colorteller-vn --xds unix:///x.sock
       --app teller --color white [--app-uid 1000]
+
+A virtual gateway's task (`--node mesh/M/virtualGateway/G`) is Envoy alone, as App Mesh ran it
+behind a load balancer: no init container (nothing is redirected), no app.
 """
 
 from __future__ import annotations
@@ -103,20 +106,23 @@ async def run(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    run_init_container()
+    gateway = "/virtualGateway/" in args.node
+    if not gateway:
+        run_init_container()
     envoy = EnvoyProcess()
     app = None
     try:
         await envoy.start_node(args.node, args.xds, admin_port=9901, timeout=30)
-        app, app_errors = start_app(args.app, args.color, args.app_uid)
-        await wait_app(app, app_errors)
+        if not gateway:
+            app, app_errors = start_app(args.app, args.color, args.app_uid)
+            await wait_app(app, app_errors)
         print(
             json.dumps(
                 {
                     "ready": True,
                     "node": args.node,
                     "envoy_pid": envoy.process.pid,
-                    "app_pid": app.pid,
+                    "app_pid": app.pid if app is not None else None,
                 }
             ),
             flush=True,
@@ -134,9 +140,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--node", required=True, help="mesh/<mesh>/virtualNode/<node>")
+    parser.add_argument(
+        "--node", required=True, help="mesh/<mesh>/virtualNode/<node> or .../virtualGateway/<g>"
+    )
     parser.add_argument("--xds", required=True, help="control plane: host:port or unix:///path")
-    parser.add_argument("--app", choices=("teller", "gateway"), required=True)
+    parser.add_argument("--app", choices=("teller", "gateway"), help="not for a virtual gateway")
     parser.add_argument("--color", default="white")
     parser.add_argument("--app-uid", type=int, default=1000)
     args = parser.parse_args()

@@ -18,7 +18,10 @@ NewRecord = Callable[[Key, dict, tuple, Record | None], Record]
 
 
 def key_of(resource) -> Key:
-    router = resource.virtual_router_name if resource.KIND == "Route" else ""
+    router = {"Route": "virtual_router_name", "GatewayRoute": "virtual_gateway_name"}.get(
+        resource.KIND
+    )
+    router = getattr(resource, router) if router else ""
     return Key(resource.KIND, resource.mesh_name, router, resource.name)
 
 

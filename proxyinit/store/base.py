@@ -13,12 +13,28 @@ from typing import Protocol
 
 # The order of this tuple matters: it is the order `mesh apply` and restores create resources
 # in, parents before children (a route needs its router, a router's service needs the router).
-KINDS: tuple[str, ...] = ("Mesh", "VirtualNode", "VirtualRouter", "Route", "VirtualService")
+# A gateway route needs its gateway and the virtual service it targets, so gateways come last.
+KINDS: tuple[str, ...] = (
+    "Mesh",
+    "VirtualNode",
+    "VirtualRouter",
+    "Route",
+    "VirtualService",
+    "VirtualGateway",
+    "GatewayRoute",
+)
+# The kinds that live inside another resource than their mesh: kind -> (parent kind, the
+# create-* key naming the parent). Key.router holds the parent's name.
+PARENT: dict[str, tuple[str, str]] = {
+    "Route": ("VirtualRouter", "virtualRouterName"),
+    "GatewayRoute": ("VirtualGateway", "virtualGatewayName"),
+}
 
 
 @dataclass(frozen=True)
 class Key:
-    """Identity of a resource: kind, mesh, router ('' unless a Route) and name."""
+    """Identity of a resource: kind, mesh, router and name. `router` is the parent's name (the
+    virtual router of a Route, the virtual gateway of a GatewayRoute: PARENT), '' otherwise."""
 
     kind: str
     mesh: str

@@ -27,8 +27,9 @@ from proxyinit.mesh.model.build import build_mesh
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.meshfile import parse_resource
 from proxyinit.store.apply import plan_mesh_apply
-from proxyinit.store.base import KINDS, Key, Record, Store
+from proxyinit.store.base import KINDS, PARENT, Key, Record, Store
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound, TooManyTags
+from proxyinit.store.gateway_refs import check_gateway_routes
 from proxyinit.store.tokens import RecentTokens
 
 log = logging.getLogger(__name__)
@@ -40,20 +41,25 @@ NAME_KEY = {
     "VirtualService": "virtualServiceName",
     "VirtualRouter": "virtualRouterName",
     "Route": "routeName",
+    "VirtualGateway": "virtualGatewayName",
+    "GatewayRoute": "gatewayRouteName",
 }
 _ARN_SEGMENT = {
     "VirtualNode": "virtualNode",
     "VirtualService": "virtualService",
     "VirtualRouter": "virtualRouter",
+    "VirtualGateway": "virtualGateway",
+    "Route": "route",
+    "GatewayRoute": "gatewayRoute",
 }
 MAX_TAGS = 50  # App Mesh's limit per resource (TooManyTagsException)
 
 
 def arn_of(key: Key, region: str, account: str) -> str:
     path = f"mesh/{key.mesh}"
-    if key.kind == "Route":
-        path += f"/virtualRouter/{key.router}/route/{key.name}"
-    elif key.kind != "Mesh":
+    if key.kind in PARENT:
+        path += f"/{_ARN_SEGMENT[PARENT[key.kind][0]]}/{key.router}"
+    if key.kind != "Mesh":
         path += f"/{_ARN_SEGMENT[key.kind]}/{key.name}"
     return f"arn:aws:appmesh:{region}:{account}:{path}"
 
@@ -67,8 +73,8 @@ def digest(spec: object, tags: object) -> str:
 def resource_item(key: Key, spec: object) -> dict:
     """The create-* input (mesh file entry) of a resource."""
     item: dict = {"meshName": key.mesh, NAME_KEY[key.kind]: key.name}
-    if key.kind == "Route":
-        item["virtualRouterName"] = key.router
+    if key.kind in PARENT:
+        item[PARENT[key.kind][1]] = key.router
     if spec is not None:
         item["spec"] = spec
     return item
@@ -140,8 +146,8 @@ class MeshStore:
     def children(self, kind: str, mesh: str, router: str = "") -> list[Record]:
         """Records of one kind in a mesh (and router), by name; NotFound if the parent is missing."""
         self.get(Key("Mesh", mesh, "", mesh))
-        if kind == "Route":
-            self.get(Key("VirtualRouter", mesh, "", router))
+        if kind in PARENT:
+            self.get(Key(PARENT[kind][0], mesh, "", router))
         return sorted(
             (
                 r
@@ -300,8 +306,8 @@ class MeshStore:
     def _check_parents(self, key: Key) -> None:
         if key.kind != "Mesh":
             self.get(Key("Mesh", key.mesh, "", key.mesh))
-        if key.kind == "Route":
-            self.get(Key("VirtualRouter", key.mesh, "", key.router))
+        if key.kind in PARENT:
+            self.get(Key(PARENT[key.kind][0], key.mesh, "", key.router))
 
     def _check_unused(self, key: Key) -> None:
         if key.kind == "Mesh":
@@ -324,6 +330,8 @@ class MeshStore:
                 raise InUse(
                     f"virtual router {key.name!r} still has routes {routes}; delete them first"
                 )
+        if key.kind in ("VirtualGateway", "VirtualService"):
+            check_gateway_routes(self.records, key, _describe(key))
         if key.kind in ("VirtualNode", "VirtualRouter"):
             # The API Reference's constraints, and only those: a node or router a virtual service
             # names as provider is in use (a route targeting a node fails validation below). A
@@ -487,7 +495,8 @@ def _token_note(existing: Record, token: str) -> str:
 
 
 def _describe(key: Key) -> str:
-    where = f" in virtual router {key.router!r}" if key.kind == "Route" else ""
+    parent = {"Route": "virtual router", "GatewayRoute": "virtual gateway"}.get(key.kind)
+    where = f" in {parent} {key.router!r}" if parent else ""
     mesh = f" in mesh {key.mesh!r}" if key.kind != "Mesh" else ""
     return f"{key.kind} {key.name!r}{where}{mesh}"
 

@@ -25,7 +25,8 @@ def test_apply_through_the_api_creates_updates_and_is_idempotent(server):
     assert first.returncode == 0, first.stderr
     assert "created   Route default/colorteller-vr/colorteller-route" in first.stdout
     again = apply("-f", str(EXAMPLES / "mesh.yaml"), "--endpoint-url", server.url)
-    assert again.stdout.count("unchanged") == 8 and "created" not in again.stdout
+    # 8 resources, and the walkthrough's ingress: a service, a gateway and its gateway route
+    assert again.stdout.count("unchanged") == 11 and "created" not in again.stdout
     moved = apply("-f", str(EXAMPLES / "route-blue-red.yaml"), "--endpoint-url", server.url)
     assert "updated   Route default/colorteller-vr/colorteller-route" in moved.stdout
     route = server.aws(

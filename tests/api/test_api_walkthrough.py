@@ -296,10 +296,11 @@ def error_of(result) -> str:
                 "--virtual-gateway-name",
                 "gw",
                 "--spec",
-                '{"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}',
+                # A virtual gateway speaks http, http2 or grpc (VirtualGatewayPortProtocol).
+                '{"listeners": [{"portMapping": {"port": 8080, "protocol": "tcp"}}]}',
             ),
             "BadRequestException",
-            "not supported",
+            "spec.listeners[0].portMapping.protocol",
         ),
     ],
 )

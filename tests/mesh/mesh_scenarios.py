@@ -39,7 +39,14 @@ def find(resources: Resources, **keys) -> dict:
 def _kind_keys(item: dict) -> frozenset:
     return frozenset(
         k
-        for k in ("routeName", "virtualRouterName", "virtualServiceName", "virtualNodeName")
+        for k in (
+            "routeName",
+            "virtualRouterName",
+            "virtualServiceName",
+            "virtualNodeName",
+            "virtualGatewayName",
+            "gatewayRouteName",
+        )
         if k in item
     )
 

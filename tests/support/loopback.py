@@ -19,7 +19,8 @@ def free_port() -> int:
 
 
 def loopback_translator(ingress: int | None = None, egress: int | None = None):
-    """translate_node with each listener moved to 127.0.0.1; `.ports` says where (name -> port)."""
+    """translate_node with each listener moved to 127.0.0.1; `.ports` says where (name -> port)
+    for a node's ingress and egress listeners."""
     from proxyinit.mesh.translate.node import translate_node
     from proxyinit.xds import types
 
@@ -29,10 +30,14 @@ def loopback_translator(ingress: int | None = None, egress: int | None = None):
         resources = translate_node(model, node)
         for listener in resources[types.LISTENER]:
             listener.address.socket_address.address = "127.0.0.1"
-            listener.address.socket_address.port_value = ports[listener.name]
+            # A virtual gateway's listeners keep their own ports (no Envoy binds them unless a
+            # test starts the gateway's Envoy, which then picks free ports for them).
+            socket_address = listener.address.socket_address
+            port = ports.get(listener.name, socket_address.port_value)
+            socket_address.port_value = port
             for extra in listener.additional_addresses:  # `[::]` with an ipPreference
                 extra.address.socket_address.address = "::1"
-                extra.address.socket_address.port_value = ports[listener.name]
+                extra.address.socket_address.port_value = port
         return resources
 
     translate.ports = ports

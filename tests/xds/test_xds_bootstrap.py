@@ -61,6 +61,13 @@ def test_defaults_from_the_arn():
             },
             "mesh/m/virtualNode/v",
         ),
+        # A virtual gateway's Envoy (App Mesh's Envoy image >= 1.15: the gateway's ARN).
+        (
+            {
+                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g"
+            },
+            "mesh/m/virtualGateway/g",
+        ),
     ],
 )
 def test_node_id_sources(env, expected):
@@ -118,9 +125,13 @@ def test_admin_and_flags_overrides():
         ),
         (
             {
-                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g"
+                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualRouter/r"
             },
-            "virtual gateways are not supported",
+            "virtualGateway/<gateway>",
+        ),
+        (
+            {"APPMESH_VIRTUAL_NODE_NAME": "mesh/m/virtualGateway/g"},
+            "names a virtual gateway: set APPMESH_RESOURCE_ARN",
         ),
         (
             {"APPMESH_VIRTUAL_NODE_NAME": "colorteller-red-vn"},
@@ -214,6 +225,16 @@ def test_cli_writes_file_and_exits_2_on_bad_env(tmp_path):
     bad = run_cli(["envoy-bootstrap"], {"APPMESH_VIRTUAL_NODE_NAME": "nope"})
     assert bad.returncode == 2
     assert "APPMESH_VIRTUAL_NODE_NAME='nope'" in bad.stderr
+
+
+def test_cli_bootstraps_a_virtual_gateways_envoy(tmp_path):
+    """`envoy-bootstrap` (and so `envoy-run`) for a gateway task: App Mesh's gateway ARN."""
+    out = tmp_path / "envoy.yaml"
+    arn = "arn:aws:appmesh:us-west-2:123456789012:mesh/default/virtualGateway/colorapp-gw"
+    ok = run_cli(["envoy-bootstrap", "-o", str(out)], {"APPMESH_RESOURCE_ARN": arn})
+    assert ok.returncode == 0, ok.stderr
+    node = yaml.safe_load(out.read_text())["node"]
+    assert node == {"id": "mesh/default/virtualGateway/colorapp-gw", "cluster": node["id"]}
 
 
 def test_cli_modules_import_stdlib_only():

@@ -31,7 +31,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
 NODES = {
     f"mesh/default/virtualNode/{n}"
     for n in ("colorgateway-vn", "colorteller-vn", "colorteller-blue-vn", "colorteller-red-vn")
-}
+} | {"mesh/default/virtualGateway/colorapp-gw"}  # the walkthrough's ingress gateway
 GATEWAY = "mesh/default/virtualNode/colorgateway-vn"
 
 
@@ -288,7 +288,8 @@ async def test_an_api_write_translates_its_mesh_once_and_publishes_what_it_prepa
     store = MeshStore(SqliteStore(str(tmp_path / "mesh.db")), pipeline=publisher)
     try:
         await store.apply({**parse_resources(items), **parse_resources(other)})
-        assert len(calls) == 8 and len(set(calls)) == 8  # 4 nodes in each mesh, once each
+        # 4 nodes and the ingress gateway in each mesh, once each
+        assert len(calls) == 10 and len(set(calls)) == 10
         calls.clear()
         spec = {
             "listeners": [{"portMapping": {"port": 9080, "protocol": "http"}}],
@@ -298,7 +299,7 @@ async def test_an_api_write_translates_its_mesh_once_and_publishes_what_it_prepa
         assert sorted(calls) == sorted(
             f"other/{n}"
             for n in ("colorgateway-vn", "colorteller-vn", "colorteller-blue-vn")
-            + ("colorteller-red-vn", "extra-vn")
+            + ("colorteller-red-vn", "extra-vn", "colorapp-gw")
         )
         served = cache.get_snapshot("mesh/other/virtualNode/extra-vn")
         assert served is prepared[-1]["other"]["mesh/other/virtualNode/extra-vn"]

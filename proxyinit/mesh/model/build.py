@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from proxyinit.mesh.model.base import PortMapping
+from proxyinit.mesh.model.gateway import GatewayRoute, VirtualGateway
+from proxyinit.mesh.model.gateway_check import index_gateways, validate_gateways
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.problems import resource_error
 from proxyinit.mesh.model.resources import (
@@ -30,9 +32,15 @@ from proxyinit.mesh.model.validate import validate_mesh, validate_route_refs
 
 
 def build_mesh(
-    mesh: Mesh, resources: Iterable[VirtualNode | VirtualService | VirtualRouter | Route]
+    mesh: Mesh,
+    resources: Iterable[
+        VirtualNode | VirtualService | VirtualRouter | Route | VirtualGateway | GatewayRoute
+    ],
 ) -> MeshModel:
     """Normalise and validate; raise ConfigError naming the first bad resource and field."""
+    resources = list(resources)
+    gateways, gateway_routes = index_gateways(mesh.mesh_name, resources)
+    resources = [r for r in resources if not isinstance(r, VirtualGateway | GatewayRoute)]
     nodes, services, routers, routes = _index(mesh.mesh_name, resources)
     services = _services_from_preview_routers(mesh.mesh_name, routers, services)
     for router_routes in routes.values():
@@ -46,8 +54,11 @@ def build_mesh(
         services=MappingProxyType(dict(sorted(services.items()))),
         routers=MappingProxyType(dict(sorted(routers.items()))),
         routes=MappingProxyType(dict(sorted(ordered.items()))),
+        gateways=MappingProxyType(dict(sorted(gateways.items()))),
+        gateway_routes=MappingProxyType(dict(sorted(gateway_routes.items()))),
     )
     validate_mesh(model)
+    validate_gateways(model)
     return model
 
 

@@ -8,9 +8,11 @@ here are shared by validation (which refuses what does not resolve) and translat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from proxyinit.mesh.model.base import PortMapping
+from proxyinit.mesh.model.gateway import GatewayRoute, VirtualGateway
 from proxyinit.mesh.model.problems import resource_error
 from proxyinit.mesh.model.resources import (
     Mesh,
@@ -30,6 +32,11 @@ class MeshModel:
     services: Mapping[str, VirtualService]
     routers: Mapping[str, VirtualRouter]
     routes: Mapping[str, tuple[Route, ...]]  # router name -> its routes, first match first
+    # Virtual gateways and, per gateway, its gateway routes in match order (model/gateway.py).
+    gateways: Mapping[str, VirtualGateway] = field(default_factory=lambda: MappingProxyType({}))
+    gateway_routes: Mapping[str, tuple[GatewayRoute, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def name(self) -> str:
@@ -71,7 +78,24 @@ class MeshModel:
         ]
         for router_routes in self.routes.values():
             out.extend(router_routes)
+        out.extend(self.gateways.values())
+        for gateway_routes in self.gateway_routes.values():
+            out.extend(gateway_routes)
         return out
+
+    def gateway(self, name: str) -> VirtualGateway:
+        try:
+            return self.gateways[name]
+        except KeyError:
+            known = ", ".join(self.gateways) or "none"
+            raise resource_error(
+                "Mesh",
+                self.name,
+                None,
+                "virtualGateways",
+                f"no virtual gateway named {name!r} (known: {known})",
+                name,
+            ) from None
 
     def service_mappings(self, service: VirtualService) -> tuple[PortMapping, ...]:
         """The ports (and protocols) a virtual service answers on: its provider's listeners."""

@@ -9,7 +9,7 @@
     - {meshName: default, virtualRouterName: colorteller-vr, spec: {...}}
     - {meshName: default, virtualRouterName: colorteller-vr, routeName: colorteller-route, spec: {...}}
 
-The kind is told by the name keys (routeName > virtualRouterName > virtualServiceName >
+The kind is told by the name keys (gatewayRouteName > virtualGatewayName > routeName > virtualRouterName > virtualServiceName >
 virtualNodeName > meshName alone). A mesh that resources name but the file does not declare is
 created with App Mesh's defaults (egress filter DROP_ALL), as `aws appmesh create-mesh --mesh-name M`
 would: the walkthrough's preview files never declare their mesh.
@@ -26,12 +26,15 @@ from proxyinit.bounds import load_yaml, read_mesh_file
 from proxyinit.contract import echo
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.build import build_mesh
+from proxyinit.mesh.model.gateway import GatewayRoute, VirtualGateway
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.problems import from_validation_error, resource_error
 from proxyinit.mesh.model.resources import Mesh, Route, VirtualNode, VirtualRouter, VirtualService
 
 # Order matters: a Route also carries virtualRouterName, so the most specific key is tried first.
 _KINDS: tuple[tuple[str, type], ...] = (
+    ("gatewayRouteName", GatewayRoute),
+    ("virtualGatewayName", VirtualGateway),
     ("routeName", Route),
     ("virtualRouterName", VirtualRouter),
     ("virtualServiceName", VirtualService),
@@ -119,6 +122,8 @@ def parse_resource(
 
 def _display_name(item: dict, cls: type) -> str:
     key = {
+        GatewayRoute: "gatewayRouteName",
+        VirtualGateway: "virtualGatewayName",
         Route: "routeName",
         VirtualRouter: "virtualRouterName",
         VirtualService: "virtualServiceName",

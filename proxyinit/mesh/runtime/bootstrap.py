@@ -2,7 +2,9 @@
 
 Variables (names and defaults as the App Mesh Envoy image documents them):
   APPMESH_RESOURCE_ARN        arn:aws:appmesh:<region>:<account>:mesh/M/virtualNode/V   (preferred)
-  APPMESH_VIRTUAL_NODE_NAME   mesh/M/virtualNode/V          (older form; must agree if both set)
+                              or ...:mesh/M/virtualGateway/G (a virtual gateway's Envoy)
+  APPMESH_VIRTUAL_NODE_NAME   mesh/M/virtualNode/V          (older form; must agree if both set;
+                              virtual nodes only: images before 1.15 had no gateways)
   APPMESH_XDS_ENDPOINT        host:port | [v6]:port | unix:///path    default 127.0.0.1:15010
   ENVOY_ADMIN_ACCESS_PORT     default 9901 (0: Envoy picks one; see --admin-address-path)
   ENVOY_ADMIN_ACCESS_ADDRESS  default 127.0.0.1 (proxyinit's own addition, see below)
@@ -68,6 +70,11 @@ def _node_id_from_env(env: Mapping[str, str]) -> NodeId:
     name = env.get("APPMESH_VIRTUAL_NODE_NAME", "").strip()
     from_arn = _node_id_from_arn(arn) if arn else None
     from_name = _parse_node(name, "APPMESH_VIRTUAL_NODE_NAME") if name else None
+    if from_name is not None and from_name.is_gateway:
+        raise ConfigError(
+            f"APPMESH_VIRTUAL_NODE_NAME={name!r} names a virtual gateway: set "
+            "APPMESH_RESOURCE_ARN to the gateway's ARN (App Mesh's Envoy image took gateways there only)"
+        )
     if from_arn and from_name and from_arn != from_name:
         raise ConfigError(
             f"APPMESH_RESOURCE_ARN={arn!r} and APPMESH_VIRTUAL_NODE_NAME={name!r} name different virtual nodes"
@@ -84,7 +91,8 @@ def _node_id_from_arn(arn: str) -> NodeId:
     match = _ARN.match(arn)
     if not match:
         raise ConfigError(
-            f"APPMESH_RESOURCE_ARN={arn!r}: expected arn:aws:appmesh:<region>:<account>:mesh/<mesh>/virtualNode/<node>"
+            f"APPMESH_RESOURCE_ARN={arn!r}: expected arn:aws:appmesh:<region>:<account>:"
+            "mesh/<mesh>/virtualNode/<node> or .../virtualGateway/<gateway>"
         )
     return _parse_node(match["resource"], "APPMESH_RESOURCE_ARN", arn)
 
@@ -95,7 +103,7 @@ def _parse_node(resource: str, variable: str, raw: str | None = None) -> NodeId:
     except ConfigError:
         raise ConfigError(
             f"{variable}={raw or resource!r}: expected mesh/<mesh>/virtualNode/<node> "
-            "(virtual gateways are not supported)"
+            "or mesh/<mesh>/virtualGateway/<gateway>"
         ) from None
 
 

@@ -154,7 +154,8 @@ class EnvoyProcess:
     async def start_node(
         self, node: str, xds: str, *, admin_port: int = 0, timeout: float = 15.0
     ) -> None:
-        """Start as the sidecar of virtual node `node` (mesh/M/virtualNode/V), connected to `xds`,
+        """Start as the sidecar of virtual node `node` (mesh/M/virtualNode/V), or as the Envoy of a
+        virtual gateway (mesh/M/virtualGateway/G), connected to `xds`,
         from the bootstrap `proxyinit envoy-bootstrap` writes for that environment (quiet logs,
         one worker, admin access log in the work directory)."""
         from proxyinit.mesh.runtime.bootstrap import (
@@ -165,7 +166,8 @@ class EnvoyProcess:
 
         settings = settings_from_env(
             {
-                "APPMESH_VIRTUAL_NODE_NAME": node,
+                # The ARN form: the one App Mesh's Envoy image takes for gateways too.
+                "APPMESH_RESOURCE_ARN": f"arn:aws:appmesh:us-east-1:000000000000:{node}",
                 "APPMESH_XDS_ENDPOINT": xds,
                 "ENVOY_ADMIN_ACCESS_PORT": str(admin_port),
                 "ENVOY_ADMIN_ACCESS_LOG_FILE": str(self.workdir / "admin_access.log"),

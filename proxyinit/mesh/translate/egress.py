@@ -71,6 +71,10 @@ def _route_clusters(model: MeshModel, route: Route, parts: Parts) -> Clusters:
     return out
 
 
+# A virtual gateway reaches the same targets the same way (translate/gateway.py).
+node_cluster, route_clusters = _node_cluster, _route_clusters
+
+
 def _virtual_host(service: str, port: int, routes: list[rc.Route]) -> rc.VirtualHost:
     return rc.VirtualHost(
         name=f"{service}_{port}", domains=[service, f"{service}:{port}"], routes=routes

@@ -17,14 +17,17 @@ from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.access_log import add_access_logs
 from proxyinit.mesh.translate.egress import translate_egress
+from proxyinit.mesh.translate.gateway import translate_gateway
 from proxyinit.mesh.translate.ingress import translate_ingress
 from proxyinit.mesh.translate.parts import Parts
 
 
 def translate_node(model: MeshModel, node: NodeId) -> dict[str, list[Message]]:
-    """The Envoy resources for virtual node `node` of `model`. Unknown node -> ConfigError."""
+    """The Envoy resources for virtual node (or gateway) `node` of `model`. Unknown -> ConfigError."""
     if node.mesh != model.name:
         raise ConfigError(f"node {str(node)!r}: mesh {node.mesh!r} is not mesh {model.name!r}")
+    if node.is_gateway:
+        return translate_gateway(model, node.node)  # an Envoy-only service: no ingress/egress
     virtual_node = model.node(node.node)
     parts = Parts()
     translate_ingress(model.name, virtual_node, parts, model.ip_preference(virtual_node))

@@ -1,0 +1,112 @@
+"""Gateway route matches -> Envoy RouteMatch, with the prefix rewrite that goes with each (pure).
+
+App Mesh rewrites the matched prefix to `/` by default (virtual gateway user guide: match prefix
+`/chapter`, request `/chapter/1` -> `/1`). Envoy's prefix_rewrite replaces exactly the matched
+characters, so a prefix without a trailing `/` becomes two routes: `/chapter/` -> `/` first (so
+`/chapter/1` -> `/1`, not `//1`), then `/chapter` -> `/` (`/chapterx` -> `/x`, `/chapter` -> `/`).
+"""
+
+from __future__ import annotations
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+
+from proxyinit.mesh.model.gateway import GatewayRoute, GatewayRouteHostnameMatch, HttpGatewayRoute
+from proxyinit.mesh.model.route import GrpcRoute, HttpRoute
+from proxyinit.mesh.translate.http import header_matcher, http_route_match
+
+MatchRewrite = tuple[rc.RouteMatch, str | None]  # (match, prefix_rewrite or None)
+
+
+def _hostname(match: GatewayRouteHostnameMatch) -> rc.HeaderMatcher:
+    # Host names compare case-insensitively; the port is stripped by the connection manager.
+    string = (
+        string_pb2.StringMatcher(exact=match.exact, ignore_case=True)
+        if match.exact is not None
+        else string_pb2.StringMatcher(suffix=match.suffix, ignore_case=True)
+    )
+    return rc.HeaderMatcher(name=":authority", string_match=string)
+
+
+def _conditions(out: rc.RouteMatch, route: GatewayRoute) -> rc.RouteMatch:
+    body = route.spec.body
+    match = body.match
+    if match.hostname is not None:
+        out.headers.append(_hostname(match.hostname))
+    if isinstance(body, HttpGatewayRoute):
+        out.headers.extend(header_matcher(h.name, h.match, h.invert) for h in match.headers or ())
+        if match.method is not None:
+            out.headers.append(
+                rc.HeaderMatcher(
+                    name=":method", string_match=string_pb2.StringMatcher(exact=match.method)
+                )
+            )
+        for param in match.query_parameters or ():
+            matcher = rc.QueryParameterMatcher(name=param.name)
+            if param.match is not None and param.match.exact is not None:
+                matcher.string_match.exact = param.match.exact
+            else:
+                matcher.present_match = True
+            out.query_parameters.append(matcher)
+    else:
+        out.headers.extend(header_matcher(m.name, m.match, m.invert) for m in match.metadata or ())
+    return out
+
+
+def _prefix_rewrites(route: HttpGatewayRoute, prefix: str) -> list[tuple[str, str | None]]:
+    """[(prefix to match, its prefix_rewrite)] in match order."""
+    rewrite = route.action.rewrite.prefix if route.action.rewrite is not None else None
+    if rewrite is not None and rewrite.value is not None:
+        return [(prefix, rewrite.value)]
+    if (rewrite is not None and rewrite.default_prefix == "DISABLED") or prefix == "/":
+        return [(prefix, None)]
+    if prefix.endswith("/"):
+        return [(prefix, "/")]
+    return [(prefix + "/", "/"), (prefix, "/")]
+
+
+def gateway_match(route: GatewayRoute) -> list[MatchRewrite]:
+    """The Envoy matches of one gateway route, in order, each with its prefix rewrite."""
+    body = route.spec.body
+    if not isinstance(body, HttpGatewayRoute):
+        service = body.match.service_name
+        out = rc.RouteMatch(
+            prefix=f"/{service}/" if service else "/", grpc=rc.RouteMatch.GrpcRouteMatchOptions()
+        )
+        return [(_conditions(out, route), None)]
+    path = body.match.path
+    if path is not None:
+        out = rc.RouteMatch()
+        if path.exact is not None:
+            out.path = path.exact
+        else:
+            out.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=path.regex))
+        return [(_conditions(out, route), None)]
+    return [
+        (_conditions(rc.RouteMatch(prefix=prefix), route), rewrite)
+        for prefix, rewrite in _prefix_rewrites(body, body.match.prefix or "/")
+    ]
+
+
+def merge_router_match(
+    match_rewrite: MatchRewrite, router_route: HttpRoute | GrpcRoute
+) -> MatchRewrite | None:
+    """The gateway match narrowed by a router route's non-path conditions (headers, method,
+    query parameters, scheme, metadata); None if the router route also matches on a path, which
+    cannot be combined with the gateway's (it applies to the rewritten path)."""
+    match, rewrite = match_rewrite
+    merged = rc.RouteMatch()
+    merged.CopyFrom(match)
+    if isinstance(router_route, GrpcRoute):
+        if router_route.match.service_name is not None:
+            return None
+        merged.headers.extend(
+            header_matcher(m.name, m.match, m.invert) for m in router_route.match.metadata or ()
+        )
+        return merged, rewrite
+    if router_route.match.path is not None or router_route.match.prefix not in (None, "/"):
+        return None
+    extra = http_route_match(router_route.match)
+    merged.headers.extend(extra.headers)
+    merged.query_parameters.extend(extra.query_parameters)
+    return merged, rewrite
