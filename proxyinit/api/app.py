@@ -19,7 +19,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from proxyinit.api import shapes
 from proxyinit.api.errors import install_error_handlers, region_of
 from proxyinit.store.base import KINDS, PARENT, Key
-from proxyinit.store.meshes import NAME_KEY, MeshStore
+from proxyinit.store.meshes import MeshStore
+from proxyinit.store.records import NAME_KEY
 
 PREFIX = "/v20190125"
 

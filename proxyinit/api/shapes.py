@@ -12,7 +12,7 @@ import binascii
 from fastapi.responses import JSONResponse
 
 from proxyinit.store.base import PARENT, Record
-from proxyinit.store.meshes import NAME_KEY
+from proxyinit.store.records import NAME_KEY
 
 # URL collection segment and List output member of each kind (the model's requestUri).
 COLLECTION = {

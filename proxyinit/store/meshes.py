@@ -14,84 +14,34 @@ Reads are served from memory: the store file is written by this process only.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.build import build_mesh
 from proxyinit.mesh.model.mesh import MeshModel
-from proxyinit.mesh.model.meshfile import parse_resource
 from proxyinit.store.apply import plan_mesh_apply
-from proxyinit.store.base import KINDS, PARENT, Key, Record, Store
-from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound, TooManyTags
-from proxyinit.store.gateway_refs import check_gateway_routes
+from proxyinit.store.base import PARENT, Key, Record, Store
+from proxyinit.store.constraints import check_parents, check_unused
+from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound
+from proxyinit.store.records import (
+    arn_of,
+    bumped,
+    check_tags,
+    check_unique,
+    describe,
+    digest,
+    order,
+    parse,
+    token_note,
+)
 from proxyinit.store.tokens import RecentTokens
 
 log = logging.getLogger(__name__)
-
-# create-* input keys naming each kind (the mesh file tells kinds apart by these too).
-NAME_KEY = {
-    "Mesh": "meshName",
-    "VirtualNode": "virtualNodeName",
-    "VirtualService": "virtualServiceName",
-    "VirtualRouter": "virtualRouterName",
-    "Route": "routeName",
-    "VirtualGateway": "virtualGatewayName",
-    "GatewayRoute": "gatewayRouteName",
-}
-_ARN_SEGMENT = {
-    "VirtualNode": "virtualNode",
-    "VirtualService": "virtualService",
-    "VirtualRouter": "virtualRouter",
-    "VirtualGateway": "virtualGateway",
-    "Route": "route",
-    "GatewayRoute": "gatewayRoute",
-}
-MAX_TAGS = 50  # App Mesh's limit per resource (TooManyTagsException)
-
-
-def arn_of(key: Key, region: str, account: str) -> str:
-    path = f"mesh/{key.mesh}"
-    if key.kind in PARENT:
-        path += f"/{_ARN_SEGMENT[PARENT[key.kind][0]]}/{key.router}"
-    if key.kind != "Mesh":
-        path += f"/{_ARN_SEGMENT[key.kind]}/{key.name}"
-    return f"arn:aws:appmesh:{region}:{account}:{path}"
-
-
-def digest(spec: object, tags: object) -> str:
-    return hashlib.sha256(
-        json.dumps([spec, tags], sort_keys=True, default=str).encode()
-    ).hexdigest()
-
-
-def resource_item(key: Key, spec: object) -> dict:
-    """The create-* input (mesh file entry) of a resource."""
-    item: dict = {"meshName": key.mesh, NAME_KEY[key.kind]: key.name}
-    if key.kind in PARENT:
-        item[PARENT[key.kind][1]] = key.router
-    if spec is not None:
-        item["spec"] = spec
-    return item
-
-
-def parse(key: Key, spec: object):
-    """One resource -> its model; Invalid naming kind, name, field and value."""
-    try:
-        model = parse_resource(resource_item(key, spec))
-    except ConfigError as err:
-        raise Invalid(str(err)) from None
-    if key.kind == "VirtualRouter" and model.preview_service_names:
-        raise Invalid(
-            f"VirtualRouter {key.name!r} (mesh {key.mesh!r}): spec.serviceNames: the 2018 preview shape "
-            "is accepted in mesh files only; create a VirtualService with provider.virtualRouter"
-        )
-    return model
 
 
 class WritePipeline(Protocol):
@@ -140,7 +90,7 @@ class MeshStore:
     def get(self, key: Key) -> Record:
         record = self.records.get(key)
         if record is None:
-            raise NotFound(f"{_describe(key)} does not exist")
+            raise NotFound(f"{describe(key)} does not exist")
         return record
 
     def children(self, kind: str, mesh: str, router: str = "") -> list[Record]:
@@ -179,33 +129,20 @@ class MeshStore:
         token: str = "",
         region: str | None = None,
     ) -> Record:
-        tags = _check_tags(tags)
+        tags = check_tags(tags)
         request = digest(spec, tags)
         async with self._lock:
-            replayed = self._tokens.replay(key, token, request, _describe(key))
+            replayed = self._tokens.replay(key, token, request, describe(key))
             if replayed is not None:
                 return replayed  # a retry or replay of a create of the last 15 minutes
             existing = self.records.get(key)
             if existing is not None:
                 if token and existing.client_token == token and existing.request_digest == request:
                     return existing  # a retry of the create that made it
-                raise Conflict(f"{_describe(key)} already exists" + _token_note(existing, token))
-            self._check_parents(key)
-            model = parse(key, spec)
-            now = self.clock()
-            record = Record(
-                key,
-                model.spec.to_api(),
-                str(uuid.uuid4()),
-                arn_of(key, region or self.region, self.account),
-                1,
-                now,
-                now,
-                tags,
-                token,
-                request,
-                self.account,
-            )
+                raise Conflict(f"{describe(key)} already exists" + token_note(existing, token))
+            check_parents(self.records, key)
+            spec = parse(key, spec).spec.to_api()
+            record = self.new_record(key, spec, tags, None, token, request, region)
             await self._write(key.mesh, [record], [])
             self._tokens.remember(key, token, request, record)
             return record
@@ -214,24 +151,17 @@ class MeshStore:
         request = digest(spec, None)
         async with self._lock:
             existing = self.get(key)
-            replayed = self._tokens.replay(key, token, request, _describe(key))
+            replayed = self._tokens.replay(key, token, request, describe(key))
             if replayed is not None:
                 return replayed  # a retry or replay of an update of the last 15 minutes
             if token and existing.client_token == token:
                 if existing.request_digest == request:
                     return existing  # a retry of the update that made this version
                 raise Conflict(
-                    f"clientToken {token!r} was already used for another request on {_describe(key)}"
+                    f"clientToken {token!r} was already used for another request on {describe(key)}"
                 )
-            model = parse(key, spec)
-            record = _replace(
-                existing,
-                spec=model.spec.to_api(),
-                version=existing.version + 1,
-                updated_at=self.clock(),
-                client_token=token,
-                request_digest=request,
-            )
+            spec = parse(key, spec).spec.to_api()
+            record = self.new_record(key, spec, (), existing, token, request)
             await self._write(key.mesh, [record], [])
             self._tokens.remember(key, token, request, record)
             return record
@@ -239,7 +169,7 @@ class MeshStore:
     async def delete(self, key: Key) -> Record:
         async with self._lock:
             existing = self.get(key)
-            self._check_unused(key)
+            check_unused(self.records, key)
             await self._write(key.mesh, [], [key], deleting=True)
             return existing
 
@@ -249,12 +179,12 @@ class MeshStore:
         async with self._lock:
             existing = self.by_arn(arn)
             add = list(add)
-            _check_unique(key for key, _ in add)
+            check_unique(key for key, _ in add)
             tags = dict(existing.tags)
             tags.update(dict(add))
             for name in remove:
                 tags.pop(name, None)
-            record = _replace(existing, tags=_check_tags(sorted(tags.items())))
+            record = replace(existing, tags=check_tags(sorted(tags.items())))
             await self._write(existing.key.mesh, [record], [])
             return record
 
@@ -268,89 +198,46 @@ class MeshStore:
         Returns [(created|updated|unchanged, key)]."""
         async with self._lock:
             puts, outcome = plan_mesh_apply(self.records, self.new_record, models, declared)
-            models = {
+            # The records are the source: each changed mesh is rebuilt from what will be stored
+            # (stored resources the file does not name included), as any other write is.
+            would_be = {
                 mesh: self._validate(
                     mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
                 )
                 for mesh in sorted({r.key.mesh for r in puts})
             }
-            await self._commit(puts, [], models, self._prepare(models))
+            await self._commit(puts, [], would_be, self._prepare(would_be))
             return outcome
 
     # ------------------------------------------------------------------ internals
-    def new_record(self, key: Key, spec: dict, tags=(), existing: Record | None = None) -> Record:
+    def new_record(
+        self,
+        key: Key,
+        spec: dict,
+        tags: Iterable[tuple[str, str]] = (),
+        existing: Record | None = None,
+        token: str = "",
+        request: str = "",
+        region: str | None = None,
+    ) -> Record:
+        """A new resource's first version (`existing` None), or the next version of `existing`
+        (its tags kept); `token` and `request` make a retry of the same write idempotent."""
         now = self.clock()
-        if existing is None:
-            return Record(
-                key,
-                spec,
-                str(uuid.uuid4()),
-                arn_of(key, self.region, self.account),
-                1,
-                now,
-                now,
-                _check_tags(tags),
-                "",
-                "",
-                self.account,
-            )
-        return _replace(
-            existing,
-            spec=spec,
-            version=existing.version + 1,
-            updated_at=now,
-            client_token="",
-            request_digest="",
-        )
-
-    def _check_parents(self, key: Key) -> None:
-        if key.kind != "Mesh":
-            self.get(Key("Mesh", key.mesh, "", key.mesh))
-        if key.kind in PARENT:
-            self.get(Key(PARENT[key.kind][0], key.mesh, "", key.router))
-
-    def _check_unused(self, key: Key) -> None:
-        if key.kind == "Mesh":
-            kids = sorted(
-                f"{k.kind} {k.name!r}"
-                for k in self.records
-                if k.mesh == key.mesh and k.kind != "Mesh"
-            )
-            if kids:
-                raise InUse(
-                    f"mesh {key.mesh!r} still has {len(kids)} resource(s): {', '.join(kids[:5])}; delete them first"
-                )
-        if key.kind == "VirtualRouter":
-            routes = sorted(
-                k.name
-                for k in self.records
-                if k.kind == "Route" and k.mesh == key.mesh and k.router == key.name
-            )
-            if routes:
-                raise InUse(
-                    f"virtual router {key.name!r} still has routes {routes}; delete them first"
-                )
-        if key.kind in ("VirtualGateway", "VirtualService"):
-            check_gateway_routes(self.records, key, _describe(key))
-        if key.kind in ("VirtualNode", "VirtualRouter"):
-            # The API Reference's constraints, and only those: a node or router a virtual service
-            # names as provider is in use (a route targeting a node fails validation below). A
-            # node's backends do not hold a service: they may name one that does not exist.
-            services = self._provided_by(key)
-            if services:
-                raise InUse(
-                    f"{_describe(key)} is the provider of virtual service(s) {services}; "
-                    "update or delete them first"
-                )
-
-    def _provided_by(self, key: Key) -> list[str]:
-        member = "virtualNode" if key.kind == "VirtualNode" else "virtualRouter"
-        return sorted(
-            k.name
-            for k, r in self.records.items()
-            if k.kind == "VirtualService"
-            and k.mesh == key.mesh
-            and ((r.spec.get("provider") or {}).get(member) or {}).get(f"{member}Name") == key.name
+        if existing is not None:
+            return bumped(existing, now, spec=spec, client_token=token, request_digest=request)
+        arn = arn_of(key, region or self.region, self.account)
+        return Record(
+            key,
+            spec,
+            str(uuid.uuid4()),
+            arn,
+            1,
+            now,
+            now,
+            check_tags(tags),
+            token,
+            request,
+            self.account,
         )
 
     async def _write(
@@ -362,7 +249,7 @@ class MeshStore:
             prepared = self._prepare({mesh: model})
         except Invalid as err:
             if deleting:
-                raise InUse(f"{_describe(deletes[0])} is in use: {err}") from None
+                raise InUse(f"{describe(deletes[0])} is in use: {err}") from None
             raise
         await self._commit(puts, deletes, {mesh: model}, prepared)
 
@@ -385,7 +272,7 @@ class MeshStore:
             return None  # the mesh itself is being deleted (only once it is empty)
         members = [
             self._model(r)
-            for k, r in sorted(candidate.items(), key=lambda kv: _order(kv[0]))
+            for k, r in sorted(candidate.items(), key=lambda kv: order(kv[0]))
             if k.kind != "Mesh"
         ]
         try:
@@ -437,12 +324,6 @@ class MeshStore:
                 self.meshes[mesh] = model
         self.pipeline.publish(prepared)
 
-    def _build_current(self, mesh: str) -> MeshModel:
-        mine = sorted(
-            (r for k, r in self.records.items() if k.mesh == mesh), key=lambda r: _order(r.key)
-        )
-        return build_mesh(self._model(mine[0]), [self._model(r) for r in mine[1:]])
-
     def _model(self, record: Record):
         # Records are immutable, so a parse is reused for as long as the record object lives.
         cached = self._parsed.get(record.key)
@@ -457,51 +338,6 @@ class MeshStore:
         self.records = {r.key: r for r in self.store.load()}
         for mesh in sorted({k.mesh for k in self.records if k.kind == "Mesh"}):
             try:
-                self.meshes[mesh] = self._build_current(mesh)
+                self.meshes[mesh] = self._validate(mesh, self._would_be(mesh, [], []))
             except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
-
-
-def _order(key: Key) -> tuple[int, str, str]:
-    return KINDS.index(key.kind), key.router, key.name
-
-
-def _check_tags(tags: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    tags = tuple(tags)
-    _check_unique(key for key, _ in tags)
-    if len(tags) > MAX_TAGS:
-        raise TooManyTags(f"{len(tags)} tags: a resource can have at most {MAX_TAGS}")
-    return tags
-
-
-def _check_unique(keys: Iterable[str]) -> None:
-    # App Mesh documents no winner for a key given twice in one request; refuse it rather than
-    # store both (a resource's tag keys are unique) or silently keep one.
-    seen: set[str] = set()
-    for key in keys:
-        if key in seen:
-            raise Invalid(
-                f"tags: key {key!r} is given more than once; a resource's tag keys are unique"
-            )
-        seen.add(key)
-
-
-def _token_note(existing: Record, token: str) -> str:
-    return (
-        f" (clientToken {token!r} was used for another request)"
-        if token and existing.client_token == token
-        else ""
-    )
-
-
-def _describe(key: Key) -> str:
-    parent = {"Route": "virtual router", "GatewayRoute": "virtual gateway"}.get(key.kind)
-    where = f" in {parent} {key.router!r}" if parent else ""
-    mesh = f" in mesh {key.mesh!r}" if key.kind != "Mesh" else ""
-    return f"{key.kind} {key.name!r}{where}{mesh}"
-
-
-def _replace(record: Record, **changes) -> Record:
-    from dataclasses import replace
-
-    return replace(record, **changes)
