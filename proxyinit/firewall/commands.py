@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     import argparse  # only the parser-building functions import it for real: see cli.main
 
 EXIT_MATCH, EXIT_DRIFT, EXIT_ABSENT = 0, 3, 4
+EXIT_UNVERIFIED = 5  # verify: some path is not intercepted (or bypassed) as configured
 BACKEND_ENV = "PROXYINIT_BACKEND"  # --backend's default, for containers configured by env only
+VERIFY_ENV = "PROXYINIT_VERIFY"  # 1: the entrypoint runs verify right after apply
 
 
 def default_backend() -> str:
@@ -64,6 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser = sub.add_parser(name, help=help_text, description=help_text)
         add_common_options(parser, suppress=True)
         parser.set_defaults(handler=handler)
+    help_text = (
+        "send real TCP through the namespace and check each path is redirected or bypasses "
+        f"as configured; exit {EXIT_UNVERIFIED} naming each path that is not"
+    )
+    parser = sub.add_parser("verify", help=help_text, description=help_text)
+    add_common_options(parser, suppress=True)
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.set_defaults(handler=run_verify)
 
 
 def _enter(args: argparse.Namespace):
@@ -111,7 +121,38 @@ def run_entrypoint(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    return _apply(settings, args)
+    code = _apply(settings, args)
+    if code == 0 and os.environ.get(VERIFY_ENV) == "1":
+        return _verify(settings, as_json=False)  # rules stay applied whatever it finds
+    return code
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from proxyinit.settings import load_settings
+
+    settings = load_settings()
+    _enter(args)
+    return _verify(settings, as_json=args.json)
+
+
+def _verify(settings, as_json: bool) -> int:
+    """Failed paths, one line each, on stderr (stdout with --json): exit 0 or EXIT_UNVERIFIED."""
+    from proxyinit.firewall.verify import verify
+
+    checks = verify(settings)
+    failed = [check for check in checks if not check.ok]
+    if as_json:
+        import json
+
+        document = {"ok": not failed, "checks": [check.as_json() for check in checks]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        for check in checks:
+            stream = sys.stderr if not check.ok else sys.stdout
+            print(
+                f"proxyinit: verify: {'FAILED ' if not check.ok else ''}{check.line()}", file=stream
+            )
+    return EXIT_UNVERIFIED if failed else 0
 
 
 def run_apply(args: argparse.Namespace) -> int:
