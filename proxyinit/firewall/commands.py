@@ -99,8 +99,24 @@ def _session(args: argparse.Namespace):
 
 def _select(args: argparse.Namespace):
     from proxyinit.firewall.backends.select import select_backend
+    from proxyinit.firewall.nft_commands import refuse_native_table
 
+    refuse_native_table(args.backend)
     return select_backend(args.backend)
+
+
+def _native(args: argparse.Namespace) -> bool:
+    """--backend nftables, or auto in a namespace that already has our nftables table."""
+    if args.backend == "nftables":
+        return True
+    if args.backend != "auto":
+        return False
+    from proxyinit.firewall.backends import nftables
+
+    if nftables.observe() is None:
+        return False
+    print("proxyinit: backend nftables (namespace already has its table)", file=sys.stderr)
+    return True
 
 
 def _check_target(target) -> None:
@@ -167,6 +183,8 @@ def _apply(settings, args: argparse.Namespace) -> int:
 
     target = _enter(args)
     with writer():  # observe, plan and commit as one step
+        if _native(args):
+            return _apply_native(settings, target)
         backend = _select(args)
         _check_target(target)  # deleted while we waited for the lock: commit nothing
         plan = converge(lambda: plan_apply(settings, backend), backend)
@@ -183,13 +201,29 @@ def _apply(settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_native(settings, target) -> int:
+    from proxyinit.firewall import nft_commands
+
+    _check_target(target)
+    result = nft_commands.apply(settings)
+    _check_target(target)
+    nft_commands.report_apply(result)
+    return 0
+
+
 def run_plan(args: argparse.Namespace) -> int:
     from proxyinit.firewall.converge import plan_apply
     from proxyinit.firewall.render import render_plan
     from proxyinit.settings import load_settings
 
     settings = load_settings()
-    backend = _session(args)
+    _enter(args)
+    if _native(args):
+        from proxyinit.firewall.nft_commands import plan
+
+        sys.stdout.write(plan(settings))
+        return 0
+    backend = _select(args)
     sys.stdout.write(render_plan(plan_apply(settings, backend), backend.name))
     return 0
 
@@ -200,6 +234,16 @@ def run_clean(args: argparse.Namespace) -> int:
 
     target = _enter(args)
     with writer():
+        if _native(args):
+            from proxyinit.firewall.nft_commands import clean
+
+            _check_target(target)
+            found = clean()
+            print(
+                f"proxyinit: clean: {'table removed' if found else 'nothing of ours found'}",
+                file=sys.stderr,
+            )
+            return 0
         backend = _select(args)
         _check_target(target)
         plan = converge(lambda: plan_clean_all(backend), backend)
@@ -217,6 +261,12 @@ def run_status(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     settings = load_settings()
-    verdict, report = status(settings, _session(args))
+    _enter(args)
+    if _native(args):
+        from proxyinit.firewall.nft_commands import status as native_status
+
+        verdict, report = native_status(settings)
+    else:
+        verdict, report = status(settings, _select(args))
     sys.stdout.write(report)
     return {"match": EXIT_MATCH, "drift": EXIT_DRIFT, "absent": EXIT_ABSENT}[verdict]
