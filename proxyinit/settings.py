@@ -84,16 +84,37 @@ def split_list(raw: str) -> list[str]:
     return items
 
 
-def parse_port_list(raw: str) -> tuple[PortRange, ...]:
-    """Ports and ranges in the order given; any overlap is a duplicate. O(n log n): sorted
-    neighbours are the only pairs that can overlap first."""
+class Noted(NamedTuple):
+    """A parsed value that was accepted in canonical form, and what was canonicalised (each
+    note becomes a warning naming the variable): the migration-safe inputs in README."""
+
+    value: object
+    notes: tuple[str, ...]
+
+
+def _once(values: list, items: list[str]) -> tuple[list, list[str]]:
+    """Values without exact repeats, in first-seen order, and a note per repeat."""
+    seen: dict = {}
+    notes = []
+    for value, item in zip(values, items, strict=True):
+        if value in seen:
+            notes.append(f"duplicate {echo(item)} applied once")
+        else:
+            seen[value] = item
+    return list(seen), notes
+
+
+def parse_port_list(raw: str) -> Noted:
+    """Ports and ranges in the order given. An exact repeat (443,8443,443) has one meaning and
+    is applied once; a partial overlap (9000:9100,9080) is an error: which list was meant?
+    O(n log n): sorted neighbours are the only pairs that can overlap first."""
     items = split_list(raw)
-    ranges = tuple(parse_port_range(item) for item in items)
+    ranges, notes = _once([parse_port_range(item) for item in items], items)
     ordered = sorted(zip(ranges, items, strict=False))
     for (low, _), (high, item) in itertools.pairwise(ordered):
         if low.overlaps(high):
             raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
-    return ranges
+    return Noted(tuple(ranges), tuple(n.replace("'", "", 2) for n in notes))
 
 
 def parse_network(text: str) -> Network:
@@ -108,21 +129,27 @@ def parse_network(text: str) -> Network:
             f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
         )
     try:
-        return ipaddress.ip_network(text, strict=True)
-    except ValueError as err:
-        if slash and "has host bits set" in str(err):
-            raise ValueError(f"CIDR {echo(text)} is not canonical (host bits set)") from None
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
         raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR") from None
 
 
-def parse_network_list(raw: str) -> tuple[Network, ...]:
+def parse_network_list(raw: str) -> Noted:
+    """Host bits (10.1.2.3/8) have one meaning, the route manager's: the network (10.0.0.0/8),
+    applied with a note; so has an exact repeat, applied once."""
     networks: dict[Network, str] = {}
+    notes = []
     for item in split_list(raw):
         network = parse_network(item)
+        if "/" in item and str(network.network_address) != str(
+            ipaddress.ip_address(item.split("/")[0])
+        ):
+            notes.append(f"{echo(item)} has host bits set: applied as {network}")
         if network in networks:
-            raise ValueError(f"duplicate address {echo(item)} (same as {echo(networks[network])})")
+            notes.append(f"duplicate {echo(item)} (same as {echo(networks[network])}) applied once")
+            continue
         networks[network] = item
-    return tuple(networks)
+    return Noted(tuple(networks), tuple(notes))
 
 
 def parse_switch(raw: object) -> bool:
@@ -137,11 +164,19 @@ def parse_id(text: str) -> int:
     return parse_int(text, "id", 0, MAX_ID)
 
 
+def parse_id_list(raw: str) -> Noted:
+    """One id, or a comma list (agents and init containers that must reach the network before
+    Envoy is up); an exact repeat is applied once."""
+    items = split_list(raw)
+    ids, notes = _once([parse_id(item) for item in items], items)
+    return Noted(tuple(ids), tuple(notes))
+
+
 class RedirectSettings(NamedTuple):
     """The APPMESH_* contract, typed. Field names are the variable names without the prefix."""
 
     START_ENABLED: bool = False
-    IGNORE_UID: int | None = None
+    IGNORE_UID: int | None = None  # the first of IGNORE_UIDS, for code that knows one id
     IGNORE_GID: int | None = None
     ENVOY_EGRESS_PORT: int | None = None
     ENVOY_INGRESS_PORT: int | None = None
@@ -149,13 +184,15 @@ class RedirectSettings(NamedTuple):
     EGRESS_IGNORED_IP: tuple[Network, ...] = ()
     EGRESS_IGNORED_PORTS: tuple[PortRange, ...] = ()
     ENABLE_IPV6: bool = False
+    IGNORE_UIDS: tuple[int, ...] = ()  # every id of APPMESH_IGNORE_UID's comma list
+    IGNORE_GIDS: tuple[int, ...] = ()
 
 
 # Variable (without prefix) -> parser of its non-blank text. Parsers raise ValueError(why).
 PARSERS: dict[str, Callable[[str], object]] = {
     "START_ENABLED": parse_switch,
-    "IGNORE_UID": parse_id,
-    "IGNORE_GID": parse_id,
+    "IGNORE_UID": parse_id_list,
+    "IGNORE_GID": parse_id_list,
     "ENVOY_EGRESS_PORT": parse_port,
     "ENVOY_INGRESS_PORT": parse_port,
     "APP_PORTS": parse_port_list,
@@ -213,17 +250,27 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
     source = os.environ if env is None else env
     values: dict[str, object] = {}
     problems: list[str] = []
+    notes: list[str] = []
     for name, parse in PARSERS.items():
         raw = source.get(ENV_PREFIX + name)
         text = _blank_to_none(raw)
         if text is None:
             continue
         try:
-            values[name] = parse(text)
+            value = parse(text)
         except ValueError as err:
             problems.append(f"{ENV_PREFIX}{name}={echo(raw)}: {err}")
+            continue
+        if isinstance(value, Noted):
+            notes += [f"{ENV_PREFIX}{name}={echo(raw)}: {note}" for note in value.notes]
+            value = value.value
+        values[name] = value
     if problems:
         raise ConfigError("; ".join(problems))
+    for name in ("IGNORE_UID", "IGNORE_GID"):
+        if name in values:
+            values[name + "S"] = values[name]
+            values[name] = values[name][0]
     settings = RedirectSettings(**values)
     try:
         if require or settings.START_ENABLED:
@@ -231,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
         check_cross_field(settings)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    for note in notes:  # only once the whole input is known to be valid
+        print(f"proxyinit: warning: {note}", file=sys.stderr)
     warn_ipv6_while_disabled(settings)
     warn_any_address(settings)
     return settings

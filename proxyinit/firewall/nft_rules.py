@@ -44,8 +44,7 @@ def _networks(settings: RedirectSettings, version: int) -> list[str]:
 
 def _owner_rules(settings: RedirectSettings) -> list[str]:
     rules = []
-    for key, ids in (("skuid", settings.IGNORE_UID), ("skgid", settings.IGNORE_GID)):
-        values = ids if isinstance(ids, tuple) else (() if ids is None else (ids,))
+    for key, values in (("skuid", settings.IGNORE_UIDS), ("skgid", settings.IGNORE_GIDS)):
         if len(values) == 1:
             rules.append(f'meta {key} {values[0]} return comment "proxyinit/egress-{key[2:]}"')
         elif values:

@@ -122,8 +122,8 @@ def _fmt(host: str, port: int) -> str:
 
 def egress_checks(settings: RedirectSettings, family: Family) -> list[Check]:
     s = settings
-    uid = _other_id({s.IGNORE_UID})
-    gid = _other_id({s.IGNORE_GID})
+    uid = _other_id(set(s.IGNORE_UIDS))
+    gid = _other_id(set(s.IGNORE_GIDS))
     port, egress = egress_port(s), s.ENVOY_EGRESS_PORT
     target = egress_target(family, s)
     if target is None:
@@ -134,10 +134,10 @@ def egress_checks(settings: RedirectSettings, family: Family) -> list[Check]:
             )
         ]
     checks = [_probe("egress", family, target, port, uid, gid, egress)]
-    if s.IGNORE_UID is not None:
-        checks.append(_probe("egress-uid", family, target, port, s.IGNORE_UID, gid, None))
-    if s.IGNORE_GID is not None:
-        checks.append(_probe("egress-gid", family, target, port, uid, s.IGNORE_GID, None))
+    for ignored_uid in s.IGNORE_UIDS[:MAX_PROBES]:
+        checks.append(_probe("egress-uid", family, target, port, ignored_uid, gid, None))
+    for ignored_gid in s.IGNORE_GIDS[:MAX_PROBES]:
+        checks.append(_probe("egress-gid", family, target, port, uid, ignored_gid, None))
     for r in ignored_ports(s)[:MAX_PROBES]:
         checks.append(_probe("egress-ignored-port", family, target, r.first, uid, gid, None))
     version = 4 if family is Family.IPV4 else 6

@@ -96,3 +96,37 @@ def test_a_thousand_ignored_ips_and_ports_stay_a_few_rules(netns):
     listed = table(netns)
     assert listed.count("return comment") == 5  # uid, gid, ports, ipv4, ipv6: not 2,000 rules
     assert "198.19.3.231" in listed and "30999" in listed
+
+
+@pytest.mark.parametrize("backend", ["legacy", NFT])
+def test_uid_list_and_host_bit_cidr_with_real_tcp(lab, backend):
+    """Migration-safe input applied: both uids bypass, 198.18.0.3/31 means 198.18.0.2/31."""
+    topo = build_topology(lab)
+    config = {
+        **CONFIG,
+        "APPMESH_IGNORE_UID": "1337,1500",
+        "APPMESH_EGRESS_IGNORED_IP": "198.18.0.3/31,2001:2::3/127",
+    }
+    result = proxyinit(topo.app, "apply", env=config, backend=backend)
+    assert result.returncode == 0, result.stderr
+    assert "has host bits set: applied as 198.18.0.2/31" in result.stderr
+    for uid in (1337, 1500):
+        assert topo.connect(PEER4, 80, uid=uid) == f"peer {PEER4}:80"
+    assert topo.connect(PEER6, 80, uid=1500) == f"peer {fmt(PEER6, 80)}"
+    # 198.18.0.2 is in the canonical network, not in what was written: the network applies.
+    assert topo.connect(PEER4, 80, uid=1000) == f"peer {PEER4}:80"
+    assert topo.connect("198.18.0.1", 9080, uid=None, ns=topo.peer) == "ingress 198.18.0.1:9080"
+    assert proxyinit(topo.app, "verify", env=config, backend=backend).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("IGNORE_UID", "1337,root"), ("APP_PORTS", "9000:9100,9080"), ("EGRESS_IGNORED_IP", "x")],
+)
+def test_bad_input_changes_nothing_in_the_table(applied, variable, value):
+    before = table(applied.app)
+    result = proxyinit(
+        applied.app, "apply", env={**CONFIG, f"APPMESH_{variable}": value}, backend=NFT
+    )
+    assert result.returncode == 2 and f"APPMESH_{variable}" in result.stderr
+    assert table(applied.app) == before
