@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from proxyinit.contract import echo, parse_int, parse_port
+from proxyinit.contract import echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
 
 ENV_PREFIX = "APPMESH_"
@@ -279,7 +279,7 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
     except ValueError as err:
         raise ConfigError(str(err)) from None
     for note in notes:  # only once the whole input is known to be valid
-        print(f"proxyinit: warning: {note}", file=sys.stderr)
+        log(note, level="warning", event="canonicalised")
     warn_ipv6_while_disabled(settings)
     warn_any_address(settings)
     return settings
@@ -290,8 +290,8 @@ def warn_any_address(settings: RedirectSettings) -> None:
     egress is never redirected. Deliberate or not, it must not pass silently."""
     for network in settings.EGRESS_IGNORED_IP:
         if network.prefixlen == 0 and (network.version == 4 or settings.ENABLE_IPV6):
-            print(
-                f"proxyinit: warning: APPMESH_EGRESS_IGNORED_IP has {network}: no IPv{network.version} "
+            log(
+                f"APPMESH_EGRESS_IGNORED_IP has {network}: no IPv{network.version} "
                 "egress is redirected (egress capture is off for it; inbound redirection still applies)",
                 file=sys.stderr,
             )
@@ -303,8 +303,8 @@ def warn_ipv6_while_disabled(settings: RedirectSettings) -> None:
         return
     v6 = [str(n) for n in settings.EGRESS_IGNORED_IP if n.version == 6]
     if v6:
-        print(
-            f"proxyinit: warning: APPMESH_EGRESS_IGNORED_IP has IPv6 entries {','.join(v6)} "
+        log(
+            f"APPMESH_EGRESS_IGNORED_IP has IPv6 entries {','.join(v6)} "
             "but APPMESH_ENABLE_IPV6 is not 1: they have no effect",
-            file=sys.stderr,
+            level="warning",
         )

@@ -84,11 +84,25 @@ def _enter(args: argparse.Namespace):
         from proxyinit.contract import echo
 
         raise ConfigError(f"{BACKEND_ENV}={echo(args.backend)}: expected one of {', '.join(NAMES)}")
+    _check_log_format()
     if args.netns is None:  # "" is an error (resolve), never "the namespace we are in"
         return None
     from proxyinit.firewall.netns import enter
 
     return enter(args.netns)
+
+
+def _check_log_format() -> None:
+    from proxyinit.contract import LOG_FORMAT_ENV, LOG_FORMATS
+
+    value = os.environ.get(LOG_FORMAT_ENV)
+    if value and value not in LOG_FORMATS:
+        from proxyinit.contract import echo
+        from proxyinit.errors import ConfigError
+
+        raise ConfigError(
+            f"{LOG_FORMAT_ENV}={echo(value)}: expected one of {', '.join(LOG_FORMATS)}"
+        )
 
 
 def _session(args: argparse.Namespace):
@@ -115,7 +129,9 @@ def _native(args: argparse.Namespace) -> bool:
 
     if nftables.observe() is None:
         return False
-    print("proxyinit: backend nftables (namespace already has its table)", file=sys.stderr)
+    from proxyinit.contract import log
+
+    log("backend nftables (namespace already has its table)")
     return True
 
 
@@ -130,11 +146,14 @@ def run_entrypoint(args: argparse.Namespace) -> int:
     """The init container: validate, then apply only if APPMESH_START_ENABLED=1."""
     from proxyinit.settings import load_settings
 
+    _check_log_format()  # before settings, whose warnings are logs too
     settings = load_settings(require=False)
     if not settings.START_ENABLED:
-        print(
-            "proxyinit: routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed",
-            file=sys.stderr,
+        from proxyinit.contract import log
+
+        log(
+            "routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed",
+            event="disabled",
         )
         return 0
     code = _apply(settings, args)
@@ -178,36 +197,34 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(settings, args: argparse.Namespace) -> int:
+    import time
+
     from proxyinit.firewall.converge import converge, plan_apply
     from proxyinit.firewall.lock import writer
 
+    started = time.monotonic()
     target = _enter(args)
     with writer():  # observe, plan and commit as one step
         if _native(args):
-            return _apply_native(settings, target)
+            return _apply_native(settings, target, started)
         backend = _select(args)
         _check_target(target)  # deleted while we waited for the lock: commit nothing
         plan = converge(lambda: plan_apply(settings, backend), backend)
     _check_target(target)
-    for family_plan in plan.families:
-        state = (
-            "in sync, nothing committed"
-            if family_plan.empty
-            else f"committed {len(family_plan.ops)} changes"
-        )
-        print(
-            f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr
-        )
+    from proxyinit.firewall.applylog import report_plan
+
+    report_plan(plan, backend.name, settings, started)
     return 0
 
 
-def _apply_native(settings, target) -> int:
+def _apply_native(settings, target, started: float) -> int:
     from proxyinit.firewall import nft_commands
+    from proxyinit.firewall.applylog import report_native
 
     _check_target(target)
     result = nft_commands.apply(settings)
     _check_target(target)
-    nft_commands.report_apply(result)
+    report_native(result, settings, started)
     return 0
 
 

@@ -8,8 +8,6 @@ with both, the first nat hook to translate a connection wins and the other set i
 
 from __future__ import annotations
 
-import sys
-
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import nftables
 from proxyinit.firewall.nft_rules import (
@@ -69,8 +67,14 @@ def apply(settings: RedirectSettings) -> dict:
     return {
         "committed": bool(script),
         "replaced": observed is not None and bool(script),
-        "rules": sum(1 for line in render_table(settings).splitlines() if "comment" in line),
+        "rules": _count_rules(render_table(settings)),
+        "removed": _count_rules(observed or ""),
     }
+
+
+def _count_rules(text: str) -> int:
+    # Every rule of ours carries its proxyinit/ tag; set and chain declarations do not.
+    return text.count('comment "proxyinit/')
 
 
 def report_apply(result: dict) -> None:
@@ -79,7 +83,9 @@ def report_apply(result: dict) -> None:
         if result["committed"]
         else "in sync, nothing committed"
     )
-    print(f"proxyinit: {TABLE_REF}: {state} ({NAME})", file=sys.stderr)
+    from proxyinit.contract import log
+
+    log(f"{TABLE_REF}: {state} ({NAME})")
 
 
 def plan(settings: RedirectSettings) -> str:
