@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from proxyinit.firewall.model import Family
 from proxyinit.firewall.rules import families, ignored_ports
-from proxyinit.firewall.verify_probe import inbound, listening, outbound
+from proxyinit.firewall.verify_probe import Unavailable, inbound, listening, outbound
 from proxyinit.settings import RedirectSettings
 
 MAX_PROBES = 32  # per list of ignored ports/addresses and of app ports: a bound on the run time
@@ -155,7 +155,12 @@ def ingress_checks(settings: RedirectSettings) -> list[Check]:
         return []
     ports = [r.first for r in settings.APP_PORTS[:MAX_PROBES]]
     checks = []
-    for dst, port, entry in inbound(ports, v6=settings.ENABLE_IPV6):
+    try:
+        probed = inbound(ports, v6=settings.ENABLE_IPV6)
+    except Unavailable as why:
+        what = f"connection from outside to app port {ports[0]}"
+        return [Check("ingress", "ipv4", what, settings.ENVOY_INGRESS_PORT, None, str(why))]
+    for dst, port, entry in probed:
         family = "ipv6" if ":" in dst else "ipv4"
         what = f"connection from outside to {_fmt(dst, port)}"
         got = entry.redirected_to if entry else None

@@ -55,6 +55,10 @@ def listening(ports: list[int], v6: bool):
             sock.close()
 
 
+class Unavailable(Exception):
+    """A probe this process cannot run here (no CAP_SYS_ADMIN, no `ip`): not a verdict."""
+
+
 def _read_line(fd: int, timeout: float) -> str:
     ready, _, _ = select.select([fd], [], [], timeout)
     return os.read(fd, 4096).decode() if ready else ""
@@ -125,7 +129,10 @@ def outbound(dst: str, port: int, uid: int, gid: int) -> tuple[str, conntrack.En
 
 
 def _ip(*argv: str) -> None:
-    proc = subprocess.run(["ip", *argv], capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(["ip", *argv], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise Unavailable("`ip` (iproute2) is not installed") from None
     if proc.returncode != 0:
         raise RuntimeFailure(f"verify: ip {' '.join(argv)}: {proc.stderr.strip()}")
 
@@ -135,7 +142,8 @@ def _peer_child(ready: int, go: int, out: int, link: str, v6: bool, targets: lis
     code = 0
     try:
         if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+            os.write(ready, b"e")  # no CAP_SYS_ADMIN: the parent reports the check as not run
+            os._exit(1)
         os.write(ready, b"r")
         if _read_line(go, WAIT * 2) != "g":
             os._exit(1)
@@ -174,7 +182,7 @@ def inbound(ports: list[int], v6: bool) -> list[tuple[str, int, conntrack.Entry 
     created = False
     try:
         if _read_line(ready_r, WAIT) != "r":
-            raise RuntimeFailure("verify: could not create the inbound probe's namespace")
+            raise Unavailable("creating the peer namespace needs CAP_SYS_ADMIN")
         _ip("link", "add", link, "type", "veth", "peer", "name", peer_link, "netns", str(pid))
         created = True
         _ip("addr", "add", f"{ours4}/{bits4}", "dev", link)

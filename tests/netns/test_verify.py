@@ -4,6 +4,9 @@ without a live listener on the proxy ports (Envoy's stand-ins from build_topolog
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -17,6 +20,9 @@ CONFIG = env(
     EGRESS_IGNORED_PORTS="3306",
     EGRESS_IGNORED_IP=f"{IGNORED4},{IGNORED6}",
 )
+
+
+CONFIG_ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("APPMESH_")}, **CONFIG}
 
 
 def verify(ns: str, *args: str, env: dict | None = None, backend: str = "auto"):
@@ -121,3 +127,17 @@ def test_entrypoint_verify_passes_after_apply(bare):
     result = proxyinit(bare, env={**CONFIG, "PROXYINIT_VERIFY": "1"}, backend="legacy")
     assert result.returncode == 0, result.stderr
     assert "redirected to 15001" in result.stdout
+
+
+def test_verify_without_cap_sys_admin_reports_ingress_not_tested(bare):
+    """An init container with NET_ADMIN only: egress is proven, ingress is said not tested."""
+    assert proxyinit(bare, "apply", env=CONFIG, backend="legacy").returncode == 0
+    argv = ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin"]
+    argv += [sys.executable, "-m", "proxyinit", "--backend", "legacy", "verify"]
+    result = subprocess.run(
+        netns_exec(bare, *argv), capture_output=True, text=True, env=CONFIG_ENV, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "egress: connection to 198.18.0.254:80" in result.stdout
+    assert "ingress: connection from outside to app port 9080: not tested" in result.stdout
+    assert "needs CAP_SYS_ADMIN" in result.stdout
