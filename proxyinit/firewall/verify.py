@@ -16,7 +16,14 @@ from typing import NamedTuple
 
 from proxyinit.firewall.model import Family
 from proxyinit.firewall.rules import families, ignored_ports
-from proxyinit.firewall.verify_probe import Unavailable, inbound, listening, outbound
+from proxyinit.firewall.verify_probe import (
+    WAIT,
+    Unavailable,
+    inbound,
+    listening,
+    outbound,
+    tracking,
+)
 from proxyinit.settings import RedirectSettings
 
 MAX_PROBES = 32  # per list of ignored ports/addresses and of app ports: a bound on the run time
@@ -108,9 +115,9 @@ def egress_port(settings: RedirectSettings) -> int:
     return next(p for p in PORT_CANDIDATES if not any(r.contains(p) for r in skip))
 
 
-def _probe(path, family, dst, port, uid, gid, expected) -> Check:
+def _probe(path, family, dst, port, uid, gid, expected, wait=WAIT) -> Check:
     what = f"connection to {_fmt(dst, port)} from uid {uid} gid {gid}"
-    sent, entry = outbound(dst, port, uid, gid)
+    sent, entry = outbound(dst, port, uid, gid, wait)
     if sent != "sent":
         return Check(path, family.value, what, expected, None, skipped=sent)
     return Check(path, family.value, what, expected, entry.redirected_to if entry else None)
@@ -120,8 +127,12 @@ def _fmt(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def egress_checks(settings: RedirectSettings, family: Family) -> list[Check]:
+def egress_checks(settings: RedirectSettings, family: Family, wait: float) -> list[Check]:
     s = settings
+
+    def probe(*args) -> Check:
+        return _probe(*args, wait=wait)
+
     uid = _other_id(set(s.IGNORE_UIDS))
     gid = _other_id(set(s.IGNORE_GIDS))
     port, egress = egress_port(s), s.ENVOY_EGRESS_PORT
@@ -133,30 +144,30 @@ def egress_checks(settings: RedirectSettings, family: Family) -> list[Check]:
                 "egress", family.value, what, egress, None, "no routable, non-ignored destination"
             )
         ]
-    checks = [_probe("egress", family, target, port, uid, gid, egress)]
+    checks = [probe("egress", family, target, port, uid, gid, egress)]
     for ignored_uid in s.IGNORE_UIDS[:MAX_PROBES]:
-        checks.append(_probe("egress-uid", family, target, port, ignored_uid, gid, None))
+        checks.append(probe("egress-uid", family, target, port, ignored_uid, gid, None))
     for ignored_gid in s.IGNORE_GIDS[:MAX_PROBES]:
-        checks.append(_probe("egress-gid", family, target, port, uid, ignored_gid, None))
+        checks.append(probe("egress-gid", family, target, port, uid, ignored_gid, None))
     for r in ignored_ports(s)[:MAX_PROBES]:
-        checks.append(_probe("egress-ignored-port", family, target, r.first, uid, gid, None))
+        checks.append(probe("egress-ignored-port", family, target, r.first, uid, gid, None))
     version = 4 if family is Family.IPV4 else 6
     networks = [n for n in s.EGRESS_IGNORED_IP if n.version == version][:MAX_PROBES]
     for network in networks:
         dst = target if network.prefixlen == 0 else _host(network)
-        checks.append(_probe("egress-ignored-ip", family, dst, port, uid, gid, None))
+        checks.append(probe("egress-ignored-ip", family, dst, port, uid, gid, None))
     local = "127.0.0.1" if family is Family.IPV4 else "::1"
-    checks.append(_probe("egress-local", family, local, port, uid, gid, None))
+    checks.append(probe("egress-local", family, local, port, uid, gid, None))
     return checks
 
 
-def ingress_checks(settings: RedirectSettings) -> list[Check]:
+def ingress_checks(settings: RedirectSettings, wait: float) -> list[Check]:
     if not settings.APP_PORTS:
         return []
     ports = [r.first for r in settings.APP_PORTS[:MAX_PROBES]]
     checks = []
     try:
-        probed = inbound(ports, v6=settings.ENABLE_IPV6)
+        probed = inbound(ports, v6=settings.ENABLE_IPV6, wait=wait * 4)
     except Unavailable as why:
         what = f"connection from outside to app port {ports[0]}"
         return [Check("ingress", "ipv4", what, settings.ENVOY_INGRESS_PORT, None, str(why))]
@@ -171,7 +182,11 @@ def ingress_checks(settings: RedirectSettings) -> list[Check]:
 def verify(settings: RedirectSettings) -> list[Check]:
     checks: list[Check] = []
     ports = [p for p in (settings.ENVOY_EGRESS_PORT, settings.ENVOY_INGRESS_PORT) if p]
+    # The probed app ports too: an inbound SYN that is not redirected then leaves an entry
+    # saying so at once, instead of a reset and a wait for an entry that never comes.
+    ports += [r.first for r in settings.APP_PORTS[:MAX_PROBES]]
     with listening(ports, v6=settings.ENABLE_IPV6):
+        wait = WAIT if tracking() else 0.0
         for family in families(settings):
-            checks += egress_checks(settings, family)
-        return checks + ingress_checks(settings)
+            checks += egress_checks(settings, family, wait)
+        return checks + ingress_checks(settings, wait)

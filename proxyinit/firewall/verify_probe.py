@@ -31,7 +31,8 @@ INBOUND_V6 = ("fd70:726f:7879::1", "fd70:726f:7879::2", 126)
 
 @contextlib.contextmanager
 def listening(ports: list[int], v6: bool):
-    """Listeners on the proxy ports that nobody listens on yet (Envoy not started), for the
+    """Listeners on the proxy (and app) ports that nobody listens on yet (Envoy and the app not
+    started), for the
     length of the checks: a redirected SYN that meets no listener is answered with a RST, and
     the RST deletes its conntrack entry before we can read it. A port Envoy holds is left to
     Envoy. Nothing is ever accepted: the kernel completes the handshakes, closing resets them."""
@@ -92,8 +93,8 @@ def _child_connect(dst: str, port: int, uid: int, gid: int, out: int, done: int)
     os._exit(code)
 
 
-def wait_entry(sport: int, dst: str, dport: int) -> conntrack.Entry | None:
-    deadline = time.monotonic() + WAIT
+def wait_entry(sport: int, dst: str, dport: int, wait: float = WAIT) -> conntrack.Entry | None:
+    deadline = time.monotonic() + wait
     while True:
         entry = conntrack.find(sport, dst, dport)
         if entry is not None or time.monotonic() > deadline:
@@ -101,7 +102,20 @@ def wait_entry(sport: int, dst: str, dport: int) -> conntrack.Entry | None:
         time.sleep(0.01)
 
 
-def outbound(dst: str, port: int, uid: int, gid: int) -> tuple[str, conntrack.Entry | None]:
+def tracking() -> bool:
+    """Does this namespace track connections at all? Without any nat rule it does not, and no
+    probe will ever find an entry: then nobody waits for one (nothing can be redirected)."""
+    with socket.socket() as server, socket.socket() as client:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client.connect(server.getsockname())
+        sport = client.getsockname()[1]
+        return wait_entry(sport, "127.0.0.1", server.getsockname()[1], WAIT) is not None
+
+
+def outbound(
+    dst: str, port: int, uid: int, gid: int, wait: float = WAIT
+) -> tuple[str, conntrack.Entry | None]:
     """('sent' | 'unreachable: why', its entry): a connection from uid/gid to dst:port."""
     out_r, out_w = os.pipe()
     done_r, done_w = os.pipe()
@@ -115,7 +129,7 @@ def outbound(dst: str, port: int, uid: int, gid: int) -> tuple[str, conntrack.En
     try:
         said = _read_line(out_r, WAIT)
         if said.startswith("port "):
-            return "sent", wait_entry(int(said.split()[1]), dst, port)
+            return "sent", wait_entry(int(said.split()[1]), dst, port, wait)
         if said.startswith("unreachable "):
             return "unreachable: " + said.split(" ", 1)[1], None
         raise RuntimeFailure(
@@ -137,6 +151,24 @@ def _ip(*argv: str) -> None:
         raise RuntimeFailure(f"verify: ip {' '.join(argv)}: {proc.stderr.strip()}")
 
 
+IFF_RUNNING = 0x40
+SIOCGIFFLAGS = 0x8913
+
+
+def _wait_running(link: str) -> None:
+    import fcntl
+    import struct
+
+    deadline = time.monotonic() + WAIT * 4
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while time.monotonic() < deadline:
+            request = struct.pack("16sH", link.encode(), 0)
+            flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
+            if flags & IFF_RUNNING:
+                return
+            time.sleep(0.005)
+
+
 def _peer_child(ready: int, go: int, out: int, link: str, v6: bool, targets: list) -> None:
     """In a new namespace: wait for our veth end, address it, then connect to each target."""
     code = 0
@@ -153,6 +185,7 @@ def _peer_child(ready: int, go: int, out: int, link: str, v6: bool, targets: lis
             _, peer6, bits6 = INBOUND_V6
             _ip("addr", "add", f"{peer6}/{bits6}", "dev", link, "nodad")
         _ip("link", "set", link, "up")
+        _wait_running(link)  # a SYN sent before the carrier is up is dropped, retried in 1 s
         sockets = []
         for dst, port in targets:
             sock, said = _connect_from_bound_port(dst, port)
@@ -165,7 +198,9 @@ def _peer_child(ready: int, go: int, out: int, link: str, v6: bool, targets: lis
     os._exit(code)
 
 
-def inbound(ports: list[int], v6: bool) -> list[tuple[str, int, conntrack.Entry | None]]:
+def inbound(
+    ports: list[int], v6: bool, wait: float = WAIT * 4
+) -> list[tuple[str, int, conntrack.Entry | None]]:
     """A SYN from outside to each app port on our veth end's address(es): (dst, port, entry)."""
     ours4, _, bits4 = INBOUND_V4
     ours6, _, bits6 = INBOUND_V6
@@ -190,7 +225,7 @@ def inbound(ports: list[int], v6: bool) -> list[tuple[str, int, conntrack.Entry 
             _ip("addr", "add", f"{ours6}/{bits6}", "dev", link, "nodad")
         _ip("link", "set", link, "up")
         os.write(go_w, b"g")
-        return _collect(out_r, targets)
+        return _collect(out_r, targets, wait)
     finally:
         with contextlib.suppress(OSError):
             os.write(go_w, b"x")
@@ -202,7 +237,9 @@ def inbound(ports: list[int], v6: bool) -> list[tuple[str, int, conntrack.Entry 
             subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
 
 
-def _collect(out_r: int, targets: list) -> list[tuple[str, int, conntrack.Entry | None]]:
+def _collect(
+    out_r: int, targets: list, wait: float
+) -> list[tuple[str, int, conntrack.Entry | None]]:
     buffer = ""
     deadline = time.monotonic() + WAIT * 2
     while buffer.count("\n") < len(targets) and "error " not in buffer:
@@ -216,6 +253,8 @@ def _collect(out_r: int, targets: list) -> list[tuple[str, int, conntrack.Entry 
         raise RuntimeFailure(f"verify: inbound probe: {failed[0][6:]}")
     results = []
     for (dst, port), said in zip(targets, lines, strict=True):
-        entry = wait_entry(int(said.split()[1]), dst, port) if said.startswith("port ") else None
+        # Longer: a SYN crossing the veth may wait for neighbour resolution on a loaded machine.
+        sport = int(said.split()[1]) if said.startswith("port ") else None
+        entry = wait_entry(sport, dst, port, wait) if sport else None
         results.append((dst, port, entry))
     return results
