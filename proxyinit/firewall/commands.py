@@ -147,6 +147,11 @@ def run_entrypoint(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     _check_log_format()  # before settings, whose warnings are logs too
+    if os.environ.get(VERIFY_ENV, "") not in ("", "0", "1"):
+        from proxyinit.contract import echo
+        from proxyinit.errors import ConfigError
+
+        raise ConfigError(f"{VERIFY_ENV}={echo(os.environ[VERIFY_ENV])}: expected 0 or 1")
     settings = load_settings(require=False)
     if not settings.START_ENABLED:
         from proxyinit.contract import log

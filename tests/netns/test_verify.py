@@ -141,3 +141,9 @@ def test_verify_without_cap_sys_admin_reports_ingress_not_tested(bare):
     assert "egress: connection to 198.18.0.254:80" in result.stdout
     assert "ingress: connection from outside to app port 9080: not tested" in result.stdout
     assert "needs CAP_SYS_ADMIN" in result.stdout
+
+
+def test_entrypoint_refuses_an_unknown_verify_switch_before_changing_anything(bare):
+    result = proxyinit(bare, env={**CONFIG, "PROXYINIT_VERIFY": "yes"}, backend="legacy")
+    assert result.returncode == 2 and "PROXYINIT_VERIFY='yes'" in result.stderr
+    assert "APPMESH" not in sh(*netns_exec(bare, "iptables-legacy-save"))
