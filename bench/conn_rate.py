@@ -7,13 +7,15 @@ Each row: a fresh namespace with a veth pair (198.18.0.1/24), `proxyinit apply` 
 N ignored IPs (from 198.19.0.0/16, never the destination, so every rule is walked), then one
 process in the namespace: a listener on the egress port (Envoy's stand-in: accept, close) and
 a client as uid 65534 connecting to 198.18.0.2:80 (redirected) as fast as it can for a fixed
-time, closing with a reset (no TIME_WAIT). Run as root: python -m bench.conn_rate [--seconds 2]
+time, closing with a reset (no TIME_WAIT); the median of --repeat runs. Run as root:
+python -m bench.conn_rate [--seconds 2] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--sizes", default="10,1000")
+    parser.add_argument("--repeat", type=int, default=3, help="median of this many runs")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/conn_rate.py needs root (it creates network namespaces)")
@@ -92,7 +95,10 @@ def main() -> None:
         + f"{'last/first':>12}"
     )
     for backend in BACKENDS:
-        rates = [rate(size, backend, args.seconds) for size in sizes]
+        rates = [
+            round(statistics.median(rate(size, backend, args.seconds) for _ in range(args.repeat)))
+            for size in sizes
+        ]
         cells = "".join(f"{r:>16}" for r in rates)
         print(f"{backend:<12}{cells}{rates[-1] / rates[0]:>12.2f}")
     print("connection setups per second through the egress redirect, same run (higher is better).")
