@@ -177,6 +177,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _verify(settings, as_json: bool) -> int:
     """Failed paths, one line each, on stderr (stdout with --json): exit 0 or EXIT_UNVERIFIED."""
+    from proxyinit.contract import log, log_json
     from proxyinit.firewall.verify import verify
 
     checks = verify(settings)
@@ -186,6 +187,10 @@ def _verify(settings, as_json: bool) -> int:
 
         document = {"ok": not failed, "checks": [check.as_json() for check in checks]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif log_json():  # the log pipeline's format: one object per check, on stderr
+        for check in checks:
+            level = "info" if check.ok else "error"
+            log(f"verify: {check.line()}", level=level, event="verify", **check.as_json())
     else:
         for check in checks:
             stream = sys.stderr if not check.ok else sys.stdout

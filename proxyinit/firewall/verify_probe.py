@@ -191,7 +191,7 @@ def _peer_child(ready: int, go: int, out: int, link: str, v6: bool, targets: lis
             sock, said = _connect_from_bound_port(dst, port)
             sockets.append(sock)
             os.write(out, f"{said}\n".encode())
-        select.select([go], [], [], WAIT + 1)
+        select.select([go], [], [], WAIT * 10)
     except BaseException as err:  # reported to the parent
         os.write(out, f"error {err}\n".encode())
         code = 1
@@ -241,7 +241,7 @@ def _collect(
     out_r: int, targets: list, wait: float
 ) -> list[tuple[str, int, conntrack.Entry | None]]:
     buffer = ""
-    deadline = time.monotonic() + WAIT * 2
+    deadline = time.monotonic() + WAIT * 8  # the carrier alone may take 1 s (linkwatch)
     while buffer.count("\n") < len(targets) and "error " not in buffer:
         chunk = _read_line(out_r, max(0.0, deadline - time.monotonic()))
         if not chunk:

@@ -46,3 +46,15 @@ def test_unknown_log_format_is_a_configuration_error(netns):
     result = proxyinit(netns, env={**env(), "PROXYINIT_LOG_FORMAT": "xml"}, backend="legacy")
     assert result.returncode == 2
     assert "PROXYINIT_LOG_FORMAT='xml'" in result.stderr
+
+
+def test_entrypoint_verify_logs_json_too(netns):
+    """PROXYINIT_VERIFY=1 with JSON logs: the checks are JSON objects like everything else."""
+    result = proxyinit(netns, env={**env(), **JSON, "PROXYINIT_VERIFY": "1"}, backend="legacy")
+    logged = records(result.stderr)
+    checks = [r for r in logged if r.get("event") == "verify"]
+    # No route out of this bare namespace: the egress paths cannot be probed, and say so.
+    assert [c["path"] for c in checks] == ["egress", "ingress"]
+    assert "no routable" in checks[0]["skipped"] and checks[1]["got"] == 15000
+    assert result.returncode == 0, result.stderr
+    assert all(c["ok"] for c in checks) and result.stdout == ""
