@@ -27,7 +27,6 @@ from proxyinit.firewall.verify_probe import (
 from proxyinit.settings import RedirectSettings
 
 MAX_PROBES = 32  # per list of ignored ports/addresses and of app ports: a bound on the run time
-ORDINARY_IDS = (65534, 65533)  # nobody/nogroup, or the next one if that is the ignored id
 PORT_CANDIDATES = (80, 443, 8080, 1234, 40000)
 V4_DOCUMENTATION, V6_DOCUMENTATION = "192.0.2.1", "2001:db8::1"  # behind a default route
 
@@ -60,7 +59,8 @@ class Check(NamedTuple):
 
 
 def _other_id(taken: set[int | None]) -> int:
-    return next(i for i in ORDINARY_IDS if i not in taken)
+    # nobody first; past it, counting down finds a free id within len(taken) + 1 steps.
+    return next(i for i in range(65534, 0, -1) if i not in taken)
 
 
 def _host(network) -> str:
@@ -110,9 +110,11 @@ def egress_target(family: Family, settings: RedirectSettings) -> str | None:
     return None
 
 
-def egress_port(settings: RedirectSettings) -> int:
+def egress_port(settings: RedirectSettings) -> int | None:
+    """A destination port that is neither ignored nor an app port (None: every port is)."""
     skip = (*ignored_ports(settings), *settings.APP_PORTS)
-    return next(p for p in PORT_CANDIDATES if not any(r.contains(p) for r in skip))
+    candidates = (*PORT_CANDIDATES, *range(1, 65536))
+    return next((p for p in candidates if not any(r.contains(p) for r in skip)), None)
 
 
 def _probe(path, family, dst, port, uid, gid, expected, wait=WAIT) -> Check:
@@ -137,13 +139,10 @@ def egress_checks(settings: RedirectSettings, family: Family, wait: float) -> li
     gid = _other_id(set(s.IGNORE_GIDS))
     port, egress = egress_port(s), s.ENVOY_EGRESS_PORT
     target = egress_target(family, s)
-    if target is None:
+    if target is None or port is None:
         what = "connection from an ordinary uid"
-        return [
-            Check(
-                "egress", family.value, what, egress, None, "no routable, non-ignored destination"
-            )
-        ]
+        why = "no routable, non-ignored destination" if port else "every port is ignored"
+        return [Check("egress", family.value, what, egress, None, why)]
     checks = [probe("egress", family, target, port, uid, gid, egress)]
     for ignored_uid in s.IGNORE_UIDS[:MAX_PROBES]:
         checks.append(probe("egress-uid", family, target, port, ignored_uid, gid, None))

@@ -34,3 +34,14 @@ def test_find_matches_port_and_destination_only():
     assert find(56871, "198.18.0.9", 80, text) is None
     assert find(5353, "10.0.0.2", 53, text) is None  # not TCP
     assert parse_line("garbage") is None
+
+
+def test_verify_picks_ids_and_a_port_nobody_exempts():
+    from proxyinit.firewall.verify import _other_id, egress_port
+    from proxyinit.settings import load_settings
+    from tests.cases import env
+
+    assert _other_id({1337}) == 65534 and _other_id({65534, 65533}) == 65532
+    assert egress_port(load_settings(env(EGRESS_IGNORED_PORTS="80,443", APP_PORTS="8080"))) == 1234
+    almost = env(EGRESS_IGNORED_PORTS="1-15000,15002-65535", APP_PORTS=None)
+    assert egress_port(load_settings({**almost, "APPMESH_ENVOY_INGRESS_PORT": ""})) == 15001
