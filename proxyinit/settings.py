@@ -98,7 +98,7 @@ def _once(values: list, items: list[str]) -> tuple[list, list[str]]:
     notes = []
     for value, item in zip(values, items, strict=True):
         if value in seen:
-            notes.append(f"duplicate {echo(item)} applied once")
+            notes.append(f"duplicate {item} applied once")  # parsed: a short, plain token
         else:
             seen[value] = item
     return list(seen), notes
@@ -114,13 +114,14 @@ def parse_port_list(raw: str) -> Noted:
     for (low, _), (high, item) in itertools.pairwise(ordered):
         if low.overlaps(high):
             raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
-    return Noted(tuple(ranges), tuple(n.replace("'", "", 2) for n in notes))
+    return Noted(tuple(ranges), tuple(notes))
 
 
 def parse_network(text: str) -> Network:
-    """An address or a canonical CIDR, written the way iptables-save will print it back:
-    no scope ids (`fe80::1%eth0`: ip6tables refuses them), no netmask or zero-padded prefix
-    (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`), no host bits."""
+    """An address or a CIDR, as the network iptables-save will print back: no scope ids
+    (`fe80::1%eth0`: ip6tables refuses them), no netmask or zero-padded prefix
+    (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`: two ways to read them); host bits are dropped
+    (`10.1.2.3/8` is 10.0.0.0/8, the route manager's meaning), parse_network_list says so."""
     address, slash, prefix = text.partition("/")
     if "%" in address:
         raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")
@@ -141,9 +142,7 @@ def parse_network_list(raw: str) -> Noted:
     notes = []
     for item in split_list(raw):
         network = parse_network(item)
-        if "/" in item and str(network.network_address) != str(
-            ipaddress.ip_address(item.split("/")[0])
-        ):
+        if "/" in item and network.network_address != ipaddress.ip_address(item.split("/")[0]):
             notes.append(f"{echo(item)} has host bits set: applied as {network}")
         if network in networks:
             notes.append(f"duplicate {echo(item)} (same as {echo(networks[network])}) applied once")
