@@ -127,7 +127,7 @@ def _native(args: argparse.Namespace) -> bool:
         return False
     from proxyinit.firewall.backends import nftables
 
-    if nftables.observe() is None:
+    if not nftables.present():
         return False
     from proxyinit.contract import log
 

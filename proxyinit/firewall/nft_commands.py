@@ -39,7 +39,7 @@ def refuse_iptables_rules() -> None:
 
 def refuse_native_table(backend: str) -> None:
     """The other way round: an iptables backend while our nftables table exists."""
-    if nftables.observe() is not None:
+    if nftables.present():
         raise RuntimeFailure(
             f"--backend {backend} would mix backends: this namespace has proxyinit's nftables "
             f"table ({TABLE_REF}); remove it first with `proxyinit --backend {NAME} clean`"

@@ -130,3 +130,18 @@ def test_bad_input_changes_nothing_in_the_table(applied, variable, value):
     )
     assert result.returncode == 2 and f"APPMESH_{variable}" in result.stderr
     assert table(applied.app) == before
+
+
+def test_iptables_backends_work_where_nft_cannot_list(netns, tmp_path):
+    """An `nft` that fails (no nf_tables in the kernel, say) must not break auto or legacy."""
+    fake = tmp_path / "nft"
+    fake.write_text(
+        "#!/bin/sh\necho 'Error: Could not process rule: Operation not supported' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    import os
+
+    path = f"{tmp_path}:{os.environ['PATH']}"
+    for backend in ("legacy", "auto"):  # auto then follows the legacy rules
+        result = proxyinit(netns, "apply", env={**CONFIG, "PATH": path}, backend=backend)
+        assert result.returncode == 0, result.stderr

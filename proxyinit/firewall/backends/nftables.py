@@ -41,6 +41,15 @@ def observe() -> str | None:
         raise
 
 
+def present() -> bool:
+    """Is our table there? For the iptables paths, which must not fail because nftables is
+    unusable here (no nf_tables in the kernel, no permission): then it cannot be there."""
+    try:
+        return observe() is not None
+    except RuntimeFailure:
+        return False
+
+
 def commit(script: str) -> None:
     """One transaction: nft applies the whole file or nothing. Dies with us (pdeath)."""
     from proxyinit.firewall.backends.pdeath import preexec_for_child
