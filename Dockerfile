@@ -6,7 +6,7 @@ FROM python:3.11-slim-bookworm
 # iptables ships both alternatives (iptables-legacy*, iptables-nft*); `--backend auto` follows
 # whichever the task's namespace already uses. libip4tc/libxtables come with it (python-iptables).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iptables iproute2 \
+ && apt-get install -y --no-install-recommends iptables iproute2 nftables \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/proxyinit

@@ -28,6 +28,7 @@ demo: install
 
 bench: install
 	$(PY) -m bench.apply
+	$(PY) -m bench.conn_rate
 	$(PY) -m bench.xds_push
 	$(PY) -m bench.api_push
 	$(PY) -m bench.mesh

@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except ProxyinitError as err:
-        print(f"proxyinit: error: {err}", file=sys.stderr)
+        from proxyinit.contract import log
+
+        log(str(err), level="error", exit_code=err.exit_code)
         return err.exit_code
     except KeyboardInterrupt:
         return 130

@@ -135,3 +135,31 @@ class NodeId(NamedTuple):
 
     def __str__(self) -> str:
         return f"mesh/{self.mesh}/{self.kind}/{self.node}"
+
+
+LOG_FORMAT_ENV = "PROXYINIT_LOG_FORMAT"  # "text" (default) or "json", for log pipelines
+LOG_FORMATS = ("text", "json")
+
+
+def log_json() -> bool:
+    import os
+
+    return os.environ.get(LOG_FORMAT_ENV) == "json"
+
+
+def log(message: str, level: str = "info", **fields: object) -> None:
+    """One line on stderr: `proxyinit: [warning: ]message`, or with PROXYINIT_LOG_FORMAT=json one
+    JSON object (`level`, `msg` and the fields), so a log pipeline needs no regular expressions.
+    json is imported only in that mode: the init container's default path stays lean."""
+    import sys
+
+    if log_json():
+        import json
+        import time
+
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level}
+        record.update(msg=message, **fields)
+        sys.stderr.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    else:
+        prefix = "" if level == "info" else f"{level}: "
+        sys.stderr.write(f"proxyinit: {prefix}{message}\n")

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from proxyinit.contract import echo, parse_int, parse_port
+from proxyinit.contract import echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
 
 ENV_PREFIX = "APPMESH_"
@@ -84,22 +84,44 @@ def split_list(raw: str) -> list[str]:
     return items
 
 
-def parse_port_list(raw: str) -> tuple[PortRange, ...]:
-    """Ports and ranges in the order given; any overlap is a duplicate. O(n log n): sorted
-    neighbours are the only pairs that can overlap first."""
+class Noted(NamedTuple):
+    """A parsed value that was accepted in canonical form, and what was canonicalised (each
+    note becomes a warning naming the variable): the migration-safe inputs in README."""
+
+    value: object
+    notes: tuple[str, ...]
+
+
+def _once(values: list, items: list[str]) -> tuple[list, list[str]]:
+    """Values without exact repeats, in first-seen order, and a note per repeat."""
+    seen: dict = {}
+    notes = []
+    for value, item in zip(values, items, strict=True):
+        if value in seen:
+            notes.append(f"duplicate {item} applied once")  # parsed: a short, plain token
+        else:
+            seen[value] = item
+    return list(seen), notes
+
+
+def parse_port_list(raw: str) -> Noted:
+    """Ports and ranges in the order given. An exact repeat (443,8443,443) has one meaning and
+    is applied once; a partial overlap (9000:9100,9080) is an error: which list was meant?
+    O(n log n): sorted neighbours are the only pairs that can overlap first."""
     items = split_list(raw)
-    ranges = tuple(parse_port_range(item) for item in items)
+    ranges, notes = _once([parse_port_range(item) for item in items], items)
     ordered = sorted(zip(ranges, items, strict=False))
     for (low, _), (high, item) in itertools.pairwise(ordered):
         if low.overlaps(high):
             raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
-    return ranges
+    return Noted(tuple(ranges), tuple(notes))
 
 
 def parse_network(text: str) -> Network:
-    """An address or a canonical CIDR, written the way iptables-save will print it back:
-    no scope ids (`fe80::1%eth0`: ip6tables refuses them), no netmask or zero-padded prefix
-    (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`), no host bits."""
+    """An address or a CIDR, as the network iptables-save will print back: no scope ids
+    (`fe80::1%eth0`: ip6tables refuses them), no netmask or zero-padded prefix
+    (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`: two ways to read them); host bits are dropped
+    (`10.1.2.3/8` is 10.0.0.0/8, the route manager's meaning), parse_network_list says so."""
     address, slash, prefix = text.partition("/")
     if "%" in address:
         raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")
@@ -111,21 +133,25 @@ def parse_network(text: str) -> Network:
                 f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
             ) from None
     try:
-        return ipaddress.ip_network(text, strict=True)
-    except ValueError as err:
-        if slash and "has host bits set" in str(err):
-            raise ValueError(f"CIDR {echo(text)} is not canonical (host bits set)") from None
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
         raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR") from None
 
 
-def parse_network_list(raw: str) -> tuple[Network, ...]:
+def parse_network_list(raw: str) -> Noted:
+    """Host bits (10.1.2.3/8) have one meaning, the route manager's: the network (10.0.0.0/8),
+    applied with a note; so has an exact repeat, applied once."""
     networks: dict[Network, str] = {}
+    notes = []
     for item in split_list(raw):
         network = parse_network(item)
+        if "/" in item and network.network_address != ipaddress.ip_address(item.split("/")[0]):
+            notes.append(f"{echo(item)} has host bits set: applied as {network}")
         if network in networks:
-            raise ValueError(f"duplicate address {echo(item)} (same as {echo(networks[network])})")
+            notes.append(f"duplicate {echo(item)} (same as {echo(networks[network])}) applied once")
+            continue
         networks[network] = item
-    return tuple(networks)
+    return Noted(tuple(networks), tuple(notes))
 
 
 def parse_switch(raw: object) -> bool:
@@ -140,11 +166,19 @@ def parse_id(text: str) -> int:
     return parse_int(text, "id", 0, MAX_ID)
 
 
+def parse_id_list(raw: str) -> Noted:
+    """One id, or a comma list (agents and init containers that must reach the network before
+    Envoy is up); an exact repeat is applied once."""
+    items = split_list(raw)
+    ids, notes = _once([parse_id(item) for item in items], items)
+    return Noted(tuple(ids), tuple(notes))
+
+
 class RedirectSettings(NamedTuple):
     """The APPMESH_* contract, typed. Field names are the variable names without the prefix."""
 
     START_ENABLED: bool = False
-    IGNORE_UID: int | None = None
+    IGNORE_UID: int | None = None  # the first of IGNORE_UIDS, for code that knows one id
     IGNORE_GID: int | None = None
     ENVOY_EGRESS_PORT: int | None = None
     ENVOY_INGRESS_PORT: int | None = None
@@ -152,13 +186,15 @@ class RedirectSettings(NamedTuple):
     EGRESS_IGNORED_IP: tuple[Network, ...] = ()
     EGRESS_IGNORED_PORTS: tuple[PortRange, ...] = ()
     ENABLE_IPV6: bool = False
+    IGNORE_UIDS: tuple[int, ...] = ()  # every id of APPMESH_IGNORE_UID's comma list
+    IGNORE_GIDS: tuple[int, ...] = ()
 
 
 # Variable (without prefix) -> parser of its non-blank text. Parsers raise ValueError(why).
 PARSERS: dict[str, Callable[[str], object]] = {
     "START_ENABLED": parse_switch,
-    "IGNORE_UID": parse_id,
-    "IGNORE_GID": parse_id,
+    "IGNORE_UID": parse_id_list,
+    "IGNORE_GID": parse_id_list,
     "ENVOY_EGRESS_PORT": parse_port,
     "ENVOY_INGRESS_PORT": parse_port,
     "APP_PORTS": parse_port_list,
@@ -216,17 +252,27 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
     source = os.environ if env is None else env
     values: dict[str, object] = {}
     problems: list[str] = []
+    notes: list[str] = []
     for name, parse in PARSERS.items():
         raw = source.get(ENV_PREFIX + name)
         text = _blank_to_none(raw)
         if text is None:
             continue
         try:
-            values[name] = parse(text)
+            value = parse(text)
         except ValueError as err:
             problems.append(f"{ENV_PREFIX}{name}={echo(raw)}: {err}")
+            continue
+        if isinstance(value, Noted):
+            notes += [f"{ENV_PREFIX}{name}={echo(raw)}: {note}" for note in value.notes]
+            value = value.value
+        values[name] = value
     if problems:
         raise ConfigError("; ".join(problems))
+    for name in ("IGNORE_UID", "IGNORE_GID"):
+        if name in values:
+            values[name + "S"] = values[name]
+            values[name] = values[name][0]
     settings = RedirectSettings(**values)
     try:
         if require or settings.START_ENABLED:
@@ -234,6 +280,8 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
         check_cross_field(settings)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    for note in notes:  # only once the whole input is known to be valid
+        log(note, level="warning", event="canonicalised")
     warn_ipv6_while_disabled(settings)
     warn_any_address(settings)
     return settings
@@ -244,8 +292,8 @@ def warn_any_address(settings: RedirectSettings) -> None:
     egress is never redirected. Deliberate or not, it must not pass silently."""
     for network in settings.EGRESS_IGNORED_IP:
         if network.prefixlen == 0 and (network.version == 4 or settings.ENABLE_IPV6):
-            print(
-                f"proxyinit: warning: APPMESH_EGRESS_IGNORED_IP has {network}: no IPv{network.version} "
+            log(
+                f"APPMESH_EGRESS_IGNORED_IP has {network}: no IPv{network.version} "
                 "egress is redirected (egress capture is off for it; inbound redirection still applies)",
                 file=sys.stderr,
             )
@@ -257,8 +305,8 @@ def warn_ipv6_while_disabled(settings: RedirectSettings) -> None:
         return
     v6 = [str(n) for n in settings.EGRESS_IGNORED_IP if n.version == 6]
     if v6:
-        print(
-            f"proxyinit: warning: APPMESH_EGRESS_IGNORED_IP has IPv6 entries {','.join(v6)} "
+        log(
+            f"APPMESH_EGRESS_IGNORED_IP has IPv6 entries {','.join(v6)} "
             "but APPMESH_ENABLE_IPV6 is not 1: they have no effect",
-            file=sys.stderr,
+            level="warning",
         )

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     import argparse  # only the parser-building functions import it for real: see cli.main
 
 EXIT_MATCH, EXIT_DRIFT, EXIT_ABSENT = 0, 3, 4
+EXIT_UNVERIFIED = 5  # verify: some path is not intercepted (or bypassed) as configured
 BACKEND_ENV = "PROXYINIT_BACKEND"  # --backend's default, for containers configured by env only
+VERIFY_ENV = "PROXYINIT_VERIFY"  # 1: the entrypoint runs verify right after apply
 
 
 def default_backend() -> str:
@@ -64,6 +66,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser = sub.add_parser(name, help=help_text, description=help_text)
         add_common_options(parser, suppress=True)
         parser.set_defaults(handler=handler)
+    help_text = (
+        "send real TCP through the namespace and check each path is redirected or bypasses "
+        f"as configured; exit {EXIT_UNVERIFIED} naming each path that is not"
+    )
+    parser = sub.add_parser("verify", help=help_text, description=help_text)
+    add_common_options(parser, suppress=True)
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.set_defaults(handler=run_verify)
 
 
 def _enter(args: argparse.Namespace):
@@ -74,11 +84,25 @@ def _enter(args: argparse.Namespace):
         from proxyinit.contract import echo
 
         raise ConfigError(f"{BACKEND_ENV}={echo(args.backend)}: expected one of {', '.join(NAMES)}")
+    _check_log_format()
     if args.netns is None:  # "" is an error (resolve), never "the namespace we are in"
         return None
     from proxyinit.firewall.netns import enter
 
     return enter(args.netns)
+
+
+def _check_log_format() -> None:
+    from proxyinit.contract import LOG_FORMAT_ENV, LOG_FORMATS
+
+    value = os.environ.get(LOG_FORMAT_ENV)
+    if value and value not in LOG_FORMATS:
+        from proxyinit.contract import echo
+        from proxyinit.errors import ConfigError
+
+        raise ConfigError(
+            f"{LOG_FORMAT_ENV}={echo(value)}: expected one of {', '.join(LOG_FORMATS)}"
+        )
 
 
 def _session(args: argparse.Namespace):
@@ -89,8 +113,26 @@ def _session(args: argparse.Namespace):
 
 def _select(args: argparse.Namespace):
     from proxyinit.firewall.backends.select import select_backend
+    from proxyinit.firewall.nft_commands import refuse_native_table
 
+    refuse_native_table(args.backend)
     return select_backend(args.backend)
+
+
+def _native(args: argparse.Namespace) -> bool:
+    """--backend nftables, or auto in a namespace that already has our nftables table."""
+    if args.backend == "nftables":
+        return True
+    if args.backend != "auto":
+        return False
+    from proxyinit.firewall.backends import nftables
+
+    if not nftables.present():
+        return False
+    from proxyinit.contract import log
+
+    log("backend nftables (namespace already has its table)")
+    return True
 
 
 def _check_target(target) -> None:
@@ -104,14 +146,58 @@ def run_entrypoint(args: argparse.Namespace) -> int:
     """The init container: validate, then apply only if APPMESH_START_ENABLED=1."""
     from proxyinit.settings import load_settings
 
+    _check_log_format()  # before settings, whose warnings are logs too
+    if os.environ.get(VERIFY_ENV, "") not in ("", "0", "1"):
+        from proxyinit.contract import echo
+        from proxyinit.errors import ConfigError
+
+        raise ConfigError(f"{VERIFY_ENV}={echo(os.environ[VERIFY_ENV])}: expected 0 or 1")
     settings = load_settings(require=False)
     if not settings.START_ENABLED:
-        print(
-            "proxyinit: routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed",
-            file=sys.stderr,
+        from proxyinit.contract import log
+
+        log(
+            "routing is disabled (APPMESH_START_ENABLED is not 1); nothing changed",
+            event="disabled",
         )
         return 0
-    return _apply(settings, args)
+    code = _apply(settings, args)
+    if code == 0 and os.environ.get(VERIFY_ENV) == "1":
+        return _verify(settings, as_json=False)  # rules stay applied whatever it finds
+    return code
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from proxyinit.settings import load_settings
+
+    settings = load_settings()
+    _enter(args)
+    return _verify(settings, as_json=args.json)
+
+
+def _verify(settings, as_json: bool) -> int:
+    """Failed paths, one line each, on stderr (stdout with --json): exit 0 or EXIT_UNVERIFIED."""
+    from proxyinit.contract import log, log_json
+    from proxyinit.firewall.verify import verify
+
+    checks = verify(settings)
+    failed = [check for check in checks if not check.ok]
+    if as_json:
+        import json
+
+        document = {"ok": not failed, "checks": [check.as_json() for check in checks]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif log_json():  # the log pipeline's format: one object per check, on stderr
+        for check in checks:
+            level = "info" if check.ok else "error"
+            log(f"verify: {check.line()}", level=level, event="verify", **check.as_json())
+    else:
+        for check in checks:
+            stream = sys.stderr if not check.ok else sys.stdout
+            print(
+                f"proxyinit: verify: {'FAILED ' if not check.ok else ''}{check.line()}", file=stream
+            )
+    return EXIT_UNVERIFIED if failed else 0
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -121,24 +207,34 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(settings, args: argparse.Namespace) -> int:
+    import time
+
     from proxyinit.firewall.converge import converge, plan_apply
     from proxyinit.firewall.lock import writer
 
+    started = time.monotonic()
     target = _enter(args)
     with writer():  # observe, plan and commit as one step
+        if _native(args):
+            return _apply_native(settings, target, started)
         backend = _select(args)
         _check_target(target)  # deleted while we waited for the lock: commit nothing
         plan = converge(lambda: plan_apply(settings, backend), backend)
     _check_target(target)
-    for family_plan in plan.families:
-        state = (
-            "in sync, nothing committed"
-            if family_plan.empty
-            else f"committed {len(family_plan.ops)} changes"
-        )
-        print(
-            f"proxyinit: {family_plan.family.value} nat: {state} ({backend.name})", file=sys.stderr
-        )
+    from proxyinit.firewall.applylog import report_plan
+
+    report_plan(plan, backend.name, settings, started)
+    return 0
+
+
+def _apply_native(settings, target, started: float) -> int:
+    from proxyinit.firewall import nft_commands
+    from proxyinit.firewall.applylog import report_native
+
+    _check_target(target)
+    result = nft_commands.apply(settings)
+    _check_target(target)
+    report_native(result, settings, started)
     return 0
 
 
@@ -148,7 +244,13 @@ def run_plan(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     settings = load_settings()
-    backend = _session(args)
+    _enter(args)
+    if _native(args):
+        from proxyinit.firewall.nft_commands import plan
+
+        sys.stdout.write(plan(settings))
+        return 0
+    backend = _select(args)
     sys.stdout.write(render_plan(plan_apply(settings, backend), backend.name))
     return 0
 
@@ -159,6 +261,16 @@ def run_clean(args: argparse.Namespace) -> int:
 
     target = _enter(args)
     with writer():
+        if _native(args):
+            from proxyinit.firewall.nft_commands import clean
+
+            _check_target(target)
+            found = clean()
+            print(
+                f"proxyinit: clean: {'table removed' if found else 'nothing of ours found'}",
+                file=sys.stderr,
+            )
+            return 0
         backend = _select(args)
         _check_target(target)
         plan = converge(lambda: plan_clean_all(backend), backend)
@@ -176,6 +288,12 @@ def run_status(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     settings = load_settings()
-    verdict, report = status(settings, _session(args))
+    _enter(args)
+    if _native(args):
+        from proxyinit.firewall.nft_commands import status as native_status
+
+        verdict, report = native_status(settings)
+    else:
+        verdict, report = status(settings, _select(args))
     sys.stdout.write(report)
     return {"match": EXIT_MATCH, "drift": EXIT_DRIFT, "absent": EXIT_ABSENT}[verdict]

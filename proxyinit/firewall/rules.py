@@ -60,24 +60,16 @@ def ignored_ports(settings: RedirectSettings) -> tuple[PortRange, ...]:
 
 def egress_chain(settings: RedirectSettings, family: Family) -> Chain:
     rules: list[Rule] = []
-    if settings.IGNORE_UID is not None:
-        rules.append(
-            Rule(
-                EGRESS_CHAIN,
-                ("-m", "owner", "--uid-owner", str(settings.IGNORE_UID)),
-                "egress-uid",
-                ("-j", "RETURN"),
+    for kind, ids in (("uid", settings.IGNORE_UIDS), ("gid", settings.IGNORE_GIDS)):
+        for owner in ids:  # one rule each: the owner match takes one id (or one range)
+            rules.append(
+                Rule(
+                    EGRESS_CHAIN,
+                    ("-m", "owner", f"--{kind}-owner", str(owner)),
+                    f"egress-{kind}",
+                    ("-j", "RETURN"),
+                )
             )
-        )
-    if settings.IGNORE_GID is not None:
-        rules.append(
-            Rule(
-                EGRESS_CHAIN,
-                ("-m", "owner", "--gid-owner", str(settings.IGNORE_GID)),
-                "egress-gid",
-                ("-j", "RETURN"),
-            )
-        )
     for group in chunk_ports(ignored_ports(settings)):
         rules.append(Rule(EGRESS_CHAIN, port_match(group), "egress-ignored-port", ("-j", "RETURN")))
     version = 4 if family is Family.IPV4 else 6

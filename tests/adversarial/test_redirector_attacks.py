@@ -32,6 +32,8 @@ TIMEOUT = 15
 SEED = int(os.environ.get("PROXYINIT_ATTACK_SEED", "20261127"))
 
 # Values meant to reach iptables-restore as text, confuse a parser, or blow up a message.
+# (Host bits and exact repeats are applied canonically with a warning since issue 12:
+# tests/unit/test_migration_input.py.)
 HOSTILE: list[tuple[str, str]] = [
     ("APP_PORTS", "9080\n-A OUTPUT -j ACCEPT"),
     ("APP_PORTS", "9080 -j ACCEPT"),
@@ -61,18 +63,18 @@ HOSTILE: list[tuple[str, str]] = [
     ("EGRESS_IGNORED_IP", "10.0.0.0/8 -j ACCEPT"),
     ("EGRESS_IGNORED_IP", "10.0.0.0/8\n-F OUTPUT"),
     ("EGRESS_IGNORED_IP", "fe80::1%eth0"),
-    ("EGRESS_IGNORED_IP", "10.1.2.3/8"),
     ("EGRESS_IGNORED_IP", "10.0.0.0/255.0.0.0"),
     ("EGRESS_IGNORED_IP", "10.0.0.0/08"),
-    ("EGRESS_IGNORED_IP", "10.0.0.1,10.0.0.1/32"),
     ("EGRESS_IGNORED_IP", "x" * 100_000),
     ("EGRESS_IGNORED_IP", "256.0.0.1"),
-    ("EGRESS_IGNORED_IP", "::ffff:1.2.3.4/96"),
     ("EGRESS_IGNORED_PORTS", "22 -j DROP"),
     ("EGRESS_IGNORED_PORTS", "15001"),
     ("START_ENABLED", "1\n1"),
     ("START_ENABLED", "true"),
     ("ENABLE_IPV6", "yes"),
+    ("IGNORE_UID", "1337,1338 -j ACCEPT"),
+    ("IGNORE_GID", "1337,\n-F"),
+    ("EGRESS_IGNORED_IP", "10.1.2.3/8 -j ACCEPT"),
 ]
 
 

@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from proxyinit.firewall.backends.protocol import Backend
 
-NAMES = ("auto", "iptc", "legacy", "nft")  # the choices of --backend
+NAMES = ("auto", "iptc", "legacy", "nft", "nftables")  # the choices of --backend
 
 
 def make_backend(name: str, observed: dict[Family, str] | None = None) -> Backend:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import make_backend
@@ -87,6 +86,8 @@ def select_backend(name: str) -> Backend:
     found = survey()
     variant, reason = choose(name, found)
     if name == "auto":
-        print(f"proxyinit: backend {variant} ({reason})", file=sys.stderr)
+        from proxyinit.contract import log
+
+        log(f"backend {variant} ({reason})")
     observed = {family: text for family, text in found[variant].items() if text is not None}
     return make_backend(name if name != "auto" else variant, observed)

@@ -1,0 +1,57 @@
+"""Native nftables (`nft`): our own `inet proxyinit` table, read with `nft list table` and
+replaced in one `nft -f -` transaction. Nothing outside that table is read or written, so other
+tools' tables (iptables-nft's `ip nat` included) are never touched."""
+
+from __future__ import annotations
+
+import os
+
+from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends.restore import run
+from proxyinit.firewall.nft_rules import TABLE_REF
+
+NAME = "nftables"
+
+
+def nft_binary() -> str | None:
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep) + ["/usr/sbin", "/sbin"]:
+        path = os.path.join(directory, "nft")
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def _nft() -> str:
+    path = nft_binary()
+    if path is None:
+        raise RuntimeFailure("nft not found on PATH (install the nftables package)")
+    return path
+
+
+def observe() -> str | None:
+    """Our table as nft lists it, or None if there is none (or no nft at all)."""
+    path = nft_binary()
+    if path is None:
+        return None
+    try:
+        return run([path, "list", "table", *TABLE_REF.split()])
+    except RuntimeFailure as err:
+        if "No such file or directory" in str(err):
+            return None
+        raise
+
+
+def present() -> bool:
+    """Is our table there? For the iptables paths, which must not fail because nftables is
+    unusable here (no nf_tables in the kernel, no permission): then it cannot be there."""
+    try:
+        return observe() is not None
+    except RuntimeFailure:
+        return False
+
+
+def commit(script: str) -> None:
+    """One transaction: nft applies the whole file or nothing. Dies with us (pdeath)."""
+    from proxyinit.firewall.backends.pdeath import preexec_for_child
+
+    run([_nft(), "-f", "-"], stdin=script, preexec_fn=preexec_for_child())

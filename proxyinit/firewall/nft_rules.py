@@ -1,0 +1,112 @@
+"""Settings -> the native nftables rule set: one `inet proxyinit` table for both families. Pure.
+
+Ignored addresses and ports, and the app ports, are interval sets: a packet pays one set lookup
+whatever their number, where iptables walks one rule per ignored address. The text is written
+the way `nft list table` prints it back (element order, the `dstnat` priority name), so the
+observed table compares with the desired one after both are reduced to tokens (normalize).
+Semantics are rules.py's: the same exemptions, the same jumps, the same ownership tags.
+"""
+
+from __future__ import annotations
+
+from proxyinit.firewall.model import save_address
+from proxyinit.firewall.rules import ignored_ports
+from proxyinit.settings import PortRange, RedirectSettings
+
+FAMILY, TABLE = "inet", "proxyinit"
+TABLE_REF = f"{FAMILY} {TABLE}"
+
+
+def _port(r: PortRange) -> str:
+    return str(r.first) if r.first == r.last else f"{r.first}-{r.last}"
+
+
+def _network(network) -> str:
+    # nft prints a single address without its /32 or /128, and IPv6 the C library's way.
+    text = save_address(network) if network.prefixlen else f"{network.network_address}/0"
+    full = 32 if network.version == 4 else 128
+    return text.rsplit("/", 1)[0] if network.prefixlen == full else text
+
+
+def _set(name: str, kind: str, elements: list[str]) -> list[str]:
+    lines = [f"\tset {name} {{", f"\t\ttype {kind}", "\t\tflags interval"]
+    if elements:
+        lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
+    return [*lines, "\t}", ""]
+
+
+def _networks(settings: RedirectSettings, version: int) -> list[str]:
+    if version == 6 and not settings.ENABLE_IPV6:
+        return []  # accepted with a warning (settings.py), never applied
+    wanted = [n for n in settings.EGRESS_IGNORED_IP if n.version == version]
+    return [_network(n) for n in sorted(wanted, key=lambda n: int(n.network_address))]
+
+
+def _owner_rules(settings: RedirectSettings) -> list[str]:
+    rules = []
+    for key, values in (("skuid", settings.IGNORE_UIDS), ("skgid", settings.IGNORE_GIDS)):
+        if len(values) == 1:
+            rules.append(f'meta {key} {values[0]} return comment "proxyinit/egress-{key[2:]}"')
+        elif values:
+            listed = ", ".join(str(v) for v in sorted(values))
+            rules.append(f'meta {key} {{ {listed} }} return comment "proxyinit/egress-{key[2:]}"')
+    return rules
+
+
+def _chain(name: str, rules: list[str], hook: str = "") -> list[str]:
+    lines = [f"\tchain {name} {{"]
+    if hook:
+        lines.append(f"\t\t{hook}")
+    return [*lines, *(f"\t\t{rule}" for rule in rules), "\t}", ""]
+
+
+def render_table(settings: RedirectSettings) -> str:
+    """The whole table, as `nft -f` takes it and (modulo spacing) as `nft list` prints it."""
+    only_v4 = "" if settings.ENABLE_IPV6 else "meta nfproto ipv4 "
+    ports = sorted(ignored_ports(settings))
+    lines = [f"table {TABLE_REF} {{"]
+    lines += _set("egress_ignored_ports", "inet_service", [_port(r) for r in ports])
+    lines += _set("egress_ignored_ipv4", "ipv4_addr", _networks(settings, 4))
+    lines += _set("egress_ignored_ipv6", "ipv6_addr", _networks(settings, 6))
+    if settings.APP_PORTS:
+        lines += _set("app_ports", "inet_service", [_port(r) for r in sorted(settings.APP_PORTS)])
+    jump = f"{only_v4}meta l4proto tcp fib daddr type != local jump egress"
+    hook = "type nat hook {} priority {}; policy accept;"
+    lines += _chain(
+        "output", [f'{jump} comment "proxyinit/egress-jump"'], hook.format("output", -100)
+    )
+    if settings.APP_PORTS:
+        jump = f"{only_v4}meta l4proto tcp fib saddr type != local jump ingress"
+        lines += _chain(
+            "prerouting",
+            [f'{jump} comment "proxyinit/ingress-jump"'],
+            hook.format("prerouting", "dstnat"),
+        )
+    egress = [
+        *_owner_rules(settings),
+        'tcp dport @egress_ignored_ports return comment "proxyinit/egress-ignored-port"',
+        'ip daddr @egress_ignored_ipv4 return comment "proxyinit/egress-ignored-ip"',
+        'ip6 daddr @egress_ignored_ipv6 return comment "proxyinit/egress-ignored-ip"',
+        f'meta l4proto tcp redirect to :{settings.ENVOY_EGRESS_PORT} comment "proxyinit/egress-redirect"',
+    ]
+    lines += _chain("egress", egress)
+    if settings.APP_PORTS:
+        redirect = f"tcp dport @app_ports redirect to :{settings.ENVOY_INGRESS_PORT}"
+        lines += _chain("ingress", [f'{redirect} comment "proxyinit/ingress-redirect"'])
+    lines[-1] = "}"  # no blank line before the table's closing brace
+    return "\n".join(lines) + "\n"
+
+
+def normalize(text: str) -> list[str]:
+    """Tokens, so line wrapping and indentation (how nft prints long sets) do not count."""
+    return text.replace(",", " ").split()
+
+
+def replace_script(desired: str, exists: bool) -> str:
+    """One `nft -f` transaction: the old table (if any) goes and the new one comes together."""
+    return (delete_script() if exists else "") + desired
+
+
+def delete_script() -> str:
+    # Declaring it first makes the delete succeed even if someone removed it meanwhile.
+    return f"table {TABLE_REF}\ndelete table {TABLE_REF}\n"
