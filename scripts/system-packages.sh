@@ -1,13 +1,15 @@
 #!/bin/sh
 # Install the Debian packages proxyinit needs, only if something is missing (idempotent).
 # iptables: legacy and nft variants (+ libip4tc/libxtables for python-iptables); iproute2: `ip`;
-# procps: `pgrep`.
+# procps: `pgrep`; containernetworking-plugins: the reference CNI plugins (bridge, host-local,
+# loopback) that tests/netns/test_cni.py chains before proxyinit's CNI mode.
 set -eu
 need=""
 command -v iptables-legacy-restore >/dev/null 2>&1 || need="$need iptables"
 command -v iptables-nft-restore >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v pgrep >/dev/null 2>&1 || need="$need procps"  # the e2e test looks for leftover processes
+[ -x /usr/lib/cni/bridge ] || need="$need containernetworking-plugins"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 if [ -n "$need" ]; then
