@@ -75,9 +75,7 @@ def run(environ: Mapping[str, str], read_stdin) -> tuple[int, str]:
 def _command(environ: Mapping[str, str]) -> str:
     command = environ.get("CNI_COMMAND", "")
     if command not in NEEDS:
-        raise CniError(
-            CODE_ENV, f"CNI_COMMAND={command!r}: expected one of {', '.join(NEEDS)}"
-        )
+        raise CniError(CODE_ENV, f"CNI_COMMAND={command!r}: expected one of {', '.join(NEEDS)}")
     missing = [name for name in NEEDS[command] if not environ.get(name)]
     if missing:
         raise CniError(CODE_ENV, f"{', '.join(missing)} required for {command} but not set")

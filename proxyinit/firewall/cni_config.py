@@ -102,9 +102,7 @@ def _text_of(key: str, value: object) -> str:
         return "1" if value else "0"
     if key in SCALARS:
         if not isinstance(value, str):
-            raise CniError(
-                CODE_CONFIG, f"{key}={_show(value)}: expected a string (e.g. \"15001\")"
-            )
+            raise CniError(CODE_CONFIG, f'{key}={_show(value)}: expected a string (e.g. "15001")')
         return value
     if not isinstance(value, list):
         raise CniError(CODE_CONFIG, f"{key}={_show(value)}: expected a list of strings")
@@ -125,9 +123,7 @@ def _refuse_unknown(conf: dict) -> None:
             continue
         close = difflib.get_close_matches(key, [*OURS, *WELL_KNOWN], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise CniError(
-            CODE_FIELD, f"{_show(key)}={_show(conf[key])}: unsupported field{hint}"
-        )
+        raise CniError(CODE_FIELD, f"{_show(key)}={_show(conf[key])}: unsupported field{hint}")
 
 
 def _show(value: object) -> str:

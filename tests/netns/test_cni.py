@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from proxyinit.lab.netns import Lab, probe_command, sh
-from tests.netns.conftest import Topology, proxyinit
+from tests.netns.conftest import Topology, proxyinit, save
 from tests.support.cni_runtime import PluginFailed, Runtime
 
 REFERENCE_PLUGINS = "/usr/lib/cni"  # Debian's containernetworking-plugins
@@ -33,9 +34,7 @@ def conflist(data_dir: str, bridge: str) -> dict:
     conf = json.loads(EXAMPLE.read_text())
     first = conf["plugins"][0]
     first.update(bridge=bridge, ipMasq=False)  # masquerading would write the host's nat table
-    first["ipam"].update(
-        ranges=[[{"subnet": SUBNET4}], [{"subnet": SUBNET6}]], dataDir=data_dir
-    )
+    first["ipam"].update(ranges=[[{"subnet": SUBNET4}], [{"subnet": SUBNET6}]], dataDir=data_dir)
     return conf
 
 
@@ -134,3 +133,37 @@ def _status_env() -> dict[str, str]:
         "APPMESH_ENVOY_INGRESS_PORT": "15000",
         "APPMESH_APP_PORTS": "9080",
     }
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("appPorts", ["15001"]), ("proxyEgressPort", 15001), ("egressIgnoredIPs", ["10.0.0.0/33"])],
+)
+def test_bad_config_changes_nothing_in_the_namespace(netns, key, value):
+    """Refused before the namespace is touched: its nat tables read exactly as before."""
+    before = {
+        (variant, v6): save(netns, variant, v6) for variant in ("legacy", "nft") for v6 in (0, 1)
+    }
+    plugin = json.loads(EXAMPLE.read_text())["plugins"][-1]
+    conf = {**plugin, key: value, "name": "appmesh", "cniVersion": "1.0.0"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "proxyinit")],
+        input=json.dumps(conf),
+        env={
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": "c1",
+            "CNI_NETNS": f"/run/netns/{netns}",
+            "CNI_IFNAME": "eth0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout
+    assert key in json.loads(proc.stdout)["msg"]
+    after = {
+        (variant, v6): save(netns, variant, v6) for variant in ("legacy", "nft") for v6 in (0, 1)
+    }
+    assert after == before
