@@ -121,6 +121,9 @@ def add(environ: Mapping[str, str], conf: NetConf) -> str:
     from proxyinit.firewall.lock import writer
     from proxyinit.firewall.netns import check_still_there
 
+    result = conf.prev_result if conf.prev_result is not None else {"cniVersion": conf.version}
+    if not conf.meshed:
+        return json.dumps(result) + "\n"
     settings = _settings(conf)
     target = _enter(environ)
     with writer():  # the lock is per namespace: taken after entering it
@@ -128,7 +131,6 @@ def add(environ: Mapping[str, str], conf: NetConf) -> str:
         check_still_there(target)
         converge(lambda: plan_apply(settings, backend), backend)
     check_still_there(target)
-    result = conf.prev_result if conf.prev_result is not None else {"cniVersion": conf.version}
     return json.dumps(result) + "\n"
 
 
@@ -157,6 +159,8 @@ def check(environ: Mapping[str, str], conf: NetConf) -> str:
         raise CniError(CODE_VERSION, f"CHECK needs cniVersion 0.4.0 or later, not {conf.version}")
     if conf.prev_result is None:
         raise CniError(CODE_CONFIG, "prevResult=missing: CHECK needs the result of ADD")
+    if not conf.meshed:
+        return ""
     settings = _settings(conf)
     _enter(environ)
     verdict, report = status(settings, _backend())

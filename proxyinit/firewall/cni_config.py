@@ -48,10 +48,18 @@ class CniError(Exception):
         self.code, self.msg, self.details, self.exit_code = code, msg, details, exit_code
 
 
+# Kubernetes: a plugin declaring this capability gets the pod's annotations from containerd
+# (runtimeConfig), and then redirects only pods that `proxyinit inject --cni` annotated, with
+# the keys in that annotation (JSON) over the configuration's.
+ANNOTATIONS = "io.kubernetes.cri.pod-annotations"
+REDIRECT_ANNOTATION = "proxyinit/redirect"
+
+
 class NetConf(NamedTuple):
     version: str
     prev_result: dict | None
     env: dict[str, str]  # APPMESH_* as the init container would have them
+    meshed: bool = True  # False: a pod not annotated for the mesh; ADD/CHECK leave it alone
 
 
 def decode(stdin: str) -> dict:
@@ -91,11 +99,47 @@ def parse(stdin: str) -> NetConf:
     for key, variable in OURS.items():
         if key in conf:
             env["APPMESH_" + variable] = _text_of(key, conf[key])
+    pod = _pod_keys(conf)
+    if pod is None:
+        return NetConf(version, prev, env, meshed=False)
+    for key, value in pod.items():
+        env["APPMESH_" + OURS[key]] = _text_of(key, value, f"{REDIRECT_ANNOTATION}: ")
     return NetConf(version, prev, env)
 
 
-def _text_of(key: str, value: object) -> str:
+def _pod_keys(conf: dict) -> dict | None:
+    """The per-pod keys ({} without the capability: the configuration applies to every pod);
+    None for a pod without the annotation when the capability is declared."""
+    capabilities = conf.get("capabilities")
+    if not isinstance(capabilities, dict) or capabilities.get(ANNOTATIONS) is not True:
+        return {}
+    runtime = conf.get("runtimeConfig")
+    annotations = runtime.get(ANNOTATIONS) if isinstance(runtime, dict) else None
+    raw = annotations.get(REDIRECT_ANNOTATION) if isinstance(annotations, dict) else None
+    if raw is None:
+        return None
+    where = f"annotation {REDIRECT_ANNOTATION}"
+    try:
+        keys = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict):
+        raise CniError(CODE_CONFIG, f"{where}={_show(raw)}: expected a JSON object of keys")
+    for key in keys:
+        if key not in OURS:
+            raise CniError(CODE_FIELD, f"{where}: {_show(key)} is not one of {', '.join(OURS)}")
+    return keys
+
+
+def _text_of(key: str, value: object, where: str = "") -> str:
     """The APPMESH_* text for one key's JSON value, or CniError naming the key."""
+    try:
+        return _text(key, value)
+    except CniError as err:
+        raise CniError(err.code, where + err.msg) from None
+
+
+def _text(key: str, value: object) -> str:
     if key in SWITCHES:
         if not isinstance(value, bool):
             raise CniError(CODE_CONFIG, f"{key}={_show(value)}: expected true or false")

@@ -33,6 +33,7 @@ class Runtime:
     netns_path: str
     container_id: str = "proxyinit-test"
     ifname: str = "eth0"
+    capability_args: dict = field(default_factory=dict)  # e.g. the pod's annotations
     result: dict | None = None
     outputs: dict[str, dict] = field(default_factory=dict)  # plugin type -> its ADD result
 
@@ -55,6 +56,11 @@ class Runtime:
 
     def config(self, plugin: dict, prev: dict | None) -> str:
         conf = {**plugin, "name": self.conflist["name"], "cniVersion": self.conflist["cniVersion"]}
+        # libcni's injectRuntimeConfig: only capabilities the plugin declares reach it.
+        declared = plugin.get("capabilities") or {}
+        runtime = {k: v for k, v in self.capability_args.items() if declared.get(k) is True}
+        if runtime:
+            conf["runtimeConfig"] = runtime
         if prev is not None:
             conf["prevResult"] = prev
         return json.dumps(conf)
