@@ -167,3 +167,48 @@ def test_bad_config_changes_nothing_in_the_namespace(netns, key, value):
         (variant, v6): save(netns, variant, v6) for variant in ("legacy", "nft") for v6 in (0, 1)
     }
     assert after == before
+
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: howto, labels: {app: front}, annotations: {appmesh.k8s.aws/ports: "8080"}}
+spec: {containers: [{name: app, image: a:1}]}
+"""
+
+
+def injected_annotations() -> dict:
+    """The pod's annotations after `proxyinit inject --cni` (what containerd hands the plugin)."""
+    import io
+
+    from proxyinit.k8s.inject import Options, inject
+    from proxyinit.k8s.manifests import read_objects
+    from tests.k8s.test_k8s_inject import HOWTO
+
+    options = Options(xds_endpoint="cp:15010", image="proxyinit:test", cni=True)
+    docs = inject(read_objects("-", io.StringIO(POD)), read_objects(str(HOWTO)), options).docs
+    return docs[0]["metadata"]["annotations"]
+
+
+def test_inject_cni_annotation_drives_the_plugin(lab):
+    """With the pod-annotations capability declared, an unannotated pod is left alone, and an
+    injected one gets the redirect its annotation says (app port 8080, not the conflist's 9080)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime, topo = build(lab, tmp)
+        ours = runtime.conflist["plugins"][-1]
+        ours["capabilities"] = {"io.kubernetes.cri.pod-annotations": True}
+        runtime.capability_args = {"io.kubernetes.cri.pod-annotations": {"other": "x"}}
+        runtime.add()
+        pod = pod_address(runtime, "4")
+        assert topo.connect(pod, 9080, uid=None, ns=topo.peer) == f"local {pod}:9080"
+        assert topo.connect(GATEWAY4, 80, uid=1000) == f"peer {GATEWAY4}:80"
+        runtime.check()  # nothing to check for a pod outside the mesh
+        runtime.delete()
+        runtime.capability_args = {"io.kubernetes.cri.pod-annotations": injected_annotations()}
+        runtime.add()
+        pod = pod_address(runtime, "4")
+        assert topo.connect(pod, 8080, uid=None, ns=topo.peer) == f"ingress {pod}:8080"
+        assert topo.connect(pod, 9080, uid=None, ns=topo.peer) == f"local {pod}:9080"
+        assert topo.connect(GATEWAY4, 80, uid=1000) == f"egress {GATEWAY4}:80"
+        runtime.check()
+        runtime.delete()

@@ -205,3 +205,15 @@ def test_the_process_speaks_cni_on_stdout_when_cni_command_is_set():
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["code"] == 1
     assert "cniVersion='0.1.0'" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["proxyinit.conflist", "proxyinit-k8s.conflist"])
+def test_the_example_conflists_parse(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "cni" / name
+    conflist = json.loads(path.read_text())
+    ours = conflist["plugins"][-1]
+    conf = parse(json.dumps({**ours, "name": conflist["name"], "cniVersion": "1.0.0"}))
+    assert conf.env["APPMESH_ENVOY_EGRESS_PORT"] == "15001"
+    assert conf.meshed == ("capabilities" not in ours)  # k8s: only annotated pods
