@@ -19,6 +19,7 @@ from proxyinit.firewall.cni_config import (
     CHECK_VERSIONS,
     CODE_CONFIG,
     CODE_ENV,
+    CODE_IO,
     CODE_VERSION,
     SUPPORTED_VERSIONS,
     CniError,
@@ -56,7 +57,12 @@ def run(environ: Mapping[str, str], read_stdin) -> tuple[int, str]:
         if command == "VERSION":
             text = json.dumps({"cniVersion": LATEST, "supportedVersions": SUPPORTED_VERSIONS})
             return 0, text + "\n"
-        stdin = read_stdin()
+        try:
+            stdin = read_stdin()
+        except (OSError, UnicodeDecodeError) as err:
+            raise CniError(
+                CODE_IO, f"cannot read the network configuration on stdin: {err}"
+            ) from None
         if command == "DEL":
             version = check_version(decode(stdin))
             delete(environ)

@@ -15,8 +15,9 @@ from typing import NamedTuple
 
 from proxyinit.contract import MAX_ECHO, echo
 
-# CNI error codes (CNI spec 1.0, "Error"): 1 version, 2 unsupported field, 6 decode, 7 config.
-CODE_VERSION, CODE_FIELD, CODE_ENV, CODE_DECODE, CODE_CONFIG = 1, 2, 4, 6, 7
+# CNI error codes (CNI spec 1.0, "Error"): 1 version, 2 unsupported field, 4 environment,
+# 5 I/O, 6 decode, 7 invalid configuration.
+CODE_VERSION, CODE_FIELD, CODE_ENV, CODE_IO, CODE_DECODE, CODE_CONFIG = 1, 2, 4, 5, 6, 7
 # 0.3.x configurations (ECS wrote 0.3.0) still parse; CHECK needs 0.4.0 or later (the spec's).
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
 CHECK_VERSIONS = ("0.4.0", "1.0.0")

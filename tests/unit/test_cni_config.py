@@ -217,3 +217,11 @@ def test_the_example_conflists_parse(name):
     conf = parse(json.dumps({**ours, "name": conflist["name"], "cniVersion": "1.0.0"}))
     assert conf.env["APPMESH_ENVOY_EGRESS_PORT"] == "15001"
     assert conf.meshed == ("capabilities" not in ours)  # k8s: only annotated pods
+
+
+def test_unreadable_stdin_is_an_io_error():
+    def unreadable() -> str:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    code, out = cni.run({**ENV, "CNI_COMMAND": "ADD"}, unreadable)
+    assert (code, json.loads(out)["code"]) == (2, 5)
