@@ -225,3 +225,11 @@ def test_unreadable_stdin_is_an_io_error():
 
     code, out = cni.run({**ENV, "CNI_COMMAND": "ADD"}, unreadable)
     assert (code, json.loads(out)["code"]) == (2, 5)
+
+
+def test_del_on_an_unmounted_namespace_file_is_success(tmp_path):
+    # What a runtime leaves when the namespace's bind mount is gone: an empty regular file.
+    leftover = tmp_path / "netns"
+    leftover.write_text("")
+    environ = {**ENV, "CNI_COMMAND": "DEL", "CNI_NETNS": str(leftover)}
+    assert cni.run(environ, lambda: with_()) == (0, "")
