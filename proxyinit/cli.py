@@ -6,6 +6,7 @@ here, so `proxyinit` as an init container pays only for the path it takes.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from proxyinit.errors import ProxyinitError
@@ -42,6 +43,10 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not argv and "CNI_COMMAND" in os.environ:  # run by a container runtime as a CNI plugin
+        from proxyinit.firewall.cni import main as cni_main
+
+        return cni_main()
     if argv:
         args = build_parser().parse_args(argv)
     else:

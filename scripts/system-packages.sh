@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian packages proxyinit needs, only if something is missing (idempotent).
 # iptables: legacy and nft variants (+ libip4tc/libxtables for python-iptables); iproute2: `ip`;
-# procps: `pgrep`; nftables: `nft`, for --backend nftables.
+# procps: `pgrep`; nftables: `nft`, for --backend nftables; containernetworking-plugins: the
+# reference CNI plugins (bridge, host-local, loopback) that tests/netns/test_cni.py chains first.
 set -eu
 need=""
 command -v iptables-legacy-restore >/dev/null 2>&1 || need="$need iptables"
@@ -9,6 +10,7 @@ command -v iptables-nft-restore >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v pgrep >/dev/null 2>&1 || need="$need procps"  # the e2e test looks for leftover processes
+[ -x /usr/lib/cni/bridge ] || need="$need containernetworking-plugins"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 if [ -n "$need" ]; then

@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="image of both injected containers (default proxyinit:VERSION)",
     )
+    inject.add_argument(
+        "--cni",
+        action="store_true",
+        help="no init container and no NET_ADMIN: annotate the pod (proxyinit/redirect) for the "
+        "proxyinit CNI plugin, which applies the redirect",
+    )
     inject.set_defaults(handler=run_inject)
 
 
@@ -50,7 +56,9 @@ def run_inject(args: argparse.Namespace) -> int:
     objs = read_objects(args.file, sys.stdin)
     image = args.image or f"proxyinit:{_version()}"
     context = [obj for path in args.mesh for obj in read_objects(path)]
-    result = inject(objs, context, Options(xds_endpoint=args.xds_endpoint, image=image))
+    result = inject(
+        objs, context, Options(xds_endpoint=args.xds_endpoint, image=image, cni=args.cni)
+    )
     sys.stdout.write(dump(result.docs))
     for line in result.report:
         print(line, file=sys.stderr)

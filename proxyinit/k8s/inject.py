@@ -48,6 +48,7 @@ TEMPLATES = {
 class Options:
     xds_endpoint: str
     image: str
+    cni: bool = False  # the CNI plugin redirects: an annotation instead of the init container
 
 
 @dataclass
@@ -115,8 +116,14 @@ def _workload(obj: Obj, nodes, labels: dict, options: Options) -> tuple[dict, st
         return obj.body, f"{obj.ident()}: skipped (no VirtualNode podSelector matches its labels)"
     vn, mesh, name = node
     node_id = f"mesh/{mesh}/virtualNode/{name}"
+    if options.cni:
+        from proxyinit.k8s.inject_cni import redirect_annotation
+
+        env = redirector_env(obj, annotations, vn)
+        meta["annotations"] = {**annotations, **redirect_annotation(env)}
     _add_containers(obj, template["spec"], annotations, vn, node_id, options)
-    return body, f"{obj.ident()}: injected ({vn.ident()} -> {node_id})"
+    how = ", redirect by the CNI plugin" if options.cni else ""
+    return body, f"{obj.ident()}: injected ({vn.ident()} -> {node_id}{how})"
 
 
 def _node_of(obj: Obj, pod_labels: dict, nodes) -> tuple | None:
@@ -136,10 +143,11 @@ def _node_of(obj: Obj, pod_labels: dict, nodes) -> tuple | None:
 
 
 def _add_containers(obj, spec, annotations, vn, node_id, options) -> None:
-    init = spec.setdefault("initContainers", []) or []
-    spec["initContainers"] = init
-    if not any(c.get("name") == "proxyinit" for c in init):
-        init.append(_init_container(obj, annotations, vn, options))
+    if not options.cni:
+        init = spec.setdefault("initContainers", []) or []
+        spec["initContainers"] = init
+        if not any(c.get("name") == "proxyinit" for c in init):
+            init.append(_init_container(obj, annotations, vn, options))
     containers = spec.setdefault("containers", [])
     if not any(c.get("name") == "envoy" for c in containers):
         envoy = _envoy_container(obj, annotations, node_id, options)
