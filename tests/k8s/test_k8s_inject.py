@@ -78,7 +78,10 @@ spec:
     ("annotations", "words"),
     [
         ('{"appmesh.k8s.aws/ports": "15000"}', ["Pod 'howto/p'", "APPMESH_APP_PORTS", "15000"]),
-        ('{"appmesh.k8s.aws/egressIgnoredIPs": "10.0.0.0/255.0.0.0"}', ["APPMESH_EGRESS_IGNORED_IP"]),
+        (
+            '{"appmesh.k8s.aws/egressIgnoredIPs": "10.0.0.0/255.0.0.0"}',
+            ["APPMESH_EGRESS_IGNORED_IP"],
+        ),
         ('{"appmesh.k8s.aws/sidecarEnv": "A=1,B"}', ["appmesh.k8s.aws/sidecarEnv", "'A=1,B'"]),
         ('{"appmesh.k8s.aws/secretMounts": "s"}', ["appmesh.k8s.aws/secretMounts"]),
     ],
