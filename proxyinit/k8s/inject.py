@@ -165,7 +165,7 @@ def _gateway_envoy(obj: Obj, spec: dict, annotations: dict, node_id: str, option
         containers.append(_envoy_container(obj, annotations, node_id, options))
         return
     wanted = {"APPMESH_VIRTUAL_NODE_NAME": node_id, "APPMESH_XDS_ENDPOINT": options.xds_endpoint}
-    env = envoy.setdefault("env", [])
+    env = envoy["env"] = envoy.get("env") or []  # `env: null` is valid YAML for none
     for item in env:
         if item.get("name") in wanted:
             item["value"] = wanted.pop(item["name"])
@@ -177,7 +177,7 @@ def _gateway_envoy(obj: Obj, spec: dict, annotations: dict, node_id: str, option
         envoy.pop("command", None)
         envoy["args"] = ["envoy-run"]
         # App Mesh's Envoy image ran as uid 1337; ours has no USER: keep Envoy off root.
-        context = envoy.setdefault("securityContext", {})
+        context = envoy["securityContext"] = envoy.get("securityContext") or {}
         context.setdefault("runAsUser", ENVOY_UID)
         context.setdefault("runAsGroup", ENVOY_UID)
     if envoy.get("readinessProbe") is None:

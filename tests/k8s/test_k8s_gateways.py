@@ -201,3 +201,22 @@ def test_listener_tls_is_refused_naming_the_gateway(tmp_path):
     listener["tls"] = {"mode": "STRICT", "certificate": {"file": {"certificateChain": "/c"}}}
     message = refused(tmp_path, objs)
     assert message.startswith("VirtualGateway 'howto/ingress-gw': spec.listeners[0].tls"), message
+
+
+def test_a_namespace_not_in_the_input_is_selected_by_a_given_namespace_selector(tmp_path):
+    # As for meshes: without the Namespace's labels, the one gateway that selects namespaces.
+    objs = [o for o in docs() if o["kind"] != "Namespace"]
+    found = routes(translated(tmp_path, objs))
+    assert found["gateway-route-color_howto"]["virtualGatewayName"] == "ingress-gw_howto"
+
+
+def test_a_bad_selector_is_named_on_its_gateway(tmp_path):
+    objs = docs()
+    named(objs, "VirtualGateway", "ingress-gw")["spec"]["gatewayRouteSelector"] = {
+        "matchExpressions": [{"key": "gateway", "operator": "Near"}]
+    }
+    message = refused(tmp_path, objs)
+    assert "VirtualGateway 'howto/ingress-gw': spec.gatewayRouteSelector.matchExpressions[0]" in (
+        message
+    )
+    assert "'Near'" in message

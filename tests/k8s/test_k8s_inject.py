@@ -185,3 +185,17 @@ def test_a_pod_selected_by_a_node_and_a_gateway_is_refused_as_the_webhook_did():
     assert "Pod 'howto/p'" in str(err.value)
     assert "VirtualNode 'howto/gw-node'" in str(err.value)
     assert "VirtualGateway 'howto/ingress-gw'" in str(err.value)
+
+
+def test_a_gateway_envoy_with_null_env_and_security_context_is_completed():
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: g, namespace: howto, labels: {app: ingress-gw}}\n"
+        "spec:\n  containers:\n  - {name: envoy, image: e:1, env: null, securityContext: null}\n"
+    )
+    out = next(yaml.safe_load_all(injected(pod)))
+    envoy = out["spec"]["containers"][0]
+    assert envoy["securityContext"]["runAsUser"] == 1337
+    assert {e["name"] for e in envoy["env"]} == {
+        "APPMESH_VIRTUAL_NODE_NAME",
+        "APPMESH_XDS_ENDPOINT",
+    }
