@@ -63,7 +63,9 @@ class GatewayKinds:
 
     def _designated(self, route: Obj) -> Obj:
         labels = self.index.labels.get(route.namespace)
-        route_labels = dict(route.meta.get("labels") or {})
+        route_labels = route.meta.get("labels") or {}
+        if not isinstance(route_labels, dict):
+            raise fail(route, "metadata.labels", "expected a mapping", route_labels)
         found = [
             g for g in self.index.of_kind("VirtualGateway") if _selects(g, labels, route_labels)
         ]

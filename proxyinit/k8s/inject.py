@@ -116,6 +116,11 @@ def _workload(obj: Obj, translation, labels: dict, options: Options) -> tuple[di
     if str(annotations.get(INJECT, "")).lower() == "disabled":
         return obj.body, f"{obj.ident()}: skipped ({INJECT}: disabled)"
     pod_labels = meta.get("labels") or {}
+    if not isinstance(pod_labels, dict):
+        where = "".join(f"{key}." for key in TEMPLATES[obj.kind])
+        raise ConfigError(
+            f"{obj.ident()}: {where}metadata.labels: expected a mapping (got {echo(pod_labels)})"
+        )
     node = _member_of(obj, pod_labels, translation.nodes, "VirtualNodes")
     gateway = _member_of(obj, pod_labels, translation.gateways, "VirtualGateways")
     if node and gateway:

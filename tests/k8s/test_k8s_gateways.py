@@ -220,3 +220,12 @@ def test_a_bad_selector_is_named_on_its_gateway(tmp_path):
         message
     )
     assert "'Near'" in message
+
+
+def test_route_labels_that_are_no_mapping_are_refused_naming_the_route(tmp_path):
+    objs = docs()
+    named(objs, "GatewayRoute", "gateway-route-color")["metadata"]["labels"] = ["gateway"]
+    message = refused(tmp_path, objs)
+    assert "GatewayRoute 'howto/gateway-route-color': metadata.labels: expected a mapping" in (
+        message
+    )

@@ -199,3 +199,9 @@ def test_a_gateway_envoy_with_null_env_and_security_context_is_completed():
         "APPMESH_VIRTUAL_NODE_NAME",
         "APPMESH_XDS_ENDPOINT",
     }
+
+
+def test_pod_labels_that_are_no_mapping_are_refused_naming_the_pod():
+    pod = POD.replace("{ANNOTATIONS}", "{}").replace("labels: {app: front}", "labels: [app]")
+    with pytest.raises(ConfigError, match=r"Pod 'howto/p': metadata.labels: expected a mapping"):
+        injected(pod)
