@@ -229,3 +229,40 @@ def test_route_labels_that_are_no_mapping_are_refused_naming_the_route(tmp_path)
     assert "GatewayRoute 'howto/gateway-route-color': metadata.labels: expected a mapping" in (
         message
     )
+
+
+def test_a_target_by_arn_and_a_grpc_route(tmp_path):
+    objs = docs()
+    arn = "arn:aws:appmesh:us-west-2:111122223333:mesh/howto-mesh/virtualService/front.howto"
+    route = named(objs, "GatewayRoute", "gateway-route-color")
+    route["spec"] = {
+        "grpcRoute": {
+            "match": {"serviceName": "shop.Cart"},
+            "action": {"target": {"virtualService": {"virtualServiceARN": arn}}},
+        }
+    }
+    listener = {"portMapping": {"port": 8089, "protocol": "grpc"}}
+    named(objs, "VirtualGateway", "ingress-gw")["spec"]["listeners"].append(listener)
+    found = routes(translated(tmp_path, objs))
+    assert found["gateway-route-color_howto"]["spec"]["grpcRoute"]["action"]["target"] == {
+        "virtualService": {"virtualServiceName": "front.howto"}
+    }
+
+
+def test_inject_cli_reports_the_gateway_pods():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "proxyinit", "inject", "-f", str(DATA / "inject" / "gateway.yaml")]
+        + ["--mesh", str(HOWTO), "--mesh", str(GATEWAY), "--xds-endpoint", "cp:15010"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (
+        "Deployment 'howto/ingress-gw': injected as gateway (VirtualGateway 'howto/ingress-gw' "
+        "-> mesh/howto-mesh/virtualGateway/ingress-gw_howto)"
+    ) in run.stderr
+    assert "proxyinit-cp" not in run.stdout and "value: cp:15010" in run.stdout
