@@ -1,16 +1,18 @@
 """The App Mesh controller's `appmesh.k8s.aws/v1beta2` resources -> App Mesh create-* inputs.
 
 As the controller (aws-app-mesh-controller-for-k8s) did it:
-- names: `spec.awsName`, else its webhook mutators' defaults: Mesh `<name>`, VirtualNode and
-  VirtualRouter `<name>_<namespace>`, VirtualService `<name>.<namespace>`; a VirtualRouter's
-  inline `routes[]` become Routes named `routes[].name`;
+- names: `spec.awsName`, else its webhook mutators' defaults (names.py): Mesh `<name>`,
+  VirtualNode, VirtualRouter, VirtualGateway and GatewayRoute `<name>_<namespace>`,
+  VirtualService `<name>.<namespace>`; a VirtualRouter's inline `routes[]` become Routes named
+  `routes[].name`;
 - mesh membership: `spec.meshRef` if the manifest carries it (`kubectl get -o yaml` output),
   else the one Mesh whose `namespaceSelector` selects the object's Namespace labels (absent
   selects nothing, `{}` everything);
 - references by object (`virtualServiceRef`, `virtualNodeRef`, `virtualRouterRef`: namespace
   defaults to the referring object's) or by ARN; a referenced object must be in the same mesh;
-- `backendGroups` expanded into backends (`name: "*"`: every VirtualService of the namespace).
-Other kinds are counted and skipped; v1beta1 and the gateway kinds are refused by name.
+- `backendGroups` expanded into backends (`name: "*"`: every VirtualService of the namespace);
+- VirtualGateway and GatewayRoute as in gateways.py.
+Other kinds are counted and skipped; v1beta1 is refused by name.
 """
 
 from __future__ import annotations
@@ -19,20 +21,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxyinit.contract import echo
-from proxyinit.errors import ConfigError
+from proxyinit.k8s.gateways import GatewayKinds
 from proxyinit.k8s.manifests import Obj, selector_matches
+from proxyinit.k8s.names import aws_name, fail
 
 GROUP = "appmesh.k8s.aws"
 VERSION = f"{GROUP}/v1beta2"
-TRANSLATED = ("Mesh", "VirtualNode", "VirtualService", "VirtualRouter", "BackendGroup")
-# Not in proxyinit's mesh model yet: refused rather than silently dropped from the mesh.
-UNSUPPORTED = ("VirtualGateway", "GatewayRoute")
+TRANSLATED = (
+    "Mesh",
+    "VirtualNode",
+    "VirtualService",
+    "VirtualRouter",
+    "BackendGroup",
+    "VirtualGateway",
+    "GatewayRoute",
+)
 ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
-
-
-def fail(obj: Obj, path: str, why: str, value: Any) -> ConfigError:
-    return ConfigError(f"{obj.ident(obj.kind != 'Mesh')}: {path}: {why} (got {echo(value)})")
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Translation:
     spec_paths: list[str] = field(default_factory=list)  # where its spec is in that object
     skipped: Counter = field(default_factory=Counter)
     nodes: list[tuple[Obj, str, str]] = field(default_factory=list)  # (VirtualNode, mesh, name)
+    gateways: list[tuple[Obj, str, str]] = field(default_factory=list)  # (VirtualGateway, ...)
 
 
 class Index:
@@ -69,8 +74,6 @@ class Index:
                 f"convert it to {VERSION} (the controller's v1 CRDs)",
                 obj.api_version,
             )
-        if obj.kind in UNSUPPORTED:
-            raise fail(obj, "kind", "not supported by proxyinit yet (virtual gateways)", obj.kind)
         if obj.kind not in TRANSLATED:
             raise fail(obj, "kind", f"unknown {GROUP} kind", obj.kind)
         if not obj.name:
@@ -89,21 +92,7 @@ class Index:
         return self.objs.get((kind, "" if kind == "Mesh" else namespace, name))
 
 
-def aws_name(obj: Obj) -> str:
-    given = obj.spec.get("awsName")
-    if given not in (None, ""):
-        if not isinstance(given, str):
-            raise fail(obj, "spec.awsName", "expected a string", given)
-        return given
-    return {
-        "Mesh": obj.name,
-        "VirtualNode": f"{obj.name}_{obj.namespace}",
-        "VirtualRouter": f"{obj.name}_{obj.namespace}",
-        "VirtualService": f"{obj.name}.{obj.namespace}",
-    }.get(obj.kind, obj.name)
-
-
-class Translator:
+class Translator(GatewayKinds):
     def __init__(self, index: Index):
         self.index = index
         self.out = Translation(skipped=index.skipped)
@@ -119,6 +108,7 @@ class Translator:
                 self._emit(obj, "VirtualService", self.mesh_of(obj), self._service(obj))
             elif obj.kind == "VirtualRouter":
                 self._router(obj)
+        self.gateway_kinds()  # after the services their routes target
         return self.out
 
     def _emit(
@@ -133,6 +123,8 @@ class Translator:
         self.out.origins[(kind, mesh_name, name)] = obj
         if kind == "VirtualNode":
             self.out.nodes.append((obj, mesh_name, name))
+        elif kind == "VirtualGateway":
+            self.out.gateways.append((obj, mesh_name, name))
 
     # ------------------------------------------------------------------ membership
     def mesh_of(self, obj: Obj) -> str:

@@ -13,6 +13,10 @@ app ports from `appmesh.k8s.aws/ports` or the node's listeners, `egressIgnoredIP
 `APPMESH_XDS_ENDPOINT` and `appmesh.k8s.aws/sidecarEnv`, `secretMounts`, `cpuRequest`,
 `memoryRequest`. A container already there by that name is left alone, so injecting twice
 changes nothing. The redirector's env is checked with the redirector's own parser.
+
+A pod that a VirtualGateway's `podSelector` selects instead (one of its namespace; a pod
+selected by a node and a gateway is an error, as in the webhook) is the gateway's Envoy:
+no init container, its `envoy` container made the gateway's (`_gateway_envoy`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ A = "appmesh.k8s.aws/"
 INJECT, PORTS, SIDECAR_ENV = A + "sidecarInjectorWebhook", A + "ports", A + "sidecarEnv"
 EGRESS_IPS, EGRESS_PORTS = A + "egressIgnoredIPs", A + "egressIgnoredPorts"
 SECRET_MOUNTS, CPU, MEMORY = A + "secretMounts", A + "cpuRequest", A + "memoryRequest"
+SKIP_IMAGE_OVERRIDE = A + "virtualGatewaySkipImageOverride"
 # The controller's defaults (its --ignored-ips, --sidecar-cpu-requests, --sidecar-memory-requests).
 DEFAULT_IGNORED_IPS, DEFAULT_CPU, DEFAULT_MEMORY = "169.254.169.254", "10m", "32Mi"
 # Where each kind keeps its pod template.
@@ -69,7 +74,7 @@ def inject(objs: list[Obj], context: list[Obj], options: Options) -> Result:
     for obj in objs:
         body = obj.body
         if obj.kind in TEMPLATES and obj.api_version.split("/")[0] != "appmesh.k8s.aws":
-            body, line = _workload(obj, translation.nodes, labels, options)
+            body, line = _workload(obj, translation, labels, options)
             result.report.append(line)
         result.docs.append(body)
     return result
@@ -93,7 +98,7 @@ def _unique(objs: list[Obj]) -> list[Obj]:
     return out
 
 
-def _workload(obj: Obj, nodes, labels: dict, options: Options) -> tuple[dict, str]:
+def _workload(obj: Obj, translation, labels: dict, options: Options) -> tuple[dict, str]:
     body = copy.deepcopy(obj.body)
     template = body
     for key in TEMPLATES[obj.kind]:
@@ -111,7 +116,24 @@ def _workload(obj: Obj, nodes, labels: dict, options: Options) -> tuple[dict, st
         return obj.body, f"{obj.ident()}: skipped (namespace not labelled {INJECT}=enabled)"
     if str(annotations.get(INJECT, "")).lower() == "disabled":
         return obj.body, f"{obj.ident()}: skipped ({INJECT}: disabled)"
-    node = _node_of(obj, meta.get("labels") or {}, nodes)
+    pod_labels = meta.get("labels") or {}
+    if not isinstance(pod_labels, dict):
+        where = "".join(f"{key}." for key in TEMPLATES[obj.kind])
+        raise ConfigError(
+            f"{obj.ident()}: {where}metadata.labels: expected a mapping (got {echo(pod_labels)})"
+        )
+    node = _member_of(obj, pod_labels, translation.nodes, "VirtualNodes")
+    gateway = _member_of(obj, pod_labels, translation.gateways, "VirtualGateways")
+    if node and gateway:
+        raise ConfigError(
+            f"{obj.ident()}: selected by both {node[0].ident()} and {gateway[0].ident()} "
+            "(the webhook refused such pods): use podSelector on one"
+        )
+    if gateway:
+        vg, mesh, name = gateway
+        node_id = f"mesh/{mesh}/virtualGateway/{name}"
+        _gateway_envoy(obj, template["spec"], annotations, node_id, options)
+        return body, f"{obj.ident()}: injected as gateway ({vg.ident()} -> {node_id})"
     if node is None:
         return obj.body, f"{obj.ident()}: skipped (no VirtualNode podSelector matches its labels)"
     vn, mesh, name = node
@@ -126,20 +148,52 @@ def _workload(obj: Obj, nodes, labels: dict, options: Options) -> tuple[dict, st
     return body, f"{obj.ident()}: injected ({vn.ident()} -> {node_id}{how})"
 
 
-def _node_of(obj: Obj, pod_labels: dict, nodes) -> tuple | None:
+def _member_of(obj: Obj, pod_labels: dict, members, what: str) -> tuple | None:
+    """The one VirtualNode (or VirtualGateway) of the pod's namespace whose podSelector selects it."""
     found = []
-    for vn, mesh, name in nodes:
-        if vn.namespace != obj.namespace:
+    for member, mesh, name in members:
+        if member.namespace != obj.namespace:
             continue
         try:
-            if selector_matches(vn.spec.get("podSelector"), pod_labels, "spec.podSelector"):
-                found.append((vn, mesh, name))
+            if selector_matches(member.spec.get("podSelector"), pod_labels, "spec.podSelector"):
+                found.append((member, mesh, name))
         except ValueError as err:
-            raise ConfigError(f"{vn.ident()}: {err}") from None
+            raise ConfigError(f"{member.ident()}: {err}") from None
     if len(found) > 1:
-        names = ", ".join(vn.ident() for vn, _, _ in found)
-        raise ConfigError(f"{obj.ident()}: found multiple matching VirtualNodes: {names}")
+        names = ", ".join(member.ident() for member, _, _ in found)
+        raise ConfigError(f"{obj.ident()}: found multiple matching {what}: {names}")
     return found[0] if found else None
+
+
+def _gateway_envoy(obj: Obj, spec: dict, annotations: dict, node_id: str, options) -> None:
+    """A gateway pod's Envoy, as pkg/inject/virtualgateway_envoy.go made it: the pod's own
+    `envoy` container gets the gateway's env (same-named variables overwritten, the others kept),
+    our image unless `virtualGatewaySkipImageOverride: enabled`, a readiness probe if it has
+    none; no init container (nothing is redirected). Without an `envoy` container one is added
+    (the webhook then did nothing, leaving a gateway pod without its Envoy)."""
+    containers = spec.setdefault("containers", [])
+    envoy = next((c for c in containers if c.get("name") == "envoy"), None)
+    if envoy is None:
+        containers.append(_envoy_container(obj, annotations, node_id, options))
+        return
+    wanted = {"APPMESH_VIRTUAL_NODE_NAME": node_id, "APPMESH_XDS_ENDPOINT": options.xds_endpoint}
+    env = envoy["env"] = envoy.get("env") or []  # `env: null` is valid YAML for none
+    for item in env:
+        if item.get("name") in wanted:
+            item["value"] = wanted.pop(item["name"])
+            item.pop("valueFrom", None)
+    env += [{"name": k, "value": v} for k, v in wanted.items()]
+    if str(annotations.get(SKIP_IMAGE_OVERRIDE, "")).lower() != "enabled":
+        envoy["image"] = options.image
+        # Our image's entrypoint is `proxyinit`: another image's command does not exist in it.
+        envoy.pop("command", None)
+        envoy["args"] = ["envoy-run"]
+        # App Mesh's Envoy image ran as uid 1337; ours has no USER: keep Envoy off root.
+        context = envoy["securityContext"] = envoy.get("securityContext") or {}
+        context.setdefault("runAsUser", ENVOY_UID)
+        context.setdefault("runAsGroup", ENVOY_UID)
+    if envoy.get("readinessProbe") is None:
+        envoy["readinessProbe"] = _readiness_probe()
 
 
 def _add_containers(obj, spec, annotations, vn, node_id, options) -> None:
@@ -205,7 +259,6 @@ def _init_container(obj: Obj, annotations: dict, vn: Obj, options: Options) -> d
 def _envoy_container(obj: Obj, annotations: dict, node_id: str, options: Options) -> dict:
     env = {"APPMESH_VIRTUAL_NODE_NAME": node_id, "APPMESH_XDS_ENDPOINT": options.xds_endpoint}
     env.update(_pairs(obj, annotations, SIDECAR_ENV, "="))
-    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{ENVOY_ADMIN_PORT}/ready', timeout=2)"
     return {
         "name": "envoy",
         "image": options.image,
@@ -216,10 +269,15 @@ def _envoy_container(obj: Obj, annotations: dict, node_id: str, options: Options
             "allowPrivilegeEscalation": False,
         },
         "env": [{"name": k, "value": v} for k, v in env.items()],
-        # Envoy's admin listens on loopback only: the probe runs inside the container.
-        "readinessProbe": {"exec": {"command": ["python", "-c", probe]}, "periodSeconds": 2},
+        "readinessProbe": _readiness_probe(),
         "resources": _requests(annotations),
     }
+
+
+def _readiness_probe() -> dict:
+    # Envoy's admin listens on loopback only: the probe runs inside the container.
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{ENVOY_ADMIN_PORT}/ready', timeout=2)"
+    return {"exec": {"command": ["python", "-c", probe]}, "periodSeconds": 2}
 
 
 def _requests(annotations: dict) -> dict:

@@ -19,6 +19,7 @@ from tests.support.golden import check_golden
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "k8s"
 HOWTO = DATA / "howto-k8s.yaml"
+GATEWAY = DATA / "howto-gateway.yaml"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CASES = sorted(p.stem for p in (DATA / "inject").glob("*.yaml"))
 OPTIONS = Options(xds_endpoint="proxyinit-cp.mesh-system:15010", image="proxyinit:0.1.0")
@@ -26,7 +27,8 @@ OPTIONS = Options(xds_endpoint="proxyinit-cp.mesh-system:15010", image="proxyini
 
 def injected(text: str) -> str:
     objs = read_objects("-", io.StringIO(text))
-    return dump(inject(objs, read_objects(str(HOWTO)), OPTIONS).docs)
+    context = [*read_objects(str(HOWTO)), *read_objects(str(GATEWAY))]
+    return dump(inject(objs, context, OPTIONS).docs)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -137,3 +139,72 @@ def test_a_namespace_not_in_the_input_counts_as_labelled():
         "Deployment 'howto/front': injected "
         "(VirtualNode 'howto/front' -> mesh/howto-mesh/virtualNode/front_howto)"
     ]
+
+
+def test_a_gateway_pod_gets_the_gateways_envoy_and_no_init_container():
+    out = list(yaml.safe_load_all(injected((DATA / "inject" / "gateway.yaml").read_text())))
+    spec = out[0]["spec"]["template"]["spec"]
+    assert "initContainers" not in spec
+    [envoy] = spec["containers"]
+    assert envoy["image"] == "proxyinit:0.1.0" and envoy["args"] == ["envoy-run"]
+    env = {e["name"]: e["value"] for e in envoy["env"]}
+    # As the webhook's template: the gateway in APPMESH_VIRTUAL_NODE_NAME, the user's env kept.
+    assert env == {
+        "ENVOY_LOG_LEVEL": "debug",
+        "APPMESH_VIRTUAL_NODE_NAME": "mesh/howto-mesh/virtualGateway/ingress-gw_howto",
+        "APPMESH_XDS_ENDPOINT": "proxyinit-cp.mesh-system:15010",
+    }
+    own = out[1]["spec"]["containers"][0]
+    assert own["image"] == "registry.example.com/proxyinit:custom"
+    assert own["readinessProbe"] == {"tcpSocket": {"port": 8088}}
+    assert out[2]["spec"]["template"]["spec"]["containers"][0]["name"] == "envoy"
+
+
+def test_the_gateway_env_bootstraps_the_gateways_envoy():
+    from proxyinit.mesh.runtime.bootstrap import settings_from_env
+
+    out = next(yaml.safe_load_all(injected((DATA / "inject" / "gateway.yaml").read_text())))
+    envoy = out["spec"]["template"]["spec"]["containers"][0]
+    settings = settings_from_env({e["name"]: e["value"] for e in envoy["env"]})
+    assert str(settings.node_id) == "mesh/howto-mesh/virtualGateway/ingress-gw_howto"
+
+
+def test_a_pod_selected_by_a_node_and_a_gateway_is_refused_as_the_webhook_did():
+    pod = POD.replace("{ANNOTATIONS}", "{}").replace("app: front", "app: ingress-gw")
+    context = [*read_objects(str(HOWTO)), *read_objects(str(GATEWAY))]
+    both = [
+        *context,
+        *read_objects(
+            "-",
+            io.StringIO(
+                "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\n"
+                "metadata: {name: gw-node, namespace: howto}\n"
+                "spec: {podSelector: {matchLabels: {app: ingress-gw}}}\n"
+            ),
+        ),
+    ]
+    with pytest.raises(ConfigError) as err:
+        inject(read_objects("-", io.StringIO(pod)), both, OPTIONS)
+    assert "Pod 'howto/p'" in str(err.value)
+    assert "VirtualNode 'howto/gw-node'" in str(err.value)
+    assert "VirtualGateway 'howto/ingress-gw'" in str(err.value)
+
+
+def test_a_gateway_envoy_with_null_env_and_security_context_is_completed():
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: g, namespace: howto, labels: {app: ingress-gw}}\n"
+        "spec:\n  containers:\n  - {name: envoy, image: e:1, env: null, securityContext: null}\n"
+    )
+    out = next(yaml.safe_load_all(injected(pod)))
+    envoy = out["spec"]["containers"][0]
+    assert envoy["securityContext"]["runAsUser"] == 1337
+    assert {e["name"] for e in envoy["env"]} == {
+        "APPMESH_VIRTUAL_NODE_NAME",
+        "APPMESH_XDS_ENDPOINT",
+    }
+
+
+def test_pod_labels_that_are_no_mapping_are_refused_naming_the_pod():
+    pod = POD.replace("{ANNOTATIONS}", "{}").replace("labels: {app: front}", "labels: [app]")
+    with pytest.raises(ConfigError, match=r"Pod 'howto/p': metadata.labels: expected a mapping"):
+        injected(pod)

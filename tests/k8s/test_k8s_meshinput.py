@@ -149,14 +149,15 @@ def test_v1beta1_is_refused_saying_which_version(tmp_path):
     assert "VirtualNode 'howto/blue': apiVersion: convert it to appmesh.k8s.aws/v1beta2" in message
 
 
-def test_gateways_are_refused_by_name_not_dropped(tmp_path):
+def test_a_gateway_without_listeners_is_refused_naming_the_field(tmp_path):
+    # Gateways are translated (tests/k8s/test_k8s_gateways.py), never dropped.
     gateway = {
         "apiVersion": "appmesh.k8s.aws/v1beta2",
         "kind": "VirtualGateway",
         "metadata": {"name": "ingress-gw", "namespace": "howto"},
         "spec": {},
     }
-    assert "VirtualGateway 'howto/ingress-gw': kind: not supported" in refused(
+    assert "VirtualGateway 'howto/ingress-gw': spec.listeners: Field required" in refused(
         tmp_path, [*docs(), gateway]
     )
 

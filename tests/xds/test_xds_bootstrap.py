@@ -68,6 +68,9 @@ def test_defaults_from_the_arn():
             },
             "mesh/m/virtualGateway/g",
         ),
+        # As the App Mesh controller's webhook set it on a gateway pod's Envoy
+        # (pkg/inject/virtualgateway_envoy.go): the gateway in APPMESH_VIRTUAL_NODE_NAME.
+        ({"APPMESH_VIRTUAL_NODE_NAME": "mesh/m/virtualGateway/g"}, "mesh/m/virtualGateway/g"),
     ],
 )
 def test_node_id_sources(env, expected):
@@ -130,8 +133,11 @@ def test_admin_and_flags_overrides():
             "virtualGateway/<gateway>",
         ),
         (
-            {"APPMESH_VIRTUAL_NODE_NAME": "mesh/m/virtualGateway/g"},
-            "names a virtual gateway: set APPMESH_RESOURCE_ARN",
+            {
+                "APPMESH_RESOURCE_ARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualGateway/g",
+                "APPMESH_VIRTUAL_NODE_NAME": "mesh/m/virtualNode/g",
+            },
+            "name different virtual nodes",
         ),
         (
             {"APPMESH_VIRTUAL_NODE_NAME": "colorteller-red-vn"},

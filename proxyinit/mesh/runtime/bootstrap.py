@@ -4,7 +4,8 @@ Variables (names and defaults as the App Mesh Envoy image documents them):
   APPMESH_RESOURCE_ARN        arn:aws:appmesh:<region>:<account>:mesh/M/virtualNode/V   (preferred)
                               or ...:mesh/M/virtualGateway/G (a virtual gateway's Envoy)
   APPMESH_VIRTUAL_NODE_NAME   mesh/M/virtualNode/V          (older form; must agree if both set;
-                              virtual nodes only: images before 1.15 had no gateways)
+                              or mesh/M/virtualGateway/G, as the App Mesh controller's webhook
+                              set it on a gateway pod's Envoy)
   APPMESH_XDS_ENDPOINT        host:port | [v6]:port | unix:///path    default 127.0.0.1:15010
   ENVOY_ADMIN_ACCESS_PORT     default 9901 (0: Envoy picks one; see --admin-address-path)
   ENVOY_ADMIN_ACCESS_ADDRESS  default 127.0.0.1 (proxyinit's own addition, see below)
@@ -70,11 +71,6 @@ def _node_id_from_env(env: Mapping[str, str]) -> NodeId:
     name = env.get("APPMESH_VIRTUAL_NODE_NAME", "").strip()
     from_arn = _node_id_from_arn(arn) if arn else None
     from_name = _parse_node(name, "APPMESH_VIRTUAL_NODE_NAME") if name else None
-    if from_name is not None and from_name.is_gateway:
-        raise ConfigError(
-            f"APPMESH_VIRTUAL_NODE_NAME={name!r} names a virtual gateway: set "
-            "APPMESH_RESOURCE_ARN to the gateway's ARN (App Mesh's Envoy image took gateways there only)"
-        )
     if from_arn and from_name and from_arn != from_name:
         raise ConfigError(
             f"APPMESH_RESOURCE_ARN={arn!r} and APPMESH_VIRTUAL_NODE_NAME={name!r} name different virtual nodes"
