@@ -1,0 +1,230 @@
+"""Issue 9 TLS through a real Envoy on loopback, with certificates the test generates: a STRICT
+listener refuses plaintext, PERMISSIVE takes TLS and plaintext on one port, mutual TLS refuses a
+client without a certificate and one whose SAN is not listed; a client policy originates TLS
+(with the node's certificate) to a backend; a certificate that is not served fails closed.
+
+As in test_xds_parity_envoy.py: the ingress listener is moved to 127.0.0.3:<app port>, the app
+answers on 127.0.0.1:<app port>; target nodes' DNS hostname is 127.0.0.2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+
+import pytest
+
+from proxyinit.mesh.runtime.envoy import EnvoyProcess
+from tests.support.certs import TestCa
+from tests.support.loopback import free_port, loopback_translator
+from tests.xds.test_xds_parity_envoy import (
+    TARGET_HOST,
+    _eventually,
+    _ingress_on,
+    _node,
+    running_node,
+    serving,
+)
+
+pytestmark = pytest.mark.envoy
+
+MESH = "parity"
+SERVER_SAN = "color.tls.local"
+CLIENT_SAN = "front.tls.local"
+
+
+@pytest.fixture
+def envoy():
+    return EnvoyProcess()
+
+
+@pytest.fixture
+def ca(envoy):
+    return TestCa(envoy.workdir)  # the workdir is readable by Envoy's uid
+
+
+def _file(leaf) -> dict:
+    return {"file": {"certificateChain": str(leaf.chain), "privateKey": str(leaf.key)}}
+
+
+def _request(port: int, context: ssl.SSLContext | None) -> int | None:
+    """One GET to 127.0.0.3:port (TLS when `context`); the status, or None if refused."""
+    try:
+        with socket.create_connection(("127.0.0.3", port), timeout=3) as raw:
+            sock = raw if context is None else context.wrap_socket(raw, server_hostname=SERVER_SAN)
+            with sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nhost: color\r\nconnection: close\r\n\r\n")
+                head = sock.recv(64)
+    except (OSError, ssl.SSLError):
+        return None
+    parts = head.split()
+    return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else None
+
+
+def _client(ca: TestCa, leaf=None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca.path))
+    if leaf is not None:
+        context.load_cert_chain(str(leaf.chain), str(leaf.key))
+    return context
+
+
+@contextlib.asynccontextmanager
+async def _color(tmp_path, envoy, tls: dict):
+    """color-vn with one http listener whose `tls` is `tls`, its app answering 200."""
+    port = free_port()
+    resources = [{"meshName": MESH}, _node("color-vn", port, tls=tls)]
+    with serving("127.0.0.1", port):
+        async with running_node(
+            tmp_path, envoy, resources, f"mesh/{MESH}/virtualNode/color-vn", _ingress_on(port)
+        ):
+            yield port
+
+
+async def _answers(port: int, context) -> int | None:
+    async def check():
+        return await asyncio.to_thread(_request, port, context)
+
+    return await _eventually(check, timeout=10)
+
+
+async def test_strict_takes_tls_and_refuses_plaintext(tmp_path, envoy, ca):
+    tls = {"mode": "STRICT", "certificate": _file(ca.leaf("color", SERVER_SAN))}
+    async with _color(tmp_path, envoy, tls) as port:
+        assert await _answers(port, _client(ca)) == 200
+        assert await asyncio.to_thread(_request, port, None) is None
+
+
+async def test_permissive_takes_tls_and_plaintext_on_one_port(tmp_path, envoy, ca):
+    tls = {"mode": "PERMISSIVE", "certificate": _file(ca.leaf("color", SERVER_SAN))}
+    async with _color(tmp_path, envoy, tls) as port:
+        assert await _answers(port, _client(ca)) == 200
+        assert await asyncio.to_thread(_request, port, None) == 200
+
+
+async def test_mutual_tls_refuses_no_certificate_and_an_unlisted_san(tmp_path, envoy, ca):
+    tls = {
+        "mode": "STRICT",
+        "certificate": _file(ca.leaf("color", SERVER_SAN)),
+        "validation": {
+            "trust": {"file": {"certificateChain": str(ca.path)}},
+            "subjectAlternativeNames": {"match": {"exact": [CLIENT_SAN]}},
+        },
+    }
+    good, stranger = ca.leaf("front", CLIENT_SAN), ca.leaf("stranger", "stranger.tls.local")
+    async with _color(tmp_path, envoy, tls) as port:
+        assert await _answers(port, _client(ca, good)) == 200
+        assert await asyncio.to_thread(_request, port, _client(ca)) is None
+        assert await asyncio.to_thread(_request, port, _client(ca, stranger)) is None
+        # A certificate from another CA is refused too, whatever its SAN.
+        other = TestCa(envoy.workdir, "other CA").leaf("forged", CLIENT_SAN)
+        assert await asyncio.to_thread(_request, port, _client(ca, other)) is None
+
+
+async def test_sds_certificate_not_served_fails_closed(tmp_path, envoy, ca):
+    tls = {"mode": "PERMISSIVE", "certificate": {"sds": {"secretName": "color-cert"}}}
+    async with _color(tmp_path, envoy, tls) as port:
+        assert await _eventually(lambda: _listed(envoy), timeout=10)
+        assert await asyncio.to_thread(_request, port, None) is None
+        assert await asyncio.to_thread(_request, port, _client(ca)) is None
+
+
+async def _listed(envoy):
+    status, body = await envoy.admin_get("/listeners")
+    return status == 200 and b"ingress" in body
+
+
+@contextlib.contextmanager
+def _tls_app(port: int, server, ca: TestCa):
+    """TARGET_HOST:port speaking TLS with `server`, requiring a client certificate from `ca`;
+    records the client SANs it saw."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(server.chain), str(server.key))
+    context.load_verify_locations(str(ca.path))
+    context.verify_mode = ssl.CERT_REQUIRED
+    seen: list[str] = []
+    listener = socket.create_server((TARGET_HOST, port))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    conn.settimeout(3)
+                    seen.extend(v for k, v in conn.getpeercert().get("subjectAltName", ()))
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def _front_with_client_policy(port: int, ca: TestCa, client, san: str) -> list[dict]:
+    service = "color.parity.local"
+    front = _node("front-vn", free_port())
+    policy = {
+        "tls": {
+            "certificate": _file(client),
+            "validation": {
+                "trust": {"file": {"certificateChain": str(ca.path)}},
+                "subjectAlternativeNames": {"match": {"exact": [san]}},
+            },
+        }
+    }
+    front["spec"]["backendDefaults"] = {"clientPolicy": policy}
+    front["spec"]["backends"] = [{"virtualService": {"virtualServiceName": service}}]
+    return [
+        {"meshName": MESH},
+        front,
+        _node("color-vn", port),
+        {
+            "meshName": MESH,
+            "virtualServiceName": service,
+            "spec": {"provider": {"virtualNode": {"virtualNodeName": "color-vn"}}},
+        },
+    ]
+
+
+def _plain_get(port: int) -> int | None:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nhost: color.parity.local\r\nconnection: close\r\n\r\n")
+            head = sock.recv(64)
+    except OSError:
+        return None
+    parts = head.split()
+    return int(parts[1]) if len(parts) > 1 else None
+
+
+@pytest.mark.parametrize(("san", "want"), [(SERVER_SAN, 200), ("someone.else.local", 503)])
+async def test_client_policy_originates_mutual_tls_and_checks_the_san(
+    tmp_path, envoy, ca, san, want
+):
+    port = free_port()
+    client = ca.leaf("front", CLIENT_SAN)
+    resources = _front_with_client_policy(port, ca, client, san)
+    node = f"mesh/{MESH}/virtualNode/front-vn"
+    with _tls_app(port, ca.leaf("color", SERVER_SAN), ca) as seen:
+        async with running_node(tmp_path, envoy, resources, node, loopback_translator(egress=port)):
+
+            async def check():
+                return await asyncio.to_thread(_plain_get, port)
+
+            assert await _eventually(check, timeout=10) == want
+    if want == 200:
+        assert CLIENT_SAN in seen, seen  # Envoy presented the node's client certificate
