@@ -17,8 +17,9 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from proxyinit.mesh.model.resources import VirtualServiceBackend
 from proxyinit.mesh.model.tls import BackendDefaults, ClientPolicyTls
+from proxyinit.mesh.translate.parts import Parts
 from proxyinit.mesh.translate.protos import refusing_filter_chain
-from proxyinit.mesh.translate.tls import served, tls_chains, upstream_socket
+from proxyinit.mesh.translate.tls import tls_chains, upstream_socket
 
 # (policy, SNI): the SNI is the backend virtual service's name, as App Mesh's Envoy sent it.
 ClientTls = tuple[ClientPolicyTls, str]
@@ -39,10 +40,10 @@ def gateway_client_tls(defaults, sni: str) -> ClientTls | None:
     return (policy.tls, sni) if policy is not None and policy.tls is not None else None
 
 
-def gateway_tls_chains(chain, tls, port: int) -> list:
+def gateway_tls_chains(chain, tls, port: int, parts: Parts) -> list:
     """A gateway listener's chain as its `tls` wants it (a refusing one if not served)."""
     name = f"ingress_tls_unavailable_{port}"
-    return tls_chains(chain, tls, lambda: refusing_filter_chain(name, port, name))
+    return tls_chains(chain, tls, lambda: refusing_filter_chain(name, port, name), parts)
 
 
 def tls_cluster_name(name: str, tls: ClientTls) -> str:
@@ -51,11 +52,14 @@ def tls_cluster_name(name: str, tls: ClientTls) -> str:
     return f"{name}_tls_{hashlib.sha256(payload).hexdigest()[:8]}"
 
 
-def originate_tls(cluster: cluster_pb2.Cluster, policy: ClientPolicyTls, sni: str) -> None:
+def originate_tls(
+    cluster: cluster_pb2.Cluster, parts: Parts, policy: ClientPolicyTls, sni: str
+) -> None:
     """TLS to the cluster's endpoints; a certificate that cannot be served leaves none (503s,
     never plaintext: fail closed)."""
-    if served(policy):
-        cluster.transport_socket.CopyFrom(upstream_socket(policy, sni))
+    socket = upstream_socket(policy, sni, parts)
+    if socket is not None:
+        cluster.transport_socket.CopyFrom(socket)
         return
     cluster.type = cluster_pb2.Cluster.STATIC
     cluster.ClearField("dns_lookup_family")

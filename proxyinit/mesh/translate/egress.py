@@ -76,7 +76,7 @@ def _node_cluster(
     target = next((x for x in node.spec.listeners if x.port_mapping == mapping), None)
     apply_target_policies(cluster, target)
     if tls is not None:
-        originate_tls(cluster, *tls)
+        originate_tls(cluster, parts, *tls)
     parts.add_cluster(cluster)
     return name
 

@@ -38,10 +38,11 @@ from proxyinit.mesh.translate.protos import http_filter_chain, pack, socket_addr
 from proxyinit.mesh.translate.tls import tls_inspector
 
 
-def translate_gateway(model: MeshModel, name: str) -> dict:
-    """The Envoy resources of virtual gateway `name` of `model` (a ConfigError if unknown)."""
+def translate_gateway(model: MeshModel, name: str, available=None) -> dict:
+    """The Envoy resources of virtual gateway `name` of `model` (a ConfigError if unknown);
+    `available`: the PEMs served over SDS (translate/sds.py)."""
     gateway = model.gateway(name)
-    parts = Parts()
+    parts = Parts(available=available or {})
     for listener_ in gateway.spec.listeners:
         _translate_listener(model, gateway, listener_, parts)
     add_access_logs(parts.listeners, gateway.spec.logging)
@@ -67,7 +68,7 @@ def _translate_listener(
     listener = listener_pb2.Listener(
         name=f"lds_ingress_{names.BIND_ADDRESS}_{mapping.port}",
         address=socket_address(names.BIND_ADDRESS, mapping.port),
-        filter_chains=gateway_tls_chains(chain, listener_.tls, mapping.port),
+        filter_chains=gateway_tls_chains(chain, listener_.tls, mapping.port, parts),
         traffic_direction=base_pb2.INBOUND,
     )
     if listener_.tls is not None and listener_.tls.mode == "PERMISSIVE":
@@ -103,8 +104,10 @@ class _Reach:
     def __call__(self, build) -> Clusters:
         if not self.own:
             return build(self.parts)
-        scratch = Parts()
+        scratch = Parts(available=self.parts.available)
         clusters = build(scratch)
+        for secret in scratch.secrets.values():
+            self.parts.add_secret(secret)
         out: Clusters = []
         for name, weight in clusters:
             cluster = type(scratch.clusters[name])()

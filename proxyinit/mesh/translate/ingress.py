@@ -49,7 +49,7 @@ def _ingress_chains(
     # A certificate that cannot be served closes the port: never plaintext instead (fail closed).
     name = f"ingress_tls_unavailable_{port}"
     refuse = functools.partial(refusing_filter_chain, name, port, name)
-    return tls_chains(chain, listener_.tls, refuse)
+    return tls_chains(chain, listener_.tls, refuse, parts)
 
 
 def _ingress_chain(
