@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from proxyinit.contract import NodeId
+from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.publisher import SnapshotPublisher, Translator
 from proxyinit.errors import ConfigError
@@ -60,6 +61,7 @@ class ControlPlane:
         debug: Endpoint | None = None,
         translate: Translator = translate_node,
         callbacks: Iterable[Callbacks] = (),
+        certs: str | None = None,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
@@ -68,7 +70,9 @@ class ControlPlane:
         self.source, self.db = mesh_file, db
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
-        self.publisher = SnapshotPublisher(self.cache, translate)
+        # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
+        certificates = None if certs is None else CertificateDirectory(certs)
+        self.publisher = SnapshotPublisher(self.cache, translate, certificates)
         self.ads = AggregatedDiscoveryService(
             self.cache, [self.registry, *callbacks], node_key=app_mesh_node_key
         )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxyinit.contract import NodeId
+from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
@@ -30,9 +31,15 @@ Prepared = dict[str, dict[str, Snapshot] | None]
 class SnapshotPublisher:
     """The only writer of the cache."""
 
-    def __init__(self, cache: SnapshotCache, translate: Translator = translate_node):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        translate: Translator = translate_node,
+        certificates: CertificateDirectory | None = None,
+    ):
         self.cache = cache
         self.translate = translate
+        self.certificates = certificates  # `--certs DIR`: PEMs served over SDS (certs.py)
         self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
@@ -47,9 +54,14 @@ class SnapshotPublisher:
         ids = [NodeId(model.name, name) for name in model.nodes] + [
             NodeId(model.name, name, "virtualGateway") for name in model.gateways
         ]
+        extra = {}
+        if self.certificates is not None:
+            available = self.certificates.load()
+            self.certificates.report_missing(model, available)
+            extra = {"certificates": available}
         for node_id in ids:
             try:
-                snapshots[str(node_id)] = Snapshot(self.translate(model, node_id))
+                snapshots[str(node_id)] = Snapshot(self.translate(model, node_id, **extra))
             except ConfigError as err:
                 what = "virtual gateway" if node_id.is_gateway else "virtual node"
                 raise ConfigError(f"{what} {node_id}: {err}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import ssl
 import threading
@@ -72,13 +73,19 @@ def _client(ca: TestCa, leaf=None) -> ssl.SSLContext:
 
 
 @contextlib.asynccontextmanager
-async def _color(tmp_path, envoy, tls: dict):
-    """color-vn with one http listener whose `tls` is `tls`, its app answering 200."""
+async def _color(tmp_path, envoy, tls: dict, certs=None):
+    """color-vn with one http listener whose `tls` is `tls`, its app answering 200; `certs`:
+    the control plane's `--certs` directory."""
     port = free_port()
     resources = [{"meshName": MESH}, _node("color-vn", port, tls=tls)]
     with serving("127.0.0.1", port):
         async with running_node(
-            tmp_path, envoy, resources, f"mesh/{MESH}/virtualNode/color-vn", _ingress_on(port)
+            tmp_path,
+            envoy,
+            resources,
+            f"mesh/{MESH}/virtualNode/color-vn",
+            _ingress_on(port),
+            certs=certs,
         ):
             yield port
 
@@ -126,6 +133,58 @@ async def test_mutual_tls_refuses_no_certificate_and_an_unlisted_san(tmp_path, e
 async def test_sds_certificate_not_served_fails_closed(tmp_path, envoy, ca):
     tls = {"mode": "PERMISSIVE", "certificate": {"sds": {"secretName": "color-cert"}}}
     async with _color(tmp_path, envoy, tls) as port:
+        assert await _eventually(lambda: _listed(envoy), timeout=10)
+        assert await asyncio.to_thread(_request, port, None) is None
+        assert await asyncio.to_thread(_request, port, _client(ca)) is None
+
+
+@pytest.fixture
+def certs(tmp_path, ca):
+    """The `--certs` directory: `<id>.pem` + `<id>.key` per certificate, `<id>.pem` per CA."""
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    shutil.copy(ca.path, directory / "mesh-ca.pem")
+    for cert_id in ("color-cert", "0a1b2c3d-acm-id"):
+        leaf = ca.leaf(cert_id, SERVER_SAN)
+        shutil.copy(leaf.chain, directory / f"{cert_id}.pem")
+        shutil.copy(leaf.key, directory / f"{cert_id}.key")
+    return directory
+
+
+async def test_sds_certificate_and_trust_are_served_over_ads_for_mutual_tls(
+    tmp_path, envoy, ca, certs
+):
+    tls = {
+        "mode": "STRICT",
+        "certificate": {"sds": {"secretName": "color-cert"}},
+        "validation": {
+            "trust": {"sds": {"secretName": "mesh-ca"}},
+            "subjectAlternativeNames": {"match": {"exact": [CLIENT_SAN]}},
+        },
+    }
+    good, stranger = ca.leaf("front", CLIENT_SAN), ca.leaf("stranger", "stranger.tls.local")
+    async with _color(tmp_path, envoy, tls, certs) as port:
+        assert await _answers(port, _client(ca, good)) == 200
+        assert await asyncio.to_thread(_request, port, None) is None
+        assert await asyncio.to_thread(_request, port, _client(ca, stranger)) is None
+        status, body = await envoy.admin_get("/certs")
+    assert status == 200 and SERVER_SAN in body.decode(), body
+
+
+async def test_acm_certificate_arn_is_served_from_the_certs_directory(tmp_path, envoy, ca, certs):
+    arn = "arn:aws:acm:us-west-2:111122223333:certificate/0a1b2c3d-acm-id"
+    tls = {"mode": "STRICT", "certificate": {"acm": {"certificateArn": arn}}}
+    async with _color(tmp_path, envoy, tls, certs) as port:
+        assert await _answers(port, _client(ca)) == 200
+        assert await asyncio.to_thread(_request, port, None) is None
+
+
+async def test_acm_certificate_missing_from_the_certs_directory_fails_closed(
+    tmp_path, envoy, ca, certs
+):
+    arn = "arn:aws:acm:us-west-2:111122223333:certificate/not-there"
+    tls = {"mode": "PERMISSIVE", "certificate": {"acm": {"certificateArn": arn}}}
+    async with _color(tmp_path, envoy, tls, certs) as port:
         assert await _eventually(lambda: _listed(envoy), timeout=10)
         assert await asyncio.to_thread(_request, port, None) is None
         assert await asyncio.to_thread(_request, port, _client(ca)) is None

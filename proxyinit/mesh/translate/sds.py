@@ -26,8 +26,8 @@ def arn_id(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def _ads(name: str) -> common_pb2.SdsSecretConfig:
-    return common_pb2.SdsSecretConfig(
+def _ads(name: str) -> secret_pb2.SdsSecretConfig:
+    return secret_pb2.SdsSecretConfig(
         name=name,
         sds_config=config_source_pb2.ConfigSource(
             ads=config_source_pb2.AggregatedConfigSource(),
@@ -36,7 +36,7 @@ def _ads(name: str) -> common_pb2.SdsSecretConfig:
     )
 
 
-def certificate(parts: Parts, name: str) -> common_pb2.SdsSecretConfig | None:
+def certificate(parts: Parts, name: str) -> secret_pb2.SdsSecretConfig | None:
     """An SDS reference to certificate `name` (added to this node's secrets), None if unserved."""
     pem = parts.available.get(name)
     if pem is None or pem[1] is None:
@@ -54,7 +54,7 @@ def certificate(parts: Parts, name: str) -> common_pb2.SdsSecretConfig | None:
     return _ads(secret)
 
 
-def trust(parts: Parts, names: tuple[str, ...]) -> common_pb2.SdsSecretConfig | None:
+def trust(parts: Parts, names: tuple[str, ...]) -> secret_pb2.SdsSecretConfig | None:
     """An SDS reference to the chains of `names` as one trust bundle, None if one is unserved."""
     pems = [parts.available.get(name) for name in names]
     if any(pem is None for pem in pems):
