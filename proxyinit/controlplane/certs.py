@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from proxyinit.contract import echo
+from proxyinit.contract import NodeId, echo
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 
@@ -41,21 +41,20 @@ class CertificateDirectory:
                 out[pem.stem] = (chain, _read(pem.with_suffix(".key")))
         return out
 
-    def report_missing(self, model: MeshModel, available: dict) -> list[str]:
-        """Log (and return) each `<mesh>/<resource>: <id>` a spec names that is not in DIR."""
-        missing = [
-            f"{model.name}/{resource}: {cert_id}"
-            for resource, spec in _specs(model)
-            for cert_id in sorted(set(certificate_ids(spec)))
-            if cert_id not in available
-        ]
-        for item in missing:
-            log.warning(
-                "certificate %s has no PEM in %s: its listener or cluster refuses connections",
-                item,
-                self.path,
-            )
-        return missing
+    def report_missing(self, model: MeshModel, available: dict) -> dict[str, list[str]]:
+        """{node id: [why]} for each certificate a spec names that DIR lacks; each is logged."""
+        out: dict[str, list[str]] = {}
+        for node_id, spec in _specs(model):
+            for cert_id in sorted(set(certificate_ids(spec))):
+                if cert_id in available:
+                    continue
+                why = (
+                    f"certificate {cert_id!r} has no {cert_id}.pem in --certs {self.path}: "
+                    "its listener or cluster refuses connections (fail closed)"
+                )
+                log.warning("%s: %s", node_id, why)
+                out.setdefault(node_id, []).append(why)
+        return out
 
 
 def _read(path: Path) -> bytes | None:
@@ -73,9 +72,9 @@ def _read(path: Path) -> bytes | None:
 
 def _specs(model: MeshModel) -> Iterable[tuple[str, dict]]:
     for name, node in model.nodes.items():
-        yield f"virtualNode/{name}", node.spec.to_api()
+        yield str(NodeId(model.name, name)), node.spec.to_api()
     for name, gateway in model.gateways.items():
-        yield f"virtualGateway/{name}", gateway.spec.to_api()
+        yield str(NodeId(model.name, name, "virtualGateway")), gateway.spec.to_api()
 
 
 def certificate_ids(value) -> Iterable[str]:

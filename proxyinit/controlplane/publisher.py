@@ -40,6 +40,9 @@ class SnapshotPublisher:
         self.cache = cache
         self.translate = translate
         self.certificates = certificates  # `--certs DIR`: PEMs served over SDS (certs.py)
+        # mesh -> {node id: [why part of it fails closed]}: prepared, then served with publish.
+        self._pending: dict[str, dict[str, list[str]]] = {}
+        self._problems: dict[str, dict[str, list[str]]] = {}
         self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
@@ -57,7 +60,7 @@ class SnapshotPublisher:
         extra = {}
         if self.certificates is not None:
             available = self.certificates.load()
-            self.certificates.report_missing(model, available)
+            self._pending[model.name] = self.certificates.report_missing(model, available)
             extra = {"certificates": available}
         for node_id in ids:
             try:
@@ -77,12 +80,17 @@ class SnapshotPublisher:
             changed += [node for node in before - now.keys() if self.cache.clear_snapshot(node)]
             if snapshots is not None:
                 self._nodes[mesh] = set(now)
+            self._problems[mesh] = self._pending.pop(mesh, {})
         log.info(
             "mesh published: %d virtual node(s), %d changed",
             len(self.cache.node_ids()),
             len(changed),
         )
         return changed
+
+    def problems(self) -> dict[str, list[str]]:
+        """{node id: [why]} for the nodes served now (the debug endpoint shows them)."""
+        return {node: why for mesh in self._problems.values() for node, why in mesh.items()}
 
     def replace(self, meshes: Mapping[str, MeshModel]) -> list[str]:
         """Serve exactly `meshes` (the whole mesh file): meshes not given are removed."""

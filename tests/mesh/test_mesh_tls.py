@@ -11,9 +11,13 @@ import pytest
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory, certificate_ids
+from proxyinit.controlplane.publisher import SnapshotPublisher
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
+from proxyinit.xds.cache import SnapshotCache
+from proxyinit.xds.debug import debug_state
+from proxyinit.xds.server import StreamRegistry
 from proxyinit.xds.snapshot import Snapshot
 from proxyinit.xds.types import CLUSTER, LISTENER, SECRET
 from tests.mesh.mesh_scenarios import MESH, find, scenario_resources
@@ -178,9 +182,18 @@ def test_certs_directory_reads_pem_and_key_and_names_what_is_missing(tmp_path):
     resources = scenario_resources("tls")
     _tls(resources)["certificate"] = {"acm": {"certificateArn": ARN}}
     model = parse_resources(resources)[MESH]
-    assert directory.report_missing(model, available) == [
-        f"{MESH}/virtualNode/colorteller-red-vn: red"
-    ]
+    missing = directory.report_missing(model, available)
+    assert list(missing) == [f"mesh/{MESH}/virtualNode/colorteller-red-vn"]
+    assert "'red' has no red.pem" in missing[f"mesh/{MESH}/virtualNode/colorteller-red-vn"][0]
+
+
+def test_a_certificate_that_is_not_there_is_shown_on_the_debug_endpoint(tmp_path):
+    publisher = SnapshotPublisher(SnapshotCache(), certificates=CertificateDirectory(tmp_path))
+    publisher.replace({MESH: parse_resources(scenario_resources("tls"))[MESH]})
+    state = debug_state(publisher.cache, StreamRegistry(), publisher.problems())
+    red = state["nodes"][f"mesh/{MESH}/virtualNode/colorteller-red-vn"]
+    assert "'red' has no red.pem" in red["problems"][0] and "fail closed" in red["problems"][0]
+    assert "problems" not in state["nodes"][f"mesh/{MESH}/virtualNode/colorteller-vn"]
 
 
 def test_certificate_ids_of_a_spec():
