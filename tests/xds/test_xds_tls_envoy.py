@@ -1,7 +1,9 @@
 """Issue 9 TLS through a real Envoy on loopback, with certificates the test generates: a STRICT
 listener refuses plaintext, PERMISSIVE takes TLS and plaintext on one port, mutual TLS refuses a
 client without a certificate and one whose SAN is not listed; a client policy originates TLS
-(with the node's certificate) to a backend; a certificate that is not served fails closed.
+(with the node's certificate) to a backend; `sds` names and ACM ARNs are served over ADS from
+the control plane's `--certs` directory; a certificate that is not there fails closed; a virtual
+gateway's STRICT listener and its backendDefaults client policy do the same.
 
 As in test_xds_parity_envoy.py: the ingress listener is moved to 127.0.0.3:<app port>, the app
 answers on 127.0.0.1:<app port>; target nodes' DNS hostname is 127.0.0.2.
@@ -19,6 +21,8 @@ import threading
 import pytest
 
 from proxyinit.mesh.runtime.envoy import EnvoyProcess
+from proxyinit.mesh.translate.node import translate_node
+from proxyinit.xds import types
 from tests.support.certs import TestCa
 from tests.support.loopback import free_port, loopback_translator
 from tests.xds.test_xds_parity_envoy import (
@@ -287,3 +291,50 @@ async def test_client_policy_originates_mutual_tls_and_checks_the_san(
             assert await _eventually(check, timeout=10) == want
     if want == 200:
         assert CLIENT_SAN in seen, seen  # Envoy presented the node's client certificate
+
+
+def _gateway_on_loopback(model, node, **options):
+    resources = translate_node(model, node, **options)
+    for listener in resources[types.LISTENER]:
+        listener.address.socket_address.address = "127.0.0.3"  # where _request connects
+    return resources
+
+
+async def test_gateway_strict_listener_and_mutual_tls_to_its_backend(tmp_path, envoy, ca):
+    gateway_port, app_port = free_port(), free_port()
+    resources = _front_with_client_policy(app_port, ca, ca.leaf("front", CLIENT_SAN), SERVER_SAN)
+    policy = resources[1]["spec"]["backendDefaults"]
+    resources[1] = {  # the front node becomes a gateway with the same backendDefaults
+        "meshName": MESH,
+        "virtualGatewayName": "ingress-gw",
+        "spec": {
+            "listeners": [
+                {
+                    "portMapping": {"port": gateway_port, "protocol": "http"},
+                    "tls": {"mode": "STRICT", "certificate": _file(ca.leaf("gw", SERVER_SAN))},
+                }
+            ],
+            "backendDefaults": policy,
+        },
+    }
+    resources.append(
+        {
+            "meshName": MESH,
+            "virtualGatewayName": "ingress-gw",
+            "gatewayRouteName": "all",
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {
+                        "target": {"virtualService": {"virtualServiceName": "color.parity.local"}}
+                    },
+                }
+            },
+        }
+    )
+    node = f"mesh/{MESH}/virtualGateway/ingress-gw"
+    with _tls_app(app_port, ca.leaf("color", SERVER_SAN), ca) as seen:
+        async with running_node(tmp_path, envoy, resources, node, _gateway_on_loopback):
+            assert await _answers(gateway_port, _client(ca)) == 200
+            assert await asyncio.to_thread(_request, gateway_port, None) is None
+    assert CLIENT_SAN in seen, seen
