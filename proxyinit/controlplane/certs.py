@@ -9,9 +9,11 @@ an id that is not there is logged (the listener or cluster fails closed, never p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from proxyinit.contract import NodeId, echo
@@ -40,6 +42,30 @@ class CertificateDirectory:
             if chain is not None:
                 out[pem.stem] = (chain, _read(pem.with_suffix(".key")))
         return out
+
+    def signature(self) -> tuple:
+        """What changes when a PEM is added, removed or rewritten (names, sizes, mtimes)."""
+        try:
+            entries = sorted(self.path.iterdir())
+        except OSError:
+            return ()
+        out = []
+        for entry in entries:
+            if entry.suffix in (".pem", ".key"):
+                with contextlib.suppress(OSError):
+                    stat = entry.stat()
+                    out.append((entry.name, stat.st_size, stat.st_mtime_ns))
+        return tuple(out)
+
+    async def changes(self, interval: float) -> AsyncIterator[None]:
+        """Yields each time the directory's PEMs change (polled every `interval` seconds)."""
+        seen = self.signature()
+        while True:
+            await asyncio.sleep(interval)
+            now = self.signature()
+            if now != seen:
+                seen = now
+                yield
 
     def report_missing(self, model: MeshModel, available: dict) -> dict[str, list[str]]:
         """{node id: [why]} for each certificate a spec names that DIR lacks; each is logged."""

@@ -71,8 +71,9 @@ class ControlPlane:
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
         # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
-        certificates = None if certs is None else CertificateDirectory(certs)
-        self.publisher = SnapshotPublisher(self.cache, translate, certificates)
+        self.certificates = None if certs is None else CertificateDirectory(certs)
+        self.publisher = SnapshotPublisher(self.cache, translate, self.certificates)
+        self._certs_task: asyncio.Task | None = None
         self.ads = AggregatedDiscoveryService(
             self.cache, [self.registry, *callbacks], node_key=app_mesh_node_key
         )
@@ -108,6 +109,8 @@ class ControlPlane:
             await self._start_api()
         if self.source is not None:
             self._watch_task = asyncio.create_task(self._watch())
+        if self.certificates is not None:
+            self._certs_task = asyncio.create_task(self._watch_certs())
 
     def _open_store(self) -> None:
         from proxyinit.store.meshes import MeshStore
@@ -141,6 +144,15 @@ class ControlPlane:
                     "mesh edit refused (internal error), the last good mesh keeps serving"
                 )
 
+    async def _watch_certs(self) -> None:
+        # A PEM added or rotated in --certs reaches the nodes naming it without a mesh change.
+        interval = self.source.interval if self.source is not None else 1.0
+        async for _ in self.certificates.changes(max(interval, 0.05)):
+            try:
+                self.publisher.retranslate()
+            except Exception:  # keep watching: the next change or mesh edit may fix it
+                log.exception("certificates changed but the meshes could not be served again")
+
     def ports(self) -> str:
         """`xds N [api N] [debug N]`: what a script starting us with port 0 waits for."""
         line = f"xds {self.xds_port}"
@@ -151,6 +163,10 @@ class ControlPlane:
         return line
 
     async def stop(self, grace: float = 0) -> None:
+        if self._certs_task is not None:
+            self._certs_task.cancel()
+            await asyncio.gather(self._certs_task, return_exceptions=True)
+            self._certs_task = None
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)

@@ -43,6 +43,8 @@ class SnapshotPublisher:
         # mesh -> {node id: [why part of it fails closed]}: prepared, then served with publish.
         self._pending: dict[str, dict[str, list[str]]] = {}
         self._problems: dict[str, dict[str, list[str]]] = {}
+        self._models: dict[str, MeshModel] = {}  # what is served, to translate again (certs)
+        self._prepared_models: dict[str, MeshModel] = {}
         self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
@@ -53,6 +55,7 @@ class SnapshotPublisher:
         }
 
     def _translate_mesh(self, model: MeshModel) -> dict[str, Snapshot]:
+        self._prepared_models[model.name] = model
         snapshots: dict[str, Snapshot] = {}
         ids = [NodeId(model.name, name) for name in model.nodes] + [
             NodeId(model.name, name, "virtualGateway") for name in model.gateways
@@ -81,12 +84,21 @@ class SnapshotPublisher:
             if snapshots is not None:
                 self._nodes[mesh] = set(now)
             self._problems[mesh] = self._pending.pop(mesh, {})
+            model = self._prepared_models.pop(mesh, None)
+            if snapshots is None:
+                self._models.pop(mesh, None)
+            elif model is not None:
+                self._models[mesh] = model
         log.info(
             "mesh published: %d virtual node(s), %d changed",
             len(self.cache.node_ids()),
             len(changed),
         )
         return changed
+
+    def retranslate(self) -> list[str]:
+        """Translate and serve the served meshes again (their certificates changed)."""
+        return self.publish(self.prepare(dict(self._models)))
 
     def problems(self) -> dict[str, list[str]]:
         """{node id: [why]} for the nodes served now (the debug endpoint shows them)."""

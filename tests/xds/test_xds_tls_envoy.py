@@ -183,15 +183,21 @@ async def test_acm_certificate_arn_is_served_from_the_certs_directory(tmp_path, 
         assert await asyncio.to_thread(_request, port, None) is None
 
 
-async def test_acm_certificate_missing_from_the_certs_directory_fails_closed(
+async def test_acm_certificate_missing_from_the_certs_directory_fails_closed_until_added(
     tmp_path, envoy, ca, certs
 ):
-    arn = "arn:aws:acm:us-west-2:111122223333:certificate/not-there"
+    arn = "arn:aws:acm:us-west-2:111122223333:certificate/added-later"
     tls = {"mode": "PERMISSIVE", "certificate": {"acm": {"certificateArn": arn}}}
     async with _color(tmp_path, envoy, tls, certs) as port:
         assert await _eventually(lambda: _listed(envoy), timeout=10)
         assert await asyncio.to_thread(_request, port, None) is None
         assert await asyncio.to_thread(_request, port, _client(ca)) is None
+        # The operator adds the PEMs: the control plane notices and serves them, no mesh edit.
+        leaf = ca.leaf("added-later", SERVER_SAN)
+        shutil.copy(leaf.key, certs / "added-later.key")
+        shutil.copy(leaf.chain, certs / "added-later.pem")
+        assert await _answers(port, _client(ca)) == 200
+        assert await asyncio.to_thread(_request, port, None) == 200  # PERMISSIVE
 
 
 async def _listed(envoy):
