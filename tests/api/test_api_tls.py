@@ -108,3 +108,27 @@ def test_server_side_refusals_name_the_field(tls_server):
     result = _create(tls_server, "bad-vn", spec, check=False)
     assert result.returncode != 0
     assert "BadRequestException" in result.stderr and "ports" in result.stderr, result.stderr
+
+
+def test_a_certificate_missing_from_certs_is_the_status_reason_and_a_debug_problem(tmp_path):
+    import urllib.request
+
+    from tests.api.conftest import Server
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    server = Server(tmp_path / "mesh.db", extra_args=["--certs", str(certs)])
+    server.start()
+    try:
+        server.aws("create-mesh", "--mesh-name", MESH)
+        tls = {"mode": "STRICT", "certificate": {"acm": {"certificateArn": CERT}}}
+        _create(server, "acm-vn", _spec(tls))
+        url = f"{server.url}/v20190125/meshes/{MESH}/virtualNodes/acm-vn"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            status = json.load(response)["status"]
+        node = server.debug_state()["nodes"][f"mesh/{MESH}/virtualNode/acm-vn"]
+    finally:
+        server.stop()
+    assert status["status"] == "ACTIVE"
+    assert "'cert-1' has no cert-1.pem" in status["reason"], status
+    assert "fail closed" in node["problems"][0], node
