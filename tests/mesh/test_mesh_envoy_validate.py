@@ -6,34 +6,20 @@ constraints, non-terminal filter chains, deprecated fields (warnings are failure
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 
 from proxyinit.contract import NodeId
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
-from tests.mesh.mesh_envoy_check import envoy_validate
-from tests.mesh.mesh_scenarios import CERTS, MESH, SCENARIOS, scenario_resources
-from tests.support.certs import TestCa
+from tests.mesh.mesh_envoy_check import envoy_validate, with_real_certs
+from tests.mesh.mesh_scenarios import MESH, SCENARIOS, scenario_resources
 
 pytestmark = pytest.mark.envoy
 
 
-def _with_real_certs(resources: list, directory) -> list:
-    """The tls scenario's certificate paths moved to PEM files generated in `directory` (Envoy
-    reads them even in validate mode)."""
-    ca = TestCa(directory)
-    shutil.copy(ca.path, directory / "ca.pem")
-    for name in ("teller", "gateway"):
-        ca.leaf(name, f"{name}.default.svc")
-    return json.loads(json.dumps(resources).replace(CERTS, str(directory)))
-
-
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_envoy_accepts_every_node(scenario, tmp_path):
-    resources = _with_real_certs(scenario_resources(scenario), tmp_path)
+    resources = with_real_certs(scenario_resources(scenario), tmp_path)
     model = parse_resources(resources)[MESH]
     for name in model.nodes:
         workdir = tmp_path / name
