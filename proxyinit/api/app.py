@@ -108,6 +108,19 @@ def _key(kind: str, path: dict, name: str) -> Key:
     return Key(kind, mesh, path[PARENT[kind][1]] if kind in PARENT else "", name)
 
 
+_NODE_KINDS = {"VirtualNode": "virtualNode", "VirtualGateway": "virtualGateway"}
+
+
+def _served(store: MeshStore, record) -> dict:
+    """`shapes.data` of `record`, with the serving side's problems for a node or gateway."""
+    problems = getattr(store.pipeline, "problems", None)  # the control plane's publisher
+    key = record.key
+    if problems is None or key.kind not in _NODE_KINDS:
+        return shapes.data(record)
+    node_id = f"mesh/{key.mesh}/{_NODE_KINDS[key.kind]}/{key.name}"
+    return shapes.data(record, reasons=problems().get(node_id))
+
+
 def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
     collection = _collection_path(kind)
     item = f"{collection}/{{{NAME_KEY[kind]}}}"
@@ -131,16 +144,19 @@ def _add_kind(app: FastAPI, store: MeshStore, kind: str) -> None:
             # The server's --region if it has one, else the one the client signed for.
             request.app.state.region or region_of(request),
         )
-        return shapes.data(record)
+        return _served(store, record)
 
     async def update(body, **path):
         spec = body.spec.to_api() if body.spec is not None else None
-        return shapes.data(
-            await store.update(_key(kind, path, path[NAME_KEY[kind]]), spec, body.clientToken or "")
+        return _served(
+            store,
+            await store.update(
+                _key(kind, path, path[NAME_KEY[kind]]), spec, body.clientToken or ""
+            ),
         )
 
     async def describe(**path):
-        return shapes.data(store.get(_key(kind, path, path[NAME_KEY[kind]])))
+        return _served(store, store.get(_key(kind, path, path[NAME_KEY[kind]])))
 
     async def delete(**path):
         return shapes.data(

@@ -61,13 +61,18 @@ def _times(record: Record) -> dict:
     }
 
 
-def data(record: Record, status: str = "ACTIVE") -> dict:
-    """`<Kind>Data`: the bare body of Create/Describe/Update/Delete responses."""
+def data(record: Record, status: str = "ACTIVE", reasons: list[str] | None = None) -> dict:
+    """`<Kind>Data`: the bare body of Create/Describe/Update/Delete responses. `reasons`: why
+    part of a served node's config is refused (a certificate missing from `--certs`), added to
+    its status as `reason` (the aws CLI shows only `status`; the raw API shows both)."""
+    state = {"status": status}
+    if reasons:
+        state["reason"] = "; ".join(reasons)
     return {
         **_names(record),
         "metadata": {**_times(record), "uid": record.uid},
         "spec": record.spec,
-        "status": {"status": status},
+        "status": state,
     }
 
 

@@ -77,6 +77,14 @@ def _add_api_options(serve: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="verify SigV4 signatures against `ACCESS_KEY_ID SECRET` lines of FILE (default: not checked)",
     )
+    serve.add_argument(
+        "--certs",
+        default=None,
+        metavar="DIR",
+        help="PEM files served over SDS: <id>.pem (chain) and <id>.key for each `sds` secret "
+        "name and ACM / ACM-PCA certificate id (the ARN's last part) a spec names; only the "
+        "node naming one gets it (default: none, such listeners refuse connections)",
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -126,6 +134,7 @@ def run_serve(args: argparse.Namespace) -> int:
         api_keys=keys,
         region=region,
         debug=debug,
+        certs=args.certs,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))

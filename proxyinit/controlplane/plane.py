@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from proxyinit.contract import NodeId
+from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.publisher import SnapshotPublisher, Translator
 from proxyinit.errors import ConfigError
@@ -60,6 +61,7 @@ class ControlPlane:
         debug: Endpoint | None = None,
         translate: Translator = translate_node,
         callbacks: Iterable[Callbacks] = (),
+        certs: str | None = None,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
@@ -68,7 +70,10 @@ class ControlPlane:
         self.source, self.db = mesh_file, db
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
-        self.publisher = SnapshotPublisher(self.cache, translate)
+        # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
+        self.certificates = None if certs is None else CertificateDirectory(certs)
+        self.publisher = SnapshotPublisher(self.cache, translate, self.certificates)
+        self._certs_task: asyncio.Task | None = None
         self.ads = AggregatedDiscoveryService(
             self.cache, [self.registry, *callbacks], node_key=app_mesh_node_key
         )
@@ -93,13 +98,19 @@ class ControlPlane:
         log.info("xds ADS server on %s", self.xds if self.xds.is_unix else f"port {self.xds_port}")
         if self.debug is not None:
             self.debug_server = DebugServer(
-                self.cache, self.registry, self.debug.host, self.debug.port
+                self.cache,
+                self.registry,
+                self.debug.host,
+                self.debug.port,
+                problems=self.publisher.problems,
             )
             await self.debug_server.start()
         if self.store is not None and self.api_endpoint is not None:
             await self._start_api()
         if self.source is not None:
             self._watch_task = asyncio.create_task(self._watch())
+        if self.certificates is not None:
+            self._certs_task = asyncio.create_task(self._watch_certs())
 
     def _open_store(self) -> None:
         from proxyinit.store.meshes import MeshStore
@@ -133,6 +144,15 @@ class ControlPlane:
                     "mesh edit refused (internal error), the last good mesh keeps serving"
                 )
 
+    async def _watch_certs(self) -> None:
+        # A PEM added or rotated in --certs reaches the nodes naming it without a mesh change.
+        interval = self.source.interval if self.source is not None else 1.0
+        async for _ in self.certificates.changes(max(interval, 0.05)):
+            try:
+                self.publisher.retranslate()
+            except Exception:  # keep watching: the next change or mesh edit may fix it
+                log.exception("certificates changed but the meshes could not be served again")
+
     def ports(self) -> str:
         """`xds N [api N] [debug N]`: what a script starting us with port 0 waits for."""
         line = f"xds {self.xds_port}"
@@ -143,6 +163,10 @@ class ControlPlane:
         return line
 
     async def stop(self, grace: float = 0) -> None:
+        if self._certs_task is not None:
+            self._certs_task.cancel()
+            await asyncio.gather(self._certs_task, return_exceptions=True)
+            self._certs_task = None
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)

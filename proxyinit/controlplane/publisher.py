@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxyinit.contract import NodeId
+from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
@@ -30,9 +31,20 @@ Prepared = dict[str, dict[str, Snapshot] | None]
 class SnapshotPublisher:
     """The only writer of the cache."""
 
-    def __init__(self, cache: SnapshotCache, translate: Translator = translate_node):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        translate: Translator = translate_node,
+        certificates: CertificateDirectory | None = None,
+    ):
         self.cache = cache
         self.translate = translate
+        self.certificates = certificates  # `--certs DIR`: PEMs served over SDS (certs.py)
+        # mesh -> {node id: [why part of it fails closed]}: prepared, then served with publish.
+        self._pending: dict[str, dict[str, list[str]]] = {}
+        self._problems: dict[str, dict[str, list[str]]] = {}
+        self._models: dict[str, MeshModel] = {}  # what is served, to translate again (certs)
+        self._prepared_models: dict[str, MeshModel] = {}
         self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
@@ -43,13 +55,19 @@ class SnapshotPublisher:
         }
 
     def _translate_mesh(self, model: MeshModel) -> dict[str, Snapshot]:
+        self._prepared_models[model.name] = model
         snapshots: dict[str, Snapshot] = {}
         ids = [NodeId(model.name, name) for name in model.nodes] + [
             NodeId(model.name, name, "virtualGateway") for name in model.gateways
         ]
+        extra = {}
+        if self.certificates is not None:
+            available = self.certificates.load()
+            self._pending[model.name] = self.certificates.report_missing(model, available)
+            extra = {"certificates": available}
         for node_id in ids:
             try:
-                snapshots[str(node_id)] = Snapshot(self.translate(model, node_id))
+                snapshots[str(node_id)] = Snapshot(self.translate(model, node_id, **extra))
             except ConfigError as err:
                 what = "virtual gateway" if node_id.is_gateway else "virtual node"
                 raise ConfigError(f"{what} {node_id}: {err}") from None
@@ -65,12 +83,26 @@ class SnapshotPublisher:
             changed += [node for node in before - now.keys() if self.cache.clear_snapshot(node)]
             if snapshots is not None:
                 self._nodes[mesh] = set(now)
+            self._problems[mesh] = self._pending.pop(mesh, {})
+            model = self._prepared_models.pop(mesh, None)
+            if snapshots is None:
+                self._models.pop(mesh, None)
+            elif model is not None:
+                self._models[mesh] = model
         log.info(
             "mesh published: %d virtual node(s), %d changed",
             len(self.cache.node_ids()),
             len(changed),
         )
         return changed
+
+    def retranslate(self) -> list[str]:
+        """Translate and serve the served meshes again (their certificates changed)."""
+        return self.publish(self.prepare(dict(self._models)))
+
+    def problems(self) -> dict[str, list[str]]:
+        """{node id: [why]} for the nodes served now (the debug endpoint shows them)."""
+        return {node: why for mesh in self._problems.values() for node, why in mesh.items()}
 
     def replace(self, meshes: Mapping[str, MeshModel]) -> list[str]:
         """Serve exactly `meshes` (the whole mesh file): meshes not given are removed."""

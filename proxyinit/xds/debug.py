@@ -22,8 +22,9 @@ _MAX_REQUEST_HEAD = 8192
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 
 
-def debug_state(cache: SnapshotCache, registry: StreamRegistry) -> dict:
-    """The JSON document served at `/`: a pure function of the cache and the live streams."""
+def debug_state(cache: SnapshotCache, registry: StreamRegistry, problems=None) -> dict:
+    """The JSON document served at `/`: a pure function of the cache, the live streams and the
+    producer's `problems` ({node id: [why part of its config is refused]})."""
     nodes: dict[str, dict] = {}
     for node_id in cache.node_ids():
         snapshot = cache.get_snapshot(node_id)
@@ -38,6 +39,9 @@ def debug_state(cache: SnapshotCache, registry: StreamRegistry) -> dict:
         )
         entry["connected"] = True
         entry["streams"].append(stream.as_json())
+    for node_id, why in (problems or {}).items():
+        if node_id in nodes:
+            nodes[node_id]["problems"] = list(why)
     return {"nodes": nodes}
 
 
@@ -45,9 +49,15 @@ class DebugServer:
     """`start()` binds (port 0 picks a free one, see `.port`); `stop()` closes it."""
 
     def __init__(
-        self, cache: SnapshotCache, registry: StreamRegistry, host: str = "127.0.0.1", port: int = 0
+        self,
+        cache: SnapshotCache,
+        registry: StreamRegistry,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        problems=None,
     ):
         self.cache, self.registry = cache, registry
+        self.problems = problems  # () -> {node id: [why]}, the producer's notes
         self.host, self.port = host, port
         self._server: asyncio.base_events.Server | None = None
 
@@ -87,7 +97,8 @@ class DebugServer:
             return 405, {"error": f"{method} not allowed: this endpoint is read-only"}
         if target not in ("/", "/nodes"):
             return 404, {"error": f"no such path {target}; try /"}
-        return 200, debug_state(self.cache, self.registry)
+        problems = self.problems() if self.problems is not None else None
+        return 200, debug_state(self.cache, self.registry, problems)
 
 
 async def _write_response(writer: asyncio.StreamWriter, status: int, body: dict) -> None:

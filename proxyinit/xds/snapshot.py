@@ -146,8 +146,23 @@ def check_consistent(snapshot: Snapshot) -> None:
         eds_name = _eds_service_name(resource.message)
         if eds_name is not None and eds_name not in assignments:
             problems.append(f"EDS cluster {name!r} has no ClusterLoadAssignment {eds_name!r}")
+    problems += _missing_secrets(snapshot)
     if problems:
         raise InconsistentSnapshotError("inconsistent snapshot: " + "; ".join(problems))
+
+
+def _missing_secrets(snapshot: Snapshot) -> list[str]:
+    """SDS names (fetched over ADS) in transport sockets of listeners and clusters, not served."""
+    from proxyinit.xds.secrets import sds_references
+
+    secrets = snapshot.resources(types.SECRET)
+    return [
+        f"{kind} {name!r} references missing secret {secret!r}"
+        for kind, type_url in (("listener", types.LISTENER), ("cluster", types.CLUSTER))
+        for name, resource in snapshot.resources(type_url).items()
+        for secret in sds_references(resource.message)
+        if secret not in secrets
+    ]
 
 
 def _eds_service_name(cluster: Message) -> str | None:

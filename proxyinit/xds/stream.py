@@ -32,6 +32,7 @@ SHORT_TYPE_NAMES = {
     types.ENDPOINT: "EDS",
     types.LISTENER: "LDS",
     types.ROUTE: "RDS",
+    types.SECRET: "SDS",
 }
 
 

@@ -11,7 +11,10 @@ CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
 # The order of this tuple matters: it is the order responses are sent on an ADS stream
-# (CDS -> EDS -> LDS -> RDS), so a listener never references a cluster Envoy has not seen yet.
-PUSH_ORDER: tuple[str, ...] = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
+# (SDS -> CDS -> EDS -> LDS -> RDS), so a listener never references a cluster Envoy has not seen
+# yet, and a secret is there before the cluster or listener that uses it (as go-control-plane's
+# ADS ordering puts secrets ahead of what warms on them).
+PUSH_ORDER: tuple[str, ...] = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)

@@ -32,6 +32,7 @@ async def main(args) -> int:
         debug=Endpoint("127.0.0.1", args.debug_port),
         translate=loopback_translator(ingress, egress),
         region=args.region,
+        certs=args.certs,
     )
     return await plane.run(on_ready=lambda line: print(line, flush=True))
 
@@ -45,4 +46,5 @@ if __name__ == "__main__":
     parser.add_argument("--debug-port", type=int, default=0)
     parser.add_argument("--api-keys", default=None)
     parser.add_argument("--region", default=None)
+    parser.add_argument("--certs", default=None)
     raise SystemExit(asyncio.run(main(parser.parse_args())))

@@ -251,23 +251,33 @@ def test_gateway_route_needs_its_gateway(gateway_server):
     assert "NotFoundException" in message
 
 
-def test_gateway_listener_tls_is_refused_as_unsupported(gateway_server):
-    # Listener TLS is another slice of issue 9: until it is served it is refused, never ignored.
-    spec = {
-        "listeners": [
-            {
-                **GATEWAY_SPEC["listeners"][0],
-                "tls": {
-                    "mode": "DISABLED",
-                    "certificate": {"file": {"certificateChain": "/c", "privateKey": "/k"}},
-                },
-            }
-        ]
+TLS_LISTENER = {
+    **GATEWAY_SPEC["listeners"][0],
+    "tls": {
+        "mode": "STRICT",
+        "certificate": {
+            "acm": {"certificateArn": "arn:aws:acm:us-west-2:111122223333:certificate/gw"}
+        },
+        "validation": {
+            "trust": {"file": {"certificateChain": "/certs/ca.pem"}},
+            "subjectAlternativeNames": {"match": {"exact": ["client.example.com"]}},
+        },
+    },
+}
+CLIENT_POLICY = {
+    "tls": {
+        "enforce": True,
+        "ports": [9080],
+        "certificate": {"sds": {"secretName": "gw-client"}},
+        "validation": {"trust": {"acm": {"certificateAuthorityArns": ["arn:aws:acm-pca:x"]}}},
     }
-    message = _error(
-        gateway_server.aws("create-virtual-gateway", *G, "--spec", json.dumps(spec), check=False)
-    )
-    assert "BadRequestException" in message and "tls" in message
+}
+
+
+def test_gateway_listener_tls_and_client_policy_are_stored_as_given(gateway_server):
+    spec = {"listeners": [TLS_LISTENER], "backendDefaults": {"clientPolicy": CLIENT_POLICY}}
+    created = gateway_server.aws("create-virtual-gateway", *G, "--spec", json.dumps(spec))
+    assert created.json["virtualGateway"]["spec"] == spec
 
 
 def test_mesh_apply_imports_gateways_and_is_idempotent(tmp_path):

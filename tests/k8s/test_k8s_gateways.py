@@ -195,7 +195,8 @@ def test_a_missing_target_service_is_named(tmp_path):
     assert "no VirtualService howto/teal in the input" in message
 
 
-def test_listener_tls_is_refused_naming_the_gateway(tmp_path):
+def test_an_incomplete_listener_tls_is_refused_naming_the_gateway(tmp_path):
+    # TLS itself is served; a file certificate without its privateKey is not (App Mesh too).
     objs = docs()
     listener = named(objs, "VirtualGateway", "ingress-gw")["spec"]["listeners"][0]
     listener["tls"] = {"mode": "STRICT", "certificate": {"file": {"certificateChain": "/c"}}}

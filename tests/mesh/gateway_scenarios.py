@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from tests.mesh.mesh_scenarios import MESH, TELLER, Resources, base, node
+from tests.mesh.mesh_scenarios import CERTS, MESH, TELLER, Resources, base, node
 
 GATEWAY = "ingress-gw"
 HEALTH = {
@@ -158,10 +158,46 @@ def protocols(resources: Resources) -> Resources:
     return resources
 
 
+def tls(resources: Resources) -> Resources:
+    """Listener TLS on a gateway: PERMISSIVE with mutual TLS on 8080, STRICT with an ACM
+    certificate that is not served (fails closed) on 8443; backendDefaults originate mutual TLS,
+    through listener-own cluster copies on 8080 (its health check)."""
+    trust = {"file": {"certificateChain": f"{CERTS}/ca.pem"}}
+    certificate = {
+        "file": {"certificateChain": f"{CERTS}/gateway.pem", "privateKey": f"{CERTS}/gateway.key"}
+    }
+    permissive = {
+        "mode": "PERMISSIVE",
+        "certificate": certificate,
+        "validation": {
+            "trust": trust,
+            "subjectAlternativeNames": {"match": {"exact": ["client.example.com"]}},
+        },
+    }
+    arn = "arn:aws:acm:us-west-2:111122223333:certificate/not-served"
+    strict = {"mode": "STRICT", "certificate": {"acm": {"certificateArn": arn}}}
+    policy = {"tls": {"certificate": certificate, "validation": {"trust": trust}}}
+    resources += [
+        gateway(
+            listener(
+                8080,
+                "http",
+                tls=permissive,
+                healthCheck={**HEALTH, "protocol": "http", "path": "/"},
+            ),
+            listener(8443, "http", tls=strict),
+            backendDefaults={"clientPolicy": policy},
+        ),
+        gateway_route("color", {"httpRoute": {"match": {"prefix": "/color"}, "action": target()}}),
+    ]
+    return resources
+
+
 GATEWAY_SCENARIOS: dict[str, Callable[[Resources], Resources]] = {
     "gateway_ingress": ingress,
     "gateway_rewrites": rewrites,
     "gateway_protocols": protocols,
+    "gateway_tls": tls,
 }
 
 

@@ -68,3 +68,18 @@ def envoy_validate(resources: dict, workdir: Path) -> subprocess.CompletedProces
         text=True,
         timeout=60,
     )
+
+
+def with_real_certs(resources: list, directory: Path) -> list:
+    """`resources` with the scenarios' certificate paths (mesh_scenarios.CERTS) moved to PEM files
+    generated in `directory`: Envoy reads them even in validate mode."""
+    import shutil
+
+    from tests.mesh.mesh_scenarios import CERTS
+    from tests.support.certs import TestCa
+
+    ca = TestCa(directory)
+    shutil.copy(ca.path, directory / "ca.pem")
+    for name in ("teller", "gateway"):
+        ca.leaf(name, f"{name}.default.svc")
+    return json.loads(json.dumps(resources).replace(CERTS, str(directory)))

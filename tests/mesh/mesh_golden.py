@@ -17,5 +17,6 @@ def render(resources: dict) -> str:
             for message in resources[type_url]
         ]
         for type_url in PUSH_ORDER
+        if type_url in resources  # Secret only when a node is given certificates
     }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

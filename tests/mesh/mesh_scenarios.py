@@ -390,6 +390,50 @@ def health_check(resources: Resources) -> Resources:
     return resources
 
 
+CERTS = "/etc/proxyinit-test-certs"  # tests/mesh/test_mesh_tls.py writes real PEMs here for Envoy
+
+
+def _cert(name: str) -> dict:
+    return {
+        "file": {"certificateChain": f"{CERTS}/{name}.pem", "privateKey": f"{CERTS}/{name}.key"}
+    }
+
+
+def tls(resources: Resources) -> Resources:
+    """STRICT mutual TLS on the teller, PERMISSIVE on blue, an SDS certificate (not served: fails
+    closed) on red; the gateway originates mutual TLS on port 9080 by its backendDefaults."""
+    resources = blue_red(resources)
+    trust = {"file": {"certificateChain": f"{CERTS}/ca.pem"}}
+    _listener(resources, "colorteller-vn")["tls"] = {
+        "mode": "STRICT",
+        "certificate": _cert("teller"),
+        "validation": {
+            "trust": trust,
+            "subjectAlternativeNames": {"match": {"exact": ["colorgateway.default.svc"]}},
+        },
+    }
+    _listener(resources, "colorteller-blue-vn")["tls"] = {
+        "mode": "PERMISSIVE",
+        "certificate": _cert("teller"),
+    }
+    _listener(resources, "colorteller-red-vn")["tls"] = {
+        "mode": "STRICT",
+        "certificate": {"sds": {"secretName": "red"}},
+    }
+    policy = {
+        "tls": {
+            "ports": [9080],
+            "certificate": _cert("gateway"),
+            "validation": {
+                "trust": trust,
+                "subjectAlternativeNames": {"match": {"exact": [TELLER]}},
+            },
+        }
+    }
+    find(resources, virtualNodeName=GATEWAY)["spec"]["backendDefaults"] = {"clientPolicy": policy}
+    return resources
+
+
 GATEWAY, TELLER_NODE = "colorgateway-vn", "colorteller-vn"
 SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] = {
     "colorapp": (lambda r: r, (GATEWAY, TELLER_NODE)),
@@ -410,6 +454,7 @@ SCENARIOS: dict[str, tuple[Callable[[Resources], Resources], tuple[str, ...]]] =
     "access_log": (access_log, (GATEWAY, TELLER_NODE, "colordb-vn")),
     "ip_preference": (ip_preference, (GATEWAY, "colorteller-blue-vn", "colorteller-red-vn")),
     "health_check": (health_check, (TELLER_NODE, "colordb-vn", "colorpicker-vn")),
+    "tls": (tls, (GATEWAY, TELLER_NODE, "colorteller-blue-vn", "colorteller-red-vn")),
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from proxyinit.contract import NodeId
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
-from tests.mesh.mesh_envoy_check import envoy_validate
+from tests.mesh.mesh_envoy_check import envoy_validate, with_real_certs
 from tests.mesh.mesh_scenarios import MESH, SCENARIOS, scenario_resources
 
 pytestmark = pytest.mark.envoy
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.envoy
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_envoy_accepts_every_node(scenario, tmp_path):
-    model = parse_resources(scenario_resources(scenario))[MESH]
+    resources = with_real_certs(scenario_resources(scenario), tmp_path)
+    model = parse_resources(resources)[MESH]
     for name in model.nodes:
         workdir = tmp_path / name
         workdir.mkdir()

@@ -22,7 +22,7 @@ from tests.mesh.gateway_scenarios import (
     listener,
     target,
 )
-from tests.mesh.mesh_envoy_check import envoy_validate
+from tests.mesh.mesh_envoy_check import envoy_validate, with_real_certs
 from tests.mesh.mesh_golden import render
 from tests.mesh.mesh_scenarios import MESH, TELLER, base, route
 from tests.support.golden import check_golden
@@ -44,7 +44,8 @@ def test_gateway_translation_matches_golden(scenario):
 @pytest.mark.envoy
 @pytest.mark.parametrize("scenario", sorted(GATEWAY_SCENARIOS))
 def test_envoy_accepts_every_gateway(scenario, tmp_path):
-    result = envoy_validate(_translate(gateway_resources(scenario)), tmp_path)
+    resources = with_real_certs(gateway_resources(scenario), tmp_path)
+    result = envoy_validate(_translate(resources), tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{scenario}: {output[-3000:]}"
     assert "deprecated" not in output.lower(), f"{scenario}: {output[-3000:]}"

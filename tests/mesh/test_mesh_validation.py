@@ -91,8 +91,8 @@ CASES = [
     ),
     (
         "unsupported-field",
-        lambda r: _gw(r).update(backendDefaults={"clientPolicy": {}}),
-        [GW, "spec.backendDefaults", "unknown or unsupported field"],
+        lambda r: _gw(r).update(backendDefault={"clientPolicy": {}}),  # a typo of a real field
+        [GW, "spec.backendDefault", "unknown or unsupported field"],
     ),
     (
         "cloudmap-discovery",

@@ -26,8 +26,8 @@ def loopback_translator(ingress: int | None = None, egress: int | None = None):
 
     ports = {INGRESS_LISTENER: ingress or free_port(), EGRESS_LISTENER: egress or free_port()}
 
-    def translate(model, node):
-        resources = translate_node(model, node)
+    def translate(model, node, **options):  # options: translate_node's (certificates)
+        resources = translate_node(model, node, **options)
         for listener in resources[types.LISTENER]:
             listener.address.socket_address.address = "127.0.0.1"
             # A virtual gateway's listeners keep their own ports (no Envoy binds them unless a

@@ -130,8 +130,11 @@ def listening(port: int, host: str = "127.0.0.1"):
 
 
 @contextlib.asynccontextmanager
-async def running_node(workdir: Path, envoy: EnvoyProcess, resources: list, node: str, translate):
-    """A control plane serving `resources` (a mesh file in `workdir`) and `envoy` as `node`."""
+async def running_node(
+    workdir: Path, envoy: EnvoyProcess, resources: list, node: str, translate, certs=None
+):
+    """A control plane serving `resources` (a mesh file in `workdir`) and `envoy` as `node`;
+    `certs`: its `--certs` directory."""
     find_envoy_binary()
     mesh_file = workdir / "mesh.json"
     mesh_file.write_text(json.dumps(resources))
@@ -140,6 +143,7 @@ async def running_node(workdir: Path, envoy: EnvoyProcess, resources: list, node
         mesh_file=FileMeshSource(mesh_file, interval=0.05),
         debug=None,
         translate=translate,
+        certs=certs,
     )
     async with control_plane:
         try:
@@ -265,8 +269,8 @@ def _ingress_on(port: int):
     """The loopback translator, with the ingress listener on 127.0.0.3:<app port>."""
     translate = loopback_translator(ingress=port)
 
-    def moved(model, node):
-        resources = translate(model, node)
+    def moved(model, node, **options):
+        resources = translate(model, node, **options)
         for listener in resources[types.LISTENER]:
             if listener.name == INGRESS_LISTENER:
                 listener.address.socket_address.address = "127.0.0.3"

@@ -206,6 +206,18 @@ def test_serve_exits_2_on_a_bad_mesh_file(tmp_path):
     assert "proxyinit: error:" in stderr and "port" in stderr
 
 
+def test_serve_exits_2_when_certs_is_not_a_directory(tmp_path):
+    mesh_file = tmp_path / "mesh.yaml"
+    mesh_file.write_text("- meshName: default\n")
+    missing = str(tmp_path / "no-certs")
+    process = run_proxyinit(
+        "xds", "serve", "--mesh-file", str(mesh_file), "--xds", "127.0.0.1:0", "--certs", missing
+    )
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert "--certs" in stderr and "no-certs" in stderr
+
+
 def test_serve_over_a_unix_socket_stops_on_sigterm(tmp_path):
     socket_path = tmp_path / "xds.sock"
     process = run_proxyinit(

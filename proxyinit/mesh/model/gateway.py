@@ -4,8 +4,7 @@ A virtual gateway is an Envoy-only service (no application, no iptables) that li
 ports and sends what its gateway routes match to virtual services inside the mesh. Shapes and
 bounds are botocore's (`VirtualGatewaySpec`, `GatewayRouteSpec`); the rules the model does not
 encode but App Mesh enforced are in the validators, each saying where it is documented. Listener
-`tls` and `backendDefaults.clientPolicy.tls` are not served yet: refused as unknown fields rather
-than silently ignored (STYLE.md rule 5).
+`tls` and `backendDefaults.clientPolicy.tls` are the node shapes (tls.py).
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from proxyinit.mesh.model.route import (
     HttpQueryParameter,
     _exactly_one,
 )
+from proxyinit.mesh.model.tls import ClientPolicyTls, ListenerTls
 
 # VirtualGatewayPortProtocol: a gateway speaks HTTP only (no tcp).
 GatewayProtocol = Literal["http", "http2", "grpc"]
@@ -71,6 +71,7 @@ class GatewayListener(ApiModel):
     port_mapping: GatewayPortMapping
     health_check: GatewayHealthCheckPolicy | None = None
     connection_pool: GatewayConnectionPool | None = None
+    tls: ListenerTls | None = None
 
     @model_validator(mode="after")
     def _fits_protocol(self) -> GatewayListener:
@@ -88,7 +89,9 @@ class GatewayListener(ApiModel):
 
 
 class GatewayClientPolicy(ApiModel):
-    """VirtualGatewayClientPolicy; its one member, `tls`, is not served yet (refused as unknown)."""
+    """VirtualGatewayClientPolicy: the node's ClientPolicyTls shape."""
+
+    tls: ClientPolicyTls | None = None
 
 
 class GatewayBackendDefaults(ApiModel):

@@ -29,6 +29,7 @@ from proxyinit.mesh.model.base import (
 )
 from proxyinit.mesh.model.listener import ConnectionPool, HealthCheckPolicy, OutlierDetection
 from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
+from proxyinit.mesh.model.tls import BackendDefaults, ClientPolicy, ListenerTls
 
 __all__ = [
     "Mesh",
@@ -80,6 +81,7 @@ class Listener(ApiModel):
     health_check: HealthCheckPolicy | None = None
     connection_pool: ConnectionPool | None = None
     outlier_detection: OutlierDetection | None = None
+    tls: ListenerTls | None = None
 
     @model_validator(mode="after")
     def _pool_matches_protocol(self) -> Listener:
@@ -149,6 +151,7 @@ class ServiceDiscovery(ApiModel):
 
 class VirtualServiceBackend(ApiModel):
     virtual_service_name: ServiceName
+    client_policy: ClientPolicy | None = None
 
 
 class Backend(ApiModel):
@@ -159,6 +162,7 @@ class VirtualNodeSpec(ApiModel):
     listeners: tuple[Listener, ...] = ()
     service_discovery: ServiceDiscovery | None = None
     backends: tuple[Backend, ...] = ()
+    backend_defaults: BackendDefaults | None = None
     logging: Logging | None = None
 
     @field_validator("backends", mode="before")

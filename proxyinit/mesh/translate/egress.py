@@ -21,6 +21,12 @@ from proxyinit.mesh.model.base import PortMapping
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.resources import Route, VirtualNode, VirtualService
 from proxyinit.mesh.translate import names
+from proxyinit.mesh.translate.client_tls import (
+    ClientTls,
+    client_tls,
+    originate_tls,
+    tls_cluster_name,
+)
 from proxyinit.mesh.translate.clusters import dns_cluster, passthrough_cluster
 from proxyinit.mesh.translate.http import Clusters, catch_all_route, mesh_route
 from proxyinit.mesh.translate.parts import Parts
@@ -45,9 +51,19 @@ class _EgressPorts:
     )  # port -> (service, clusters, idle ms)
 
 
-def _node_cluster(model: MeshModel, node: VirtualNode, mapping: PortMapping, parts: Parts) -> str:
+def _node_cluster(
+    model: MeshModel,
+    node: VirtualNode,
+    mapping: PortMapping,
+    parts: Parts,
+    tls: ClientTls | None = None,
+) -> str:
     """The DNS cluster reaching `node` on `mapping`, added to parts; returns its name."""
     name = names.egress_cluster(model.name, node.name, mapping.protocol, mapping.port)
+    if tls is not None and not tls[0].covers(mapping.port):
+        tls = None
+    if tls is not None:
+        name = tls_cluster_name(name, tls)
     dns = node.spec.service_discovery.dns
     cluster = dns_cluster(
         name,
@@ -59,15 +75,20 @@ def _node_cluster(model: MeshModel, node: VirtualNode, mapping: PortMapping, par
     )
     target = next((x for x in node.spec.listeners if x.port_mapping == mapping), None)
     apply_target_policies(cluster, target)
+    if tls is not None:
+        originate_tls(cluster, parts, *tls)
     parts.add_cluster(cluster)
     return name
 
 
-def _route_clusters(model: MeshModel, route: Route, parts: Parts) -> Clusters:
+def _route_clusters(
+    model: MeshModel, route: Route, parts: Parts, tls: ClientTls | None = None
+) -> Clusters:
     out: Clusters = []
     for target in route.spec.body.action.weighted_targets:
         node = model.nodes[target.virtual_node]
-        out.append((_node_cluster(model, node, node.target_mapping(target), parts), target.weight))
+        mapping = node.target_mapping(target)
+        out.append((_node_cluster(model, node, mapping, parts, tls), target.weight))
     return out
 
 
@@ -82,12 +103,16 @@ def _virtual_host(service: str, port: int, routes: list[rc.Route]) -> rc.Virtual
 
 
 def _node_provided(
-    model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts
+    model: MeshModel,
+    service: VirtualService,
+    ports: _EgressPorts,
+    parts: Parts,
+    tls: ClientTls | None,
 ) -> None:
     node = model.nodes[service.spec.provider.virtual_node.virtual_node_name]
     for listener_ in node.spec.listeners:
         mapping = listener_.port_mapping
-        cluster = _node_cluster(model, node, mapping, parts)
+        cluster = _node_cluster(model, node, mapping, parts, tls)
         if mapping.protocol == "tcp":
             ports.tcp[mapping.port] = (service.name, [(cluster, 1)], None)
             continue
@@ -98,7 +123,11 @@ def _node_provided(
 
 
 def _router_provided(
-    model: MeshModel, service: VirtualService, ports: _EgressPorts, parts: Parts
+    model: MeshModel,
+    service: VirtualService,
+    ports: _EgressPorts,
+    parts: Parts,
+    tls: ClientTls | None,
 ) -> None:
     router_name = service.spec.provider.virtual_router.virtual_router_name
     for listener_ in model.routers[router_name].spec.listeners:
@@ -114,12 +143,13 @@ def _router_provided(
                 )
                 ports.tcp[mapping.port] = (
                     service.name,
-                    _route_clusters(model, routes[0], parts),
+                    _route_clusters(model, routes[0], parts, tls),
                     idle,
                 )
             continue
         envoy_routes = [
-            mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts)) for r in routes
+            mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts, tls))
+            for r in routes
         ]
         ports.http.setdefault(mapping.port, []).append(
             _virtual_host(service.name, mapping.port, envoy_routes)
@@ -132,10 +162,11 @@ def _collect(model: MeshModel, node: VirtualNode, parts: Parts) -> _EgressPorts:
         service = model.services.get(backend.virtual_service.virtual_service_name)
         if service is None or not model.service_mappings(service):
             continue  # not created yet, or nothing provides it: the egress filter decides
+        tls = client_tls(backend.virtual_service, node.spec.backend_defaults, service.name)
         if service.spec.provider.virtual_node is not None:
-            _node_provided(model, service, ports, parts)
+            _node_provided(model, service, ports, parts, tls)
         else:
-            _router_provided(model, service, ports, parts)
+            _router_provided(model, service, ports, parts, tls)
     return ports
 
 

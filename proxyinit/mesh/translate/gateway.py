@@ -28,18 +28,21 @@ from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.route import GrpcRoute
 from proxyinit.mesh.translate import names
 from proxyinit.mesh.translate.access_log import add_access_logs
+from proxyinit.mesh.translate.client_tls import gateway_client_tls, gateway_tls_chains
 from proxyinit.mesh.translate.egress import node_cluster, route_clusters
 from proxyinit.mesh.translate.gateway_match import gateway_match, merge_router_match
 from proxyinit.mesh.translate.http import Clusters, retry_policy, route_action
 from proxyinit.mesh.translate.parts import Parts
 from proxyinit.mesh.translate.policies import apply_listener_policies
 from proxyinit.mesh.translate.protos import http_filter_chain, pack, socket_address
+from proxyinit.mesh.translate.tls import tls_inspector
 
 
-def translate_gateway(model: MeshModel, name: str) -> dict:
-    """The Envoy resources of virtual gateway `name` of `model` (a ConfigError if unknown)."""
+def translate_gateway(model: MeshModel, name: str, available=None) -> dict:
+    """The Envoy resources of virtual gateway `name` of `model` (a ConfigError if unknown);
+    `available`: the PEMs served over SDS (translate/sds.py)."""
     gateway = model.gateway(name)
-    parts = Parts()
+    parts = Parts(available=available or {})
     for listener_ in gateway.spec.listeners:
         _translate_listener(model, gateway, listener_, parts)
     add_access_logs(parts.listeners, gateway.spec.logging)
@@ -53,7 +56,8 @@ def _translate_listener(
     routes: list[rc.Route] = []
     for route in model.gateway_routes.get(gateway.name, ()):
         if route.serves(mapping):
-            routes.extend(_envoy_routes(model, route, _Reach(listener_, parts)))
+            reach = _Reach(listener_, parts, gateway.spec.backend_defaults)
+            routes.extend(_envoy_routes(model, route, reach))
     config = names.ingress_route_config(mapping.protocol, mapping.port)
     host = rc.VirtualHost(name=f"{gateway.name}_{mapping.port}", domains=["*"], routes=routes)
     parts.add_route_config(route_pb2.RouteConfiguration(name=config, virtual_hosts=[host]))
@@ -64,9 +68,11 @@ def _translate_listener(
     listener = listener_pb2.Listener(
         name=f"lds_ingress_{names.BIND_ADDRESS}_{mapping.port}",
         address=socket_address(names.BIND_ADDRESS, mapping.port),
-        filter_chains=[chain],
+        filter_chains=gateway_tls_chains(chain, listener_.tls, mapping.port, parts),
         traffic_direction=base_pb2.INBOUND,
     )
+    if listener_.tls is not None and listener_.tls.mode == "PERMISSIVE":
+        listener.listener_filters.append(tls_inspector())
     if model.mesh.spec.service_discovery is not None and (
         model.mesh.spec.service_discovery.ip_preference is not None
     ):
@@ -91,15 +97,17 @@ class _Reach:
     listener gets its own copies (`..._via_<port>`) carrying them, so two listeners of a gateway
     with different policies never share a cluster; without, App Mesh's shared cluster names."""
 
-    def __init__(self, listener_: GatewayListener, parts: Parts):
-        self.listener, self.parts = listener_, parts
+    def __init__(self, listener_: GatewayListener, parts: Parts, defaults=None):
+        self.listener, self.parts, self.defaults = listener_, parts, defaults
         self.own = listener_.health_check is not None or listener_.connection_pool is not None
 
     def __call__(self, build) -> Clusters:
         if not self.own:
             return build(self.parts)
-        scratch = Parts()
+        scratch = Parts(available=self.parts.available)
         clusters = build(scratch)
+        for secret in scratch.secrets.values():
+            self.parts.add_secret(secret)
         out: Clusters = []
         for name, weight in clusters:
             cluster = type(scratch.clusters[name])()
@@ -118,9 +126,10 @@ def _envoy_routes(model: MeshModel, route: GatewayRoute, reach: _Reach) -> list[
         return []  # the target service has no provider yet: nothing to route to (Envoy: 404)
     service = model.services[route.target.virtual_service.virtual_service_name]
     provider = service.spec.provider
+    tls = gateway_client_tls(reach.defaults, service.name)
     if provider.virtual_node is not None:
         node = model.nodes[provider.virtual_node.virtual_node_name]
-        clusters = reach(lambda parts: [(node_cluster(model, node, mapping, parts), 1)])
+        clusters = reach(lambda parts: [(node_cluster(model, node, mapping, parts, tls), 1)])
         grpc = mapping.protocol == "grpc"
         return [
             _route(route, match, route_action(clusters, None, retry_policy(None, grpc), True))
@@ -132,7 +141,7 @@ def _envoy_routes(model: MeshModel, route: GatewayRoute, reach: _Reach) -> list[
         if not router_route.serves(mapping) or router_route.spec.protocol == "tcp":
             continue
         body = router_route.spec.body
-        clusters = reach(lambda parts, r=router_route: route_clusters(model, r, parts))
+        clusters = reach(lambda parts, r=router_route: route_clusters(model, r, parts, tls))
         action = route_action(
             clusters,
             body.timeout,

@@ -8,6 +8,8 @@ connection manager with RDS `rds_ingress_<proto>_<port>` to the static cluster
 
 from __future__ import annotations
 
+import functools
+
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -23,9 +25,11 @@ from proxyinit.mesh.translate.protos import (
     http_filter_chain,
     listener,
     loop_guard_chains,
+    refusing_filter_chain,
     tcp_filter_chain,
     tcp_proxy,
 )
+from proxyinit.mesh.translate.tls import tls_chains, tls_inspector
 
 LOCAL_APP_ADDRESS = "127.0.0.1"
 # howto-ipv6: with IPv6_PREFERRED or IPv6_ONLY the local app endpoint is an IPv6 address (no
@@ -35,6 +39,17 @@ LOCAL_APP_ADDRESS_V6 = "::1"
 
 def _listener_timeout(listener_: Listener, protocol: str):
     return None if listener_.timeout is None else getattr(listener_.timeout, protocol)
+
+
+def _ingress_chains(
+    mesh: str, node: VirtualNode, listener_: Listener, parts: Parts, ip_preference: str | None
+) -> list:
+    port = listener_.port_mapping.port
+    chain = _ingress_chain(mesh, node, listener_, parts, ip_preference)
+    # A certificate that cannot be served closes the port: never plaintext instead (fail closed).
+    name = f"ingress_tls_unavailable_{port}"
+    refuse = functools.partial(refusing_filter_chain, name, port, name)
+    return tls_chains(chain, listener_.tls, refuse, parts)
 
 
 def _ingress_chain(
@@ -85,15 +100,15 @@ def translate_ingress(
 ) -> None:
     listeners = sorted(node.spec.listeners, key=lambda listener: listener.port_mapping.port)
     chains = loop_guard_chains("ingress", PROXY_PORTS)
-    chains += [
-        _ingress_chain(mesh, node, listener_, parts, ip_preference) for listener_ in listeners
-    ]
-    parts.add_listener(
-        listener(
-            names.INGRESS_LISTENER,
-            names.INGRESS_PORT,
-            base_pb2.INBOUND,
-            chains,
-            dual_stack=ip_preference is not None,
-        )
+    for listener_ in listeners:
+        chains += _ingress_chains(mesh, node, listener_, parts, ip_preference)
+    ingress = listener(
+        names.INGRESS_LISTENER,
+        names.INGRESS_PORT,
+        base_pb2.INBOUND,
+        chains,
+        dual_stack=ip_preference is not None,
     )
+    if any(x.tls is not None and x.tls.mode == "PERMISSIVE" for x in listeners):
+        ingress.listener_filters.append(tls_inspector())  # tells TLS from plaintext
+    parts.add_listener(ingress)

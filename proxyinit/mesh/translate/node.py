@@ -10,6 +10,8 @@ Cluster. proxyinit.xds.snapshot checks that before anything is published (the te
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from google.protobuf.message import Message
 
 from proxyinit.contract import NodeId
@@ -20,16 +22,23 @@ from proxyinit.mesh.translate.egress import translate_egress
 from proxyinit.mesh.translate.gateway import translate_gateway
 from proxyinit.mesh.translate.ingress import translate_ingress
 from proxyinit.mesh.translate.parts import Parts
+from proxyinit.mesh.translate.sds import Pem
 
 
-def translate_node(model: MeshModel, node: NodeId) -> dict[str, list[Message]]:
-    """The Envoy resources for virtual node (or gateway) `node` of `model`. Unknown -> ConfigError."""
+def translate_node(
+    model: MeshModel, node: NodeId, certificates: Mapping[str, Pem] | None = None
+) -> dict[str, list[Message]]:
+    """The Envoy resources for virtual node (or gateway) `node` of `model`. Unknown -> ConfigError.
+
+    `certificates`: the PEMs the control plane serves over SDS, by id (translate/sds.py); the
+    node gets only those its own spec names."""
     if node.mesh != model.name:
         raise ConfigError(f"node {str(node)!r}: mesh {node.mesh!r} is not mesh {model.name!r}")
     if node.is_gateway:
-        return translate_gateway(model, node.node)  # an Envoy-only service: no ingress/egress
+        # An Envoy-only service: no ingress/egress.
+        return translate_gateway(model, node.node, certificates)
     virtual_node = model.node(node.node)
-    parts = Parts()
+    parts = Parts(available=certificates or {})
     translate_ingress(model.name, virtual_node, parts, model.ip_preference(virtual_node))
     translate_egress(model, virtual_node, parts)
     add_access_logs(parts.listeners, virtual_node.spec.logging)

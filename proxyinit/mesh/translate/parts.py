@@ -6,11 +6,12 @@ adding the same cluster twice must give the same proto (a differing one is a tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 
 @dataclass
@@ -18,6 +19,12 @@ class Parts:
     clusters: dict[str, Message] = field(default_factory=dict)
     listeners: list[Message] = field(default_factory=list)
     route_configs: dict[str, Message] = field(default_factory=dict)
+    # PEMs the control plane can serve over SDS (sds.py), and the secrets this node uses of them.
+    available: Mapping[str, tuple[bytes, bytes | None]] = field(default_factory=dict)
+    secrets: dict[str, Message] = field(default_factory=dict)
+
+    def add_secret(self, secret: Message) -> None:
+        self.secrets[secret.name] = secret
 
     def add_cluster(self, cluster: Message) -> None:
         known = self.clusters.setdefault(cluster.name, cluster)
@@ -34,10 +41,13 @@ class Parts:
 
     def by_type(self) -> dict[str, list[Message]]:
         """{type URL: resources}, each list sorted by name so the output is deterministic."""
-        return {
+        out = {
             CLUSTER: [self.clusters[name] for name in sorted(self.clusters)],
             # Every cluster is STATIC, DNS or ORIGINAL_DST with inline endpoints: no EDS.
             ENDPOINT: [],
             LISTENER: sorted(self.listeners, key=lambda listener: listener.name),
             ROUTE: [self.route_configs[name] for name in sorted(self.route_configs)],
         }
+        if self.secrets:  # only a node whose spec names a served certificate gets any
+            out[SECRET] = [self.secrets[name] for name in sorted(self.secrets)]
+        return out
