@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,3 +30,13 @@ def scrape(port: int, host: str = "127.0.0.1") -> Scrape:
         for sample in family.samples:
             result[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return result
+
+
+def scrape_when(port: int, holds, timeout: float = 5.0) -> Scrape:
+    """Scrape until `holds(scrape)`: a server counts a request just after answering it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = scrape(port)
+        if holds(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.02)

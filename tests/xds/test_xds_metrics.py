@@ -98,8 +98,10 @@ async def test_streams_pushes_acks_nacks_and_latency_move_as_envoys_talk(plane):
         nacked = SHORT[first.type_url]
         s = await scrape_until(
             plane,
-            lambda s: s.total("proxyinit_xds_requests_total", kind="nack") == 1
-            and s.total("proxyinit_xds_push_ack_seconds_count") == 4 + len(changed) - 1,
+            lambda s: (
+                s.total("proxyinit_xds_requests_total", kind="nack") == 1
+                and s.total("proxyinit_xds_push_ack_seconds_count") == 4 + len(changed) - 1
+            ),
         )
         assert s.value("proxyinit_xds_requests_total", type=nacked, kind="nack") == 1
         assert s.value("proxyinit_xds_push_ack_seconds_count", type=nacked) == 1  # not 2
@@ -108,9 +110,7 @@ async def test_streams_pushes_acks_nacks_and_latency_move_as_envoys_talk(plane):
     finally:
         await client.close()
         await channel.close()
-    s = await scrape_until(
-        plane, lambda s: s.total("proxyinit_xds_connected_envoys") == 0
-    )
+    s = await scrape_until(plane, lambda s: s.total("proxyinit_xds_connected_envoys") == 0)
     assert ("proxyinit_xds_connected_envoys", frozenset({("mesh", "default")})) not in s
 
 
