@@ -158,3 +158,27 @@ def test_metrics_on_a_non_loopback_address_is_warned_about(caplog):
     with caplog.at_level(logging.WARNING):
         _warn_if_exposed(loopback, None, None, Endpoint("127.0.0.1", 15090))
     assert caplog.text == ""
+
+
+def test_xds_serve_metrics_flag_serves_the_scrape_and_refuses_a_bad_address():
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "proxyinit", "xds", "serve"]
+    command += ["--mesh-file", str(EXAMPLES / "mesh.yaml"), "--xds", "127.0.0.1:0"]
+    bad = subprocess.run(
+        [*command, "--metrics", "127.0.0.1:http"], capture_output=True, text=True, timeout=30
+    )
+    assert bad.returncode == 2 and "--metrics=" in bad.stderr, bad.stderr
+    process = subprocess.Popen(
+        [*command, "--metrics", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        words = process.stdout.readline().decode().split()
+        assert words[:1] == ["ready"] and "metrics" in words, words
+        s = scrape(int(words[words.index("metrics") + 1]))
+        assert s.value("proxyinit_snapshot_prepared_total") == 5  # 4 nodes and the gateway
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+    assert process.returncode == 0
