@@ -182,3 +182,27 @@ def test_xds_serve_metrics_flag_serves_the_scrape_and_refuses_a_bad_address():
         process.terminate()
         process.communicate(timeout=20)
     assert process.returncode == 0
+
+
+def test_the_example_dashboard_and_the_readme_name_only_metrics_a_plane_exposes():
+    import json
+    import re
+
+    from proxyinit.controlplane.metrics import PlaneMetrics
+
+    # As exposed: counters end in _total, histograms are read through _bucket/_sum/_count.
+    names = {
+        f"{f.name}_total" if f.type == "counter" else f.name: f.type
+        for f in PlaneMetrics().registry.collect()
+    }
+    queryable = set(names) | {
+        f"{n}_{s}" for n, t in names.items() if t == "histogram" for s in ("bucket", "sum", "count")
+    }
+    root = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "docker" / "grafana-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    used = set(re.findall(r"\b(?:proxyinit|process)_[a-z_]+", exprs))
+    assert used and used <= queryable, used - queryable
+    documented = set(re.findall(r"`(proxyinit_[a-z_]+)`", (root / "README.md").read_text()))
+    ours = {n for n in names if n.startswith("proxyinit_")}
+    assert ours <= documented, ours - documented
