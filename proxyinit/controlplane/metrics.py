@@ -117,7 +117,7 @@ class _StreamMetrics:
     def __init__(self, mesh: str) -> None:
         self.mesh = mesh
         self.responses: dict[str, int] = {}  # type URL -> responses counted so far
-        self.sent_at: dict[str, tuple[str, float]] = {}  # type URL -> (nonce, monotonic time)
+        self.sent_at: dict[str, float] = {}  # type URL -> monotonic time of the unACKed push
 
 
 class XdsMetrics(Callbacks):
@@ -152,10 +152,11 @@ class XdsMetrics(Callbacks):
         tracked = self._streams.get(stream.stream_id)
         if tracked is None or kind not in (RequestKind.ACK, RequestKind.NACK):
             return
-        # The server only classifies a request as ACK/NACK when it echoes the last nonce.
+        # The server only classifies a request as ACK/NACK when it echoes the last nonce, so
+        # it answers the latest push of its type.
         sent = tracked.sent_at.pop(type_url, None)
         if sent is not None and kind is RequestKind.ACK:
-            self.m.push_ack.labels(short).observe(time.monotonic() - sent[1])
+            self.m.push_ack.labels(short).observe(time.monotonic() - sent)
 
     def on_responses_sent(self, stream: StreamState) -> None:
         tracked = self._streams.get(stream.stream_id)
@@ -168,7 +169,7 @@ class XdsMetrics(Callbacks):
                 continue
             tracked.responses[type_url] = state.responses
             self.m.pushes.labels(SHORT_TYPE_NAMES[type_url]).inc(sent)
-            tracked.sent_at[type_url] = (state.sent_nonce, now)
+            tracked.sent_at[type_url] = now  # a newer push supersedes an unACKed one
 
 
 class TimedPublisher(SnapshotPublisher):
