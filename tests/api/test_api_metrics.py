@@ -86,3 +86,23 @@ def test_a_path_no_operation_serves_is_counted_as_unknown(metered):
     s = scrape_when(metered.metrics_port, lambda s: s.total("proxyinit_api_requests_total") >= 2)
     assert s.value("proxyinit_api_requests_total", operation="unknown", status="404") == 2
     assert s.total("proxyinit_api_requests_total") == 2  # the path is no label value
+
+
+def test_a_failed_store_commit_is_counted_and_timed(tmp_path):
+    from proxyinit.controlplane.metrics import PlaneMetrics, TimedStore
+    from proxyinit.errors import RuntimeFailure
+    from proxyinit.store.base import Key, Record
+    from proxyinit.store.sqlite import SqliteStore
+
+    metrics = PlaneMetrics()
+    store = TimedStore(SqliteStore(tmp_path / "mesh.db"), metrics)
+    store.commit([], [])
+    # A record the schema refuses (uid NOT NULL): the transaction is rolled back and raises.
+    bad = Record(Key("Mesh", "m", "", "m"), {}, None, "arn", 1, 0.0, 0.0)
+    with pytest.raises(RuntimeFailure, match="write failed"):
+        store.commit([bad], [])
+    assert store.load() == []
+    store.close()
+    value = metrics.registry.get_sample_value
+    assert value("proxyinit_store_commit_seconds_count") == 2
+    assert value("proxyinit_store_commit_failures_total") == 1
