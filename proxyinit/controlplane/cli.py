@@ -53,6 +53,12 @@ def _add_source_and_address_options(serve: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"read-only JSON debug endpoint (off unless given; e.g. {DEFAULT_DEBUG_ADDRESS})",
     )
+    serve.add_argument(
+        "--metrics",
+        default=None,
+        metavar="HOST:PORT",
+        help="Prometheus metrics at http://HOST:PORT/metrics (off unless given; e.g. 127.0.0.1:15090)",
+    )
 
 
 def _add_api_options(serve: argparse.ArgumentParser) -> None:
@@ -116,6 +122,11 @@ def run_serve(args: argparse.Namespace) -> int:
         else None
     )
     api = parse_endpoint(args.api, "--api", allow_unix=False, allow_port_zero=True)
+    metrics = (
+        parse_endpoint(args.metrics, "--metrics", allow_unix=False, allow_port_zero=True)
+        if args.metrics
+        else None
+    )
     keys, region = None, None
     if args.db:
         from proxyinit.api.sigv4 import check_region, load_keys
@@ -125,7 +136,7 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _warn_if_exposed(xds, debug, api if args.db else None)
+    _warn_if_exposed(xds, debug, api if args.db else None, metrics)
     plane = ControlPlane(
         xds,
         mesh_file=FileMeshSource(args.mesh_file, args.poll_interval) if args.mesh_file else None,
@@ -135,12 +146,13 @@ def run_serve(args: argparse.Namespace) -> int:
         region=region,
         debug=debug,
         certs=args.certs,
+        metrics=metrics,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))
 
 
-def _warn_if_exposed(xds, debug, api) -> None:
+def _warn_if_exposed(xds, debug, api, metrics=None) -> None:
     import logging
 
     log = logging.getLogger("proxyinit.controlplane")
@@ -148,6 +160,7 @@ def _warn_if_exposed(xds, debug, api) -> None:
         (xds, "--xds", "read the mesh config"),
         (debug, "--debug", "read the mesh config"),
         (api, "--api", "change the mesh"),
+        (metrics, "--metrics", "read the mesh names and traffic of the control plane"),
     ):
         if endpoint is not None and not endpoint.is_loopback:
             log.warning(

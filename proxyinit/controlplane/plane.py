@@ -21,7 +21,8 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.controlplane.meshfile_source import FileMeshSource
-from proxyinit.controlplane.publisher import SnapshotPublisher, Translator
+from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedStore, XdsMetrics
+from proxyinit.controlplane.publisher import Translator
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds.cache import SnapshotCache
@@ -62,6 +63,7 @@ class ControlPlane:
         translate: Translator = translate_node,
         callbacks: Iterable[Callbacks] = (),
         certs: str | None = None,
+        metrics: Endpoint | None = None,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
@@ -72,10 +74,15 @@ class ControlPlane:
         self.registry = StreamRegistry()
         # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
         self.certificates = None if certs is None else CertificateDirectory(certs)
-        self.publisher = SnapshotPublisher(self.cache, translate, self.certificates)
         self._certs_task: asyncio.Task | None = None
+        # Always measured (a registry of this plane's own); served only with `metrics`.
+        self.metrics, self.metrics_endpoint = PlaneMetrics(), metrics
+        self.metrics_server = None
+        self.publisher = TimedPublisher(self.cache, translate, self.metrics, self.certificates)
         self.ads = AggregatedDiscoveryService(
-            self.cache, [self.registry, *callbacks], node_key=app_mesh_node_key
+            self.cache,
+            [self.registry, XdsMetrics(self.metrics), *callbacks],
+            node_key=app_mesh_node_key,
         )
         self.store = None
         self.api = None
@@ -105,6 +112,8 @@ class ControlPlane:
                 problems=self.publisher.problems,
             )
             await self.debug_server.start()
+        if self.metrics_endpoint is not None:
+            await self._start_metrics()
         if self.store is not None and self.api_endpoint is not None:
             await self._start_api()
         if self.source is not None:
@@ -117,7 +126,8 @@ class ControlPlane:
         from proxyinit.store.sqlite import SqliteStore
 
         region = {"region": self.region} if self.region else {}
-        self.store = MeshStore(SqliteStore(self.db), pipeline=self.publisher, **region)
+        store = TimedStore(SqliteStore(self.db), self.metrics)
+        self.store = MeshStore(store, pipeline=self.publisher, **region)
         for name, model in sorted(self.store.meshes.items()):
             try:
                 self.publisher.publish(self.publisher.prepare({name: model}))
@@ -127,11 +137,19 @@ class ControlPlane:
     async def _start_api(self) -> None:
         from proxyinit.api.app import create_app
         from proxyinit.api.server import ApiServer
+        from proxyinit.controlplane.metrics_http import instrument_api
 
         endpoint = self.api_endpoint
-        app = create_app(self.store, self.api_keys, self.region)
+        app = instrument_api(create_app(self.store, self.api_keys, self.region), self.metrics)
         self.api = ApiServer(app, endpoint.host, endpoint.port)
         await self.api.start()
+
+    async def _start_metrics(self) -> None:
+        from proxyinit.controlplane.metrics_http import MetricsServer
+
+        endpoint = self.metrics_endpoint
+        self.metrics_server = MetricsServer(self.metrics.registry, endpoint.host, endpoint.port)
+        await self.metrics_server.start()
 
     async def _watch(self) -> None:
         async for meshes in self.source.changes():
@@ -154,12 +172,14 @@ class ControlPlane:
                 log.exception("certificates changed but the meshes could not be served again")
 
     def ports(self) -> str:
-        """`xds N [api N] [debug N]`: what a script starting us with port 0 waits for."""
+        """`xds N [api N] [debug N] [metrics N]`: what a script starting us with port 0 waits for."""
         line = f"xds {self.xds_port}"
         if self.api is not None:
             line += f" api {self.api.port}"
         if self.debug_server is not None:
             line += f" debug {self.debug_server.port}"
+        if self.metrics_server is not None:
+            line += f" metrics {self.metrics_server.port}"
         return line
 
     async def stop(self, grace: float = 0) -> None:
@@ -177,6 +197,9 @@ class ControlPlane:
         if self.debug_server is not None:
             await self.debug_server.stop()
             self.debug_server = None
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+            self.metrics_server = None
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace)
             self._grpc_server = None

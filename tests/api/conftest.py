@@ -50,6 +50,7 @@ class Server:
     api_port: int = 0
     xds_port: int = 0
     debug_port: int = 0
+    metrics_port: int = -1  # -1: no metrics endpoint; 0: any free port
     extra_args: list[str] = field(default_factory=list)
 
     def start(self) -> None:
@@ -68,6 +69,8 @@ class Server:
             str(self.xds_port),
             "--debug-port",
             str(self.debug_port),
+            "--metrics-port",
+            str(self.metrics_port),
             *self.extra_args,
         ]
         self.process = subprocess.Popen(
@@ -77,8 +80,10 @@ class Server:
         if not line.startswith("ready"):
             self.process.kill()
             raise AssertionError(f"server did not start: {line!r} {self.process.stderr.read()}")
-        _, _, xds, _, api, _, debug = line.split()
-        self.xds_port, self.api_port, self.debug_port = int(xds), int(api), int(debug)
+        words = line.split()
+        ports = dict(zip(words[1::2], map(int, words[2::2]), strict=True))
+        self.xds_port, self.api_port, self.debug_port = ports["xds"], ports["api"], ports["debug"]
+        self.metrics_port = ports.get("metrics", -1)
 
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -2,7 +2,8 @@
 
     python -m tests.api.serve_loopback --db PATH [--listener-ports INGRESS,EGRESS]
 
-Prints `ready xds <port> api <port> debug <port>` once serving (debug: the xDS debug endpoint).
+Prints `ready xds <port> api <port> debug <port> [metrics <port>]` once serving (debug: the xDS
+debug endpoint; metrics with --metrics-port).
 Listeners (0.0.0.0:15000/15001 in production) move to 127.0.0.1:<given ports> so tests bind
 loopback only and never collide.
 """
@@ -33,6 +34,7 @@ async def main(args) -> int:
         translate=loopback_translator(ingress, egress),
         region=args.region,
         certs=args.certs,
+        metrics=Endpoint("127.0.0.1", args.metrics_port) if args.metrics_port >= 0 else None,
     )
     return await plane.run(on_ready=lambda line: print(line, flush=True))
 
@@ -47,4 +49,5 @@ if __name__ == "__main__":
     parser.add_argument("--api-keys", default=None)
     parser.add_argument("--region", default=None)
     parser.add_argument("--certs", default=None)
+    parser.add_argument("--metrics-port", type=int, default=-1, help="-1: no metrics endpoint")
     raise SystemExit(asyncio.run(main(parser.parse_args())))
