@@ -11,6 +11,7 @@ Two modes, one wiring:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,9 +20,11 @@ from collections.abc import Callable, Iterable
 from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from proxyinit.contract import NodeId
+from proxyinit.controlplane.cloudmap import CloudMapDiscovery
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.publisher import SnapshotPublisher, Translator
 from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.debug import DebugServer
@@ -60,6 +63,7 @@ class ControlPlane:
         debug: Endpoint | None = None,
         translate: Translator = translate_node,
         callbacks: Iterable[Callbacks] = (),
+        cloud_map_interval: float = 10.0,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
@@ -68,7 +72,10 @@ class ControlPlane:
         self.source, self.db = mesh_file, db
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
-        self.publisher = SnapshotPublisher(self.cache, translate)
+        # awsCloudMap nodes: translation sees what Cloud Map last answered (controlplane/cloudmap.py)
+        self.cloud_map = CloudMapDiscovery(cloud_map_interval)
+        self.publisher = SnapshotPublisher(self.cache, self.cloud_map.translator(translate))
+        self._file_meshes: dict[str, MeshModel] = {}
         self.ads = AggregatedDiscoveryService(
             self.cache, [self.registry, *callbacks], node_key=app_mesh_node_key
         )
@@ -78,11 +85,12 @@ class ControlPlane:
         self.debug_server: DebugServer | None = None
         self._grpc_server = None
         self._watch_task: asyncio.Task | None = None
+        self._cloud_map_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Load and publish the initial meshes (ConfigError if bad), then start serving."""
         if self.source is not None:
-            self.publisher.replace(self.source.load())
+            self._replace(self.source.load())
         else:
             self._open_store()
         self._grpc_server, self.xds_port = await start_server(self.ads, self.xds.grpc_target())
@@ -100,6 +108,9 @@ class ControlPlane:
             await self._start_api()
         if self.source is not None:
             self._watch_task = asyncio.create_task(self._watch())
+        self._cloud_map_task = asyncio.create_task(
+            self.cloud_map.run(self._cloud_map_queries, self._republish_cloud_map)
+        )
 
     def _open_store(self) -> None:
         from proxyinit.store.meshes import MeshStore
@@ -125,13 +136,35 @@ class ControlPlane:
     async def _watch(self) -> None:
         async for meshes in self.source.changes():
             try:
-                self.publisher.replace(meshes)
+                self._replace(meshes)
             except ConfigError as err:
                 log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
             except Exception:  # a translator bug must not stop the watch: keep serving, say why
                 log.exception(
                     "mesh edit refused (internal error), the last good mesh keeps serving"
                 )
+
+    def _replace(self, meshes: dict[str, MeshModel]) -> None:
+        self.publisher.replace(meshes)
+        self._file_meshes = dict(meshes)  # what Cloud Map answers are republished into
+
+    def _models(self) -> dict[str, MeshModel]:
+        return dict(self.store.meshes) if self.store is not None else self._file_meshes
+
+    def _cloud_map_queries(self) -> set:
+        return set().union(*(model.cloud_map_queries() for model in self._models().values()))
+
+    async def _republish_cloud_map(self) -> None:
+        """Cloud Map answered differently: translate again the meshes that ask it."""
+        # Under the store's write lock, so a write's prepare -> commit -> publish never
+        # interleaves with this one (it would publish a snapshot made before the new answer).
+        lock = self.store._lock if self.store is not None else contextlib.nullcontext()
+        async with lock:
+            models = {n: m for n, m in self._models().items() if m.cloud_map_queries()}
+            try:
+                self.publisher.publish(self.publisher.prepare(models))
+            except ConfigError as err:
+                log.error("cloud map change not served, the last config keeps serving: %s", err)
 
     def ports(self) -> str:
         """`xds N [api N] [debug N]`: what a script starting us with port 0 waits for."""
@@ -143,6 +176,10 @@ class ControlPlane:
         return line
 
     async def stop(self, grace: float = 0) -> None:
+        if self._cloud_map_task is not None:
+            self._cloud_map_task.cancel()
+            await asyncio.gather(self._cloud_map_task, return_exceptions=True)
+            self._cloud_map_task = None
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)

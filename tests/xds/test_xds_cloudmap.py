@@ -1,0 +1,136 @@
+"""AWS Cloud Map discovery (controlplane/cloudmap.py) against moto's servicediscovery server.
+
+AWS cannot be reached from these tests: moto's server, started here on loopback, stands in for
+AWS Cloud Map (tests/support/cloudmap.py). boto3 finds it through the standard AWS_* variables
+only, as the control plane would find AWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from proxyinit.controlplane.cloudmap import CloudMapDiscovery
+from proxyinit.controlplane.meshfile_source import FileMeshSource
+from proxyinit.controlplane.plane import ControlPlane
+from proxyinit.mesh.model.cloudmap import CloudMapInstance, CloudMapQuery
+from proxyinit.xds import types
+from proxyinit.xds.endpoint import Endpoint
+from tests.support.cloudmap import fake_cloud_map
+
+pytestmark = pytest.mark.timeout(60)
+
+NS, SVC = "parity.local", "color"
+QUERY = CloudMapQuery(NS, SVC)
+RED = CloudMapQuery(NS, SVC, (("color", "red"),))
+
+
+@pytest.fixture
+def cloud_map(monkeypatch):
+    with fake_cloud_map() as fake:
+        for key, value in fake.env.items():
+            monkeypatch.setenv(key, value)
+        yield fake
+
+
+async def test_discovery_answers_registered_instances_filtered_by_attributes(cloud_map):
+    cloud_map.register(NS, SVC, "i-1", AWS_INSTANCE_IPV4="198.18.0.11", color="red")
+    cloud_map.register(NS, SVC, "i-2", AWS_INSTANCE_IPV6="2001:2::12", color="blue")
+    discovery = CloudMapDiscovery()
+    assert await discovery.refresh([QUERY, RED])
+    answers = discovery.with_answers_for([QUERY, RED])
+    assert answers[QUERY] == (
+        CloudMapInstance("i-1", ipv4="198.18.0.11"),
+        CloudMapInstance("i-2", ipv6="2001:2::12"),
+    )
+    assert answers[RED] == (CloudMapInstance("i-1", ipv4="198.18.0.11"),)
+    assert not await discovery.refresh([QUERY, RED])  # same answer: nothing to republish
+    cloud_map.deregister(NS, SVC, "i-1")
+    assert await discovery.refresh([QUERY, RED])
+    assert discovery.with_answers_for([RED])[RED] == ()
+
+
+async def test_unreachable_cloud_map_keeps_the_last_known_instances(cloud_map, caplog):
+    cloud_map.register(NS, SVC, "i-1", AWS_INSTANCE_IPV4="198.18.0.11")
+    discovery = CloudMapDiscovery()
+    await discovery.refresh([QUERY])
+    assert discovery.status()[str(QUERY)]["state"] == "OK"
+    cloud_map.stop()
+    with caplog.at_level(logging.WARNING, logger="proxyinit.controlplane.cloudmap"):
+        assert not await discovery.refresh([QUERY])
+    assert discovery.with_answers_for([QUERY])[QUERY] == (
+        CloudMapInstance("i-1", ipv4="198.18.0.11"),
+    )
+    status = discovery.status()[str(QUERY)]
+    assert status["state"] == "UNREACHABLE" and status["instances"] == 1, status
+    assert status["lastSuccess"] is not None and status["error"]
+    assert any("cannot be reached" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def _mesh(attributes: list | None = None) -> list[dict]:
+    cloud_map = {"namespaceName": NS, "serviceName": SVC}
+    if attributes:
+        cloud_map["attributes"] = attributes
+    return [
+        {"meshName": "cm"},
+        {
+            "meshName": "cm",
+            "virtualNodeName": "front-vn",
+            "spec": {"backends": [{"virtualService": {"virtualServiceName": "color.cm.local"}}]},
+        },
+        {
+            "meshName": "cm",
+            "virtualNodeName": "color-vn",
+            "spec": {
+                "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+                "serviceDiscovery": {"awsCloudMap": cloud_map},
+            },
+        },
+        {
+            "meshName": "cm",
+            "virtualServiceName": "color.cm.local",
+            "spec": {"provider": {"virtualNode": {"virtualNodeName": "color-vn"}}},
+        },
+    ]
+
+
+def _served(plane: ControlPlane) -> list[str]:
+    snapshot = plane.cache.get_snapshot("mesh/cm/virtualNode/front-vn")
+    (resource,) = snapshot.resources(types.ENDPOINT).values()
+    return [
+        e.endpoint.address.socket_address.address
+        for group in resource.message.endpoints
+        for e in group.lb_endpoints
+    ]
+
+
+async def _eventually(check, want, timeout: float = 10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (got := check()) != want and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return got
+
+
+async def test_control_plane_serves_cloud_map_changes_as_eds(cloud_map, tmp_path):
+    mesh_file = tmp_path / "mesh.json"
+    mesh_file.write_text(json.dumps(_mesh()))
+    cloud_map.register(NS, SVC, "i-1", AWS_INSTANCE_IPV4="198.18.0.11")
+    plane = ControlPlane(
+        Endpoint(host="127.0.0.1", port=0),
+        mesh_file=FileMeshSource(mesh_file, interval=0.05),
+        cloud_map_interval=0.2,
+    )
+    async with plane:
+        assert await _eventually(lambda: _served(plane), ["198.18.0.11"]) == ["198.18.0.11"]
+        cloud_map.register(NS, SVC, "i-2", AWS_INSTANCE_IPV4="198.18.0.12")
+        both = ["198.18.0.11", "198.18.0.12"]
+        assert await _eventually(lambda: _served(plane), both) == both
+        cloud_map.deregister(NS, SVC, "i-1")
+        assert await _eventually(lambda: _served(plane), ["198.18.0.12"]) == ["198.18.0.12"]
+        # An edit adding an attribute filter is a new query, asked at once.
+        cloud_map.register(NS, SVC, "i-3", AWS_INSTANCE_IPV4="198.18.0.13", color="red")
+        mesh_file.write_text(json.dumps(_mesh([{"key": "color", "value": "red"}])))
+        assert await _eventually(lambda: _served(plane), ["198.18.0.13"]) == ["198.18.0.13"]
