@@ -101,7 +101,11 @@ class ControlPlane:
         log.info("xds ADS server on %s", self.xds if self.xds.is_unix else f"port {self.xds_port}")
         if self.debug is not None:
             self.debug_server = DebugServer(
-                self.cache, self.registry, self.debug.host, self.debug.port
+                self.cache,
+                self.registry,
+                self.debug.host,
+                self.debug.port,
+                sections={"cloudMap": self.cloud_map.status},
             )
             await self.debug_server.start()
         if self.store is not None and self.api_endpoint is not None:

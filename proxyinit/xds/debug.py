@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Mapping
 
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.server import StreamRegistry
@@ -45,9 +46,16 @@ class DebugServer:
     """`start()` binds (port 0 picks a free one, see `.port`); `stop()` closes it."""
 
     def __init__(
-        self, cache: SnapshotCache, registry: StreamRegistry, host: str = "127.0.0.1", port: int = 0
+        self,
+        cache: SnapshotCache,
+        registry: StreamRegistry,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sections: Mapping[str, Callable[[], object]] | None = None,
     ):
         self.cache, self.registry = cache, registry
+        # More top-level keys of `/`, from the producer (e.g. the control plane's Cloud Map status).
+        self.sections = dict(sections or {})
         self.host, self.port = host, port
         self._server: asyncio.base_events.Server | None = None
 
@@ -87,7 +95,9 @@ class DebugServer:
             return 405, {"error": f"{method} not allowed: this endpoint is read-only"}
         if target not in ("/", "/nodes"):
             return 404, {"error": f"no such path {target}; try /"}
-        return 200, debug_state(self.cache, self.registry)
+        state = debug_state(self.cache, self.registry)
+        state.update({name: section() for name, section in self.sections.items()})
+        return 200, state
 
 
 async def _write_response(writer: asyncio.StreamWriter, status: int, body: dict) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 
@@ -19,7 +22,8 @@ from proxyinit.controlplane.plane import ControlPlane
 from proxyinit.mesh.model.cloudmap import CloudMapInstance, CloudMapQuery
 from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
-from tests.support.cloudmap import fake_cloud_map
+from tests.support.cloudmap import FakeCloudMap, fake_cloud_map
+from tests.support.loopback import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,3 +138,49 @@ async def test_control_plane_serves_cloud_map_changes_as_eds(cloud_map, tmp_path
         cloud_map.register(NS, SVC, "i-3", AWS_INSTANCE_IPV4="198.18.0.13", color="red")
         mesh_file.write_text(json.dumps(_mesh([{"key": "color", "value": "red"}])))
         assert await _eventually(lambda: _served(plane), ["198.18.0.13"]) == ["198.18.0.13"]
+
+
+async def test_unreachable_cloud_map_is_a_status_on_the_debug_endpoint(tmp_path, monkeypatch):
+    # Nothing listens on this port: Cloud Map "cannot be reached" (one attempt, no retries).
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SERVICEDISCOVERY", f"http://127.0.0.1:{free_port()}")
+    for key, value in FakeCloudMap().env.items():
+        if key != "AWS_ENDPOINT_URL_SERVICEDISCOVERY":
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    mesh_file = tmp_path / "mesh.json"
+    mesh_file.write_text(json.dumps(_mesh()))
+    plane = ControlPlane(
+        Endpoint(host="127.0.0.1", port=0),
+        mesh_file=FileMeshSource(mesh_file, interval=0.05),
+        debug=Endpoint(host="127.0.0.1", port=0),
+        cloud_map_interval=0.2,
+    )
+
+    def fetch() -> dict:
+        url = f"http://127.0.0.1:{plane.debug_server.port}/"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+
+    async with plane:
+        deadline = asyncio.get_running_loop().time() + 10
+        while "cloudMap" not in (body := await asyncio.to_thread(fetch)) or not body["cloudMap"]:
+            assert asyncio.get_running_loop().time() < deadline, body
+            await asyncio.sleep(0.05)
+    status = body["cloudMap"][str(QUERY)]
+    assert status["state"] == "UNREACHABLE" and status["instances"] == 0, status
+    assert _served(plane) == []  # nothing known: an EDS cluster without endpoints
+
+
+def test_serve_refuses_a_bad_cloud_map_interval(tmp_path):
+    mesh_file = tmp_path / "mesh.json"
+    mesh_file.write_text(json.dumps(_mesh()))
+    for bad in ("0", "-1", "nan", "inf", "x"):
+        process = subprocess.run(
+            [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
+            + ["--xds", "127.0.0.1:0", "--cloud-map-interval", bad],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert process.returncode == 2, (bad, process.stderr)
+        assert f"--cloud-map-interval={bad!r}" in process.stderr, process.stderr
