@@ -18,7 +18,9 @@ from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds.snapshot import Snapshot
 from proxyinit.xds.types import CLUSTER, ENDPOINT
-from tests.mesh.mesh_scenarios import MESH, TELLER, base, find, node_provider
+from tests.mesh.gateway_scenarios import GATEWAY as GATEWAY_NAME
+from tests.mesh.gateway_scenarios import HEALTH, gateway, gateway_route, listener, target
+from tests.mesh.mesh_scenarios import MESH, base, find, node_provider
 
 GATEWAY = NodeId(MESH, "colorgateway-vn")
 CLUSTER_NAME = f"cds_egress_{MESH}_colorteller-vn_http_9080"
@@ -122,3 +124,21 @@ def test_nothing_discovered_yet_is_an_empty_assignment():
     resources = translate_node(_model({"awsCloudMap": CLOUD_MAP}), GATEWAY)
     assert _addresses(resources) == []
     Snapshot(resources)
+
+
+def test_a_gateway_listener_with_policies_shares_the_cloud_map_assignment():
+    # A gateway listener with a healthCheck gets its own copy of the target cluster
+    # (`..._via_<port>`): the copy still names the one ClusterLoadAssignment of the target.
+    resources = _resources({"awsCloudMap": CLOUD_MAP}) + [
+        gateway(listener(8080, "http", healthCheck={**HEALTH, "protocol": "http", "path": "/"})),
+        gateway_route("color", {"httpRoute": {"match": {"prefix": "/"}, "action": target()}}),
+    ]
+    model = parse_resources(resources)[MESH]
+    model = dataclasses.replace(model, discovered={QUERY: (CloudMapInstance("a", "198.18.0.11"),)})
+    out = translate_node(model, NodeId(MESH, GATEWAY_NAME, "virtualGateway"))
+    (cluster,) = [c for c in out[CLUSTER] if c.name == f"{CLUSTER_NAME}_via_8080"]
+    assert cluster.type == cluster_pb2.Cluster.EDS
+    assert cluster.eds_cluster_config.service_name == CLUSTER_NAME
+    assert not cluster.HasField("load_assignment")
+    assert _addresses(out) == ["198.18.0.11"]
+    Snapshot(out)
