@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
@@ -142,3 +143,22 @@ def test_a_gateway_listener_with_policies_shares_the_cloud_map_assignment():
     assert not cluster.HasField("load_assignment")
     assert _addresses(out) == ["198.18.0.11"]
     Snapshot(out)
+
+
+def test_a_kubernetes_virtual_node_with_aws_cloud_map_loads(tmp_path):
+    # The App Mesh controller's v1beta2 VirtualNode has the same awsCloudMap shape.
+    from proxyinit.k8s.meshinput import load_mesh_file
+
+    manifests = (Path(__file__).parents[1] / "data/k8s/howto-k8s.yaml").read_text()
+    dns = "    dns:\n      hostname: front.howto.svc.cluster.local"
+    assert dns in manifests
+    cloud_map = (
+        "    awsCloudMap:\n      namespaceName: howto.local\n      serviceName: front\n"
+        "      attributes:\n        - key: stage\n          value: prod"
+    )
+    path = tmp_path / "manifests.yaml"
+    path.write_text(manifests.replace(dns, cloud_map, 1))
+    (model,) = load_mesh_file(path).values()
+    assert model.cloud_map_queries() == {
+        CloudMapQuery("howto.local", "front", (("stage", "prod"),))
+    }

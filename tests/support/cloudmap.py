@@ -81,7 +81,9 @@ class FakeCloudMap:
         if key not in self._services:
             client = self.client()
             client.create_http_namespace(Name=namespace)
-            ids = [n["Id"] for n in client.list_namespaces()["Namespaces"] if n["Name"] == namespace]
+            ids = [
+                n["Id"] for n in client.list_namespaces()["Namespaces"] if n["Name"] == namespace
+            ]
             self._services[key] = client.create_service(Name=service, NamespaceId=ids[0])[
                 "Service"
             ]["Id"]

@@ -113,9 +113,11 @@ def _served(plane: ControlPlane) -> list[str]:
 
 async def _eventually(check, want, timeout: float = 10.0):
     deadline = asyncio.get_running_loop().time() + timeout
-    while (got := check()) != want and asyncio.get_running_loop().time() < deadline:
+    while True:
+        got = check()
+        if got == want or asyncio.get_running_loop().time() > deadline:
+            return got
         await asyncio.sleep(0.05)
-    return got
 
 
 async def test_control_plane_serves_cloud_map_changes_as_eds(cloud_map, tmp_path):

@@ -112,9 +112,7 @@ async def _until(port: int, want: set, timeout: float = 15.0) -> set:
     return seen
 
 
-async def test_cloud_map_register_and_deregister_change_what_envoy_routes_to(
-    tmp_path, monkeypatch
-):
+async def test_cloud_map_register_and_deregister_change_what_envoy_routes_to(tmp_path, monkeypatch):
     find_envoy_binary()
     port = free_port()
     mesh_file = tmp_path / "mesh.json"

@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from proxyinit.mesh.model.access_log import Logging
-from proxyinit.mesh.model.cloudmap import AwsCloudMapServiceDiscovery
 from proxyinit.mesh.model.base import (
     ApiModel,
     HttpTimeout,
@@ -28,6 +27,7 @@ from proxyinit.mesh.model.base import (
     ServiceName,
     TcpTimeout,
 )
+from proxyinit.mesh.model.cloudmap import AwsCloudMapServiceDiscovery
 from proxyinit.mesh.model.listener import ConnectionPool, HealthCheckPolicy, OutlierDetection
 from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
 
@@ -152,7 +152,9 @@ class ServiceDiscovery(ApiModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> ServiceDiscovery:
         if (self.dns is None) == (self.aws_cloud_map is None):
-            raise ValueError("give exactly one of serviceDiscovery.dns, serviceDiscovery.awsCloudMap")
+            raise ValueError(
+                "give exactly one of serviceDiscovery.dns, serviceDiscovery.awsCloudMap"
+            )
         return self
 
     @property

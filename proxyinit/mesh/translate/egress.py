@@ -21,8 +21,8 @@ from proxyinit.mesh.model.base import PortMapping
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.resources import Route, VirtualNode, VirtualService
 from proxyinit.mesh.translate import names
-from proxyinit.mesh.translate.clusters import dns_cluster, eds_cluster, passthrough_cluster
 from proxyinit.mesh.translate.cloudmap import cloud_map_assignment, eds_cluster_config
+from proxyinit.mesh.translate.clusters import dns_cluster, eds_cluster, passthrough_cluster
 from proxyinit.mesh.translate.http import Clusters, catch_all_route, mesh_route
 from proxyinit.mesh.translate.parts import Parts
 from proxyinit.mesh.translate.policies import apply_target_policies
