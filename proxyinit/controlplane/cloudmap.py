@@ -57,8 +57,11 @@ def discover_instances(client, query: CloudMapQuery) -> tuple[CloudMapInstance, 
 def boto3_client():
     """A servicediscovery client from the standard chain; ImportError says what to install."""
     import boto3  # lazy: only meshes with awsCloudMap nodes need it
+    from botocore.config import Config
 
-    return boto3.client("servicediscovery")
+    # Short timeouts (botocore's are 60 s): a call that hangs delays the next refresh and the
+    # control plane's shutdown, which waits for the worker thread. Retries stay the chain's.
+    return boto3.client("servicediscovery", config=Config(connect_timeout=5, read_timeout=10))
 
 
 class CloudMapDiscovery:
