@@ -155,9 +155,11 @@ class CloudMapDiscovery:
         while True:
             self._kick.clear()  # before asking: a kick during the calls means ask again
             wanted = set(queries())
-            if wanted and await self.refresh(wanted):
-                await on_change()
-            elif not wanted:
-                await self.refresh(())
+            try:
+                # No query left: refresh(()) only forgets the old answers.
+                if await self.refresh(wanted) and wanted:
+                    await on_change()
+            except Exception:  # a republish bug must not stop discovery: keep serving, say why
+                log.exception("cloud map change not served (internal error)")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.interval)

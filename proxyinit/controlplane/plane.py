@@ -162,7 +162,7 @@ class ControlPlane:
         """Cloud Map answered differently: translate again the meshes that ask it."""
         # Under the store's write lock, so a write's prepare -> commit -> publish never
         # interleaves with this one (it would publish a snapshot made before the new answer).
-        lock = self.store._lock if self.store is not None else contextlib.nullcontext()
+        lock = self.store.write_lock if self.store is not None else contextlib.nullcontext()
         async with lock:
             models = {n: m for n, m in self._models().items() if m.cloud_map_queries()}
             try:
