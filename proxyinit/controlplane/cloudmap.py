@@ -3,7 +3,7 @@
 Every `interval` seconds (and at once when a mesh names a query not asked yet) each query of the
 served meshes is answered by Cloud Map's DiscoverInstances through boto3, with the standard
 credential chain and region (AWS_* variables, ~/.aws, instance roles; the endpoint too, e.g.
-AWS_ENDPOINT_URL_SERVICEDISCOVERY). The calls run in a worker thread, off the event loop. When a
+AWS_ENDPOINT_URL_SERVICEDISCOVERY). The calls run in a daemon thread, off the event loop. When a
 query's answer changes, `on_change` republishes; translation reads the answers as data
 (MeshModel.discovered) through `translator`. When Cloud Map cannot be reached, the last known
 instances keep being served, with one log line per failure and the query's `status()`.
@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from types import MappingProxyType
@@ -54,13 +55,39 @@ def discover_instances(client, query: CloudMapQuery) -> tuple[CloudMapInstance, 
     return tuple(sorted(_instance(item) for item in answer.get("Instances", ())))
 
 
+def _in_daemon_thread(function: Callable, *args) -> asyncio.Future:
+    """`function(*args)` in a daemon thread of its own. Not asyncio.to_thread: asyncio.run waits
+    for the default executor's threads at exit, so a call hanging on an unreachable Cloud Map
+    would hold SIGTERM up for boto3's timeouts and retries; a daemon thread is left behind."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result, error) -> None:
+        if not future.done():  # cancelled meanwhile (the control plane is stopping)
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def work() -> None:
+        try:
+            result, error = function(*args), None
+        except Exception as err:
+            result, error = None, err
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="cloud-map", daemon=True).start()
+    return future
+
+
 def boto3_client():
     """A servicediscovery client from the standard chain; ImportError says what to install."""
     import boto3  # lazy: only meshes with awsCloudMap nodes need it
     from botocore.config import Config
 
-    # Short timeouts (botocore's are 60 s): a call that hangs delays the next refresh and the
-    # control plane's shutdown, which waits for the worker thread. Retries stay the chain's.
+    # Short timeouts (botocore's are 60 s): a call that hangs delays every query's next
+    # refresh (they are asked one after the other). Retries stay the chain's (AWS_MAX_ATTEMPTS).
     return boto3.client("servicediscovery", config=Config(connect_timeout=5, read_timeout=10))
 
 
@@ -117,7 +144,7 @@ class CloudMapDiscovery:
 
     async def _refresh_one(self, query: CloudMapQuery) -> bool:
         try:
-            instances = await asyncio.to_thread(self._discover, query)
+            instances = await _in_daemon_thread(self._discover, query)
         except Exception as err:  # any failure: keep serving what we knew, say so once per try
             kept = len(self._answers.get(query, ()))
             log.warning(

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -186,3 +189,36 @@ def test_serve_refuses_a_bad_cloud_map_interval(tmp_path):
         )
         assert process.returncode == 2, (bad, process.stderr)
         assert f"--cloud-map-interval={bad!r}" in process.stderr, process.stderr
+
+
+def test_serve_stops_on_sigterm_while_a_cloud_map_call_hangs(tmp_path):
+    # A Cloud Map endpoint that takes the connection and never answers (a black-holed AWS): the
+    # call is in flight when SIGTERM comes; the control plane must not wait for boto3's timeout.
+    mesh_file = tmp_path / "mesh.json"
+    mesh_file.write_text(json.dumps(_mesh()))
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        hole.settimeout(20)
+        env = {**os.environ, **FakeCloudMap().env, "AWS_MAX_ATTEMPTS": "1"}
+        env["AWS_ENDPOINT_URL_SERVICEDISCOVERY"] = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
+            + ["--xds", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert process.stdout.readline().startswith("ready")
+            connection, _ = hole.accept()  # the DiscoverInstances call is waiting on us now
+            process.send_signal(signal.SIGTERM)
+            # A liveness bound, not a speed goal: boto3's read timeout (10 s) is what it must
+            # not wait for.
+            assert process.wait(timeout=5) == 0
+            connection.close()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=10)
