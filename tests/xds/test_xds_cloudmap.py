@@ -222,3 +222,28 @@ def test_serve_stops_on_sigterm_while_a_cloud_map_call_hangs(tmp_path):
             if process.poll() is None:
                 process.kill()
             process.communicate(timeout=10)
+
+
+async def test_a_failed_republish_is_logged_and_discovery_goes_on(cloud_map, caplog):
+    cloud_map.register(NS, SVC, "i-1", AWS_INSTANCE_IPV4="198.18.0.11")
+    discovery = CloudMapDiscovery(interval=0.05)
+    calls: list[int] = []
+    seen = [asyncio.Event(), asyncio.Event()]
+
+    async def on_change():
+        calls.append(len(discovery.with_answers_for([QUERY])[QUERY]))
+        seen[len(calls) - 1].set()
+        if len(calls) == 1:
+            raise RuntimeError("translator bug")
+
+    task = asyncio.create_task(discovery.run(lambda: [QUERY], on_change))
+    try:
+        with caplog.at_level(logging.ERROR, logger="proxyinit.controlplane.cloudmap"):
+            await asyncio.wait_for(seen[0].wait(), 15)
+            cloud_map.register(NS, SVC, "i-2", AWS_INSTANCE_IPV4="198.18.0.12")
+            await asyncio.wait_for(seen[1].wait(), 15)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert calls == [1, 2]
+    assert any("not served" in r.getMessage() for r in caplog.records), caplog.text
