@@ -82,9 +82,12 @@ def _in_daemon_thread(function: Callable, *args) -> asyncio.Future:
 
 
 def boto3_client():
-    """A servicediscovery client from the standard chain; ImportError says what to install."""
-    import boto3  # lazy: only meshes with awsCloudMap nodes need it
-    from botocore.config import Config
+    """A servicediscovery client from the standard chain; without boto3, says what to install."""
+    try:
+        import boto3  # lazy: only meshes with awsCloudMap nodes need it
+        from botocore.config import Config
+    except ImportError:
+        raise RuntimeError("boto3 is not installed: pip install 'proxyinit[cloudmap]'") from None
 
     # Short timeouts (botocore's are 60 s): a call that hangs delays every query's next
     # refresh (they are asked one after the other). Retries stay the chain's (AWS_MAX_ATTEMPTS).

@@ -247,3 +247,11 @@ async def test_a_failed_republish_is_logged_and_discovery_goes_on(cloud_map, cap
         await asyncio.gather(task, return_exceptions=True)
     assert calls == [1, 2]
     assert any("not served" in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_without_boto3_the_status_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` raises ImportError
+    discovery = CloudMapDiscovery()
+    assert not await discovery.refresh([QUERY])
+    status = discovery.status()[str(QUERY)]
+    assert status["state"] == "UNREACHABLE" and "proxyinit[cloudmap]" in status["error"], status
