@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.01,
         help="mesh file poll interval, seconds (default 0.01: a stat call; read only on change)",
     )
+    serve.add_argument(
+        "--cloud-map-interval",
+        default="10",
+        help="seconds between AWS Cloud Map DiscoverInstances calls for awsCloudMap nodes "
+        "(default 10; boto3's standard credential chain and region)",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(handler=run_serve)
 
@@ -115,6 +121,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--poll-interval={args.poll_interval!r}: expected a positive number of seconds"
         )
+    cloud_map_interval = _interval(args.cloud_map_interval, "--cloud-map-interval")
     xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
     debug = (
         parse_endpoint(args.debug, "--debug", allow_unix=False, allow_port_zero=True)
@@ -147,9 +154,26 @@ def run_serve(args: argparse.Namespace) -> int:
         debug=debug,
         certs=args.certs,
         metrics=metrics,
+        cloud_map_interval=cloud_map_interval,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))
+
+
+def _interval(raw: str, flag: str) -> float:
+    """A finite number of seconds, 0.1 to a day (argparse's float takes nan and inf)."""
+    import math
+
+    from proxyinit.contract import echo
+    from proxyinit.errors import ConfigError
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.1 <= value <= 86400:  # False for nan too
+        raise ConfigError(f"{flag}={echo(raw)}: expected seconds from 0.1 to 86400")
+    return value
 
 
 def _warn_if_exposed(xds, debug, api, metrics=None) -> None:

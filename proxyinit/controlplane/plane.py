@@ -11,6 +11,7 @@ Two modes, one wiring:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -20,10 +21,12 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
+from proxyinit.controlplane.cloudmap import CloudMapDiscovery
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedStore, XdsMetrics
 from proxyinit.controlplane.publisher import Translator
 from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.debug import DebugServer
@@ -64,6 +67,7 @@ class ControlPlane:
         callbacks: Iterable[Callbacks] = (),
         certs: str | None = None,
         metrics: Endpoint | None = None,
+        cloud_map_interval: float = 10.0,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
@@ -75,10 +79,15 @@ class ControlPlane:
         # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
         self.certificates = None if certs is None else CertificateDirectory(certs)
         self._certs_task: asyncio.Task | None = None
+        # awsCloudMap nodes: translation sees what Cloud Map last answered (controlplane/cloudmap.py)
+        self.cloud_map = CloudMapDiscovery(cloud_map_interval)
+        self._file_meshes: dict[str, MeshModel] = {}
         # Always measured (a registry of this plane's own); served only with `metrics`.
         self.metrics, self.metrics_endpoint = PlaneMetrics(), metrics
         self.metrics_server = None
-        self.publisher = TimedPublisher(self.cache, translate, self.metrics, self.certificates)
+        self.publisher = TimedPublisher(
+            self.cache, self.cloud_map.translator(translate), self.metrics, self.certificates
+        )
         self.ads = AggregatedDiscoveryService(
             self.cache,
             [self.registry, XdsMetrics(self.metrics), *callbacks],
@@ -90,11 +99,12 @@ class ControlPlane:
         self.debug_server: DebugServer | None = None
         self._grpc_server = None
         self._watch_task: asyncio.Task | None = None
+        self._cloud_map_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Load and publish the initial meshes (ConfigError if bad), then start serving."""
         if self.source is not None:
-            self.publisher.replace(self.source.load())
+            self._replace(self.source.load())
         else:
             self._open_store()
         self._grpc_server, self.xds_port = await start_server(self.ads, self.xds.grpc_target())
@@ -110,6 +120,7 @@ class ControlPlane:
                 self.debug.host,
                 self.debug.port,
                 problems=self.publisher.problems,
+                sections={"cloudMap": self.cloud_map.status},
             )
             await self.debug_server.start()
         if self.metrics_endpoint is not None:
@@ -120,6 +131,9 @@ class ControlPlane:
             self._watch_task = asyncio.create_task(self._watch())
         if self.certificates is not None:
             self._certs_task = asyncio.create_task(self._watch_certs())
+        self._cloud_map_task = asyncio.create_task(
+            self.cloud_map.run(self._cloud_map_queries, self._republish_cloud_map)
+        )
 
     def _open_store(self) -> None:
         from proxyinit.store.meshes import MeshStore
@@ -154,7 +168,7 @@ class ControlPlane:
     async def _watch(self) -> None:
         async for meshes in self.source.changes():
             try:
-                self.publisher.replace(meshes)
+                self._replace(meshes)
             except ConfigError as err:
                 log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
             except Exception:  # a translator bug must not stop the watch: keep serving, say why
@@ -170,6 +184,28 @@ class ControlPlane:
                 self.publisher.retranslate()
             except Exception:  # keep watching: the next change or mesh edit may fix it
                 log.exception("certificates changed but the meshes could not be served again")
+
+    def _replace(self, meshes: dict[str, MeshModel]) -> None:
+        self.publisher.replace(meshes)
+        self._file_meshes = dict(meshes)  # what Cloud Map answers are republished into
+
+    def _models(self) -> dict[str, MeshModel]:
+        return dict(self.store.meshes) if self.store is not None else self._file_meshes
+
+    def _cloud_map_queries(self) -> set:
+        return set().union(*(model.cloud_map_queries() for model in self._models().values()))
+
+    async def _republish_cloud_map(self) -> None:
+        """Cloud Map answered differently: translate again the meshes that ask it."""
+        # Under the store's write lock, so a write's prepare -> commit -> publish never
+        # interleaves with this one (it would publish a snapshot made before the new answer).
+        lock = self.store.write_lock if self.store is not None else contextlib.nullcontext()
+        async with lock:
+            models = {n: m for n, m in self._models().items() if m.cloud_map_queries()}
+            try:
+                self.publisher.publish(self.publisher.prepare(models))
+            except ConfigError as err:
+                log.error("cloud map change not served, the last config keeps serving: %s", err)
 
     def ports(self) -> str:
         """`xds N [api N] [debug N] [metrics N]`: what a script starting us with port 0 waits for."""
@@ -187,6 +223,10 @@ class ControlPlane:
             self._certs_task.cancel()
             await asyncio.gather(self._certs_task, return_exceptions=True)
             self._certs_task = None
+        if self._cloud_map_task is not None:
+            self._cloud_map_task.cancel()
+            await asyncio.gather(self._cloud_map_task, return_exceptions=True)
+            self._cloud_map_task = None
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)

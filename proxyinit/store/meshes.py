@@ -107,6 +107,11 @@ class MeshStore:
             key=lambda r: r.key.name,
         )
 
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """Held by every write from validate to publish; hold it to publish from outside."""
+        return self._lock
+
     def meshes_records(self) -> list[Record]:
         return sorted(
             (r for k, r in self.records.items() if k.kind == "Mesh"), key=lambda r: r.key.name

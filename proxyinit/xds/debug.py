@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Mapping
 
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.server import StreamRegistry
@@ -55,9 +56,12 @@ class DebugServer:
         host: str = "127.0.0.1",
         port: int = 0,
         problems=None,
+        sections: Mapping[str, Callable[[], object]] | None = None,
     ):
         self.cache, self.registry = cache, registry
         self.problems = problems  # () -> {node id: [why]}, the producer's notes
+        # More top-level keys of `/`, from the producer (e.g. the control plane's Cloud Map status).
+        self.sections = dict(sections or {})
         self.host, self.port = host, port
         self._server: asyncio.base_events.Server | None = None
 
@@ -98,7 +102,9 @@ class DebugServer:
         if target not in ("/", "/nodes"):
             return 404, {"error": f"no such path {target}; try /"}
         problems = self.problems() if self.problems is not None else None
-        return 200, debug_state(self.cache, self.registry, problems)
+        state = debug_state(self.cache, self.registry, problems)
+        state.update({name: section() for name, section in self.sections.items()})
+        return 200, state
 
 
 async def _write_response(writer: asyncio.StreamWriter, status: int, body: dict) -> None:

@@ -95,11 +95,11 @@ CASES = [
         [GW, "spec.backendDefault", "unknown or unsupported field"],
     ),
     (
-        "cloudmap-discovery",
-        lambda r: _gw(r).update(
-            serviceDiscovery={"awsCloudMap": {"namespaceName": "x", "serviceName": "y"}}
+        "cloudmap-and-dns-discovery",
+        lambda r: _gw(r)["serviceDiscovery"].update(
+            awsCloudMap={"namespaceName": "x", "serviceName": "y"}
         ),
-        [GW, "spec.serviceDiscovery.awsCloudMap", "unknown or unsupported field"],
+        [GW, "spec.serviceDiscovery", "give exactly one of"],
     ),
     (
         "bad-hostname",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from proxyinit.mesh.model.base import PortMapping
+from proxyinit.mesh.model.cloudmap import CloudMapInstance, CloudMapQuery
 from proxyinit.mesh.model.gateway import GatewayRoute, VirtualGateway
 from proxyinit.mesh.model.problems import resource_error
 from proxyinit.mesh.model.resources import (
@@ -37,6 +38,11 @@ class MeshModel:
     gateway_routes: Mapping[str, tuple[GatewayRoute, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # What AWS Cloud Map answered for each awsCloudMap query, as the control plane last saw it
+    # (controlplane/cloudmap.py); not part of the spec: translation reads it as data.
+    discovered: Mapping[CloudMapQuery, tuple[CloudMapInstance, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def name(self) -> str:
@@ -49,10 +55,15 @@ class MeshModel:
     def ip_preference(self, node: VirtualNode) -> str | None:
         """The node's DNS ipPreference, else the mesh's, else None (no preference)."""
         discovery = node.spec.service_discovery
-        if discovery is not None and discovery.dns.ip_preference is not None:
-            return discovery.dns.ip_preference
+        if discovery is not None and discovery.ip_preference is not None:
+            return discovery.ip_preference
         mesh_discovery = self.mesh.spec.service_discovery
         return None if mesh_discovery is None else mesh_discovery.ip_preference
+
+    def cloud_map_queries(self) -> set[CloudMapQuery]:
+        """The DiscoverInstances queries of this mesh's awsCloudMap nodes."""
+        discoveries = (node.spec.service_discovery for node in self.nodes.values())
+        return {d.aws_cloud_map.query() for d in discoveries if d and d.aws_cloud_map}
 
     def node(self, name: str) -> VirtualNode:
         try:

@@ -27,6 +27,7 @@ from proxyinit.mesh.model.base import (
     ServiceName,
     TcpTimeout,
 )
+from proxyinit.mesh.model.cloudmap import AwsCloudMapServiceDiscovery
 from proxyinit.mesh.model.listener import ConnectionPool, HealthCheckPolicy, OutlierDetection
 from proxyinit.mesh.model.route import RouteSpec, WeightedTarget
 from proxyinit.mesh.model.tls import BackendDefaults, ClientPolicy, ListenerTls
@@ -145,8 +146,22 @@ class DnsServiceDiscovery(ApiModel):
 
 
 class ServiceDiscovery(ApiModel):
-    # awsCloudMap is not supported: refused as an unknown field rather than ignored.
-    dns: DnsServiceDiscovery
+    """A union in the API: exactly one of dns / awsCloudMap."""
+
+    dns: DnsServiceDiscovery | None = None
+    aws_cloud_map: AwsCloudMapServiceDiscovery | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ServiceDiscovery:
+        if (self.dns is None) == (self.aws_cloud_map is None):
+            raise ValueError(
+                "give exactly one of serviceDiscovery.dns, serviceDiscovery.awsCloudMap"
+            )
+        return self
+
+    @property
+    def ip_preference(self) -> str | None:
+        return (self.dns or self.aws_cloud_map).ip_preference
 
 
 class VirtualServiceBackend(ApiModel):

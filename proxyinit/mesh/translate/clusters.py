@@ -102,6 +102,20 @@ def dns_cluster(
     return cluster
 
 
+def eds_cluster(
+    name: str, protocol: str, config: cluster_pb2.Cluster.EdsClusterConfig
+) -> cluster_pb2.Cluster:
+    """A target virtual node whose endpoints come over EDS (AWS Cloud Map, translate/cloudmap.py)."""
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.EDS,
+        eds_cluster_config=config,
+        circuit_breakers=_circuit_breakers(),
+    )
+    _set_upstream_protocol(cluster, protocol)
+    return cluster
+
+
 def passthrough_cluster(name: str) -> cluster_pb2.Cluster:
     """ALLOW_ALL egress: connect to wherever the application meant to connect (original dst)."""
     return cluster_pb2.Cluster(

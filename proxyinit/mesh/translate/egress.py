@@ -27,7 +27,8 @@ from proxyinit.mesh.translate.client_tls import (
     originate_tls,
     tls_cluster_name,
 )
-from proxyinit.mesh.translate.clusters import dns_cluster, passthrough_cluster
+from proxyinit.mesh.translate.cloudmap import cloud_map_assignment, eds_cluster_config
+from proxyinit.mesh.translate.clusters import dns_cluster, eds_cluster, passthrough_cluster
 from proxyinit.mesh.translate.http import Clusters, catch_all_route, mesh_route
 from proxyinit.mesh.translate.parts import Parts
 from proxyinit.mesh.translate.policies import apply_target_policies
@@ -64,15 +65,21 @@ def _node_cluster(
         tls = None
     if tls is not None:
         name = tls_cluster_name(name, tls)
-    dns = node.spec.service_discovery.dns
-    cluster = dns_cluster(
-        name,
-        dns.hostname,
-        mapping.port,
-        mapping.protocol,
-        dns.response_type,
-        model.ip_preference(node),
-    )
+    dns, cloud_map = node.spec.service_discovery.dns, node.spec.service_discovery.aws_cloud_map
+    if cloud_map is not None:
+        cluster = eds_cluster(name, mapping.protocol, eds_cluster_config(name))
+        instances = model.discovered.get(cloud_map.query(), ())
+        preference = model.ip_preference(node)
+        parts.add_assignment(cloud_map_assignment(name, instances, mapping.port, preference))
+    else:
+        cluster = dns_cluster(
+            name,
+            dns.hostname,
+            mapping.port,
+            mapping.protocol,
+            dns.response_type,
+            model.ip_preference(node),
+        )
     target = next((x for x in node.spec.listeners if x.port_mapping == mapping), None)
     apply_target_policies(cluster, target)
     if tls is not None:

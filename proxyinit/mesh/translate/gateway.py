@@ -108,12 +108,15 @@ class _Reach:
         clusters = build(scratch)
         for secret in scratch.secrets.values():
             self.parts.add_secret(secret)
+        for assignment in scratch.assignments.values():  # Cloud Map endpoints, shared by copies
+            self.parts.add_assignment(assignment)
         out: Clusters = []
         for name, weight in clusters:
             cluster = type(scratch.clusters[name])()
             cluster.CopyFrom(scratch.clusters[name])
             cluster.name = f"{name}_via_{self.listener.port_mapping.port}"
-            cluster.load_assignment.cluster_name = cluster.name
+            if cluster.HasField("load_assignment"):  # an EDS cluster names its own assignment
+                cluster.load_assignment.cluster_name = cluster.name
             apply_listener_policies(cluster, self.listener)
             self.parts.add_cluster(cluster)
             out.append((cluster.name, weight))

@@ -26,6 +26,8 @@ class Parts:
     def add_secret(self, secret: Message) -> None:
         self.secrets[secret.name] = secret
 
+    assignments: dict[str, Message] = field(default_factory=dict)  # EDS (Cloud Map) endpoints
+
     def add_cluster(self, cluster: Message) -> None:
         known = self.clusters.setdefault(cluster.name, cluster)
         if known != cluster:
@@ -36,6 +38,11 @@ class Parts:
             raise AssertionError(f"two route configurations named {config.name!r}")
         self.route_configs[config.name] = config
 
+    def add_assignment(self, assignment: Message) -> None:
+        known = self.assignments.setdefault(assignment.cluster_name, assignment)
+        if known != assignment:
+            raise AssertionError(f"two different assignments named {assignment.cluster_name!r}")
+
     def add_listener(self, listener: Message) -> None:
         self.listeners.append(listener)
 
@@ -43,8 +50,8 @@ class Parts:
         """{type URL: resources}, each list sorted by name so the output is deterministic."""
         out = {
             CLUSTER: [self.clusters[name] for name in sorted(self.clusters)],
-            # Every cluster is STATIC, DNS or ORIGINAL_DST with inline endpoints: no EDS.
-            ENDPOINT: [],
+            # Only Cloud Map nodes' clusters are EDS; the others carry their endpoints inline.
+            ENDPOINT: [self.assignments[name] for name in sorted(self.assignments)],
             LISTENER: sorted(self.listeners, key=lambda listener: listener.name),
             ROUTE: [self.route_configs[name] for name in sorted(self.route_configs)],
         }

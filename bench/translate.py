@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Translation of a 1,000-node mesh that uses every feature, and the cost of one change.
+
+The mesh (`feature_mesh`): nodes of every protocol with healthCheck, connectionPool,
+outlierDetection, listener timeouts, a JSON access log and DNS or AWS Cloud Map discovery (every
+third node, 3 instances each), a mesh ipPreference; each node has 3 backends, half of the services
+node-provided, half router-provided (routes with header/gRPC matches, retries, timeouts and two
+weighted targets); one virtual gateway with 25 gateway routes. Measured, median of --runs:
+validate (parse + build), translate every node and gateway into snapshots (publisher.prepare),
+then one route weight change and one Cloud Map answer change: re-translate + publish, and how many
+nodes' config changed. No network, no Envoy.
+
+    .venv/bin/python -m bench.translate [--nodes 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+MESH = "bench"
+PROTOCOLS = ("http", "http2", "grpc", "tcp")
+# A port per protocol: a node's backends may not share an egress port with a tcp one.
+PORTS = {"http": 8080, "http2": 8081, "grpc": 8082, "tcp": 8083}
+DURATION = {"unit": "s", "value": 15}
+
+
+def _listener(protocol: str) -> dict:
+    check = {
+        "protocol": protocol,
+        "healthyThreshold": 2,
+        "unhealthyThreshold": 3,
+        "intervalMillis": 5000,
+        "timeoutMillis": 2000,
+        **({"path": "/ping"} if protocol in ("http", "http2") else {}),
+    }
+    pool = {
+        "http": {"maxConnections": 100, "maxPendingRequests": 50},
+        "http2": {"maxRequests": 100},
+        "grpc": {"maxRequests": 100},
+        "tcp": {"maxConnections": 100},
+    }[protocol]
+    timeout = {"idle": DURATION} if protocol == "tcp" else {"perRequest": DURATION}
+    return {
+        "portMapping": {"port": PORTS[protocol], "protocol": protocol},
+        "healthCheck": check,
+        "connectionPool": {protocol: pool},
+        "outlierDetection": {
+            "maxServerErrors": 5,
+            "interval": {"unit": "s", "value": 10},
+            "baseEjectionDuration": {"unit": "s", "value": 30},
+            "maxEjectionPercent": 50,
+        },
+        "timeout": {protocol: timeout},
+    }
+
+
+def _discovery(i: int) -> dict:
+    if i % 3 == 0:
+        attributes = [{"key": "stage", "value": "prod"}]
+        return {
+            "awsCloudMap": {
+                "namespaceName": f"{MESH}.local",
+                "serviceName": f"n{i}",
+                "attributes": attributes,
+            }
+        }
+    return {"dns": {"hostname": f"n{i}.{MESH}.local"}}
+
+
+def _node(i: int, n: int) -> dict:
+    backends = [f"s{(i + k) % n}.{MESH}.local" for k in (1, 2, 3)]
+    log = {
+        "file": {
+            "path": "/dev/stdout",
+            "format": {"json": [{"key": "code", "value": "%RESPONSE_CODE%"}]},
+        }
+    }
+    return {
+        "meshName": MESH,
+        "virtualNodeName": f"n{i}",
+        "spec": {
+            "listeners": [_listener(PROTOCOLS[i % 4])],
+            "serviceDiscovery": _discovery(i),
+            "backends": [{"virtualService": {"virtualServiceName": b}} for b in backends],
+            "logging": {"accessLog": log},
+        },
+    }
+
+
+def _route_spec(j: int, n: int, weight: int) -> dict:
+    protocol = PROTOCOLS[j % 4]
+    # Same protocol: j and j+4 are the same protocol (n is a multiple of 4).
+    action = {
+        "weightedTargets": [
+            {"virtualNode": f"n{j}", "weight": weight},
+            {"virtualNode": f"n{(j + 4) % n}", "weight": 1},
+        ]
+    }
+    if protocol == "tcp":
+        return {"tcpRoute": {"action": action, "timeout": {"idle": DURATION}}}
+    retry = {"maxRetries": 2, "perRetryTimeout": {"unit": "ms", "value": 500}}
+    if protocol == "grpc":
+        match = {"serviceName": "bench.Color", "methodName": "Get"}
+        retry["grpcRetryEvents"] = ["unavailable"]
+    else:
+        match = {"prefix": "/", "headers": [{"name": "x-canary", "match": {"exact": "1"}}]}
+        retry["httpRetryEvents"] = ["server-error"]
+    body = {
+        "match": match,
+        "action": action,
+        "retryPolicy": retry,
+        "timeout": {"perRequest": DURATION},
+    }
+    return (
+        {"priority": 1, f"{protocol}Route": body}
+        if protocol != "http2"
+        else {"priority": 1, "http2Route": body}
+    )
+
+
+def _service(j: int, n: int, weight: int) -> list[dict]:
+    name = f"s{j}.{MESH}.local"
+    if j % 2 == 0:
+        provider = {"virtualNode": {"virtualNodeName": f"n{j}"}}
+        return [{"meshName": MESH, "virtualServiceName": name, "spec": {"provider": provider}}]
+    protocol = PROTOCOLS[j % 4]
+    listener = {"portMapping": {"port": PORTS[protocol], "protocol": protocol}}
+    return [
+        {"meshName": MESH, "virtualRouterName": f"r{j}", "spec": {"listeners": [listener]}},
+        {
+            "meshName": MESH,
+            "virtualRouterName": f"r{j}",
+            "routeName": f"r{j}-route",
+            "spec": _route_spec(j, n, weight),
+        },
+        {
+            "meshName": MESH,
+            "virtualServiceName": name,
+            "spec": {"provider": {"virtualRouter": {"virtualRouterName": f"r{j}"}}},
+        },
+    ]
+
+
+def _gateway(routes: int) -> list[dict]:
+    listener = {"portMapping": {"port": 80, "protocol": "http"}}
+    out = [{"meshName": MESH, "virtualGatewayName": "gw", "spec": {"listeners": [listener]}}]
+    for k in range(routes):
+        target = {"virtualService": {"virtualServiceName": f"s{4 * k}.{MESH}.local"}}
+        spec = {"httpRoute": {"match": {"prefix": f"/g{k}"}, "action": {"target": target}}}
+        out.append(
+            {
+                "meshName": MESH,
+                "virtualGatewayName": "gw",
+                "gatewayRouteName": f"g{k}",
+                "spec": spec,
+            }
+        )
+    return out
+
+
+def feature_mesh(n: int, weight: int = 1) -> list[dict]:
+    """The resources (create-* shapes) of the benchmark mesh; `weight` moves route r1's weight."""
+    if n % 4:
+        raise SystemExit(f"--nodes={n}: expected a multiple of 4")
+    mesh = {
+        "meshName": MESH,
+        "spec": {
+            "egressFilter": {"type": "DROP_ALL"},
+            "serviceDiscovery": {"ipPreference": "IPv4_PREFERRED"},
+        },
+    }
+    out = [mesh] + [_node(i, n) for i in range(n)]
+    for j in range(n):
+        out += _service(j, n, weight if j == 1 else 1)
+    return out + _gateway(min(25, n // 4))
+
+
+def _discovered(model, changed: str | None = None):
+    """Three instances per Cloud Map query; `changed`: that service gets a fourth."""
+    from proxyinit.mesh.model.cloudmap import CloudMapInstance
+
+    found = {}
+    for query in model.cloud_map_queries():
+        count = 4 if query.service == changed else 3
+        base = int(query.service[1:])
+        found[query] = tuple(
+            CloudMapInstance(f"i-{k}", ipv4=f"198.18.{base // 250}.{(base % 250) + k}")
+            for k in range(count)
+        )
+    return dataclasses.replace(model, discovered=found)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def one_run(n: int) -> dict:
+    from proxyinit.controlplane.publisher import SnapshotPublisher
+    from proxyinit.mesh.model.meshfile import parse_resources
+    from proxyinit.xds.cache import SnapshotCache
+
+    resources, changed_resources = feature_mesh(n), feature_mesh(n, weight=5)
+    started = time.perf_counter()
+    model = _discovered(parse_resources(resources)[MESH])
+    validate = _ms(started)
+    publisher = SnapshotPublisher(SnapshotCache())
+    started = time.perf_counter()
+    prepared = publisher.prepare({MESH: model})
+    translate = _ms(started)
+    publisher.publish(prepared)
+    snapshots = len(prepared[MESH])
+    route_model = _discovered(parse_resources(changed_resources)[MESH])
+    started = time.perf_counter()
+    route_changed = len(publisher.publish(publisher.prepare({MESH: route_model})))
+    route_change = _ms(started)
+    cloud_model = _discovered(route_model, changed="n0")
+    started = time.perf_counter()
+    cloud_changed = len(publisher.publish(publisher.prepare({MESH: cloud_model})))
+    cloud_change = _ms(started)
+    return {
+        "validate": validate,
+        "translate": translate,
+        "snapshots": snapshots,
+        "route_change": route_change,
+        "route_changed": route_changed,
+        "cloud_change": cloud_change,
+        "cloud_changed": cloud_changed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs = [one_run(args.nodes) for _ in range(args.runs)]
+    first = runs[0]
+    print(f"{args.nodes} nodes, {first['snapshots']} snapshots (nodes + gateway), {args.runs} runs")
+    print(f"{'measure':<58}{'median ms':>12}{'min':>10}{'max':>10}")
+    rows = (
+        ("validate (parse + build_mesh)", "validate"),
+        ("translate every node and gateway (publisher.prepare)", "translate"),
+        (
+            f"route weight change: re-translate + publish ({first['route_changed']} changed)",
+            "route_change",
+        ),
+        (f"Cloud Map answer change: same ({first['cloud_changed']} changed)", "cloud_change"),
+    )
+    for label, key in rows:
+        values = [run[key] for run in runs]
+        print(
+            f"{label:<58}{statistics.median(values):>12.0f}{min(values):>10.0f}{max(values):>10.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
