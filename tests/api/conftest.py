@@ -128,6 +128,14 @@ class Server:
             raise AssertionError(f"aws {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         return result
 
+    def create_node(self, mesh: str, name: str, spec: dict, check: bool = True) -> AwsResult:
+        """`aws appmesh create-virtual-node` with `spec` as JSON."""
+        spec_json = json.dumps(spec)
+        return self.aws(
+            "create-virtual-node", "--mesh-name", mesh, "--virtual-node-name", name,
+            "--spec", spec_json, check=check,
+        )  # fmt: skip
+
     def debug_state(self) -> dict:
         """The xDS debug endpoint's document: per node, its streams and per type what was sent and acked."""
         import urllib.request

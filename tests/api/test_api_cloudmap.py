@@ -7,7 +7,6 @@ variables it inherits, as it would find AWS.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -24,19 +23,6 @@ CLOUD_MAP = {
     "attributes": [{"key": "stage", "value": "prod"}],
     "ipPreference": "IPv4_PREFERRED",
 }
-
-
-def _node(server: Server, name: str, spec: dict, check: bool = True):
-    return server.aws(
-        "create-virtual-node",
-        "--mesh-name",
-        MESH,
-        "--virtual-node-name",
-        name,
-        "--spec",
-        json.dumps(spec),
-        check=check,
-    )
 
 
 def _status(server: Server, timeout: float = 20.0) -> dict:
@@ -60,7 +46,7 @@ def test_aws_cloud_map_node_is_accepted_described_and_discovered(tmp_path, monke
             server.aws("create-mesh", "--mesh-name", MESH)
             listeners = [{"portMapping": {"port": 8080, "protocol": "http"}}]
             spec = {"listeners": listeners, "serviceDiscovery": {"awsCloudMap": CLOUD_MAP}}
-            created = _node(server, "color-vn", spec).json["virtualNode"]
+            created = server.create_node(MESH, "color-vn", spec).json["virtualNode"]
             assert created["spec"]["serviceDiscovery"] == {"awsCloudMap": CLOUD_MAP}
             described = server.aws(
                 "describe-virtual-node", "--mesh-name", MESH, "--virtual-node-name", "color-vn"
@@ -68,8 +54,8 @@ def test_aws_cloud_map_node_is_accepted_described_and_discovered(tmp_path, monke
             assert described["spec"] == created["spec"]
             # The aws CLI checks the union and lengths itself; the key pattern is the server's.
             bad = {"awsCloudMap": {**CLOUD_MAP, "attributes": [{"key": "a b", "value": "x"}]}}
-            refused = _node(
-                server, "bad-vn", {"listeners": listeners, "serviceDiscovery": bad}, False
+            refused = server.create_node(
+                MESH, "bad-vn", {"listeners": listeners, "serviceDiscovery": bad}, False
             )
             assert "(BadRequestException)" in refused.stderr
             assert "attributes" in refused.stderr and "key" in refused.stderr, refused.stderr

@@ -26,19 +26,6 @@ def node_spec(port: int = 9080, protocol: str = "http", hostname: str = "app.loc
     }
 
 
-def create_node(server, name: str, spec: dict, check: bool = True):
-    return server.aws(
-        "create-virtual-node",
-        "--mesh-name",
-        MESH,
-        "--virtual-node-name",
-        name,
-        "--spec",
-        json.dumps(spec),
-        check=check,
-    )
-
-
 @pytest.fixture(scope="module")
 def mesh_server(shared_server):
     shared_server.aws("create-mesh", "--mesh-name", MESH)
@@ -47,7 +34,7 @@ def mesh_server(shared_server):
 
 def test_listener_health_check_is_accepted_and_described(mesh_server):
     spec = node_spec(healthCheck=HEALTH)
-    created = create_node(mesh_server, "health-vn", spec).json["virtualNode"]
+    created = mesh_server.create_node(MESH, "health-vn", spec).json["virtualNode"]
     assert created["spec"]["listeners"][0]["healthCheck"] == HEALTH
     described = mesh_server.aws(
         "describe-virtual-node", "--mesh-name", MESH, "--virtual-node-name", "health-vn"
@@ -58,7 +45,7 @@ def test_listener_health_check_is_accepted_and_described(mesh_server):
 def test_bad_health_check_is_a_bad_request_naming_the_field(mesh_server):
     # The aws CLI checks the model's ranges itself; a missing http path is the server's rule.
     spec = node_spec(healthCheck={k: v for k, v in HEALTH.items() if k != "path"})
-    result = create_node(mesh_server, "bad-health-vn", spec, check=False)
+    result = mesh_server.create_node(MESH, "bad-health-vn", spec, check=False)
     assert "(BadRequestException)" in result.stderr
     assert "healthCheck" in result.stderr and "path is required" in result.stderr
     missing = mesh_server.aws(
@@ -73,7 +60,7 @@ def test_bad_health_check_is_a_bad_request_naming_the_field(mesh_server):
 
 
 def test_route_match_with_only_port_is_accepted(mesh_server):
-    create_node(mesh_server, "port-vn", node_spec(hostname="port.local"))
+    mesh_server.create_node(MESH, "port-vn", node_spec(hostname="port.local"))
     mesh_server.aws(
         "create-virtual-router",
         "--mesh-name",
@@ -217,10 +204,10 @@ def test_access_log_is_accepted_and_a_bad_format_refused(mesh_server):
     spec = node_spec(hostname="logged.local")
     pairs = [{"key": "code", "value": "%RESPONSE_CODE%"}]
     spec["logging"] = {"accessLog": {"file": {"path": "/dev/stdout", "format": {"json": pairs}}}}
-    created = create_node(mesh_server, "logged-vn", spec).json["virtualNode"]
+    created = mesh_server.create_node(MESH, "logged-vn", spec).json["virtualNode"]
     assert created["spec"]["logging"] == spec["logging"]
     spec["logging"]["accessLog"]["file"]["format"] = {"text": "%RESPONSE_CODE(x)%"}
-    result = create_node(mesh_server, "bad-log-vn", spec, check=False)
+    result = mesh_server.create_node(MESH, "bad-log-vn", spec, check=False)
     assert "(BadRequestException)" in result.stderr
     assert "logging.accessLog.file.format.text" in result.stderr, result.stderr
 
@@ -234,9 +221,11 @@ def test_connection_pool_and_outlier_detection_are_accepted(mesh_server):
     }
     pool = {"http": {"maxConnections": 10, "maxPendingRequests": 5}}
     spec = node_spec(hostname="pool.local", connectionPool=pool, outlierDetection=outlier)
-    listener = create_node(mesh_server, "pool-vn", spec).json["virtualNode"]["spec"]["listeners"][0]
+    listener = mesh_server.create_node(MESH, "pool-vn", spec).json["virtualNode"]["spec"][
+        "listeners"
+    ][0]
     assert listener["connectionPool"] == pool and listener["outlierDetection"] == outlier
     # VirtualNodeConnectionPool: the member must be the listener's protocol.
     spec = node_spec(hostname="pool.local", connectionPool={"tcp": {"maxConnections": 1}})
-    result = create_node(mesh_server, "bad-pool-vn", spec, check=False)
+    result = mesh_server.create_node(MESH, "bad-pool-vn", spec, check=False)
     assert "(BadRequestException)" in result.stderr and "connectionPool" in result.stderr

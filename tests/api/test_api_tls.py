@@ -27,19 +27,6 @@ def _spec(tls: dict, **extra) -> dict:
     }
 
 
-def _create(server, name: str, spec: dict, check: bool = True):
-    return server.aws(
-        "create-virtual-node",
-        "--mesh-name",
-        MESH,
-        "--virtual-node-name",
-        name,
-        "--spec",
-        json.dumps(spec),
-        check=check,
-    )
-
-
 @pytest.fixture(scope="module")
 def tls_server(shared_server):
     shared_server.aws("create-mesh", "--mesh-name", MESH)
@@ -69,7 +56,7 @@ def tls_server(shared_server):
 )
 def test_listener_tls_is_accepted_and_described(tls_server, name, tls):
     spec = _spec(tls)
-    created = _create(tls_server, name, spec).json["virtualNode"]["spec"]
+    created = tls_server.create_node(MESH, name, spec).json["virtualNode"]["spec"]
     assert created["listeners"] == spec["listeners"]
     described = tls_server.aws(
         "describe-virtual-node", "--mesh-name", MESH, "--virtual-node-name", name
@@ -93,7 +80,7 @@ def test_client_policies_are_accepted_and_described(tls_server):
         }
     }
     spec = {"backendDefaults": {"clientPolicy": default}, "backends": [backend]}
-    created = _create(tls_server, "front-vn", spec).json["virtualNode"]
+    created = tls_server.create_node(MESH, "front-vn", spec).json["virtualNode"]
     # `enforce` defaults to true (ClientPolicyTls): the server says so when it describes.
     backend["virtualService"]["clientPolicy"]["tls"]["enforce"] = True
     assert created["spec"]["backends"] == [backend]
@@ -105,7 +92,7 @@ def test_server_side_refusals_name_the_field(tls_server):
     spec["backendDefaults"] = {
         "clientPolicy": {"tls": {"ports": [70000], "validation": VALIDATION}}
     }
-    result = _create(tls_server, "bad-vn", spec, check=False)
+    result = tls_server.create_node(MESH, "bad-vn", spec, check=False)
     assert result.returncode != 0
     assert "BadRequestException" in result.stderr and "ports" in result.stderr, result.stderr
 
@@ -122,7 +109,7 @@ def test_a_certificate_missing_from_certs_is_the_status_reason_and_a_debug_probl
     try:
         server.aws("create-mesh", "--mesh-name", MESH)
         tls = {"mode": "STRICT", "certificate": {"acm": {"certificateArn": CERT}}}
-        _create(server, "acm-vn", _spec(tls))
+        server.create_node(MESH, "acm-vn", _spec(tls))
         url = f"{server.url}/v20190125/meshes/{MESH}/virtualNodes/acm-vn"
         with urllib.request.urlopen(url, timeout=10) as response:
             status = json.load(response)["status"]
