@@ -50,7 +50,9 @@ def server_credentials(settings: XdsAuthSettings):
     client certificates required), or None for plaintext."""
     if settings.tls_cert is None and settings.tls_key is None:
         if settings.client_ca is not None:
-            raise ConfigError("--xds-client-ca needs --xds-tls-cert and --xds-tls-key (the server's own)")
+            raise ConfigError(
+                "--xds-client-ca needs --xds-tls-cert and --xds-tls-key (the server's own)"
+            )
         return None
     if settings.tls_cert is None or settings.tls_key is None:
         raise ConfigError("--xds-tls-cert and --xds-tls-key: give both or neither")
@@ -58,7 +60,11 @@ def server_credentials(settings: XdsAuthSettings):
 
     chain = _read_pem(settings.tls_cert, "--xds-tls-cert", b"CERTIFICATE")
     key = _read_pem(settings.tls_key, "--xds-tls-key", b"PRIVATE KEY")
-    ca = _read_pem(settings.client_ca, "--xds-client-ca", b"CERTIFICATE") if settings.client_ca else None
+    ca = (
+        _read_pem(settings.client_ca, "--xds-client-ca", b"CERTIFICATE")
+        if settings.client_ca
+        else None
+    )
     return grpc.ssl_server_credentials(
         [(key, chain)], root_certificates=ca, require_client_auth=ca is not None
     )

@@ -77,4 +77,6 @@ async def check(
         authorize(peer, node_key)
     except PermissionDenied as err:
         log.warning("xds stream from %s refused: asks for node %s, %s", peer.address, node_key, err)
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"not allowed node {node_key}: {err}")
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED, f"not allowed node {node_key}: {err}"
+        )

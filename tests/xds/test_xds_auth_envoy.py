@@ -12,7 +12,7 @@ import pytest
 from proxyinit.mesh.runtime.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds import types
 from tests.support.xds_watch import watch
-from tests.xds.test_xds_auth import A, TOKEN_A, TOKEN_B, B, make_pki, serving
+from tests.xds.test_xds_auth import TOKEN_A, TOKEN_B, A, B, make_pki, serving
 
 pytestmark = pytest.mark.envoy
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxyinit.contract import DEFAULT_XDS_ADDRESS, ENVOY_ADMIN_PORT, NodeId, echo, parse_int
 from proxyinit.errors import ConfigError
@@ -56,7 +56,7 @@ class BootstrapSettings:
     admin_access_log: str = "/tmp/envoy_admin_access.log"
     log_level: str = "info"
     concurrency: int | None = None
-    xds_auth: XdsClientAuth = XdsClientAuth()
+    xds_auth: XdsClientAuth = field(default_factory=XdsClientAuth)
 
     @property
     def file_mode(self) -> int:
@@ -202,7 +202,7 @@ def _ads_grpc_service(auth: XdsClientAuth) -> dict:
     return service
 
 
-def _xds_cluster(xds: Endpoint, auth: XdsClientAuth = XdsClientAuth()) -> dict:
+def _xds_cluster(xds: Endpoint, auth: XdsClientAuth) -> dict:
     if xds.is_unix:
         address = {"pipe": {"path": xds.unix_path}}
     else:

@@ -73,7 +73,9 @@ def _write_atomically(path: str, text: str, mode: int = 0o644) -> None:
 
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8") as handle:
+        with open(
+            os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8"
+        ) as handle:
             handle.write(text)
         os.chmod(tmp, mode)
         if mode == 0o600 and os.geteuid() == 0:

@@ -46,9 +46,7 @@ class XdsClientAuth:
 
 def xds_auth_from_env(env: Mapping[str, str]) -> XdsClientAuth:
     """ConfigError naming the variable and its value for a missing file or a half-given pair."""
-    ca, cert, key = (
-        _file(env, f"APPMESH_XDS_TLS_{name}") for name in ("CA", "CERT", "KEY")
-    )
+    ca, cert, key = (_file(env, f"APPMESH_XDS_TLS_{name}") for name in ("CA", "CERT", "KEY"))
     if (cert is None) != (key is None):
         given, missing = ("CERT", "KEY") if cert else ("KEY", "CERT")
         raise ConfigError(
