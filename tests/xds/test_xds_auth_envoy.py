@@ -6,6 +6,7 @@ token is readable by Envoy's uid alone."""
 from __future__ import annotations
 
 import stat
+import subprocess
 
 import pytest
 
@@ -49,3 +50,31 @@ async def test_envoy_with_node_a_credentials_gets_a_config(tmp_path):
             assert envoy.run_as is None or bootstrap.stat().st_uid == envoy.run_as
         finally:
             await envoy.stop()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"APPMESH_XDS_ENDPOINT": "xds.example:15010"},  # CA alone: server authentication only
+        {"APPMESH_XDS_TLS_SERVER_NAME": "cp.mesh.internal", "cert": True},
+    ],
+)
+def test_envoy_validates_the_tls_bootstraps(tmp_path, env):
+    """The shapes the running test above does not start: Envoy parses and accepts them."""
+    from proxyinit.mesh.runtime.bootstrap import render_bootstrap, settings_from_env
+
+    pki = make_pki(tmp_path)
+    cert = {"APPMESH_XDS_TLS_CERT": str(pki.a.chain), "APPMESH_XDS_TLS_KEY": str(pki.a.key)}
+    env = {k: v for k, v in env.items() if k != "cert"} | (cert if env.get("cert") else {})
+    settings = settings_from_env(
+        {"APPMESH_VIRTUAL_NODE_NAME": A, "APPMESH_XDS_TLS_CA": str(pki.ca.path), **env}
+    )
+    config = tmp_path / "bootstrap.yaml"
+    config.write_text(render_bootstrap(settings))
+    result = subprocess.run(
+        [find_envoy_binary(), "--mode", "validate", "-c", str(config), "--disable-hot-restart"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
