@@ -3,7 +3,8 @@
 The server only reads the `SnapshotCache`; it never knows how snapshots are made. Each stream:
 1. reads its first request and binds the stream to the cache key that `node_key` makes of its
    Node for the stream's whole life (refused -> INVALID_ARGUMENT, no snapshot for it ->
-   NOT_FOUND), so a node can never receive another node's config;
+   NOT_FOUND), so a node can never receive another node's config; with an `authorize`
+   (xds/auth.py) the peer's credential must name that node, first and later (PERMISSION_DENIED);
 2. then reacts to two things only, both of which just set the stream's wake-up Event: a request
    from Envoy (a reader task queues it) and a cache change for *its* node;
 3. on each wake-up applies the queued requests to its `StreamState` (nonce/ACK/NACK rules live
