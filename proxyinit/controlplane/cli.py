@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _add_source_and_address_options(serve)
     _add_api_options(serve)
+    _add_xds_auth_options(serve)
     serve.add_argument(
         "--poll-interval",
         type=float,
@@ -99,12 +100,39 @@ def _add_api_options(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_xds_auth_options(serve: argparse.ArgumentParser) -> None:
+    """Who may ask for what on the xDS port (controlplane/xds_auth.py)."""
+    for flag, meaning in (
+        ("--xds-tls-cert", "the xDS server's certificate chain (PEM): serve TLS"),
+        ("--xds-tls-key", "the private key of --xds-tls-cert (PEM)"),
+        (
+            "--xds-client-ca",
+            "require client certificates from this CA (PEM); the certificate's SPIFFE id "
+            "spiffe://TD/mesh/M/virtualNode/V (or CN mesh/M/virtualNode/V) names the only node "
+            "it may ask for",
+        ),
+        (
+            "--xds-tokens",
+            "require a token per node: `NODE_ID TOKEN` lines; Envoy sends "
+            "`authorization: Bearer TOKEN` (read again when the file changes)",
+        ),
+    ):
+        serve.add_argument(flag, default=None, metavar="FILE", help=meaning)
+    serve.add_argument(
+        "--xds-trust-domain",
+        default=None,
+        metavar="TD",
+        help="with --xds-client-ca: the SPIFFE trust domain a client certificate's id must be in",
+    )
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
+    from proxyinit.controlplane.xds_auth import check_exposure, settings_from_args
     from proxyinit.errors import ConfigError
     from proxyinit.xds.endpoint import parse_endpoint
 
@@ -140,10 +168,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
         keys = load_keys(args.api_keys) if args.api_keys else None
         region = check_region(args.region)
+    xds_auth = settings_from_args(args)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _warn_if_exposed(xds, debug, api if args.db else None, metrics)
+    check_exposure(xds, xds_auth, args.certs)
+    _warn_if_exposed(
+        xds,
+        debug,
+        api if args.db else None,
+        metrics,
+        xds_authenticated=xds_auth.authenticates,
+        api_authenticated=keys is not None,
+    )
     plane = ControlPlane(
         xds,
         mesh_file=FileMeshSource(args.mesh_file, args.poll_interval) if args.mesh_file else None,
@@ -155,6 +192,7 @@ def run_serve(args: argparse.Namespace) -> int:
         certs=args.certs,
         metrics=metrics,
         cloud_map_interval=cloud_map_interval,
+        xds_auth=xds_auth,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))
@@ -176,17 +214,24 @@ def _interval(raw: str, flag: str) -> float:
     return value
 
 
-def _warn_if_exposed(xds, debug, api, metrics=None) -> None:
+def _warn_if_exposed(
+    xds, debug, api, metrics=None, *, xds_authenticated=False, api_authenticated=False
+) -> None:
     import logging
 
     log = logging.getLogger("proxyinit.controlplane")
-    for endpoint, flag, what in (
-        (xds, "--xds", "read the mesh config"),
-        (debug, "--debug", "read the mesh config"),
-        (api, "--api", "change the mesh"),
-        (metrics, "--metrics", "read the mesh names and traffic of the control plane"),
+    for endpoint, flag, what, authenticated in (
+        (
+            xds,
+            "--xds",
+            "claim any node id and read its config (no --xds-client-ca or --xds-tokens)",
+            xds_authenticated,
+        ),
+        (debug, "--debug", "read the mesh config", False),
+        (api, "--api", "change the mesh (no --api-keys)", api_authenticated),
+        (metrics, "--metrics", "read the mesh names and traffic of the control plane", False),
     ):
-        if endpoint is not None and not endpoint.is_loopback:
+        if endpoint is not None and not endpoint.is_loopback and not authenticated:
             log.warning(
                 "%s %s is not loopback: anyone who can reach it can %s", flag, endpoint, what
             )

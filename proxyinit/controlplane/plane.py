@@ -25,6 +25,7 @@ from proxyinit.controlplane.cloudmap import CloudMapDiscovery
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedStore, XdsMetrics
 from proxyinit.controlplane.publisher import Translator
+from proxyinit.controlplane.xds_auth import NodeAuthorizer, XdsAuthSettings, server_credentials
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
@@ -68,6 +69,7 @@ class ControlPlane:
         certs: str | None = None,
         metrics: Endpoint | None = None,
         cloud_map_interval: float = 10.0,
+        xds_auth: XdsAuthSettings | None = None,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
@@ -88,10 +90,14 @@ class ControlPlane:
         self.publisher = TimedPublisher(
             self.cache, self.cloud_map.translator(translate), self.metrics, self.certificates
         )
+        # Who may ask for which node (controlplane/xds_auth.py); None: anyone, for any node.
+        self.xds_auth = xds_auth or XdsAuthSettings()
+        self._xds_credentials = server_credentials(self.xds_auth)  # bad PEMs: ConfigError now
         self.ads = AggregatedDiscoveryService(
             self.cache,
             [self.registry, XdsMetrics(self.metrics), *callbacks],
             node_key=app_mesh_node_key,
+            authorize=NodeAuthorizer(self.xds_auth) if self.xds_auth.authenticates else None,
         )
         self.store = None
         self.api = None
@@ -107,7 +113,9 @@ class ControlPlane:
             self._replace(self.source.load())
         else:
             self._open_store()
-        self._grpc_server, self.xds_port = await start_server(self.ads, self.xds.grpc_target())
+        self._grpc_server, self.xds_port = await start_server(
+            self.ads, self.xds.grpc_target(), credentials=self._xds_credentials
+        )
         if self.xds.is_unix:
             # Envoy runs as uid 1337, not as us: it needs write permission to connect(). This is
             # no wider than the TCP default, which every local user can reach on loopback.

@@ -3,7 +3,8 @@
 The server only reads the `SnapshotCache`; it never knows how snapshots are made. Each stream:
 1. reads its first request and binds the stream to the cache key that `node_key` makes of its
    Node for the stream's whole life (refused -> INVALID_ARGUMENT, no snapshot for it ->
-   NOT_FOUND), so a node can never receive another node's config;
+   NOT_FOUND), so a node can never receive another node's config; with an `authorize`
+   (xds/auth.py) the peer's credential must name that node, first and later (PERMISSION_DENIED);
 2. then reacts to two things only, both of which just set the stream's wake-up Event: a request
    from Envoy (a reader task queues it) and a cache change for *its* node;
 3. on each wake-up applies the queued requests to its `StreamState` (nonce/ACK/NACK rules live
@@ -27,6 +28,7 @@ import grpc
 from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from proxyinit.xds import auth
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.stream import SHORT_TYPE_NAMES, RequestKind, StreamState
 
@@ -87,12 +89,15 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         cache: SnapshotCache,
         callbacks: Iterable[Callbacks] = (),
         node_key: NodeKey = node_id_of,
+        authorize: auth.Authorize | None = None,
     ):
         """`node_key` maps the first request's Node to the cache key of its snapshots (the
-        application's id grammar lives there, not here); ValueError refuses the stream."""
+        application's id grammar lives there, not here); ValueError refuses the stream.
+        `authorize` (xds/auth.py), if given, must allow the peer every node key a request names."""
         self.cache = cache
         self.callbacks: list[Callbacks] = list(callbacks)
         self.node_key = node_key
+        self.authorize = authorize
         self._stream_ids = itertools.count(1)
 
     def add_callbacks(self, callbacks: Callbacks) -> None:
@@ -108,7 +113,8 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             first = await anext(requests)
         except StopAsyncIteration:
             return
-        node_id = await self._bind_node(first, context)
+        peer = auth.PeerCredentials.of(context) if self.authorize is not None else None
+        node_id = await self._bind_node(first, context, peer)
         stream = StreamState(next(self._stream_ids), node_id, peer=context.peer() or "")
         wakeup = asyncio.Event()
         inbox: collections.deque = collections.deque([first])
@@ -120,7 +126,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         try:
             while True:
                 wakeup.clear()
-                if not await self._apply_requests(stream, inbox, context):
+                if not await self._apply_requests(stream, inbox, context, peer):
                     return
                 snapshot = self.cache.get_snapshot(node_id)
                 if snapshot is None:
@@ -152,26 +158,37 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
                 log.info("xds stream %d of %s closed", stream.stream_id, node_id)
 
     async def _bind_node(
-        self, first: discovery_pb2.DiscoveryRequest, context: grpc.aio.ServicerContext
+        self,
+        first: discovery_pb2.DiscoveryRequest,
+        context: grpc.aio.ServicerContext,
+        peer: auth.PeerCredentials | None,
     ) -> str:
         try:
             node_id = self.node_key(first.node)
         except ValueError as err:
             log.warning("xds stream refused: %s", err)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        # Before the snapshot lookup: an unauthorised peer must not learn which nodes exist.
+        await auth.check(self.authorize, peer, node_id, context)
         if self.cache.get_snapshot(node_id) is None:
             log.warning("xds stream refused: no configuration for node %s", node_id)
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no configuration for node {node_id}")
         return node_id
 
     async def _check_same_node(
-        self, stream: StreamState, node: core_pb2.Node, context: grpc.aio.ServicerContext
+        self,
+        stream: StreamState,
+        node: core_pb2.Node,
+        context: grpc.aio.ServicerContext,
+        peer: auth.PeerCredentials | None,
     ) -> None:
         """A stream stays bound to its first node: a request naming another ends it."""
         try:
             key = self.node_key(node)
         except ValueError:
             key = None
+        if key is not None:  # a credential for another node: PERMISSION_DENIED, not a typo
+            await auth.check(self.authorize, peer, key, context)
         if key != stream.node_id:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -179,7 +196,11 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             )
 
     async def _apply_requests(
-        self, stream: StreamState, inbox: collections.deque, context: grpc.aio.ServicerContext
+        self,
+        stream: StreamState,
+        inbox: collections.deque,
+        context: grpc.aio.ServicerContext,
+        peer: auth.PeerCredentials | None = None,
     ) -> bool:
         """Feed queued requests to the state machine; False when the stream should end."""
         while inbox:
@@ -187,7 +208,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
             if request is _END:
                 return False
             if request.HasField("node") and request.node.id:
-                await self._check_same_node(stream, request.node, context)
+                await self._check_same_node(stream, request.node, context, peer)
             kind = stream.on_request(request)
             self._log_request(stream, request, kind)
             for callbacks in self.callbacks:
@@ -248,14 +269,19 @@ async def start_server(
     address: str,
     *,
     options: list[tuple[str, object]] | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with `service` on `address` ("host:port" or "unix:///path").
 
     Returns the server and the bound TCP port (0 for unix sockets); port 0 picks a free port.
+    `credentials` (grpc.ssl_server_credentials): serve TLS instead of plaintext.
     """
     server = grpc.aio.server(options=options if options is not None else DEFAULT_SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(service, server)
-    port = server.add_insecure_port(address)
+    if credentials is not None:
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0 and not address.startswith("unix:"):
         raise OSError(f"could not bind the xDS server to {address}")
     await server.start()

@@ -4,6 +4,8 @@ SANs a test asks for, written as PEM files (readable by Envoy's uid, which reads
 from __future__ import annotations
 
 import datetime
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,18 +60,30 @@ class TestCa:
         path.write_bytes(data)
         path.chmod(0o644)  # Envoy runs as uid 1337 and reads the files itself
 
-    def leaf(self, name: str, san: str) -> Leaf:
+    def leaf(
+        self,
+        name: str,
+        san: str,
+        *,
+        uris: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        common_name: str | None = None,
+    ) -> Leaf:
+        """`san` is the DNS SAN (and the CN unless `common_name`); `uris` and `ips` more SANs
+        (SPIFFE ids, the xDS server's address)."""
         key = ec.generate_private_key(ec.SECP256R1())
+        sans = [x509.DNSName(san), *map(x509.UniformResourceIdentifier, uris)]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(san))
+            .subject_name(_name(common_name or san))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         leaf = Leaf(self.directory / f"{name}.pem", self.directory / f"{name}.key")

@@ -30,9 +30,10 @@ class Ads:
 class AdsClient:
     """One ADS stream; responses are read by a background task into a queue."""
 
-    def __init__(self, channel: grpc.aio.Channel, node_id: str | None):
+    def __init__(self, channel: grpc.aio.Channel, node_id: str | None, metadata=None):
         self.node_id = node_id
-        self.call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources()
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+        self.call = stub.StreamAggregatedResources(metadata=metadata)
         self.responses: asyncio.Queue = asyncio.Queue()
         self._first = True
         self._reader = asyncio.create_task(self._read())

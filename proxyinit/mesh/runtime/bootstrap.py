@@ -12,13 +12,16 @@ Variables (names and defaults as the App Mesh Envoy image documents them):
   ENVOY_ADMIN_ACCESS_LOG_FILE default /tmp/envoy_admin_access.log
   ENVOY_LOG_LEVEL             default info    (a command-line flag: see `envoy_flags`)
   ENVOY_CONCURRENCY           default unset   (a command-line flag: see `envoy_flags`)
+  APPMESH_XDS_TLS_CA, _CERT, _KEY, _SERVER_NAME, APPMESH_XDS_TOKEN_FILE: authenticating to the
+                              control plane (see xds_auth.py)
 
 Admin binds 127.0.0.1, not App Mesh's 0.0.0.0: the admin API can drain listeners and quit the
 server and has no authentication, so it must not be reachable from the network by default. Set
 ENVOY_ADMIN_ACCESS_ADDRESS=0.0.0.0 to get App Mesh's behaviour back.
 
 The ADS connection uses `envoy_grpc` to a static `xds_cluster` (HTTP/2) instead of App Mesh's
-`google_grpc` + AWS IAM credentials: the control plane is local and plaintext on loopback.
+`google_grpc` + AWS IAM credentials: plaintext on loopback, or TLS (mutual with a client
+certificate) and/or a token when the control plane authenticates Envoys (xds_auth.py).
 """
 
 from __future__ import annotations
@@ -26,10 +29,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxyinit.contract import DEFAULT_XDS_ADDRESS, ENVOY_ADMIN_PORT, NodeId, echo, parse_int
 from proxyinit.errors import ConfigError
+from proxyinit.mesh.runtime.xds_auth import (
+    XdsClientAuth,
+    initial_metadata,
+    transport_socket,
+    xds_auth_from_env,
+)
 from proxyinit.xds.endpoint import Endpoint, parse_endpoint
 
 LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
@@ -47,6 +56,12 @@ class BootstrapSettings:
     admin_access_log: str = "/tmp/envoy_admin_access.log"
     log_level: str = "info"
     concurrency: int | None = None
+    xds_auth: XdsClientAuth = field(default_factory=XdsClientAuth)
+
+    @property
+    def file_mode(self) -> int:
+        """A bootstrap carrying a token is readable by its owner only."""
+        return 0o600 if self.xds_auth.token is not None else 0o644
 
 
 def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
@@ -63,6 +78,7 @@ def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
         ),
         log_level=_log_level_from_env(env),
         concurrency=_int_from_env(env, "ENVOY_CONCURRENCY", None, 1, 1024),
+        xds_auth=xds_auth_from_env(env),
     )
 
 
@@ -169,21 +185,29 @@ def build_bootstrap(settings: BootstrapSettings) -> dict:
                 "transport_api_version": "V3",
                 # The server binds the stream to the node of the first request only.
                 "set_node_on_first_message_only": True,
-                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}],
+                "grpc_services": [_ads_grpc_service(settings.xds_auth)],
             },
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
         },
-        "static_resources": {"clusters": [_xds_cluster(settings.xds)]},
+        "static_resources": {"clusters": [_xds_cluster(settings.xds, settings.xds_auth)]},
     }
 
 
-def _xds_cluster(xds: Endpoint) -> dict:
+def _ads_grpc_service(auth: XdsClientAuth) -> dict:
+    service: dict = {"envoy_grpc": {"cluster_name": "xds_cluster"}}
+    metadata = initial_metadata(auth)
+    if metadata:
+        service["initial_metadata"] = metadata
+    return service
+
+
+def _xds_cluster(xds: Endpoint, auth: XdsClientAuth) -> dict:
     if xds.is_unix:
         address = {"pipe": {"path": xds.unix_path}}
     else:
         address = {"socket_address": {"address": xds.host, "port_value": xds.port}}
-    return {
+    cluster = {
         "name": "xds_cluster",
         # A hostname needs DNS; an IP literal or a socket path does not.
         "type": "STATIC" if xds.is_unix or xds.is_ip_literal else "STRICT_DNS",
@@ -199,6 +223,10 @@ def _xds_cluster(xds: Endpoint) -> dict:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
         },
     }
+    tls = transport_socket(auth, xds)
+    if tls is not None:
+        cluster["transport_socket"] = tls
+    return cluster
 
 
 def envoy_flags(settings: BootstrapSettings) -> list[str]:

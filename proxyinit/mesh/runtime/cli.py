@@ -39,11 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_envoy_bootstrap(args: argparse.Namespace) -> int:
     from proxyinit.mesh.runtime.bootstrap import render_bootstrap, settings_from_env
 
-    text = render_bootstrap(settings_from_env(os.environ))
+    settings = settings_from_env(os.environ)
+    text = render_bootstrap(settings)
     if args.output == "-":
         sys.stdout.write(text)
         return 0
-    _write_atomically(args.output, text)
+    _write_atomically(args.output, text, settings.file_mode)
     return 0
 
 
@@ -58,19 +59,27 @@ def run_envoy(args: argparse.Namespace) -> int:
         [*envoy_flags(settings), *extra],
         bootstrap_path=args.bootstrap,
         binary=args.envoy_binary,
+        mode=settings.file_mode,
     )
     return 1  # not reached: exec_envoy replaces the process or raises
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """Write then rename, so an Envoy starting concurrently never reads half a bootstrap."""
+def _write_atomically(path: str, text: str, mode: int = 0o644) -> None:
+    """Write then rename, so an Envoy starting concurrently never reads half a bootstrap.
+
+    `mode` 0600 (a token inside): created so from the start, and given to Envoy's uid as root."""
+    from proxyinit.contract import ENVOY_UID
     from proxyinit.errors import RuntimeFailure
 
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with open(
+            os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8"
+        ) as handle:
             handle.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
+        if mode == 0o600 and os.geteuid() == 0:
+            os.chown(tmp, ENVOY_UID, ENVOY_UID)
         os.replace(tmp, path)
     except OSError as err:
         try:

@@ -80,20 +80,27 @@ def exec_envoy(
     *,
     bootstrap_path: str | None = None,
     binary: str | None = None,
+    mode: int = 0o644,
 ) -> None:
     """Write the bootstrap and replace this process with Envoy (the sidecar container's command).
 
     exec, not a child: Envoy becomes the container's main process and gets its signals directly.
     As root, drops to uid/gid 1337 first (App Mesh's Envoy uid, exempted by the redirector).
-    The bootstrap file is left behind on purpose: Envoy reads it after we are gone.
+    The bootstrap file is left behind on purpose: Envoy reads it after we are gone. `mode` 0600
+    (it holds a token): owned by Envoy's uid, which reads it after the drop.
     """
     binary = binary or find_envoy_binary()
     if bootstrap_path is None:
         handle, bootstrap_path = tempfile.mkstemp(prefix="envoy-bootstrap-", suffix=".yaml")
         os.close(handle)
     try:
-        Path(bootstrap_path).write_text(bootstrap_yaml)
-        os.chmod(bootstrap_path, 0o644)
+        # Created (or cut) with `mode` before the write: a token is never world-readable.
+        handle = os.open(bootstrap_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        os.fchmod(handle, mode)
+        with open(handle, "w", encoding="utf-8") as out:
+            out.write(bootstrap_yaml)
+        if mode == 0o600 and os.geteuid() == 0:
+            os.chown(bootstrap_path, ENVOY_UID, ENVOY_UID)
     except OSError as err:
         raise RuntimeFailure(
             f"cannot write the Envoy bootstrap to {bootstrap_path!r}: {err.strerror or err}"
@@ -152,12 +159,19 @@ class EnvoyProcess:
         )
 
     async def start_node(
-        self, node: str, xds: str, *, admin_port: int = 0, timeout: float = 15.0
+        self,
+        node: str,
+        xds: str,
+        *,
+        admin_port: int = 0,
+        timeout: float = 15.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         """Start as the sidecar of virtual node `node` (mesh/M/virtualNode/V), or as the Envoy of a
         virtual gateway (mesh/M/virtualGateway/G), connected to `xds`,
         from the bootstrap `proxyinit envoy-bootstrap` writes for that environment (quiet logs,
-        one worker, admin access log in the work directory)."""
+        one worker, admin access log in the work directory); `env` adds variables (e.g.
+        APPMESH_XDS_TLS_*)."""
         from proxyinit.mesh.runtime.bootstrap import (
             envoy_flags,
             render_bootstrap,
@@ -173,6 +187,7 @@ class EnvoyProcess:
                 "ENVOY_ADMIN_ACCESS_LOG_FILE": str(self.workdir / "admin_access.log"),
                 "ENVOY_LOG_LEVEL": "warning",
                 "ENVOY_CONCURRENCY": "1",
+                **(env or {}),
             }
         )
         self.flags += envoy_flags(settings)
@@ -182,8 +197,10 @@ class EnvoyProcess:
         self, bootstrap_yaml: str, *, wait_ready: bool = True, timeout: float = 15.0
     ) -> None:
         bootstrap_path = self.workdir / "bootstrap.yaml"
-        bootstrap_path.write_text(bootstrap_yaml)
-        bootstrap_path.chmod(0o644)
+        bootstrap_path.touch(mode=0o600)
+        bootstrap_path.write_text(bootstrap_yaml)  # it may hold a token: Envoy's uid reads it alone
+        if self.run_as is not None:
+            os.chown(bootstrap_path, self.run_as, self.run_as)
         argv = self.command(bootstrap_path)
         if self.run_as is not None:
             argv = _as_user(self.run_as, argv)
