@@ -48,6 +48,7 @@ def test_keys_are_the_xds_type_urls():
 def test_colorapp_gateway_names_follow_app_mesh():
     resources = _translate("colorapp")
     assert [item.name for item in resources[LISTENER]] == [
+        "lds_dns_127.0.0.1_15053",  # ours: DNS capture (translate/dns.py)
         "lds_egress_0.0.0.0_15001",
         "lds_ingress_0.0.0.0_15000",
     ]
