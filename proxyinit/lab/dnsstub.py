@@ -1,9 +1,11 @@
 """A tiny DNS server and client for the DNS-capture tests (`python -m proxyinit.lab.dnsstub`).
 
-serve PORT NAME=ADDR[,NAME=ADDR..]: UDP on 0.0.0.0 and [::], answers A for the names
+serve PORT NAME=ADDR[,NAME=ADDR..]: UDP and TCP on 0.0.0.0 and [::], answers A for the names
   given (one answer each), NOERROR without answers for their other types, NXDOMAIN otherwise;
   prints "ready". A stand-in for a namespace's resolver, or for Envoy's DNS listener.
-query HOST PORT NAME [--uid U]: one A query over UDP, as uid U; prints the addresses or the rcode.
+  --udp-only: no TCP socket (a test's TCP probe may own the port).
+query HOST PORT NAME [--uid U] [--tcp]: one A query over UDP (or TCP), as uid U; prints the
+  addresses or the rcode.
 resolve NAME [--uid U]: getaddrinfo(NAME) as uid U, as an app does; prints the addresses.
 get NAME PORT PATH [--uid U]: getaddrinfo, then HTTP GET http://NAME:PORT/PATH as uid U; prints
   the body. Only the wire format this needs is implemented: one question, A answers.
@@ -53,22 +55,39 @@ def answer(query: bytes, records: dict[str, str]) -> bytes:
     return header + query[12:end] + answers
 
 
-def serve(port: int, records: dict[str, str]) -> None:
+def serve(port: int, records: dict[str, str], udp_only: bool = False) -> None:
+    """UDP and TCP (RFC 1035 4.2.2: a two-byte length before each message), both families."""
     selector = selectors.DefaultSelector()
     for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        selector.register(sock, selectors.EVENT_READ)
+        for kind in (socket.SOCK_DGRAM,) if udp_only else (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+            if kind == socket.SOCK_STREAM:
+                sock.listen(16)
+            selector.register(sock, selectors.EVENT_READ, kind)
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
-            packet, peer = key.fileobj.recvfrom(4096)
             try:
-                key.fileobj.sendto(answer(packet, records), peer)
-            except (IndexError, struct.error, UnicodeDecodeError):
+                if key.data == socket.SOCK_DGRAM:
+                    packet, peer = key.fileobj.recvfrom(4096)
+                    key.fileobj.sendto(answer(packet, records), peer)
+                else:
+                    serve_tcp(key.fileobj, records)
+            except (OSError, IndexError, struct.error, UnicodeDecodeError):
                 continue  # not a query we understand: no answer, as a real server might
+
+
+def serve_tcp(listener: socket.socket, records: dict[str, str]) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(2)
+        length = struct.unpack("!H", conn.recv(2, socket.MSG_WAITALL))[0]
+        reply = answer(conn.recv(length, socket.MSG_WAITALL), records)
+        conn.sendall(struct.pack("!H", len(reply)) + reply)
 
 
 def read_answers(reply: bytes) -> str:
@@ -87,15 +106,20 @@ def read_answers(reply: bytes) -> str:
     return " ".join(found) or "no answer"
 
 
-def query(host: str, port: int, name: str) -> str:
+def query(host: str, port: int, name: str, tcp: bool = False) -> str:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     ident = random.getrandbits(16)
     packet = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + encode_name(name)
     packet += struct.pack("!HH", A, IN)
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM) as sock:
         sock.settimeout(3)
-        sock.sendto(packet, (host, port))
-        return read_answers(sock.recv(4096))
+        if not tcp:
+            sock.sendto(packet, (host, port))
+            return read_answers(sock.recv(4096))
+        sock.connect((host, port))
+        sock.sendall(struct.pack("!H", len(packet)) + packet)
+        length = struct.unpack("!H", sock.recv(2, socket.MSG_WAITALL))[0]
+        return read_answers(sock.recv(length, socket.MSG_WAITALL))
 
 
 def resolve(name: str) -> str:
@@ -130,6 +154,7 @@ def main() -> None:
     s = sub.add_parser("serve")
     s.add_argument("port", type=int)
     s.add_argument("records")
+    s.add_argument("--udp-only", action="store_true")
     for mode, args in (
         ("query", ("host", "port", "name")),
         ("resolve", ("name",)),
@@ -139,14 +164,16 @@ def main() -> None:
         for arg in args:
             p.add_argument(arg, type=int if arg == "port" else str)
         p.add_argument("--uid", type=int)
+        p.add_argument("--tcp", action="store_true", help="query: over TCP")
     args = parser.parse_args()
     if args.mode == "serve":
-        serve(args.port, dict(item.split("=", 1) for item in args.records.split(",")))
+        records = dict(item.split("=", 1) for item in args.records.split(","))
+        serve(args.port, records, args.udp_only)
         return
     drop_to(args.uid)
     try:
         if args.mode == "query":
-            print(query(args.host, args.port, args.name))
+            print(query(args.host, args.port, args.name, args.tcp))
         elif args.mode == "resolve":
             print(resolve(args.name))
         else:

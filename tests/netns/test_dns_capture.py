@@ -50,9 +50,17 @@ def ask(ns: str, server: str, uid: int | None = 1000, port: int = 53) -> str:
 
 def with_resolvers(lab: Lab):
     topo = build_topology(lab)
-    lab.spawn(topo.peer, *dnsstub("serve", "53", f"upstream.test={REAL}"), ready_line="ready")
+    lab.spawn(
+        topo.peer,
+        *dnsstub("serve", "53", f"upstream.test={REAL}", "--udp-only"),
+        ready_line="ready",
+    )
     lab.spawn(topo.peer, *probe_command("serve", "resolver", "53"), ready_line="ready")
-    lab.spawn(topo.app, *dnsstub("serve", "15053", f"upstream.test={CAPTURED}"), ready_line="ready")
+    lab.spawn(
+        topo.app,
+        *dnsstub("serve", "15053", f"upstream.test={CAPTURED}", "--udp-only"),
+        ready_line="ready",
+    )
     lab.spawn(topo.app, *probe_command("serve", "dns", "15053"), ready_line="ready")
     return topo
 

@@ -10,8 +10,9 @@ rare hash collision between two backends changes nothing. Every other name is fo
 resolvers of the node's /etc/resolv.conf (c-ares' default when no resolvers are configured),
 by Envoy as uid 1337, which the redirector lets out.
 
-The listener is always served: the control plane cannot see the redirector's environment, and a
-UDP socket on loopback that nothing redirects to is harmless. Virtual gateways get none (no
+DNS over TCP is relayed to the resolver the app asked (tcp_relay). The listeners are always
+served: the control plane cannot see the redirector's environment, and loopback sockets that
+nothing redirects to are harmless. Virtual gateways get none (no
 redirector runs in front of them).
 """
 
@@ -28,8 +29,17 @@ from envoy.extensions.filters.udp.dns_filter.v3 import dns_filter_pb2
 from proxyinit.contract import DNS_PORT
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.resources import VirtualNode
+from proxyinit.mesh.translate.clusters import passthrough_cluster
 from proxyinit.mesh.translate.parts import Parts
-from proxyinit.mesh.translate.protos import duration_ms, pack
+from proxyinit.mesh.translate.protos import (
+    duration_ms,
+    loop_guard_chains,
+    original_dst_listener_filter,
+    pack,
+    socket_address,
+    tcp_filter_chain,
+    tcp_proxy,
+)
 
 V4_NETWORK = ipaddress.ip_network("240.240.0.0/16")
 V6_PREFIX = "2001:2::f0f0:"  # + the same 16-bit hash, in istio's IPv6 range (2001:2::/48)
@@ -37,6 +47,8 @@ ANSWER_TTL_MS = 30_000  # short: a service that goes away stops being answered w
 RESOLVER_TIMEOUT_MS = 5_000  # glibc's default per-try timeout
 MAX_PENDING_LOOKUPS = 256  # forwarded queries in flight; past that Envoy answers SERVFAIL
 _FILTER = "envoy.filters.udp.dns_filter"
+# Its own ORIGINAL_DST cluster, not the egress one: that one exists only with ALLOW_ALL.
+RELAY_CLUSTER = "cds_dns_tcp_passthrough"
 
 
 def listener_name(address: str, port: int) -> str:
@@ -111,9 +123,33 @@ def dns_listener(address: str, port: int, table: dns_table_pb2.DnsTable) -> list
     )
 
 
+def tcp_relay(port: int, dual_stack: bool) -> listener_pb2.Listener:
+    """DNS over TCP (a truncated answer's retry, `options use-vc`) redirected to the same port:
+    the DNS filter is UDP only, so this relays the connection to the resolver the app asked,
+    as Envoy's uid, past the egress filter. Names of the mesh are answered over UDP only."""
+    out = listener_pb2.Listener(
+        name=listener_name("tcp_127.0.0.1", port),
+        address=socket_address("127.0.0.1", port),
+        listener_filters=[original_dst_listener_filter()],
+        # A connection made to this port itself has itself as original destination: refuse it.
+        filter_chains=loop_guard_chains("dns_tcp", (port,)),
+        traffic_direction=base_pb2.OUTBOUND,
+    )
+    out.default_filter_chain.CopyFrom(
+        tcp_filter_chain("dns_tcp", None, tcp_proxy("dns_tcp", [(RELAY_CLUSTER, 1)]))
+    )
+    if dual_stack:
+        out.additional_addresses.add().address.CopyFrom(socket_address("::1", port))
+    return out
+
+
 def translate_dns(model: MeshModel, node: VirtualNode, parts: Parts, port: int = DNS_PORT) -> None:
-    """127.0.0.1:port, and [::1]:port when the node uses IPv6 (ip6tables REDIRECTs land there)."""
+    """127.0.0.1:port, and [::1]:port when the node uses IPv6 (ip6tables REDIRECTs land there):
+    UDP answered by the DNS filter, TCP relayed (tcp_relay)."""
     table = dns_table(model, node)
+    dual_stack = model.ip_preference(node) is not None
     parts.add_listener(dns_listener("127.0.0.1", port, table))
-    if model.ip_preference(node) is not None:
+    if dual_stack:
         parts.add_listener(dns_listener("::1", port, table))
+    parts.add_listener(tcp_relay(port, dual_stack))
+    parts.add_cluster(passthrough_cluster(RELAY_CLUSTER))
