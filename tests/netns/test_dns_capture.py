@@ -7,6 +7,7 @@ probe tagged `resolver`); the app namespace runs Envoy's stand-ins on the DNS po
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -136,3 +137,21 @@ def test_drift_is_reported_repaired_and_clean_removes_it(lab, backend):
     assert proxyinit(topo.app, "clean", backend=backend).returncode == 0
     assert proxyinit(topo.app, "status", env=CONFIG, backend=backend).returncode == 4
     assert ask(topo.app, PEER4) == REAL
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nftables"])
+def test_verify_proves_dns_capture_and_finds_it_missing(lab, backend):
+    app, peer = lab.add_namespace("pi-vdns"), lab.add_namespace("pi-vdnspeer")
+    lab.link(app, ["198.18.0.1/24", "2001:2::1/64"], peer, ["198.18.0.2/24", "2001:2::2/64"])
+    assert proxyinit(app, "apply", env=CONFIG, backend=backend).returncode == 0
+    result = proxyinit(app, "verify", "--json", env=CONFIG, backend=backend)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = json.loads(result.stdout)["checks"]
+    paths = {(c["path"], c["family"]) for c in checks if not c["skipped"]}
+    for path in ("dns", "dns-local", "dns-ignored-ip", "dns-tcp", "dns-uid", "dns-gid"):
+        assert {(path, "ipv4"), (path, "ipv6")} <= paths, path
+    without = env(ENABLE_IPV6="1", IGNORE_GID="1338", EGRESS_IGNORED_IP=f"{IGNORED4},{IGNORED6}")
+    assert proxyinit(app, "apply", env=without, backend=backend).returncode == 0
+    missing = proxyinit(app, "verify", env=CONFIG, backend=backend)
+    assert missing.returncode == 5
+    assert "dns: UDP datagram to 198.18.0.254:53 from uid 65534" in missing.stderr, missing.stderr
