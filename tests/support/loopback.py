@@ -18,12 +18,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def loopback_translator(ingress: int | None = None, egress: int | None = None):
     """translate_node with each listener moved to 127.0.0.1; `.ports` says where (name -> port)
     for a node's ingress and egress listeners."""
@@ -35,9 +29,12 @@ def loopback_translator(ingress: int | None = None, egress: int | None = None):
     def translate(model, node, **options):  # options: translate_node's (certificates)
         resources = translate_node(model, node, **options)
         for listener in resources[types.LISTENER]:
-            if listener.name.startswith("lds_dns_"):  # loopback already; a port of its own
-                address = listener.address.socket_address
-                address.port_value = ports.setdefault(listener.name, free_udp_port())
+            if listener.name.startswith("lds_dns_"):
+                # Loopback already. Port 0: Envoy picks a free one, and the config stays the
+                # same across translations and processes (versions are content hashes).
+                listener.address.socket_address.port_value = 0
+                for extra in listener.additional_addresses:
+                    extra.address.socket_address.port_value = 0
                 continue
             listener.address.socket_address.address = "127.0.0.1"
             # A virtual gateway's listeners keep their own ports (no Envoy binds them unless a
