@@ -20,6 +20,9 @@ INGRESS_PORT = 15000
 EGRESS_PORT = 15001
 PROXY_PORTS: tuple[int, ...] = (INGRESS_PORT, EGRESS_PORT)
 ENVOY_UID = 1337
+# Envoy's DNS listener (UDP, loopback): PROXYINIT_DNS_PORT on the redirector, the control
+# plane's --dns-port; istio's agent uses the same port for its DNS proxy.
+DNS_PORT = 15053
 ENVOY_ADMIN_PORT = 9901
 
 # Defaults of the control plane's listeners (loopback: see README "Security").

@@ -19,10 +19,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from proxyinit.contract import echo, log, parse_int, parse_port
+from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
 
 ENV_PREFIX = "APPMESH_"
+OWN_PREFIX = "PROXYINIT_"  # our additions to App Mesh's contract (e.g. DNS capture)
 # The original route manager always appended 22 so an operator could still SSH out of a task
 # whose rules were wrong; users rely on it, so we keep it (documented in README).
 ALWAYS_IGNORED_PORT = 22
@@ -188,6 +189,8 @@ class RedirectSettings(NamedTuple):
     ENABLE_IPV6: bool = False
     IGNORE_UIDS: tuple[int, ...] = ()  # every id of APPMESH_IGNORE_UID's comma list
     IGNORE_GIDS: tuple[int, ...] = ()
+    REDIRECT_DNS: bool = False  # PROXYINIT_REDIRECT_DNS: port 53 -> Envoy's DNS listener
+    DNS_PORT: int = DNS_PORT  # PROXYINIT_DNS_PORT
 
 
 # Variable (without prefix) -> parser of its non-blank text. Parsers raise ValueError(why).
@@ -201,6 +204,11 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "EGRESS_IGNORED_IP": parse_network_list,
     "EGRESS_IGNORED_PORTS": parse_port_list,
     "ENABLE_IPV6": parse_switch,
+}
+# PROXYINIT_* variables: proxyinit's own, not App Mesh's (same parsing rules).
+OWN_PARSERS: dict[str, Callable[[str], object]] = {
+    "REDIRECT_DNS": parse_switch,
+    "DNS_PORT": parse_port,
 }
 
 
@@ -237,10 +245,30 @@ def check_cross_field(s: RedirectSettings) -> None:
                 raise ValueError(
                     f"APPMESH_{name}={_ports_text(ranges)}: {hit} includes Envoy's port {port}"
                 )
+    check_dns_port(s)
+
+
+def check_dns_port(s: RedirectSettings) -> None:
+    """Envoy's DNS listener is UDP, but redirected TCP/53 lands on the same port (README "DNS
+    capture"): it must be none of Envoy's TCP listeners."""
+    if not s.REDIRECT_DNS:
+        return
+    for name, port in (("EGRESS", s.ENVOY_EGRESS_PORT), ("INGRESS", s.ENVOY_INGRESS_PORT)):
+        if port == s.DNS_PORT:
+            raise ValueError(
+                f"{OWN_PREFIX}DNS_PORT={s.DNS_PORT} equals APPMESH_ENVOY_{name}_PORT={port}"
+            )
 
 
 def _ports_text(ranges: tuple[PortRange, ...]) -> str:
     return ",".join(str(r) for r in ranges)
+
+
+def _variables():
+    for name, parse in PARSERS.items():
+        yield ENV_PREFIX, name, parse
+    for name, parse in OWN_PARSERS.items():
+        yield OWN_PREFIX, name, parse
 
 
 def load_settings(env: Mapping[str, str] | None = None, require: bool = True) -> RedirectSettings:
@@ -253,18 +281,18 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
     values: dict[str, object] = {}
     problems: list[str] = []
     notes: list[str] = []
-    for name, parse in PARSERS.items():
-        raw = source.get(ENV_PREFIX + name)
+    for prefix, name, parse in _variables():
+        raw = source.get(prefix + name)
         text = _blank_to_none(raw)
         if text is None:
             continue
         try:
             value = parse(text)
         except ValueError as err:
-            problems.append(f"{ENV_PREFIX}{name}={echo(raw)}: {err}")
+            problems.append(f"{prefix}{name}={echo(raw)}: {err}")
             continue
         if isinstance(value, Noted):
-            notes += [f"{ENV_PREFIX}{name}={echo(raw)}: {note}" for note in value.notes]
+            notes += [f"{prefix}{name}={echo(raw)}: {note}" for note in value.notes]
             value = value.value
         values[name] = value
     if problems:

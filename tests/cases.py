@@ -14,10 +14,10 @@ BASE = init_container_env()
 
 
 def env(**changes: str | None) -> dict[str, str]:
-    """BASE with APPMESH_<KEY> changed (None removes it)."""
+    """BASE with APPMESH_<KEY> changed (None removes it); a PROXYINIT_* key is taken as is."""
     merged = dict(BASE)
     for key, value in changes.items():
-        name = f"APPMESH_{key}"
+        name = key if key.startswith("PROXYINIT_") else f"APPMESH_{key}"
         if value is None:
             merged.pop(name, None)
         else:
@@ -42,10 +42,40 @@ SCENARIOS: dict[str, dict[str, str]] = {
     "ipv6_entries_while_off": env(EGRESS_IGNORED_IP="169.254.170.2,fd00:ec2::254"),
     "whitespace": env(APP_PORTS=" 9080 , 9081 ", IGNORE_UID=" 1337 "),
     "empty_values_are_unset": env(EGRESS_IGNORED_IP="", EGRESS_IGNORED_PORTS="  ", ENABLE_IPV6=""),
+    # DNS capture (issue 12 part 2): the resolver in the ignored IPs is captured all the same.
+    "dns": env(PROXYINIT_REDIRECT_DNS="1"),
+    "dns_ipv6_gid_port": env(
+        PROXYINIT_REDIRECT_DNS="1",
+        PROXYINIT_DNS_PORT="5353",
+        ENABLE_IPV6="1",
+        IGNORE_UID="1337,1338",
+        IGNORE_GID="1337",
+        EGRESS_IGNORED_IP="169.254.169.253,fd00:ec2::253",
+    ),
+    "dns_port_without_capture": env(PROXYINIT_DNS_PORT="15001", PROXYINIT_REDIRECT_DNS="0"),
 }
 
 # (name, env changes, variable the message must name, value the message must name)
 BAD_INPUTS: list[tuple[str, dict[str, str | None], str, str]] = [
+    ("redirect_dns_yes", {"PROXYINIT_REDIRECT_DNS": "yes"}, "PROXYINIT_REDIRECT_DNS", "yes"),
+    ("redirect_dns_true", {"PROXYINIT_REDIRECT_DNS": "true"}, "PROXYINIT_REDIRECT_DNS", "true"),
+    ("redirect_dns_2", {"PROXYINIT_REDIRECT_DNS": "2"}, "PROXYINIT_REDIRECT_DNS", "2"),
+    ("dns_port_text", {"PROXYINIT_DNS_PORT": "dns"}, "PROXYINIT_DNS_PORT", "dns"),
+    ("dns_port_zero", {"PROXYINIT_DNS_PORT": "0"}, "PROXYINIT_DNS_PORT", "0"),
+    ("dns_port_too_big", {"PROXYINIT_DNS_PORT": "65536"}, "PROXYINIT_DNS_PORT", "65536"),
+    ("dns_port_negative", {"PROXYINIT_DNS_PORT": "-53"}, "PROXYINIT_DNS_PORT", "-53"),
+    (
+        "dns_port_is_envoy_egress",
+        {"PROXYINIT_REDIRECT_DNS": "1", "PROXYINIT_DNS_PORT": "15001"},
+        "PROXYINIT_DNS_PORT=15001",
+        "APPMESH_ENVOY_EGRESS_PORT=15001",
+    ),
+    (
+        "dns_port_is_envoy_ingress",
+        {"PROXYINIT_REDIRECT_DNS": "1", "PROXYINIT_DNS_PORT": "15000"},
+        "PROXYINIT_DNS_PORT=15000",
+        "APPMESH_ENVOY_INGRESS_PORT=15000",
+    ),
     ("start_enabled_yes", {"START_ENABLED": "yes"}, "APPMESH_START_ENABLED", "yes"),
     ("start_enabled_true", {"START_ENABLED": "true"}, "APPMESH_START_ENABLED", "true"),
     ("start_enabled_2", {"START_ENABLED": "2"}, "APPMESH_START_ENABLED", "2"),

@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seconds between AWS Cloud Map DiscoverInstances calls for awsCloudMap nodes "
         "(default 10; boto3's standard credential chain and region)",
     )
+    serve.add_argument(
+        "--dns-port",
+        default=None,
+        help="UDP port of each virtual node's DNS listener on loopback: the redirector's "
+        "PROXYINIT_DNS_PORT (default: $PROXYINIT_DNS_PORT, else 15053)",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(handler=run_serve)
 
@@ -150,6 +156,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"--poll-interval={args.poll_interval!r}: expected a positive number of seconds"
         )
     cloud_map_interval = _interval(args.cloud_map_interval, "--cloud-map-interval")
+    translate = _translator(args.dns_port)
     xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
     debug = (
         parse_endpoint(args.debug, "--debug", allow_unix=False, allow_port_zero=True)
@@ -193,9 +200,31 @@ def run_serve(args: argparse.Namespace) -> int:
         metrics=metrics,
         cloud_map_interval=cloud_map_interval,
         xds_auth=xds_auth,
+        translate=translate,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))
+
+
+def _translator(raw: str | None):
+    """translate_node with the DNS listener on --dns-port (or $PROXYINIT_DNS_PORT): the same
+    variable, read the same way, as the redirector's, so one task env can set both."""
+    import functools
+    import os
+
+    from proxyinit.contract import DNS_PORT, PROXY_PORTS, echo, parse_port
+    from proxyinit.errors import ConfigError
+    from proxyinit.mesh.translate.node import translate_node
+
+    flag = "--dns-port" if raw is not None else "PROXYINIT_DNS_PORT"
+    raw = raw if raw is not None else os.environ.get("PROXYINIT_DNS_PORT", "").strip() or None
+    try:
+        port = DNS_PORT if raw is None else parse_port(raw)
+    except ValueError as err:
+        raise ConfigError(f"{flag}={echo(raw)}: {err}") from None
+    if port in PROXY_PORTS:
+        raise ConfigError(f"{flag}={port} is one of Envoy's listener ports {PROXY_PORTS}")
+    return functools.partial(translate_node, dns_port=port)
 
 
 def _interval(raw: str, flag: str) -> float:

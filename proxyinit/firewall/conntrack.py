@@ -38,9 +38,9 @@ def _address(text: str) -> str:
     return str(ipaddress.ip_address(text))
 
 
-def parse_line(line: str) -> Entry | None:
+def parse_line(line: str, protocol: str = "tcp") -> Entry | None:
     words = line.split()
-    if len(words) < 4 or words[2] != "tcp":
+    if len(words) < 4 or words[2] != protocol:
         return None
     fields: list[tuple[str, str]] = [
         tuple(word.split("=", 1))
@@ -63,8 +63,11 @@ def parse_line(line: str) -> Entry | None:
     )
 
 
-def find(sport: int, dst: str, dport: int, text: str | None = None) -> Entry | None:
-    """The entry of the connection from local port `sport` to dst:dport, or None."""
+def find(
+    sport: int, dst: str, dport: int, text: str | None = None, protocol: str = "tcp"
+) -> Entry | None:
+    """The entry of the connection from local port `sport` to dst:dport, or None (UDP: of
+    the datagrams, DNS capture's probe)."""
     if text is None:
         try:
             with open(PROC_CONNTRACK) as handle:
@@ -75,7 +78,7 @@ def find(sport: int, dst: str, dport: int, text: str | None = None) -> Entry | N
     for line in text.splitlines():
         if f"sport={sport} " not in line:
             continue
-        entry = parse_line(line)
+        entry = parse_line(line, protocol)
         if entry and (entry.sport, entry.dst, entry.dport) == (sport, wanted, dport):
             return entry
     return None

@@ -9,6 +9,7 @@ Semantics are rules.py's: the same exemptions, the same jumps, the same ownershi
 
 from __future__ import annotations
 
+from proxyinit.firewall.dns_rules import PROTOCOLS
 from proxyinit.firewall.model import save_address
 from proxyinit.firewall.rules import ignored_ports
 from proxyinit.settings import PortRange, RedirectSettings
@@ -60,6 +61,18 @@ def _chain(name: str, rules: list[str], hook: str = "") -> list[str]:
     return [*lines, *(f"\t\t{rule}" for rule in rules), "\t}", ""]
 
 
+def _dns_rules(settings: RedirectSettings) -> list[str]:
+    """dns_rules.py's chain: the ignored owners go to the real resolver, the rest to Envoy."""
+    owners = [
+        rule.replace("proxyinit/egress-", "proxyinit/dns-") for rule in _owner_rules(settings)
+    ]
+    redirect = f"redirect to :{settings.DNS_PORT}"
+    return [
+        *owners,
+        *(f'meta l4proto {p} {redirect} comment "proxyinit/dns-redirect"' for p in PROTOCOLS),
+    ]
+
+
 def render_table(settings: RedirectSettings) -> str:
     """The whole table, as `nft -f` takes it and (modulo spacing) as `nft list` prints it."""
     only_v4 = "" if settings.ENABLE_IPV6 else "meta nfproto ipv4 "
@@ -72,9 +85,13 @@ def render_table(settings: RedirectSettings) -> str:
         lines += _set("app_ports", "inet_service", [_port(r) for r in sorted(settings.APP_PORTS)])
     jump = f"{only_v4}meta l4proto tcp fib daddr type != local jump egress"
     hook = "type nat hook {} priority {}; policy accept;"
-    lines += _chain(
-        "output", [f'{jump} comment "proxyinit/egress-jump"'], hook.format("output", -100)
-    )
+    output = [f'{jump} comment "proxyinit/egress-jump"']
+    if settings.REDIRECT_DNS:  # first: a TCP query must not take the egress jump
+        output[:0] = [
+            f'{only_v4}{proto} dport 53 jump dns comment "proxyinit/dns-jump"'
+            for proto in PROTOCOLS
+        ]
+    lines += _chain("output", output, hook.format("output", -100))
     if settings.APP_PORTS:
         jump = f"{only_v4}meta l4proto tcp fib saddr type != local jump ingress"
         lines += _chain(
@@ -90,6 +107,8 @@ def render_table(settings: RedirectSettings) -> str:
         f'meta l4proto tcp redirect to :{settings.ENVOY_EGRESS_PORT} comment "proxyinit/egress-redirect"',
     ]
     lines += _chain("egress", egress)
+    if settings.REDIRECT_DNS:
+        lines += _chain("dns", _dns_rules(settings))
     if settings.APP_PORTS:
         redirect = f"tcp dport @app_ports redirect to :{settings.ENVOY_INGRESS_PORT}"
         lines += _chain("ingress", [f'{redirect} comment "proxyinit/ingress-redirect"'])

@@ -7,6 +7,7 @@ dropped ports past the 15th, which we must never do.
 
 from __future__ import annotations
 
+from proxyinit.firewall.dns_rules import dns_chain, dns_jumps, egress_dns_return
 from proxyinit.firewall.model import (
     EGRESS_CHAIN,
     INGRESS_CHAIN,
@@ -70,6 +71,8 @@ def egress_chain(settings: RedirectSettings, family: Family) -> Chain:
                     ("-j", "RETURN"),
                 )
             )
+    if settings.REDIRECT_DNS:
+        rules.append(egress_dns_return())
     for group in chunk_ports(ignored_ports(settings)):
         rules.append(Rule(EGRESS_CHAIN, port_match(group), "egress-ignored-port", ("-j", "RETURN")))
     version = 4 if family is Family.IPV4 else 6
@@ -108,6 +111,9 @@ def desired_for(settings: RedirectSettings, family: Family) -> Desired:
             ("-j", EGRESS_CHAIN),
         )
     ]
+    if settings.REDIRECT_DNS:
+        chains.append(dns_chain(settings))
+        jumps[:0] = dns_jumps()  # before the egress jump on a fresh table (see dns_rules.py)
     if settings.APP_PORTS:
         chains.append(ingress_chain(settings))
         # Ingress first in the jump list so PREROUTING is rendered before OUTPUT, as iptables-save

@@ -1,7 +1,7 @@
 """Parse `iptables-save -t nat` output into what we own (Observed). Pure.
 
-Ownership: the chains APPMESH_EGRESS and APPMESH_INGRESS, and rules in built-in chains that carry
-our comment tag or jump to one of them. The latter adopts rules left by AWS's own route manager
+Ownership: the chains APPMESH_EGRESS, APPMESH_INGRESS and APPMESH_DNS, and rules in built-in
+chains that carry our comment tag or jump to one of them. The latter adopts rules left by AWS's own route manager
 (untagged), so moving from App Mesh replaces them instead of stacking a second set on top.
 """
 

@@ -5,7 +5,8 @@ and the conntrack entry each one created says where the kernel sent it:
 - egress: an ordinary uid's connection to a routable, non-ignored address must be redirected
   to the egress port; from the ignored uid or gid, to each ignored port and address, and to a
   local address it must not be;
-- ingress: a connection from outside to each app port must be redirected to the ingress port.
+- ingress: a connection from outside to each app port must be redirected to the ingress port;
+- dns (PROXYINIT_REDIRECT_DNS=1): port 53, UDP and TCP, see verify_dns.
 Nothing is bound in the namespace, so it runs as well before Envoy starts as next to it.
 """
 
@@ -16,6 +17,7 @@ from typing import NamedTuple
 
 from proxyinit.firewall.model import Family
 from proxyinit.firewall.rules import families, ignored_ports
+from proxyinit.firewall.verify_dns import dns_checks
 from proxyinit.firewall.verify_probe import (
     WAIT,
     Unavailable,
@@ -117,9 +119,10 @@ def egress_port(settings: RedirectSettings) -> int | None:
     return next((p for p in candidates if not any(r.contains(p) for r in skip)), None)
 
 
-def _probe(path, family, dst, port, uid, gid, expected, wait=WAIT) -> Check:
-    what = f"connection to {_fmt(dst, port)} from uid {uid} gid {gid}"
-    sent, entry = outbound(dst, port, uid, gid, wait)
+def _probe(path, family, dst, port, uid, gid, expected, wait=WAIT, udp=False) -> Check:
+    kind = "UDP datagram" if udp else "connection"
+    what = f"{kind} to {_fmt(dst, port)} from uid {uid} gid {gid}"
+    sent, entry = outbound(dst, port, uid, gid, wait, udp)
     if sent != "sent":
         return Check(path, family.value, what, expected, None, skipped=sent)
     return Check(path, family.value, what, expected, entry.redirected_to if entry else None)
@@ -132,17 +135,18 @@ def _fmt(host: str, port: int) -> str:
 def egress_checks(settings: RedirectSettings, family: Family, wait: float) -> list[Check]:
     s = settings
 
-    def probe(*args) -> Check:
-        return _probe(*args, wait=wait)
+    def probe(*args, udp: bool = False) -> Check:
+        return _probe(*args, wait=wait, udp=udp)
 
     uid = _other_id(set(s.IGNORE_UIDS))
     gid = _other_id(set(s.IGNORE_GIDS))
     port, egress = egress_port(s), s.ENVOY_EGRESS_PORT
     target = egress_target(family, s)
+    dns = dns_checks(s, family, probe, target, uid, gid) if s.REDIRECT_DNS else []
     if target is None or port is None:
         what = "connection from an ordinary uid"
         why = "no routable, non-ignored destination" if port else "every port is ignored"
-        return [Check("egress", family.value, what, egress, None, why)]
+        return [Check("egress", family.value, what, egress, None, why), *dns]
     checks = [probe("egress", family, target, port, uid, gid, egress)]
     for ignored_uid in s.IGNORE_UIDS[:MAX_PROBES]:
         checks.append(probe("egress-uid", family, target, port, ignored_uid, gid, None))
@@ -157,7 +161,7 @@ def egress_checks(settings: RedirectSettings, family: Family, wait: float) -> li
         checks.append(probe("egress-ignored-ip", family, dst, port, uid, gid, None))
     local = "127.0.0.1" if family is Family.IPV4 else "::1"
     checks.append(probe("egress-local", family, local, port, uid, gid, None))
-    return checks
+    return checks + dns
 
 
 def ingress_checks(settings: RedirectSettings, wait: float) -> list[Check]:
@@ -181,6 +185,7 @@ def ingress_checks(settings: RedirectSettings, wait: float) -> list[Check]:
 def verify(settings: RedirectSettings) -> list[Check]:
     checks: list[Check] = []
     ports = [p for p in (settings.ENVOY_EGRESS_PORT, settings.ENVOY_INGRESS_PORT) if p]
+    ports += [settings.DNS_PORT] if settings.REDIRECT_DNS else []  # its TCP probe
     # The probed app ports too: an inbound SYN that is not redirected then leaves an entry
     # saying so at once, instead of a reset and a wait for an entry that never comes.
     ports += [r.first for r in settings.APP_PORTS[:MAX_PROBES]]

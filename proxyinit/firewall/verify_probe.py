@@ -65,25 +65,33 @@ def _read_line(fd: int, timeout: float) -> str:
     return os.read(fd, 4096).decode() if ready else ""
 
 
-def _connect_from_bound_port(dst: str, port: int) -> tuple[socket.socket, str]:
-    """('port N' | 'unreachable ...'), keeping the socket open so its entry stays."""
+def _connect_from_bound_port(
+    dst: str, port: int, kind: int = socket.SOCK_STREAM
+) -> tuple[socket.socket, str]:
+    """('port N' | 'unreachable ...'), keeping the socket open so its entry stays. A UDP
+    `connect` sends nothing: one datagram then creates the entry (DNS capture's probe)."""
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, kind)
     sock.setblocking(False)
     sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
     err = sock.connect_ex((dst, port))
+    if kind == socket.SOCK_DGRAM and not err:
+        try:
+            sock.send(b"\0")
+        except OSError as why:
+            err = why.errno
     if err in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
         return sock, f"unreachable {os.strerror(err)}"
     return sock, f"port {sock.getsockname()[1]}"
 
 
-def _child_connect(dst: str, port: int, uid: int, gid: int, out: int, done: int) -> None:
+def _child_connect(dst: str, port: int, uid: int, gid: int, out: int, done: int, kind: int) -> None:
     code = 0
     try:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
-        sock, said = _connect_from_bound_port(dst, port)
+        sock, said = _connect_from_bound_port(dst, port, kind)
         os.write(out, said.encode())
         select.select([done], [], [], WAIT + 1)  # hold the socket until the parent has looked
         sock.close()
@@ -93,10 +101,12 @@ def _child_connect(dst: str, port: int, uid: int, gid: int, out: int, done: int)
     os._exit(code)
 
 
-def wait_entry(sport: int, dst: str, dport: int, wait: float = WAIT) -> conntrack.Entry | None:
+def wait_entry(
+    sport: int, dst: str, dport: int, wait: float = WAIT, protocol: str = "tcp"
+) -> conntrack.Entry | None:
     deadline = time.monotonic() + wait
     while True:
-        entry = conntrack.find(sport, dst, dport)
+        entry = conntrack.find(sport, dst, dport, protocol=protocol)
         if entry is not None or time.monotonic() > deadline:
             return entry
         time.sleep(0.01)
@@ -114,22 +124,25 @@ def tracking() -> bool:
 
 
 def outbound(
-    dst: str, port: int, uid: int, gid: int, wait: float = WAIT
+    dst: str, port: int, uid: int, gid: int, wait: float = WAIT, udp: bool = False
 ) -> tuple[str, conntrack.Entry | None]:
-    """('sent' | 'unreachable: why', its entry): a connection from uid/gid to dst:port."""
+    """('sent' | 'unreachable: why', its entry): a connection (or a UDP datagram) from uid/gid
+    to dst:port."""
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
     out_r, out_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(out_r)
         os.close(done_w)
-        _child_connect(dst, port, uid, gid, out_w, done_r)
+        _child_connect(dst, port, uid, gid, out_w, done_r, kind)
     os.close(out_w)
     os.close(done_r)
     try:
         said = _read_line(out_r, WAIT)
         if said.startswith("port "):
-            return "sent", wait_entry(int(said.split()[1]), dst, port, wait)
+            sport = int(said.split()[1])
+            return "sent", wait_entry(sport, dst, port, wait, "udp" if udp else "tcp")
         if said.startswith("unreachable "):
             return "unreachable: " + said.split(" ", 1)[1], None
         raise RuntimeFailure(

@@ -48,11 +48,14 @@ def test_keys_are_the_xds_type_urls():
 def test_colorapp_gateway_names_follow_app_mesh():
     resources = _translate("colorapp")
     assert [item.name for item in resources[LISTENER]] == [
+        "lds_dns_127.0.0.1_15053",  # ours: DNS capture (translate/dns.py)
+        "lds_dns_tcp_127.0.0.1_15053",
         "lds_egress_0.0.0.0_15001",
         "lds_ingress_0.0.0.0_15000",
     ]
     assert [r.name for r in resources[ROUTE]] == ["rds_egress_http_9080", "rds_ingress_http_9080"]
     assert [c.name for c in resources[CLUSTER]] == [
+        "cds_dns_tcp_passthrough",  # ours: DNS over TCP relayed (translate/dns.py)
         "cds_egress_default_colorteller-vn_http_9080",
         "cds_ingress_default_colorgateway-vn_http_9080",
     ]

@@ -29,6 +29,13 @@ def loopback_translator(ingress: int | None = None, egress: int | None = None):
     def translate(model, node, **options):  # options: translate_node's (certificates)
         resources = translate_node(model, node, **options)
         for listener in resources[types.LISTENER]:
+            if listener.name.startswith("lds_dns_"):
+                # Loopback already. Port 0: Envoy picks a free one, and the config stays the
+                # same across translations and processes (versions are content hashes).
+                listener.address.socket_address.port_value = 0
+                for extra in listener.additional_addresses:
+                    extra.address.socket_address.port_value = 0
+                continue
             listener.address.socket_address.address = "127.0.0.1"
             # A virtual gateway's listeners keep their own ports (no Envoy binds them unless a
             # test starts the gateway's Envoy, which then picks free ports for them).

@@ -133,6 +133,8 @@ async def test_envoy_connects_acks_and_has_the_colorapp_config(colorapp):
     assert set(dynamic(dump, "listeners")) == {
         "lds_ingress_0.0.0.0_15000",
         "lds_egress_0.0.0.0_15001",
+        "lds_dns_127.0.0.1_15053",  # the DNS filter is ACKed too (translate/dns.py)
+        "lds_dns_tcp_127.0.0.1_15053",
     }
     assert set(dynamic(dump, "routes")) == set(snapshot.resources(types.ROUTE))
     assert set(dynamic(dump, "clusters")) == set(snapshot.resources(types.CLUSTER))
