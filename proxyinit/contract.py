@@ -9,9 +9,9 @@ by another. Imported on the init container's start-up path: keep it stdlib-only 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from proxyinit.errors import ConfigError
+from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 # The walkthrough's task definition: APPMESH_ENVOY_INGRESS_PORT / APPMESH_ENVOY_EGRESS_PORT and
 # APPMESH_IGNORE_UID. The control plane binds its listeners to these ports, and no application

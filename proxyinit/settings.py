@@ -17,10 +17,10 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
 
 from proxyinit.contract import echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
+from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 ENV_PREFIX = "APPMESH_"
 # The original route manager always appended 22 so an operator could still SSH out of a task

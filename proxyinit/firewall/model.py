@@ -13,7 +13,8 @@ import _socket  # inet_ntop without `socket`'s import cost (~10 ms of start-up)
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import NamedTuple
+
+from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 TABLE = "nat"
 EGRESS_CHAIN = "APPMESH_EGRESS"
