@@ -14,6 +14,9 @@ NOT_ON_THE_INIT_PATH = frozenset(
         "iptc",
         "yaml",
         "typing",
+        "subprocess",  # backends/spawn.py: os.fork + os.execv
+        "threading",
+        "re",
         "json",
         "dataclasses",
         "argparse",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends.spawn import Child
+from proxyinit.firewall.backends.spawn import start as spawn
 from proxyinit.firewall.model import BUILTIN_CHAINS, Family, FamilyPlan
 from proxyinit.firewall.render import render_family
 from proxyinit.firewall.state import nat_section
@@ -25,22 +26,15 @@ def tool(variant: str, family: Family, verb: str) -> str:
     raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
 
 
-def start(argv: list[str], preexec_fn=None) -> subprocess.Popen:
+def start(argv: list[str], preexec_fn=None) -> Child:
     """Start a tool with pipes on all three streams; finish() gives it its input."""
     try:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=preexec_fn,
-        )
+        return spawn(argv, before_exec=preexec_fn)
     except OSError as err:
         raise RuntimeFailure(f"{argv[0]}: {err.strerror or err}") from None
 
 
-def finish(proc: subprocess.Popen, stdin: str | None = None) -> str:
+def finish(proc: Child, stdin: str | None = None) -> str:
     """Feed `stdin` (None: nothing, end of input), wait, and return stdout or raise."""
     stdout, stderr = proc.communicate(stdin)
     if proc.returncode != 0:
@@ -57,7 +51,7 @@ def run(argv: list[str], stdin: str | None = None, preexec_fn=None) -> str:
     return finish(start(argv, preexec_fn), stdin)
 
 
-def stop(procs: list[subprocess.Popen]) -> None:
+def stop(procs: list[Child]) -> None:
     """Kill what has not finished: a restore that got no input has committed nothing."""
     for proc in procs:
         if proc.returncode is None:
@@ -115,7 +109,7 @@ class RestoreBackend:
 
         preexec = preexec_for_child()
         todo = [plan for plan in plans if not plan.empty]
-        procs: list[subprocess.Popen] = []
+        procs: list[Child] = []
         try:
             for plan in todo:
                 procs.append(start(self._restore_argv(plan.family), preexec))

@@ -11,11 +11,11 @@ The save text read here is handed to the backend, so it is not read twice.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import make_backend
 from proxyinit.firewall.backends.restore import tool
+from proxyinit.firewall.backends.spawn import start as spawn
 from proxyinit.firewall.model import Family
 from proxyinit.firewall.state import has_rules
 
@@ -51,12 +51,7 @@ def survey() -> Survey:
                 if tables.variant_has_tables(variant, family, found_nf) is False:
                     result[variant][family] = ""
                     continue
-                started[variant, family] = subprocess.Popen(
-                    [save, "-c"],  # counters: restore.policy_lines
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                )
+                started[variant, family] = spawn([save, "-c"])  # -c: restore.policy_lines
             except (RuntimeFailure, OSError):
                 result[variant][family] = None
     for (variant, family), proc in started.items():
