@@ -17,6 +17,7 @@ NOT_ON_THE_INIT_PATH = frozenset(
         "subprocess",  # backends/spawn.py: os.fork + os.execv
         "threading",
         "re",
+        "ctypes",  # pdeath.py calls prctl through _ctypes
         "json",
         "dataclasses",
         "argparse",
