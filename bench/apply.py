@@ -77,13 +77,16 @@ def time_once(argv: list[str], env: dict[str, str]) -> float:
 
 
 def measure(size: int | None, repeat: int) -> dict[str, float]:
-    results = {}
-    for name, (argv, extra) in commands().items():
-        runs = 1 if (size or 0) >= 1000 and name.startswith("per-rule") else repeat
-        results[name] = statistics.median(
-            time_once(argv, {**config(size), **extra}) for _ in range(runs)
-        )
-    return results
+    """Median per command. Rounds go through every command in turn, so load from elsewhere on
+    a shared machine falls on both sides of a ratio alike; the per-rule script runs once at
+    N >= 1,000 (seconds per run)."""
+    runs: dict[str, list[float]] = {name: [] for name in commands()}
+    for round_number in range(repeat):
+        for name, (argv, extra) in commands().items():
+            if (size or 0) >= 1000 and name.startswith("per-rule") and round_number:
+                continue
+            runs[name].append(time_once(argv, {**config(size), **extra}))
+    return {name: statistics.median(times) for name, times in runs.items()}
 
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:
