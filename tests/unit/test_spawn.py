@@ -29,14 +29,22 @@ def test_stderr_and_exit_status_are_returned():
 
 
 def test_a_tool_that_cannot_be_executed_is_an_oserror_naming_it(tmp_path):
+    """Raised by communicate(): start() returns at once, so children exec side by side."""
     with pytest.raises(OSError) as raised:
-        start([str(tmp_path / "missing")])
+        start([str(tmp_path / "missing")]).communicate("input")
     assert raised.value.errno == errno.ENOENT and raised.value.filename.endswith("missing")
     script = tmp_path / "not-executable"
     script.write_text("#!/bin/sh\n")
     with pytest.raises(OSError) as raised:
-        start([str(script)])
+        start([str(script)]).communicate()
     assert raised.value.errno == errno.EACCES
+
+
+def test_a_child_killed_before_it_was_fed_is_reaped():
+    children = [start([tool("cat")]) for _ in range(3)]
+    for child in children:
+        child.kill()
+        assert child.communicate() == ("", "") and child.returncode == -9
 
 
 def test_a_killed_child_never_sees_its_input():

@@ -36,7 +36,10 @@ def start(argv: list[str], preexec_fn=None) -> Child:
 
 def finish(proc: Child, stdin: str | None = None) -> str:
     """Feed `stdin` (None: nothing, end of input), wait, and return stdout or raise."""
-    stdout, stderr = proc.communicate(stdin)
+    try:
+        stdout, stderr = proc.communicate(stdin)
+    except OSError as err:  # it could not be executed (spawn reports that here)
+        raise RuntimeFailure(f"{proc.args[0]}: {err.strerror or err}") from None
     if proc.returncode != 0:
         detail = (stderr or stdout).strip()
         if "can't open lock file" in detail:  # a read-only /run: say what works instead

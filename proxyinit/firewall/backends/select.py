@@ -55,7 +55,10 @@ def survey() -> Survey:
             except (RuntimeFailure, OSError):
                 result[variant][family] = None
     for (variant, family), proc in started.items():
-        text = proc.communicate()[0]
+        try:
+            text = proc.communicate()[0]
+        except OSError:  # could not be executed: unreadable, as a missing tool
+            text = None
         result[variant][family] = text if proc.returncode == 0 else None
     return result
 

@@ -18,13 +18,29 @@ CHUNK = 65536
 class Child:
     """A started tool: Popen's `args`, `pid`, `returncode`, `communicate`, `kill`, `wait`."""
 
-    def __init__(self, args: list[str], pid: int, stdin: int, stdout: int, stderr: int) -> None:
+    def __init__(self, args: list[str], pid: int, fds: tuple[int, int, int, int]) -> None:
         self.args, self.pid, self.returncode = args, pid, None
-        self._stdin, self._outputs = stdin, {stdout: bytearray(), stderr: bytearray()}
-        self._stdout, self._stderr = stdout, stderr
+        self._stdin, self._stdout, self._stderr, self._exec_error = fds
+        self._outputs = {self._stdout: bytearray(), self._stderr: bytearray()}
+
+    def check_exec(self) -> None:
+        """Wait until the child has exec'd; OSError (as Popen raises it) if it could not."""
+        if self._exec_error < 0:
+            return
+        with open(self._exec_error, "rb") as reported:
+            error = reported.read()  # empty: closed by the exec (close-on-exec)
+        self._exec_error = -1
+        if error:
+            self.wait()
+            for fd in (self._stdin, self._stdout, self._stderr):
+                os.close(fd)
+            self._stdin = self._stdout = self._stderr = -1
+            number = int(error)
+            raise OSError(number, os.strerror(number), self.args[0])
 
     def communicate(self, text: str | None = None) -> tuple[str, str]:
         """Write `text` and close stdin, read stdout and stderr to their end, wait."""
+        self.check_exec()
         poller = select.poll()
         pending = memoryview((text or "").encode(errors="surrogateescape"))
         if pending and self._stdin >= 0:
@@ -78,17 +94,21 @@ class Child:
     def kill(self) -> None:
         if self.returncode is None:
             os.kill(self.pid, SIGKILL)
+            if self._exec_error >= 0:  # never exec'd as far as we know: nothing to report
+                os.close(self._exec_error)
+                self._exec_error = -1
 
 
 def start(argv: list[str], before_exec=None) -> Child:
-    """Fork, run `before_exec()` in the child, exec argv[0] (a path). OSError if it cannot be
-    executed, as Popen raises it: the child reports the exec's errno on a close-on-exec pipe."""
+    """Fork, run `before_exec()` in the child, exec argv[0] (a path). Returns at once, so
+    several children exec side by side; communicate() (or check_exec()) raises OSError if the
+    exec failed: the child reports its errno on a close-on-exec pipe."""
     stdin_r, stdin_w = os.pipe()  # os.pipe(): close-on-exec; dup2 below makes 0-2 inheritable
     stdout_r, stdout_w = os.pipe()
     stderr_r, stderr_w = os.pipe()
     error_r, error_w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: only async-signal-safe work and the exec
+    if pid == 0:  # the child: only the plumbing, before_exec and the exec
         try:
             os.dup2(stdin_r, 0)
             os.dup2(stdout_w, 1)
@@ -104,12 +124,4 @@ def start(argv: list[str], before_exec=None) -> Child:
             os._exit(127)
     for fd in (stdin_r, stdout_w, stderr_w, error_w):
         os.close(fd)
-    with open(error_r, "rb") as reported:
-        error = reported.read()
-    if error:
-        os.waitpid(pid, 0)
-        for fd in (stdin_w, stdout_r, stderr_r):
-            os.close(fd)
-        number = int(error)
-        raise OSError(number, os.strerror(number), argv[0])
-    return Child(argv, pid, stdin_w, stdout_r, stderr_r)
+    return Child(argv, pid, (stdin_w, stdout_r, stderr_r, error_r))
