@@ -14,6 +14,7 @@ NOT_ON_THE_INIT_PATH = frozenset(
         "iptc",
         "yaml",
         "typing",
+        "enum",  # records.Enum
         "subprocess",  # backends/spawn.py: os.fork + os.execv
         "threading",
         "re",
