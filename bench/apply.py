@@ -44,8 +44,10 @@ def config(size: int | None) -> dict[str, str]:
 
 
 def commands() -> dict[str, tuple[list[str], dict[str, str]]]:
-    # The container entrypoint exactly as an init container runs it: no arguments, all env.
-    proxyinit = [sys.executable, "-m", "proxyinit"]
+    # The container entrypoint exactly as an init container runs it: the installed `proxyinit`
+    # command (scripts/proxyinit) with no arguments, all env; `-m proxyinit` without a venv.
+    command = Path(sys.executable).with_name("proxyinit")
+    proxyinit = [str(command)] if command.exists() else [sys.executable, "-m", "proxyinit"]
     return {
         "proxyinit legacy": (proxyinit, {"PROXYINIT_BACKEND": "legacy"}),
         "proxyinit nft": (proxyinit, {"PROXYINIT_BACKEND": "nft"}),
