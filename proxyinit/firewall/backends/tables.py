@@ -22,6 +22,7 @@ NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_GETTABLE, NFT_MSG_NEWTABLE = 1, 0
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLM_F_DUMP_INTR = 0x10  # the table list changed while it was dumped: the answer is not whole
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NFTA_TABLE_NAME = 1
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
@@ -93,7 +94,9 @@ def _read_dump(sock) -> frozenset[tuple[int, str]] | None:
         data = sock.recv(65536)
         if not data:
             return None
-        for kind, payload in _messages(data):
+        for kind, flags, payload in _messages(data):
+            if flags & NLM_F_DUMP_INTR:
+                return None
             if kind == NLMSG_DONE:
                 return frozenset(tables)
             if kind == NLMSG_ERROR:
@@ -106,14 +109,15 @@ def _read_dump(sock) -> frozenset[tuple[int, str]] | None:
 
 
 def _messages(data: bytes):
-    """(type, payload) of each netlink message in one datagram."""
+    """(type, flags, payload) of each netlink message in one datagram."""
     offset = 0
     while offset + 16 <= len(data):
         length = int.from_bytes(data[offset : offset + 4], sys.byteorder)
         kind = int.from_bytes(data[offset + 4 : offset + 6], sys.byteorder)
+        flags = int.from_bytes(data[offset + 6 : offset + 8], sys.byteorder)
         if length < 16:
             return
-        yield kind, data[offset + 16 : offset + length]
+        yield kind, flags, data[offset + 16 : offset + length]
         offset += (length + 3) & ~3
 
 
