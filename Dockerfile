@@ -12,6 +12,7 @@ RUN apt-get update \
 WORKDIR /opt/proxyinit
 COPY pyproject.toml README.md ./
 COPY proxyinit ./proxyinit
+COPY scripts/proxyinit ./scripts/proxyinit
 COPY examples ./examples
 ENV PROXYINIT_EXAMPLES=/opt/proxyinit/examples/colorapp
 RUN pip install --no-cache-dir . \

@@ -42,7 +42,26 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None and len(sys.argv) == 1 and "CNI_COMMAND" not in os.environ:
+        _exit_now(_main([]))  # the init container's process
+    return _main(sys.argv[1:] if argv is None else argv)
+
+
+def _exit_now(code: int) -> None:
+    """End the init container's process without the interpreter's teardown (freeing every
+    module and object: ~3 ms of a ~30 ms run). Nothing on that path needs it: the lock socket
+    is closed and every child reaped by now; with threads (not on that path) exit normally."""
+    if "threading" in sys.modules:
+        raise SystemExit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
+def _main(argv: list[str]) -> int:
     if not argv and "CNI_COMMAND" in os.environ:  # run by a container runtime as a CNI plugin
         from proxyinit.firewall.cni import main as cni_main
 

@@ -8,10 +8,8 @@ by another. Imported on the init container's start-up path: keep it stdlib-only 
 
 from __future__ import annotations
 
-import re
-from typing import NamedTuple
-
 from proxyinit.errors import ConfigError
+from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 # The walkthrough's task definition: APPMESH_ENVOY_INGRESS_PORT / APPMESH_ENVOY_EGRESS_PORT and
 # APPMESH_IGNORE_UID. The control plane binds its listeners to these ports, and no application
@@ -106,9 +104,7 @@ def parse_port(text: str, what: str = "port", *, allow_zero: bool = False) -> in
 
 # App Mesh's resource names: 1-255 characters (the API Reference's `ResourceName`).
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
-_NODE_ID = re.compile(
-    rf"^mesh/(?P<mesh>{_NAME})/(?P<kind>virtualNode|virtualGateway)/(?P<name>{_NAME})$"
-)
+_NODE_ID = rf"^mesh/(?P<mesh>{_NAME})/(?P<kind>virtualNode|virtualGateway)/(?P<name>{_NAME})$"
 
 
 class NodeId(NamedTuple):
@@ -124,7 +120,9 @@ class NodeId(NamedTuple):
 
     @classmethod
     def parse(cls, raw: str) -> NodeId:
-        match = _NODE_ID.match(raw or "")
+        import re  # here, not at the top: the init container's path never parses a node id
+
+        match = re.match(_NODE_ID, raw or "")
         if not match:
             raise ConfigError(
                 f"node id {echo(raw)} is not of the form mesh/<mesh>/virtualNode/<node> "

@@ -12,15 +12,16 @@ plane, which starts once, uses pydantic.
 
 from __future__ import annotations
 
+import _socket  # inet_pton without `socket`'s import cost (see firewall/model.py)
 import ipaddress
 import itertools
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
 
 from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
+from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 ENV_PREFIX = "APPMESH_"
 OWN_PREFIX = "PROXYINIT_"  # our additions to App Mesh's contract (e.g. DNS capture)
@@ -124,6 +125,10 @@ def parse_network(text: str) -> Network:
     (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`: two ways to read them); host bits are dropped
     (`10.1.2.3/8` is 10.0.0.0/8, the route manager's meaning), parse_network_list says so."""
     address, slash, prefix = text.partition("/")
+    if not slash:
+        fast = _plain_ipv4(text)
+        if fast is not None:
+            return fast
     if "%" in address:
         raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")
     if slash:
@@ -137,6 +142,17 @@ def parse_network(text: str) -> Network:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR") from None
+
+
+def _plain_ipv4(text: str) -> ipaddress.IPv4Network | None:
+    """A plain dotted quad at half ipaddress's parsing cost (1,000 ignored IPs are ~3 ms of an
+    init container's start): inet_pton accepts exactly the strict form ipaddress does (four
+    decimal octets, none over 255, no leading zeros); anything else takes the full path."""
+    try:
+        packed = _socket.inet_pton(_socket.AF_INET, text)
+    except OSError:
+        return None
+    return ipaddress.IPv4Network((int.from_bytes(packed, "big"), 32))
 
 
 def parse_network_list(raw: str) -> Noted:

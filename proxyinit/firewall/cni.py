@@ -4,7 +4,8 @@ neither the task nor the pod needs NET_ADMIN or an init container.
 The runtime runs us with CNI_* in the environment and the network configuration on stdin
 (`cni_config.py`). ADD applies the APPMESH_* plan inside CNI_NETNS and prints `prevResult`
 unchanged; DEL removes our rules (idempotent, and a namespace that is gone is success); CHECK
-is `status` (exit 0 only when the namespace holds exactly the plan); VERSION lists what we
+is `status` (exit 0 only when the namespace holds exactly the plan) + `verify` (real SYNs
+land where the settings say); VERSION lists what we
 speak. Every failure is the spec's error object on stdout, one line on stderr for the logs.
 """
 
@@ -174,4 +175,21 @@ def check(environ: Mapping[str, str], conf: NetConf) -> str:
         raise CniError(
             CODE_CHECK, f"the redirect rules are {verdict} in {environ['CNI_NETNS']}", report, 1
         )
+    _verify(settings, environ["CNI_NETNS"])
     return ""
+
+
+def _verify(settings, netns: str) -> None:
+    """Rules that match the plan can still be bypassed (another tool's rule returning before
+    our jump): real SYNs through the namespace must land where the settings say (verify.py)."""
+    from proxyinit.firewall.verify import verify
+
+    failed = [check.line() for check in verify(settings) if not check.ok]
+    if failed:
+        more = f" (and {len(failed) - 1} more, see details)" if len(failed) > 1 else ""
+        raise CniError(
+            CODE_CHECK,
+            f"the redirect rules are present in {netns} but do not redirect: {failed[0]}{more}",
+            "\n".join(failed),
+            1,
+        )

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import _socket  # inet_ntop without `socket`'s import cost (~10 ms of start-up)
 from collections.abc import Mapping
-from enum import Enum
 from types import MappingProxyType
-from typing import NamedTuple
+
+from proxyinit.records import Enum, NamedTuple  # typing's and enum's, minus their imports
 
 TABLE = "nat"
 EGRESS_CHAIN = "APPMESH_EGRESS"

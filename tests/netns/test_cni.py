@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proxyinit.lab.netns import Lab, probe_command, sh
+from proxyinit.lab.netns import Lab, netns_exec, probe_command, sh
 from tests.netns.conftest import Topology, proxyinit, save
 from tests.support.cni_runtime import PluginFailed, Runtime
 
@@ -124,6 +124,45 @@ def test_check_del_lifecycle(lab):
         sh("ip", "netns", "del", topo.app)
         lab.namespaces.remove(topo.app)
         runtime.run("DEL", ours, runtime.result)
+
+
+def test_check_fails_when_the_rules_are_there_but_do_not_redirect(lab):
+    """CHECK is status + verify: our rules intact (status: match) behind another tool's rules
+    that return first is a CHECK failure naming the paths that are not redirected."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime, topo = build(lab, tmp)
+        runtime.add()
+        runtime.check()  # a good namespace: status matches and every path verifies
+        variant = "legacy" if "legacy" in save_variant_in_use(topo.app) else "nft"
+        for tool in ("iptables", "ip6tables"):
+            sh(
+                *netns_exec(
+                    topo.app,
+                    f"{tool}-{variant}",
+                    "-t",
+                    "nat",
+                    "-I",
+                    "OUTPUT",
+                    "1",
+                    "-p",
+                    "tcp",
+                    "-j",
+                    "RETURN",
+                )
+            )
+        with pytest.raises(PluginFailed) as failed:
+            runtime.check()
+        error = failed.value.error
+        assert error["code"] == 101 and error["cniVersion"], error
+        assert "do not redirect" in error["msg"] and "egress" in error["details"], error
+
+
+def save_variant_in_use(ns: str) -> str:
+    """Which iptables variant holds our rules ("legacy" or "nft")."""
+    for variant in ("legacy", "nft"):
+        if "APPMESH_EGRESS" in save(ns, variant):
+            return variant
+    raise AssertionError("no rules of ours in either variant")
 
 
 def _status_env() -> dict[str, str]:

@@ -129,6 +129,21 @@ def test_entrypoint_verify_passes_after_apply(bare):
     assert "redirected to 15001" in result.stdout
 
 
+def test_bare_entrypoint_prints_everything_before_its_fast_exit(bare):
+    """`proxyinit` with no arguments ends with os._exit (cli._exit_now): stdout and stderr,
+    pipes here, must still carry every line, and the exit code must be verify's."""
+    result = subprocess.run(
+        netns_exec(bare, sys.executable, "-m", "proxyinit"),
+        env={**CONFIG_ENV, "PROXYINIT_VERIFY": "1", "PROXYINIT_BACKEND": "legacy"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "committed" in result.stderr and "redirected to 15001" in result.stdout
+    assert result.stdout.endswith("\n") and result.stdout.count("proxyinit: verify:") > 3
+
+
 def test_verify_without_cap_sys_admin_reports_ingress_not_tested(bare):
     """An init container with NET_ADMIN only: egress is proven, ingress is said not tested."""
     assert proxyinit(bare, "apply", env=CONFIG, backend="legacy").returncode == 0

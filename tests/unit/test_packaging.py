@@ -104,6 +104,21 @@ def test_dockerfile_entrypoint_and_iptables():
     assert "iptables" in text and "iproute2" in text
 
 
+def test_the_image_build_has_the_proxyinit_script():
+    """`pip install .` in the Dockerfile needs every script-file pyproject.toml names."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    scripts = project["tool"]["setuptools"]["script-files"]
+    copied = [
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    ]
+    assert scripts == ["scripts/proxyinit"]
+    assert all(any(script.startswith(c.rstrip("/")) for c in copied) for script in scripts), copied
+
+
 def test_a_golden_refresh_fails_naming_what_it_rewrote(tmp_path, monkeypatch):
     from tests.support.golden import check_golden
 

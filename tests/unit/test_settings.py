@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from proxyinit.errors import ConfigError
-from proxyinit.settings import PortRange, load_settings
+from proxyinit.settings import PortRange, load_settings, parse_network
 from tests.cases import BAD_INPUTS, SCENARIOS, env
 
 
@@ -80,3 +80,35 @@ def test_all_problems_reported_at_once():
     assert "APPMESH_APP_PORTS" in str(caught.value) and "APPMESH_EGRESS_IGNORED_IP" in str(
         caught.value
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "198.18.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "01.2.3.4",  # leading zero: refused by both paths
+        "1.2.3",
+        "1.2.3.4.5",
+        "256.1.1.1",
+        "1.2.3.-4",
+        " 1.2.3.4",
+        "1.2.3.4 ",
+        "0x1.2.3.4",
+        "1..2.3",
+        "",
+        "::ffff:1.2.3.4",
+    ],
+)
+def test_the_plain_ipv4_shortcut_means_what_ipaddress_means(text):
+    """parse_network's inet_pton shortcut (speed) accepts and refuses exactly as ipaddress."""
+    try:
+        expected = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        expected = None
+    try:
+        got = parse_network(text)
+    except ValueError:
+        got = None
+    assert got == expected and type(got) is type(expected)

@@ -8,7 +8,7 @@ import os
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends.restore import run
-from proxyinit.firewall.nft_rules import TABLE_REF
+from proxyinit.firewall.nft_rules import TABLE, TABLE_REF
 
 NAME = "nftables"
 
@@ -33,6 +33,10 @@ def observe() -> str | None:
     path = nft_binary()
     if path is None:
         return None
+    from proxyinit.firewall.backends import tables
+
+    if tables.has_nf_table(tables.nf_tables(), tables.NFPROTO_INET, TABLE) is False:
+        return None  # the kernel says so: no `nft list` process (tables.py)
     try:
         return run([path, "list", "table", *TABLE_REF.split()])
     except RuntimeFailure as err:

@@ -17,10 +17,19 @@ SIGKILL = 9
 
 
 def _prctl():
-    # ctypes is loaded only on the commit path (~2.5 ms), never for a run that is in sync.
-    import ctypes
+    """libc's prctl, loaded only on the commit path, never for a run that is in sync. Through
+    _ctypes, ctypes' C core: importing ctypes costs ~2 ms of CPU on every fresh start for this
+    one call (integer arguments, as prctl takes them); ctypes itself if that core changes."""
+    try:
+        import _ctypes
 
-    return ctypes.CDLL(None, use_errno=True).prctl
+        address = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")
+        call = _ctypes.call_function
+    except (ImportError, AttributeError, OSError):
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    return lambda *args: call(address, args)
 
 
 def die_with_parent(parent: int, prctl=None) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends.spawn import Child
+from proxyinit.firewall.backends.spawn import start as spawn
 from proxyinit.firewall.model import BUILTIN_CHAINS, Family, FamilyPlan
 from proxyinit.firewall.render import render_family
 from proxyinit.firewall.state import nat_section
@@ -25,21 +26,40 @@ def tool(variant: str, family: Family, verb: str) -> str:
     raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
 
 
-def run(argv: list[str], stdin: str | None = None, preexec_fn=None) -> str:
+def start(argv: list[str], preexec_fn=None) -> Child:
+    """Start a tool with pipes on all three streams; finish() gives it its input."""
     try:
-        proc = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, check=False, preexec_fn=preexec_fn
-        )
+        return spawn(argv, before_exec=preexec_fn)
     except OSError as err:
         raise RuntimeFailure(f"{argv[0]}: {err.strerror or err}") from None
+
+
+def finish(proc: Child, stdin: str | None = None) -> str:
+    """Feed `stdin` (None: nothing, end of input), wait, and return stdout or raise."""
+    try:
+        stdout, stderr = proc.communicate(stdin)
+    except OSError as err:  # it could not be executed (spawn reports that here)
+        raise RuntimeFailure(f"{proc.args[0]}: {err.strerror or err}") from None
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
+        detail = (stderr or stdout).strip()
         if "can't open lock file" in detail:  # a read-only /run: say what works instead
             from proxyinit.firewall.lock import LOCKFILE_HINT
 
             detail = f"{detail} ({LOCKFILE_HINT})"
-        raise RuntimeFailure(f"{' '.join(argv)} failed (exit {proc.returncode}): {detail}")
-    return proc.stdout
+        raise RuntimeFailure(f"{' '.join(proc.args)} failed (exit {proc.returncode}): {detail}")
+    return stdout
+
+
+def run(argv: list[str], stdin: str | None = None, preexec_fn=None) -> str:
+    return finish(start(argv, preexec_fn), stdin)
+
+
+def stop(procs: list[Child]) -> None:
+    """Kill what has not finished: a restore that got no input has committed nothing."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            proc.communicate()
 
 
 def policy_lines(save_text: str) -> list[str]:
@@ -84,17 +104,28 @@ class RestoreBackend:
 
     def commit(self, plans: tuple[FamilyPlan, ...]) -> None:
         """In the given order, one restore transaction per family; stop at the first failure.
-        Each restore dies with us: an orphan must not commit after a kill -9 (see pdeath)."""
+        All restores start at once, so the next one's exec and start-up overlap the commit
+        before it; each gets its text only once the one before it has committed, and a
+        failure kills the rest before they read a line. Each restore dies with us: an orphan
+        must not commit after a kill -9 (see pdeath)."""
         from proxyinit.firewall.backends.pdeath import preexec_for_child
 
         preexec = preexec_for_child()
-        for plan in plans:
-            if not plan.empty:
-                argv = [
-                    tool(self.variant, plan.family, "restore"),
-                    "--noflush",
-                    "--wait",
-                    WAIT_SECONDS,
-                    *(["--counters"] if self.variant == "legacy" else []),
-                ]
-                run(argv, stdin=self.restore_text(plan), preexec_fn=preexec)
+        todo = [plan for plan in plans if not plan.empty]
+        procs: list[Child] = []
+        try:
+            for plan in todo:
+                procs.append(start(self._restore_argv(plan.family), preexec))
+            for plan, proc in zip(todo, procs, strict=True):
+                finish(proc, self.restore_text(plan))
+        finally:
+            stop(procs)
+
+    def _restore_argv(self, family: Family) -> list[str]:
+        return [
+            tool(self.variant, family, "restore"),
+            "--noflush",
+            "--wait",
+            WAIT_SECONDS,
+            *(["--counters"] if self.variant == "legacy" else []),
+        ]

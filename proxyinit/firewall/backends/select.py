@@ -11,11 +11,11 @@ The save text read here is handed to the backend, so it is not read twice.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import make_backend
 from proxyinit.firewall.backends.restore import tool
+from proxyinit.firewall.backends.spawn import start as spawn
 from proxyinit.firewall.model import Family
 from proxyinit.firewall.state import has_rules
 
@@ -37,23 +37,29 @@ def default_variant() -> str:
 
 
 def survey() -> Survey:
-    """Every variant's and family's save text, read by processes running side by side."""
+    """Every variant's and family's save text, read by processes running side by side; a
+    variant and family the kernel says has no table reads as "" without a process (tables.py)."""
+    from proxyinit.firewall.backends import tables
+
+    found_nf = tables.nf_tables()
+    result: Survey = {variant: {} for variant in VARIANTS}
     started = {}
     for variant in VARIANTS:
         for family in Family:
             try:
-                started[variant, family] = subprocess.Popen(
-                    [tool(variant, family, "save"), "-c"],  # counters: restore.policy_lines
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                )
+                save = tool(variant, family, "save")  # missing: unreadable, as before
+                if tables.variant_has_tables(variant, family, found_nf) is False:
+                    result[variant][family] = ""
+                    continue
+                started[variant, family] = spawn([save, "-c"])  # -c: restore.policy_lines
             except (RuntimeFailure, OSError):
-                started[variant, family] = None
-    result: Survey = {variant: {} for variant in VARIANTS}
+                result[variant][family] = None
     for (variant, family), proc in started.items():
-        text = proc.communicate()[0] if proc is not None else None
-        result[variant][family] = text if proc is not None and proc.returncode == 0 else None
+        try:
+            text = proc.communicate()[0]
+        except OSError:  # could not be executed: unreadable, as a missing tool
+            text = None
+        result[variant][family] = text if proc.returncode == 0 else None
     return result
 
 

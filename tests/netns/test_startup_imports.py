@@ -1,0 +1,22 @@
+"""The init container's whole path (apply in a fresh namespace, default set, v4 + v6) imports
+only what it needs, on every backend but iptc (python-iptables is that backend)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from proxyinit.contract import init_container_env
+from proxyinit.lab.netns import netns_exec
+from tests.support.startup import heavy, imported_modules
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nft", "nftables", "auto"])
+def test_apply_imports_nothing_heavy(netns, backend):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPMESH_", "PROXYINIT_"))}
+    env.update(init_container_env("9080,9081,9082"))
+    env.update({"APPMESH_ENABLE_IPV6": "1", "PROXYINIT_BACKEND": backend})
+    names, stderr = imported_modules(netns_exec(netns), env)
+    assert "committed" in stderr, stderr
+    assert heavy(names) == set()
