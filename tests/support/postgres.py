@@ -69,7 +69,9 @@ def running_postgres() -> Iterator[PostgresServer]:
     """initdb + postgres in a temporary directory; everything stopped and removed on exit."""
     initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
     if initdb is None or postgres is None:
-        raise RuntimeError("PostgreSQL is not installed: run `make install` (scripts/system-packages.sh)")
+        raise RuntimeError(
+            "PostgreSQL is not installed: run `make install` (scripts/system-packages.sh)"
+        )
     as_root = os.getuid() == 0
     user = pwd.getpwnam(SERVER_USER) if as_root else None
     top = tempfile.mkdtemp(prefix="proxyinit-pg-")
