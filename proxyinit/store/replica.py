@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
-
 from proxyinit.errors import ConfigError
 from proxyinit.store.base import Changes
-
-if TYPE_CHECKING:
-    from proxyinit.store.meshes import MeshStore
 
 log = logging.getLogger(__name__)
 
 
-def absorb(store: MeshStore, changes: Changes) -> list[str]:
-    """Apply committed changes to memory (the caller holds store.write_lock) and serve them;
-    returns the meshes they touched."""
+def absorb(store, changes: Changes) -> list[str]:
+    """Apply committed changes to a MeshStore's memory (the caller holds its write_lock) and
+    serve them; returns the meshes they touched. (Untyped: meshes.py imports this module.)"""
     if not changes.puts and not changes.deletes:
         return []
     for key in changes.deletes:
@@ -56,7 +51,7 @@ def absorb(store: MeshStore, changes: Changes) -> list[str]:
     return touched
 
 
-async def catch_up(store: MeshStore) -> list[str]:
+async def catch_up(store) -> list[str]:
     """Read what other replicas committed since we last looked, and serve it."""
     async with store.write_lock:
         changes = await asyncio.to_thread(store.store.changes)
