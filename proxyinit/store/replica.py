@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 from proxyinit.errors import ConfigError
 from proxyinit.store.base import Changes
 
