@@ -81,8 +81,12 @@ class PostgresStore:
             raise ConfigError(f"--db {self.name!r}: cannot set up the store ({err})") from None
 
     def _connect(self):
-        import psycopg
-
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigError(
+                f"--db {self.name!r}: PostgreSQL needs psycopg: pip install 'proxyinit[postgres]'"
+            ) from None
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as err:
@@ -200,6 +204,8 @@ class PostgresStore:
         """Block until another connection committed a write (its NOTIFY) or `timeout` passed."""
         import psycopg
 
+        if self._db.closed:
+            return False  # closed by the plane's stop: nothing left to follow
         try:
             if self._listen is None or self._listen.broken:
                 self._listen = self._connect()
