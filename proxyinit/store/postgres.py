@@ -214,6 +214,8 @@ class PostgresStore:
             for _ in self._listen.notifies(timeout=timeout, stop_after=1):
                 return True
         except (psycopg.Error, ConfigError):
+            if self._db.closed:
+                return False  # closed under us by the plane's stop
             import time
 
             time.sleep(min(timeout, 1.0))  # the server is unreachable: try again later
