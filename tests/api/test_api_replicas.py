@@ -80,17 +80,21 @@ def test_concurrent_updates_of_one_route_through_two_replicas_lose_none(replicas
     with ThreadPoolExecutor(4) as pool:
         versions = list(pool.map(update, range(12)))
     assert sorted(versions) == list(range(2, 14))  # each update applied once, in sequence
-    final = [
-        c.describe_route(**ROUTER, routeName="colorteller-route")["route"] for c in clients
-    ]
+    final = [c.describe_route(**ROUTER, routeName="colorteller-route")["route"] for c in clients]
     assert final[0] == final[1] and final[0]["metadata"]["version"] == 13
 
 
 def test_client_token_idempotency_holds_across_replicas(replicas):
+    from tests.support.metrics_scrape import scrape_when
+
     a, b = replicas
+    b.metrics_port = 0
     a.start()
     b.start()
     first = a.boto3().create_mesh(meshName="m", clientToken="tok-1")["mesh"]
+    seen = scrape_when(b.metrics_port, lambda s: s.value("proxyinit_replica_catch_ups_total"))
+    assert seen.value("proxyinit_replica_notifications_total") >= 1  # B heard of A's write
+    assert seen.value("proxyinit_replica_catch_ups_total") >= 1
     again = b.boto3().create_mesh(meshName="m", clientToken="tok-1")["mesh"]  # a retry elsewhere
     assert again == first
     other_client = b.boto3()
@@ -181,3 +185,18 @@ def burst(a: Server, b: Server, count: int) -> dict[int, str]:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(write, range(count)))
     return outcome
+
+
+def test_an_unreachable_database_is_a_configuration_error_without_its_password():
+    import subprocess
+    import sys
+
+    port = free_port()  # nobody listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "proxyinit", "xds", "serve", "--xds", "127.0.0.1:0",
+         "--api", "127.0.0.1:0", "--db", f"postgresql://u:hunter2@127.0.0.1:{port}/x"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"--db 'postgresql://u:***@127.0.0.1:{port}/x': cannot connect" in done.stderr
+    assert "hunter2" not in done.stderr
