@@ -65,8 +65,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """initdb + postgres in a temporary directory; everything stopped and removed on exit."""
+def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
+    """initdb + postgres in a temporary directory; everything stopped and removed on exit.
+    Tests run without fsync (they kill replicas, never the database); benchmarks with it."""
     initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
     if initdb is None or postgres is None:
         raise RuntimeError(
@@ -90,11 +91,11 @@ def running_postgres() -> Iterator[PostgresServer]:
             **who,
         )
         port = free_port()
-        # -F: no fsync; the tests kill control-plane replicas, never the database server.
         with open(os.path.join(top, "postgres.log"), "wb") as log:
             process = subprocess.Popen(
-                [postgres, "-D", data, "-k", run, "-h", "127.0.0.1", "-p", str(port), "-F"]
-                + ["-c", "max_connections=200"],
+                [postgres, "-D", data, "-k", run, "-h", "127.0.0.1", "-p", str(port)]
+                + ["-c", "max_connections=200"]
+                + ([] if fsync else ["-F"]),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 cwd=top,
