@@ -29,7 +29,7 @@ from proxyinit.controlplane.publisher import Translator
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
-from proxyinit.store.postgres import is_postgres_url
+from proxyinit.store.backends import is_shared, open_backend
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.debug import DebugServer
 from proxyinit.xds.endpoint import Endpoint
@@ -50,21 +50,6 @@ def app_mesh_node_key(node: core_pb2.Node) -> str:
         return str(NodeId.parse(node.id))
     except ConfigError as err:
         raise ValueError(str(err)) from None
-
-
-def _is_shared(db: str | None) -> bool:
-    return db is not None and is_postgres_url(db)
-
-
-def _open_backend(db: str):
-    """`--db`: a postgresql:// URL (replicas share it) or a SQLite file path."""
-    if _is_shared(db):
-        from proxyinit.store.postgres import PostgresStore
-
-        return PostgresStore(db)
-    from proxyinit.store.sqlite import SqliteStore
-
-    return SqliteStore(db)
 
 
 class ControlPlane:
@@ -145,7 +130,7 @@ class ControlPlane:
             await self._start_metrics()
         if self.store is not None and self.api_endpoint is not None:
             await self._start_api()
-        if self.store is not None and _is_shared(self.db):
+        if self.store is not None and is_shared(self.db):
             from proxyinit.controlplane.replica import follow
 
             self._replica_task = asyncio.create_task(follow(self.store, self.metrics))
@@ -161,7 +146,7 @@ class ControlPlane:
         from proxyinit.store.meshes import MeshStore
 
         region = {"region": self.region} if self.region else {}
-        store = TimedStore(_open_backend(self.db), self.metrics)
+        store = TimedStore(open_backend(self.db), self.metrics)
         self.store = MeshStore(store, pipeline=self.publisher, **region)
         for name, model in sorted(self.store.meshes.items()):
             try:

@@ -56,10 +56,6 @@ _UPSERT = (
 )
 
 
-def is_postgres_url(db: str) -> bool:
-    return db.startswith(("postgresql://", "postgres://"))
-
-
 class PostgresStore:
     """Store on a PostgreSQL database. Calls are serialised by the caller (MeshStore's write
     lock), except `wait`, which uses a connection of its own."""

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.api.conftest import Server
-from tests.api.test_api_persistence import GATEWAY, M, ROUTER, boto_walkthrough, wait_for
+from tests.api.test_api_persistence import GATEWAY, ROUTER, boto_walkthrough, wait_for
 from tests.support.loopback import free_port
 from tests.xds.test_xds_envoy import EGRESS_ROUTES, dynamic
 
@@ -200,3 +200,25 @@ def test_an_unreachable_database_is_a_configuration_error_without_its_password()
     assert done.returncode == 2
     assert f"--db 'postgresql://u:***@127.0.0.1:{port}/x': cannot connect" in done.stderr
     assert "hunter2" not in done.stderr
+
+
+def test_mesh_apply_straight_into_the_shared_database(postgres_url):
+    """`mesh apply --db postgresql://...` takes the same lock as the replicas' writes."""
+    import subprocess
+    import sys
+
+    from proxyinit.store.meshes import MeshStore
+    from proxyinit.store.postgres import PostgresStore
+    from tests.api.conftest import ROOT
+
+    mesh_file = ROOT / "examples" / "colorapp" / "mesh.yaml"
+    command = [sys.executable, "-m", "proxyinit", "mesh", "apply", "-f", str(mesh_file)]
+    done = subprocess.run(
+        [*command, "--db", postgres_url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    store = MeshStore(PostgresStore(postgres_url))
+    try:
+        assert "colorteller-vn" in store.meshes["default"].nodes
+    finally:
+        store.store.close()
