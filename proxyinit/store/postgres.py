@@ -15,6 +15,7 @@ flushed, so a write acknowledged with a 200 survives kill -9 of any replica.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from proxyinit.errors import ConfigError, RuntimeFailure
@@ -65,6 +66,7 @@ class PostgresStore:
         self.name = safe_url(url)
         self._held = False  # inside begin() .. commit()/abort(): the sequence row is locked
         self._db = self._connect()
+        self._pid = self._db.info.backend_pid  # our own NOTIFYs come from it: not news
         self._listen = None
         try:
             with self._db.transaction():
@@ -142,6 +144,7 @@ class PostgresStore:
     def _lock_sequence(self) -> int:
         if self._db.broken:
             self._db = self._connect()  # the server restarted, or the connection was cut
+            self._pid = self._db.info.backend_pid
         self._db.execute("BEGIN")
         self._held = True
         return self._db.execute("SELECT last FROM proxyinit_sequence FOR UPDATE").fetchone()[0]
@@ -197,7 +200,7 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ notifications
     def wait(self, timeout: float) -> bool:
-        """Block until another connection committed a write (its NOTIFY) or `timeout` passed."""
+        """Block until another process committed a write (its NOTIFY) or `timeout` passed."""
         import psycopg
 
         if self._db.closed:
@@ -207,15 +210,19 @@ class PostgresStore:
                 self._listen = self._connect()
                 self._listen.execute(f"LISTEN {CHANNEL}")
                 return True  # notifications may have been missed while it was down
-            for _ in self._listen.notifies(timeout=timeout, stop_after=1):
-                return True
+            return self._notified(timeout)
         except (psycopg.Error, ConfigError):
             if self._db.closed:
                 return False  # closed under us by the plane's stop
-            import time
-
             time.sleep(min(timeout, 1.0))  # the server is unreachable: try again later
             return True
+
+    def _notified(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for notify in self._listen.notifies(timeout=left, stop_after=1):
+                if notify.pid != self._pid:  # our own writes are in memory already
+                    return True
         return False
 
     def close(self) -> None:

@@ -118,3 +118,4 @@ async def test_a_notification_wakes_the_other_replica(replicas):
     assert not await asyncio.to_thread(b.store.wait, 0.05)
     await a.update(ROUTE, route_spec(8))
     assert await asyncio.to_thread(b.store.wait, 5)
+    assert not await asyncio.to_thread(a.store.wait, 0.2)  # its own write is no news to a
