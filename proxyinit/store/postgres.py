@@ -86,7 +86,12 @@ class PostgresStore:
                 f"--db {self.name!r}: PostgreSQL needs psycopg: pip install 'proxyinit[postgres]'"
             ) from None
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            # A replica that stops mid-write (hung, cut off) must not stall the others for good:
+            # its transaction ends after 30 s idle, and a write waits at most 10 s for the lock.
+            conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+            conn.execute("SET lock_timeout = '10s'")
+            return conn
         except psycopg.Error as err:
             raise ConfigError(f"--db {self.name!r}: cannot connect ({_first_line(err)})") from None
 
