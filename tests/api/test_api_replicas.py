@@ -150,9 +150,18 @@ async def test_kill9_of_a_replica_during_a_burst_of_writes(replicas):
             await wait_for(lambda e=envoy: _has(e, ok), timeout=20, what="the burst in Envoy")
         assert streams_on(b) == 2
         assert (await served(on_a)) == (await served(on_b)) == ok
+        # Versions are content hashes: the same config has the same version on every replica,
+        # so an Envoy failing over to another replica is told nothing new.
+        assert await rds_version(on_a) == await rds_version(on_b)
     finally:
         await on_a.stop()
         await on_b.stop()
+
+
+async def rds_version(envoy) -> str:
+    return dynamic(json.loads((await envoy.admin_get("/config_dump"))[1]), "routes")[EGRESS_ROUTES][
+        "version"
+    ]
 
 
 async def _has(envoy, names: set[str]) -> bool:
