@@ -76,7 +76,9 @@ class PostgresStore:
             self._listen.execute(f"LISTEN {CHANNEL}")
         except Exception as err:
             self.close()
-            raise ConfigError(f"--db {self.name!r}: cannot set up the store ({err})") from None
+            raise ConfigError(
+                f"--db {self.name!r}: cannot set up the store ({_first_line(err)})"
+            ) from None
 
     def _connect(self):
         try:
@@ -97,12 +99,12 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ reads
     def load(self) -> list[Record]:
-        return list(self._read(0, everything=True).puts)
+        return list(self._read(0).puts)
 
     def changes(self) -> Changes:
         return self._read(self.seq)
 
-    def _read(self, since: int, everything: bool = False) -> Changes:
+    def _read(self, since: int) -> Changes:
         """One consistent snapshot (REPEATABLE READ): the last number and what came after `since`."""
         import psycopg
 
