@@ -67,6 +67,9 @@ class Changes:
     seq: int = 0
     puts: tuple[Record, ...] = ()
     deletes: tuple[Key, ...] = ()
+    # Every version written with a clientToken in those writes (of the last 15 minutes), the
+    # ones overwritten since included: a retry on this replica of any of them gets its answer.
+    versions: tuple[Record, ...] = ()
 
 
 class Store(Protocol):

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from proxyinit.errors import ConfigError, RuntimeFailure
 from proxyinit.store.base import Changes, Key, Record
 from proxyinit.store.sqlite import _record, _row
+from proxyinit.store.tokens import WINDOW_SECONDS
 
 CHANNEL = "proxyinit_changes"
 _SCHEMA_LOCK = 0x70726F78  # pg_advisory_xact_lock key: replicas starting together create it once
@@ -39,6 +40,15 @@ CREATE TABLE IF NOT EXISTS proxyinit_deletions (
     seq BIGINT NOT NULL, PRIMARY KEY (kind, mesh, router, name)
 );
 CREATE INDEX IF NOT EXISTS proxyinit_deletions_seq ON proxyinit_deletions (seq);
+CREATE TABLE IF NOT EXISTS proxyinit_tokens (
+    kind TEXT NOT NULL, mesh TEXT NOT NULL, router TEXT NOT NULL, name TEXT NOT NULL,
+    spec TEXT NOT NULL, uid TEXT NOT NULL, arn TEXT NOT NULL, version BIGINT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+    tags TEXT NOT NULL, client_token TEXT NOT NULL, request_digest TEXT NOT NULL,
+    owner TEXT NOT NULL, seq BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (kind, mesh, router, name, client_token)
+);
+CREATE INDEX IF NOT EXISTS proxyinit_tokens_seq ON proxyinit_tokens (seq);
 CREATE TABLE IF NOT EXISTS proxyinit_sequence (
     one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), last BIGINT NOT NULL
 );
@@ -49,6 +59,12 @@ _COLUMNS = (
     "client_token, request_digest, owner"
 )
 _KEY = "kind=%s AND mesh=%s AND router=%s AND name=%s"
+_TOKEN = (
+    f"INSERT INTO proxyinit_tokens ({_COLUMNS}, seq, at) VALUES ({', '.join(['%s'] * 16)}) "
+    "ON CONFLICT (kind, mesh, router, name, client_token) DO UPDATE SET "
+    + ", ".join(f"{c.strip()}=EXCLUDED.{c.strip()}" for c in _COLUMNS.split(",")[4:])
+    + ", seq=EXCLUDED.seq, at=EXCLUDED.at"
+)
 _UPSERT = (
     f"INSERT INTO proxyinit_resources ({_COLUMNS}, seq) VALUES ({', '.join(['%s'] * 15)}) "
     "ON CONFLICT (kind, mesh, router, name) DO UPDATE SET "
@@ -129,7 +145,15 @@ class PostgresStore:
         gone = self._db.execute(
             "SELECT kind, mesh, router, name FROM proxyinit_deletions WHERE seq > %s", (since,)
         ).fetchall()
-        return Changes(last, tuple(_record(row) for row in rows), tuple(Key(*g) for g in gone))
+        versions = self._db.execute(
+            f"SELECT {_COLUMNS} FROM proxyinit_tokens WHERE seq > %s ORDER BY seq", (since,)
+        ).fetchall()
+        return Changes(
+            last,
+            tuple(_record(row) for row in rows),
+            tuple(Key(*g) for g in gone),
+            tuple(_record(row) for row in versions),
+        )
 
     # ------------------------------------------------------------------ writes
     def begin(self) -> Changes:
@@ -191,8 +215,18 @@ class PostgresStore:
                 cur.executemany(
                     f"DELETE FROM proxyinit_deletions WHERE {_KEY}", [_key(r.key) for r in puts]
                 )
+            self._write_tokens(cur, seq, [r for r in puts if r.client_token])
             cur.execute("UPDATE proxyinit_sequence SET last = %s", (seq,))
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
+
+    @staticmethod
+    def _write_tokens(cur, seq: int, versions: list[Record]) -> None:
+        """Versions written with a clientToken, kept for the replay window (store/tokens.py) so
+        every replica answers a retry as the first answer was, even once overwritten."""
+        now = time.time()
+        cur.execute("DELETE FROM proxyinit_tokens WHERE at < %s", (now - WINDOW_SECONDS,))
+        if versions:
+            cur.executemany(_TOKEN, [(*_row(r), seq, now) for r in versions])
 
     def abort(self) -> None:
         """End the write begun, if any, with nothing written (the lock is released)."""

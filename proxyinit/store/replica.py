@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 def absorb(store, changes: Changes) -> list[str]:
     """Apply committed changes to a MeshStore's memory (the caller holds its write_lock) and
     serve them; returns the meshes they touched. (Untyped: meshes.py imports this module.)"""
+    for version in changes.versions:  # a retry of any of them on this replica: same answer
+        store._tokens.remember(version.key, version.client_token, version.request_digest, version)
     if not changes.puts and not changes.deletes:
         return []
     for key in changes.deletes:

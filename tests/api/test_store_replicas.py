@@ -119,3 +119,20 @@ async def test_a_notification_wakes_the_other_replica(replicas):
     await a.update(ROUTE, route_spec(8))
     assert await asyncio.to_thread(b.store.wait, 5)
     assert not await asyncio.to_thread(a.store.wait, 0.2)  # its own write is no news to a
+
+
+async def test_a_retry_of_an_overwritten_update_on_a_third_replica_writes_nothing(
+    replicas, postgres_url
+):
+    """Update X through A, then Y through C, then X's retry (same clientToken) through B, which
+    saw neither: B must answer as A did and keep Y, not apply X again over it."""
+    a, b = replicas
+    c = MeshStore(PostgresStore(postgres_url))
+    try:
+        first = await a.update(ROUTE, route_spec(3), "token-x")
+        second = await c.update(ROUTE, route_spec(4), "token-y")
+        assert await b.update(ROUTE, route_spec(3), "token-x") == first
+        assert b.get(ROUTE) == second
+        assert {r.key: r for r in b.store.load()}[ROUTE] == second
+    finally:
+        c.store.close()
