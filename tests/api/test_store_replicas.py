@@ -136,3 +136,25 @@ async def test_a_retry_of_an_overwritten_update_on_a_third_replica_writes_nothin
         assert {r.key: r for r in b.store.load()}[ROUTE] == second
     finally:
         c.store.close()
+
+
+async def test_a_missed_notification_is_caught_up_by_the_periodic_read(replicas):
+    from proxyinit.controlplane.metrics import PlaneMetrics
+    from proxyinit.controlplane.replica import follow
+
+    a, b = replicas
+    b.store._listen.execute("UNLISTEN *")  # as if the notification were lost
+    metrics = PlaneMetrics()
+    follower = asyncio.create_task(follow(b, metrics, interval=0.05))
+    try:
+        await a.update(ROUTE, route_spec(6))
+        for _ in range(200):
+            if b.get(ROUTE).version == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert b.get(ROUTE).version == 2
+        assert metrics.replica_notifications._value.get() == 0
+        assert metrics.replica_catch_ups._value.get() == 1
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
