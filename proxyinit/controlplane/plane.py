@@ -53,7 +53,8 @@ def app_mesh_node_key(node: core_pb2.Node) -> str:
 
 
 class ControlPlane:
-    """Give exactly one of `mesh_file` (a FileMeshSource) or `db` (a store path)."""
+    """Give exactly one of `mesh_file` (a FileMeshSource) or `db` (a store path or a
+    postgresql:// URL, shared with other replicas)."""
 
     def __init__(
         self,
