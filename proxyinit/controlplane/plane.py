@@ -5,7 +5,8 @@ Two modes, one wiring:
   published again (an invalid one is logged and the last good mesh keeps serving);
 - store: the store of the App Mesh API (a SQLite file, or PostgreSQL shared by replicas, each
   following the others' writes: controlplane/replica.py) is the source, and the API (if given
-  an address) serves on the same event loop, so a write's push to Envoy needs no cross-thread hand-off.
+  an address) serves on the same event loop, so a write's push to Envoy needs no cross-thread
+  hand-off.
   The store's writes go validate -> prepare (this publisher translates) -> commit -> publish.
 """
 
