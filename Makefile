@@ -31,6 +31,7 @@ bench: install
 	$(PY) -m bench.conn_rate
 	$(PY) -m bench.xds_push
 	$(PY) -m bench.api_push
+	$(PY) -m bench.replicas
 	$(PY) -m bench.mesh
 
 clean:

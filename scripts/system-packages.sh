@@ -2,7 +2,9 @@
 # Install the Debian packages proxyinit needs, only if something is missing (idempotent).
 # iptables: legacy and nft variants (+ libip4tc/libxtables for python-iptables); iproute2: `ip`;
 # procps: `pgrep`; nftables: `nft`, for --backend nftables; containernetworking-plugins: the
-# reference CNI plugins (bridge, host-local, loopback) that tests/netns/test_cni.py chains first.
+# reference CNI plugins (bridge, host-local, loopback) that tests/netns/test_cni.py chains first;
+# postgresql: initdb and postgres for the replica tests, which start their own server in a
+# temporary directory (tests/support/postgres.py), never the package's own cluster service.
 set -eu
 need=""
 command -v iptables-legacy-restore >/dev/null 2>&1 || need="$need iptables"
@@ -10,6 +12,7 @@ command -v iptables-nft-restore >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v pgrep >/dev/null 2>&1 || need="$need procps"  # the e2e test looks for leftover processes
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 [ -x /usr/lib/cni/bridge ] || need="$need containernetworking-plugins"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"

@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"running control plane's API (default {DEFAULT_ENDPOINT})",
     )
     where.add_argument(
-        "--db", default=None, help="store file to write directly (control plane not running on it)"
+        "--db",
+        default=None,
+        help="store file to write directly (control plane not running on it), or a "
+        "postgresql:// URL (replicas may be running on it: they follow the write)",
     )
     apply.set_defaults(handler=run_mesh_apply)
 
@@ -64,8 +67,8 @@ def _apply_db(path: str, db: str) -> list[dict]:
     from proxyinit.errors import ConfigError
     from proxyinit.mesh.model.meshfile import parse_resources
     from proxyinit.store.apply import declared_meshes
+    from proxyinit.store.backends import open_backend
     from proxyinit.store.meshes import MeshStore
-    from proxyinit.store.sqlite import SqliteStore
 
     items = _read(path)
     try:
@@ -74,7 +77,7 @@ def _apply_db(path: str, db: str) -> list[dict]:
         raise ConfigError(f"mesh file {path!r}: {err}") from None
 
     async def apply() -> list:
-        store = MeshStore(SqliteStore(db))
+        store = MeshStore(open_backend(db))
         try:
             return await store.apply(models, declared_meshes(items))
         finally:

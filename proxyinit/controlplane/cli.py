@@ -52,8 +52,9 @@ def _add_source_and_address_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--db",
         default=None,
-        metavar="PATH",
-        help="SQLite store of App Mesh resources (instead of --mesh-file); serves the App Mesh API",
+        metavar="PATH|URL",
+        help="store of App Mesh resources (instead of --mesh-file); serves the App Mesh API: a "
+        "SQLite file, or postgresql://USER@HOST/DB, which any number of replicas may share",
     )
     serve.add_argument(
         "--xds",
@@ -144,7 +145,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not args.mesh_file and not args.db:
         raise ConfigError(
-            "xds serve: give --mesh-file FILE or --db PATH (the App Mesh API's store)"
+            "xds serve: give --mesh-file FILE or --db PATH|URL (the App Mesh API's store)"
         )
     if args.mesh_file and args.db:
         raise ConfigError(

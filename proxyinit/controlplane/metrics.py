@@ -88,6 +88,17 @@ class PlaneMetrics:
         self.commit_failures = Counter(
             "proxyinit_store_commit_failures", "Store transactions that failed", registry=r
         )
+        # Replicas sharing a PostgreSQL store (controlplane/replica.py).
+        self.replica_notifications = Counter(
+            "proxyinit_replica_notifications",
+            "Notifications of another replica's write received (NOTIFY)",
+            registry=r,
+        )
+        self.replica_catch_ups = Counter(
+            "proxyinit_replica_catch_ups",
+            "Catch-ups that found other replicas' writes and served them",
+            registry=r,
+        )
         self.api_requests = Counter(
             "proxyinit_api_requests",
             "App Mesh API requests, by operation (CreateVirtualNode, ...) and HTTP status",

@@ -3,8 +3,10 @@
 Two modes, one wiring:
 - mesh file: the file is loaded and published whole, then watched; each valid edit is
   published again (an invalid one is logged and the last good mesh keeps serving);
-- store: the SQLite store of the App Mesh API is the source, and the API (if given an address)
-  serves on the same event loop, so a write's push to Envoy needs no cross-thread hand-off.
+- store: the store of the App Mesh API (a SQLite file, or PostgreSQL shared by replicas, each
+  following the others' writes: controlplane/replica.py) is the source, and the API (if given
+  an address) serves on the same event loop, so a write's push to Envoy needs no cross-thread
+  hand-off.
   The store's writes go validate -> prepare (this publisher translates) -> commit -> publish.
 """
 
@@ -29,6 +31,7 @@ from proxyinit.controlplane.xds_auth import NodeAuthorizer, XdsAuthSettings, ser
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
+from proxyinit.store.backends import is_shared, open_backend
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.debug import DebugServer
 from proxyinit.xds.endpoint import Endpoint
@@ -52,7 +55,8 @@ def app_mesh_node_key(node: core_pb2.Node) -> str:
 
 
 class ControlPlane:
-    """Give exactly one of `mesh_file` (a FileMeshSource) or `db` (a store path)."""
+    """Give exactly one of `mesh_file` (a FileMeshSource) or `db` (a store path or a
+    postgresql:// URL, shared with other replicas)."""
 
     def __init__(
         self,
@@ -106,6 +110,7 @@ class ControlPlane:
         self._grpc_server = None
         self._watch_task: asyncio.Task | None = None
         self._cloud_map_task: asyncio.Task | None = None
+        self._replica_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Load and publish the initial meshes (ConfigError if bad), then start serving."""
@@ -135,6 +140,10 @@ class ControlPlane:
             await self._start_metrics()
         if self.store is not None and self.api_endpoint is not None:
             await self._start_api()
+        if self.store is not None and is_shared(self.db):
+            from proxyinit.controlplane.replica import follow
+
+            self._replica_task = asyncio.create_task(follow(self.store, self.metrics))
         if self.source is not None:
             self._watch_task = asyncio.create_task(self._watch())
         if self.certificates is not None:
@@ -145,10 +154,9 @@ class ControlPlane:
 
     def _open_store(self) -> None:
         from proxyinit.store.meshes import MeshStore
-        from proxyinit.store.sqlite import SqliteStore
 
         region = {"region": self.region} if self.region else {}
-        store = TimedStore(SqliteStore(self.db), self.metrics)
+        store = TimedStore(open_backend(self.db), self.metrics)
         self.store = MeshStore(store, pipeline=self.publisher, **region)
         for name, model in sorted(self.store.meshes.items()):
             try:
@@ -227,6 +235,10 @@ class ControlPlane:
         return line
 
     async def stop(self, grace: float = 0) -> None:
+        if self._replica_task is not None:
+            self._replica_task.cancel()
+            await asyncio.gather(self._replica_task, return_exceptions=True)
+            self._replica_task = None
         if self._certs_task is not None:
             self._certs_task.cancel()
             await asyncio.gather(self._certs_task, return_exceptions=True)

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     inject.add_argument(
         "--xds-endpoint",
         required=True,
-        help="the control plane as the sidecar reaches it (APPMESH_XDS_ENDPOINT): HOST:PORT",
+        help="the control plane as the sidecar reaches it (APPMESH_XDS_ENDPOINT): HOST:PORT, "
+        "or a comma list of replicas",
     )
     inject.add_argument(
         "--image",
@@ -49,10 +50,13 @@ def run_inject(args: argparse.Namespace) -> int:
     from proxyinit.k8s.inject import Options, dump, inject
     from proxyinit.k8s.manifests import read_objects
 
-    if not _ENDPOINT.match(args.xds_endpoint):
-        raise ConfigError(
-            f"--xds-endpoint: expected HOST:PORT or unix:///PATH (got {args.xds_endpoint!r})"
-        )
+    # One endpoint, or a comma list of control-plane replicas (the bootstrap checks the rest).
+    for element in args.xds_endpoint.split(","):
+        if not _ENDPOINT.match(element):
+            raise ConfigError(
+                f"--xds-endpoint: expected HOST:PORT or unix:///PATH, or a comma list of "
+                f"HOST:PORT (got {element!r} in {args.xds_endpoint!r})"
+            )
     objs = read_objects(args.file, sys.stdin)
     image = args.image or f"proxyinit:{_version()}"
     context = [obj for path in args.mesh for obj in read_objects(path)]

@@ -59,13 +59,46 @@ class Record:
     owner: str = field(default="", compare=False)
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What other writers committed since this store object last looked: the records put and the
+    keys deleted (never both for one key), and `seq`, the number of the last committed write."""
+
+    seq: int = 0
+    puts: tuple[Record, ...] = ()
+    deletes: tuple[Key, ...] = ()
+    # Every version written with a clientToken in those writes (of the last 15 minutes), the
+    # ones overwritten since included: a retry on this replica of any of them gets its answer.
+    versions: tuple[Record, ...] = ()
+
+
 class Store(Protocol):
     """Contract: `load` returns every record; `commit` applies puts and deletes in ONE durable
-    transaction (all or nothing, on disk before it returns) or raises. Single writer: the
-    caller serialises commits."""
+    transaction (all or nothing, on disk before it returns) or raises.
+
+    Several writers (PostgreSQL replicas sharing one database) each hold the whole set in
+    memory, so a write must be validated against the latest committed state, not against what
+    this process last saw. Hence, for one write: `begin()` takes the store's write lock (across
+    processes) and returns what others committed since `load` or the last `begin`/`changes`;
+    the caller applies it, validates, then `commit`s (which releases the lock) or `abort`s.
+    `changes()` returns the same without the lock (a replica catching up on a notification);
+    `wait(timeout)` blocks until another writer may have committed (True) or `timeout` passed.
+    Within one process the caller serialises these calls (MeshStore's write lock).
+
+    A single-writer store (SQLite: one owner process, `sqlite.py`) implements them trivially:
+    nothing is ever committed by anyone else, so `begin` and `changes` return no changes.
+    """
 
     def load(self) -> list[Record]: ...
 
+    def begin(self) -> Changes: ...
+
     def commit(self, puts: Iterable[Record], deletes: Iterable[Key]) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def changes(self) -> Changes: ...
+
+    def wait(self, timeout: float) -> bool: ...
 
     def close(self) -> None: ...

@@ -8,12 +8,14 @@ Every write (create, update, delete, tag, apply) flows one way, under one lock:
 3. commit puts and deletes in ONE store transaction (durable before returning);
 4. swap the in-memory state and publish what step 2 prepared.
 
-Reads are served from memory: the store file is written by this process only.
+Reads are served from memory: the store file is written by this process only, or, with
+replicas sharing a PostgreSQL store, each write first absorbs the others' (store/replica.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -39,6 +41,7 @@ from proxyinit.store.records import (
     parse,
     token_note,
 )
+from proxyinit.store.replica import absorb
 from proxyinit.store.tokens import RecentTokens
 
 log = logging.getLogger(__name__)
@@ -136,7 +139,7 @@ class MeshStore:
     ) -> Record:
         tags = check_tags(tags)
         request = digest(spec, tags)
-        async with self._lock:
+        async with self._writing():
             replayed = self._tokens.replay(key, token, request, describe(key))
             if replayed is not None:
                 return replayed  # a retry or replay of a create of the last 15 minutes
@@ -154,7 +157,7 @@ class MeshStore:
 
     async def update(self, key: Key, spec: object, token: str = "") -> Record:
         request = digest(spec, None)
-        async with self._lock:
+        async with self._writing():
             existing = self.get(key)
             replayed = self._tokens.replay(key, token, request, describe(key))
             if replayed is not None:
@@ -172,7 +175,7 @@ class MeshStore:
             return record
 
     async def delete(self, key: Key) -> Record:
-        async with self._lock:
+        async with self._writing():
             existing = self.get(key)
             check_unused(self.records, key)
             await self._write(key.mesh, [], [key], deleting=True)
@@ -181,7 +184,7 @@ class MeshStore:
     async def set_tags(
         self, arn: str, add: Iterable[tuple[str, str]] = (), remove: Iterable[str] = ()
     ) -> Record:
-        async with self._lock:
+        async with self._writing():
             existing = self.by_arn(arn)
             add = list(add)
             check_unique(key for key, _ in add)
@@ -201,7 +204,7 @@ class MeshStore:
         Resources of those meshes that the file does not name are left alone, and so is a stored
         mesh the file names but does not declare (`declared`: the meshes it does; None: all).
         Returns [(created|updated|unchanged, key)]."""
-        async with self._lock:
+        async with self._writing():
             puts, outcome = plan_mesh_apply(self.records, self.new_record, models, declared)
             # The records are the source: each changed mesh is rebuilt from what will be stored
             # (stored resources the file does not name included), as any other write is.
@@ -215,6 +218,17 @@ class MeshStore:
             return outcome
 
     # ------------------------------------------------------------------ internals
+    @contextlib.asynccontextmanager
+    async def _writing(self):
+        """The write lock of this process, then of the store (other replicas' writes wait), with
+        what they committed absorbed first: every write validates against the latest state."""
+        async with self._lock:
+            try:
+                absorb(self, await _landed(asyncio.to_thread(self.store.begin)))
+                yield
+            finally:
+                await _landed(asyncio.to_thread(self.store.abort))  # a no-op once committed
+
     def new_record(
         self,
         key: Key,
@@ -346,3 +360,16 @@ class MeshStore:
                 self.meshes[mesh] = self._validate(mesh, self._would_be(mesh, [], []))
             except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
+
+
+async def _landed(work):
+    """Await `work` to its end even if the caller is cancelled meanwhile (a client hanging up):
+    a store lock taken in a worker thread must be released by the same write."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        raise

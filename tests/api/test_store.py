@@ -1,4 +1,7 @@
-"""MeshStore on a real SQLite file, without HTTP: App Mesh's write rules and durability."""
+"""MeshStore on a real store, without HTTP: App Mesh's write rules and durability.
+
+Each test runs on both backends (`open_store`: a SQLite file, a fresh database on the session's
+real PostgreSQL server) unless it is about one of them."""
 
 from __future__ import annotations
 
@@ -14,15 +17,28 @@ from proxyinit.mesh.model.meshfile import load_mesh_file
 from proxyinit.store import errors
 from proxyinit.store.base import Key
 from proxyinit.store.meshes import MeshStore
+from proxyinit.store.postgres import PostgresStore
 from proxyinit.store.sqlite import SqliteStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
 ROUTE = Key("Route", "default", "colorteller-vr", "colorteller-route")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request, tmp_path):
+    """Opens a new Store object on the test's database (the same one each time)."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "m.db")
+    url = request.getfixturevalue("postgres_url")
+    return lambda: PostgresStore(url)
+
+
+SQLITE_ONLY = pytest.mark.parametrize("open_store", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-async def store(tmp_path):
-    opened = MeshStore(SqliteStore(tmp_path / "m.db"))
+async def store(open_store):
+    opened = MeshStore(open_store())
     await opened.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
     yield opened
     opened.store.close()
@@ -37,6 +53,7 @@ def route_spec(weight: int) -> dict:
     }
 
 
+@SQLITE_ONLY
 async def test_sqlite_reopens_in_wal_mode_with_synchronous_full(store, tmp_path):
     """The settings that make each COMMIT fsync the WAL (the fsync itself is SQLite's to test)."""
     store.store.close()
@@ -54,31 +71,32 @@ async def test_sqlite_reopens_in_wal_mode_with_synchronous_full(store, tmp_path)
 
 
 @contextlib.contextmanager
-def reopened(path: Path):
-    """A second MeshStore on the file (the first one closed), closed again so the flock is released now."""
-    again = MeshStore(SqliteStore(path))
+def reopened(open_store):
+    """A second MeshStore on the database (the first one closed), closed again so a SQLite
+    file's flock is released now."""
+    again = MeshStore(open_store() if callable(open_store) else SqliteStore(open_store))
     try:
         yield again
     finally:
         again.store.close()
 
 
-def assert_file_is_free(path: Path) -> None:
-    SqliteStore(path).close()  # ConfigError "in use by another process" if a store was left open
+def assert_file_is_free(open_store) -> None:
+    open_store().close()  # SQLite: ConfigError "in use by another process" if a store was left open
 
 
-async def test_versions_and_reload(store, tmp_path):
+async def test_versions_and_reload(store, open_store):
     first = store.get(ROUTE)
     updated = await store.update(ROUTE, route_spec(3))
     assert (updated.version, updated.uid, updated.created_at) == (2, first.uid, first.created_at)
     store.store.close()
-    with reopened(tmp_path / "m.db") as again:
+    with reopened(open_store) as again:
         assert again.records == store.records
         assert again.meshes["default"].routes == store.meshes["default"].routes
-    assert_file_is_free(tmp_path / "m.db")
+    assert_file_is_free(open_store)
 
 
-async def test_refusals_store_nothing(store, tmp_path):
+async def test_refusals_store_nothing(store, open_store):
     before = dict(store.records)
     with pytest.raises(errors.Invalid, match=r"weightedTargets\[0\].weight"):
         await store.update(ROUTE, route_spec(101))
@@ -90,11 +108,12 @@ async def test_refusals_store_nothing(store, tmp_path):
         await store.delete(Key("VirtualNode", "default", "", "colorteller-vn"))
     assert store.records == before
     store.store.close()
-    with reopened(tmp_path / "m.db") as again:
+    with reopened(open_store) as again:
         assert again.records == before
-    assert_file_is_free(tmp_path / "m.db")
+    assert_file_is_free(open_store)
 
 
+@SQLITE_ONLY
 async def test_one_process_owns_a_store_file(store, tmp_path):
     with pytest.raises(errors.ConfigError, match="in use by another process"):
         SqliteStore(tmp_path / "m.db")
@@ -102,6 +121,7 @@ async def test_one_process_owns_a_store_file(store, tmp_path):
     SqliteStore(tmp_path / "m.db").close()  # free again once the owner closed it
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("alias", ["symlink", "symlinked directory", "hard link"])
 async def test_a_second_owner_through_another_path_is_refused(store, tmp_path, alias):
     """Two owners of one file through a symlink lost acknowledged writes: the lock is taken on
@@ -144,9 +164,9 @@ class RecordingPipeline:
         self.published.append(prepared)
 
 
-async def test_each_accepted_write_is_prepared_once_then_published(tmp_path):
+async def test_each_accepted_write_is_prepared_once_then_published(open_store):
     pipeline = RecordingPipeline()
-    store = MeshStore(SqliteStore(tmp_path / "m.db"), pipeline=pipeline)
+    store = MeshStore(open_store(), pipeline=pipeline)
     try:
         await store.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
         await store.update(ROUTE, route_spec(5))
@@ -160,9 +180,9 @@ async def test_each_accepted_write_is_prepared_once_then_published(tmp_path):
         store.store.close()
 
 
-async def test_a_write_the_pipeline_cannot_prepare_is_refused_and_not_stored(tmp_path):
+async def test_a_write_the_pipeline_cannot_prepare_is_refused_and_not_stored(open_store):
     pipeline = RecordingPipeline()
-    store = MeshStore(SqliteStore(tmp_path / "m.db"), pipeline=pipeline)
+    store = MeshStore(open_store(), pipeline=pipeline)
     try:
         await store.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
         pipeline.refuse = "Envoy would refuse this"
@@ -171,7 +191,7 @@ async def test_a_write_the_pipeline_cannot_prepare_is_refused_and_not_stored(tmp
         assert store.get(ROUTE).version == 1 and len(pipeline.published) == 1
     finally:
         store.store.close()
-    reopened = MeshStore(SqliteStore(tmp_path / "m.db"))
+    reopened = MeshStore(open_store())
     try:
         assert reopened.get(ROUTE).version == 1  # nothing of the refused write reached the disk
     finally:
@@ -187,8 +207,8 @@ async def test_apply_twice_is_a_no_op(store):
 class GatedStore:
     """The real store, with each commit held in its worker thread until the test opens the gate."""
 
-    def __init__(self, inner: SqliteStore):
-        self.inner, self.path = inner, inner.path
+    def __init__(self, inner):
+        self.inner = inner
         self.committing, self.gate, self.committed = (
             threading.Event(),
             threading.Event(),
@@ -207,6 +227,9 @@ class GatedStore:
     def close(self):
         self.inner.close()
 
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)  # begin, abort, ...
+
 
 async def cancelled_mid_commit(store: MeshStore, spec: dict) -> tuple[GatedStore, asyncio.Task]:
     """Start an update of ROUTE and cancel it while its commit runs (a client hanging up)."""
@@ -218,7 +241,7 @@ async def cancelled_mid_commit(store: MeshStore, spec: dict) -> tuple[GatedStore
     return gated, write
 
 
-async def test_a_write_cancelled_mid_commit_lands_in_memory_as_on_disk(store, tmp_path):
+async def test_a_write_cancelled_mid_commit_lands_in_memory_as_on_disk(store, open_store):
     gated, write = await cancelled_mid_commit(store, route_spec(7))
     gated.gate.set()
     with pytest.raises(asyncio.CancelledError):
@@ -227,7 +250,7 @@ async def test_a_write_cancelled_mid_commit_lands_in_memory_as_on_disk(store, tm
     await asyncio.sleep(0.05)
     store.store = gated.inner
     store.store.close()
-    with reopened(tmp_path / "m.db") as again:
+    with reopened(open_store) as again:
         assert again.get(ROUTE).version == 2  # the commit itself went through
         assert again.records == store.records
         assert again.meshes["default"].routes == store.meshes["default"].routes

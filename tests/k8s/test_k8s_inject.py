@@ -208,3 +208,18 @@ def test_pod_labels_that_are_no_mapping_are_refused_naming_the_pod():
     pod = POD.replace("{ANNOTATIONS}", "{}").replace("labels: {app: front}", "labels: [app]")
     with pytest.raises(ConfigError, match=r"Pod 'howto/p': metadata.labels: expected a mapping"):
         injected(pod)
+
+
+def test_cli_takes_a_comma_list_of_control_plane_replicas():
+    def run(endpoint: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "proxyinit", "inject", "-f", str(DATA / "inject" / "deployment.yaml"),
+             "--mesh", str(HOWTO), "--xds-endpoint", endpoint],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    good = run("cp-0.cp:15010,cp-1.cp:15010")
+    assert good.returncode == 0, good.stderr
+    assert "cp-0.cp:15010,cp-1.cp:15010" in good.stdout
+    bad = run("cp-0.cp:15010,cp-1.cp")
+    assert bad.returncode == 2 and "--xds-endpoint" in bad.stderr and "'cp-1.cp'" in bad.stderr

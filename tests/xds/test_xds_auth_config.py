@@ -100,6 +100,26 @@ def test_a_hostname_endpoint_is_the_default_server_name(files):
     ]
 
 
+def test_replicas_over_tls_accept_any_replica_name_and_send_no_guessed_sni(files):
+    cluster, ads = xds_of(
+        {
+            "APPMESH_XDS_ENDPOINT": "cp-a.example:15010,cp-b.example:15010,198.18.0.7:15010",
+            "APPMESH_XDS_TLS_CA": files["ca"],
+            "APPMESH_XDS_TOKEN_FILE": files["token"],
+        }
+    )
+    context = tls_of(cluster)
+    assert "sni" not in context  # two host names: no one SNI fits every replica
+    assert context["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"] == [
+        {"san_type": "DNS", "matcher": {"exact": "cp-a.example"}},
+        {"san_type": "DNS", "matcher": {"exact": "cp-b.example"}},
+        {"san_type": "IP_ADDRESS", "matcher": {"exact": "198.18.0.7"}},
+    ]
+    assert len(cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 3
+    service = ads["grpc_services"][0]
+    assert service["envoy_grpc"]["retry_policy"] and service["initial_metadata"]
+
+
 @pytest.mark.parametrize(
     "env, message",
     [

@@ -292,3 +292,49 @@ def test_envoy_run_execs_envoy_with_the_bootstrap_and_flags(tmp_path):
 def test_envoy_run_refuses_bad_env_with_exit_2():
     result = run_cli(["envoy-run", "--envoy-binary", "/bin/echo"], {"APPMESH_XDS_ENDPOINT": "x"})
     assert result.returncode == 2 and "APPMESH_RESOURCE_ARN" in result.stderr
+
+
+def test_a_comma_list_of_control_planes_is_one_cluster_with_each():
+    """Replicas: Envoy lists every control plane, so it reconnects to another when one dies."""
+    doc = bootstrap(
+        {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "10.0.0.1:15010, [::1]:15011"}
+    )
+    cluster = doc["static_resources"]["clusters"][0]
+    endpoints = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert [e["endpoint"]["address"]["socket_address"] for e in endpoints] == [
+        {"address": "10.0.0.1", "port_value": 15010},
+        {"address": "::1", "port_value": 15011},
+    ]
+    assert cluster["type"] == "STATIC"
+    grpc = doc["dynamic_resources"]["ads_config"]["grpc_services"][0]["envoy_grpc"]
+    assert grpc["cluster_name"] == "xds_cluster" and "retry_policy" in grpc  # quick failover
+    named = bootstrap(
+        {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "a.internal:1,10.0.0.1:2"}
+    )
+    assert named["static_resources"]["clusters"][0]["type"] == "STRICT_DNS"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (
+            "127.0.0.1:15010,localhost",
+            r"APPMESH_XDS_ENDPOINT='localhost': expected HOST:PORT.*"
+            r"element 2 of APPMESH_XDS_ENDPOINT='127.0.0.1:15010,localhost'",
+        ),
+        ("127.0.0.1:15010,", r"APPMESH_XDS_ENDPOINT='127.0.0.1:15010,': element 2 is empty"),
+        ("h:1,h:1", r"APPMESH_XDS_ENDPOINT='h:1,h:1': 'h:1' is listed twice"),
+        ("h:1,unix:///run/x.sock", r"a unix socket cannot be listed with other addresses"),
+        ("h:1,h:0", r"APPMESH_XDS_ENDPOINT='h:0'.*element 2"),
+    ],
+)
+def test_a_bad_element_of_the_list_is_named(value, message):
+    with pytest.raises(ConfigError, match=message):
+        settings_from_env({"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": value})
+
+
+def test_a_bad_list_element_exits_2():
+    result = run_cli(
+        ["envoy-bootstrap"], {"APPMESH_VIRTUAL_NODE_NAME": NODE, "APPMESH_XDS_ENDPOINT": "h:1,bad"}
+    )
+    assert result.returncode == 2 and "APPMESH_XDS_ENDPOINT='bad'" in result.stderr

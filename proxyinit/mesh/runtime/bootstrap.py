@@ -7,6 +7,8 @@ Variables (names and defaults as the App Mesh Envoy image documents them):
                               or mesh/M/virtualGateway/G, as the App Mesh controller's webhook
                               set it on a gateway pod's Envoy)
   APPMESH_XDS_ENDPOINT        host:port | [v6]:port | unix:///path    default 127.0.0.1:15010
+                              or a comma list of host:port (replicas of the control plane:
+                              Envoy reconnects to another when one goes away)
   ENVOY_ADMIN_ACCESS_PORT     default 9901 (0: Envoy picks one; see --admin-address-path)
   ENVOY_ADMIN_ACCESS_ADDRESS  default 127.0.0.1 (proxyinit's own addition, see below)
   ENVOY_ADMIN_ACCESS_LOG_FILE default /tmp/envoy_admin_access.log
@@ -50,7 +52,7 @@ _HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProt
 @dataclass(frozen=True)
 class BootstrapSettings:
     node_id: NodeId
-    xds: Endpoint
+    xds: tuple[Endpoint, ...]
     admin_address: str = "127.0.0.1"
     admin_port: int = ENVOY_ADMIN_PORT
     admin_access_log: str = "/tmp/envoy_admin_access.log"
@@ -68,9 +70,7 @@ def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
     """Validate the environment; a bad or missing variable -> ConfigError naming it and its value."""
     return BootstrapSettings(
         node_id=_node_id_from_env(env),
-        xds=parse_endpoint(
-            env.get("APPMESH_XDS_ENDPOINT") or DEFAULT_XDS_ADDRESS, "APPMESH_XDS_ENDPOINT"
-        ),
+        xds=_xds_from_env(env),
         admin_address=_ip_from_env(env, "ENVOY_ADMIN_ACCESS_ADDRESS", "127.0.0.1"),
         admin_port=_int_from_env(env, "ENVOY_ADMIN_ACCESS_PORT", ENVOY_ADMIN_PORT, 0, 65535),
         admin_access_log=_path_from_env(
@@ -80,6 +80,30 @@ def settings_from_env(env: Mapping[str, str]) -> BootstrapSettings:
         concurrency=_int_from_env(env, "ENVOY_CONCURRENCY", None, 1, 1024),
         xds_auth=xds_auth_from_env(env),
     )
+
+
+def _xds_from_env(env: Mapping[str, str]) -> tuple[Endpoint, ...]:
+    """One address, or a comma list of them, each validated as one (a unix socket only alone)."""
+    name = "APPMESH_XDS_ENDPOINT"
+    raw = env.get(name, "").strip() or DEFAULT_XDS_ADDRESS
+    if "," not in raw:
+        return (parse_endpoint(raw, name),)
+    endpoints: list[Endpoint] = []
+    for number, element in enumerate(raw.split(","), 1):
+        if not element.strip():
+            raise ConfigError(f"{name}={echo(raw)}: element {number} is empty")
+        try:
+            endpoint = parse_endpoint(element, name)
+        except ConfigError as err:
+            raise ConfigError(f"{err} (element {number} of {name}={echo(raw)})") from None
+        if endpoint.is_unix:
+            raise ConfigError(
+                f"{name}={echo(raw)}: a unix socket cannot be listed with other addresses"
+            )
+        if endpoint in endpoints:
+            raise ConfigError(f"{name}={echo(raw)}: {echo(element.strip())} is listed twice")
+        endpoints.append(endpoint)
+    return tuple(endpoints)
 
 
 def _node_id_from_env(env: Mapping[str, str]) -> NodeId:
@@ -185,7 +209,7 @@ def build_bootstrap(settings: BootstrapSettings) -> dict:
                 "transport_api_version": "V3",
                 # The server binds the stream to the node of the first request only.
                 "set_node_on_first_message_only": True,
-                "grpc_services": [_ads_grpc_service(settings.xds_auth)],
+                "grpc_services": [_ads_grpc_service(settings)],
             },
             "lds_config": {"ads": {}, "resource_api_version": "V3"},
             "cds_config": {"ads": {}, "resource_api_version": "V3"},
@@ -194,23 +218,34 @@ def build_bootstrap(settings: BootstrapSettings) -> dict:
     }
 
 
-def _ads_grpc_service(auth: XdsClientAuth) -> dict:
-    service: dict = {"envoy_grpc": {"cluster_name": "xds_cluster"}}
-    metadata = initial_metadata(auth)
+def _ads_grpc_service(settings: BootstrapSettings) -> dict:
+    service: dict = {"envoy_grpc": _envoy_grpc(settings.xds)}
+    metadata = initial_metadata(settings.xds_auth)
     if metadata:
         service["initial_metadata"] = metadata
     return service
 
 
-def _xds_cluster(xds: Endpoint, auth: XdsClientAuth) -> dict:
+def _envoy_grpc(xds: tuple[Endpoint, ...]) -> dict:
+    grpc: dict = {"cluster_name": "xds_cluster"}
+    if len(xds) > 1:
+        # Replicas: when the stream's replica dies, retry soon (the next attempt goes to another
+        # endpoint, round robin) instead of Envoy's default back-off of up to 30 s.
+        grpc["retry_policy"] = {"retry_back_off": {"base_interval": "0.1s", "max_interval": "1s"}}
+    return grpc
+
+
+def _address(xds: Endpoint) -> dict:
     if xds.is_unix:
-        address = {"pipe": {"path": xds.unix_path}}
-    else:
-        address = {"socket_address": {"address": xds.host, "port_value": xds.port}}
+        return {"pipe": {"path": xds.unix_path}}
+    return {"socket_address": {"address": xds.host, "port_value": xds.port}}
+
+
+def _xds_cluster(xds: tuple[Endpoint, ...], auth: XdsClientAuth) -> dict:
     cluster = {
         "name": "xds_cluster",
         # A hostname needs DNS; an IP literal or a socket path does not.
-        "type": "STATIC" if xds.is_unix or xds.is_ip_literal else "STRICT_DNS",
+        "type": "STATIC" if all(x.is_unix or x.is_ip_literal for x in xds) else "STRICT_DNS",
         "connect_timeout": "1s",
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -220,7 +255,7 @@ def _xds_cluster(xds: Endpoint, auth: XdsClientAuth) -> dict:
         },
         "load_assignment": {
             "cluster_name": "xds_cluster",
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(x)}} for x in xds]}],
         },
     }
     tls = transport_socket(auth, xds)

@@ -105,8 +105,11 @@ def initial_metadata(auth: XdsClientAuth) -> list[dict]:
     return [] if auth.token is None else [{"key": "authorization", "value": f"Bearer {auth.token}"}]
 
 
-def transport_socket(auth: XdsClientAuth, xds: Endpoint) -> dict | None:
-    """The xds_cluster's UpstreamTlsContext (HTTP/2 by ALPN), or None for plaintext."""
+def transport_socket(auth: XdsClientAuth, xds: tuple[Endpoint, ...]) -> dict | None:
+    """The xds_cluster's UpstreamTlsContext (HTTP/2 by ALPN), or None for plaintext. With several
+    control-plane replicas the server may present any of their names; SNI is one per cluster, so
+    it is sent only when there is one name to send (APPMESH_XDS_TLS_SERVER_NAME, or a single
+    host name among the endpoints)."""
     if not auth.tls:
         return None
     common: dict = {"alpn_protocols": ["h2"], "validation_context": _validation(auth, xds)}
@@ -115,23 +118,33 @@ def transport_socket(auth: XdsClientAuth, xds: Endpoint) -> dict | None:
             {"certificate_chain": {"filename": auth.cert}, "private_key": {"filename": auth.key}}
         ]
     context: dict = {"@type": _UPSTREAM_TLS, "common_tls_context": common}
-    sni = auth.server_name or (None if xds.is_unix or xds.is_ip_literal else xds.host)
+    hosts = {x.host for x in xds if not (x.is_unix or x.is_ip_literal)}
+    sni = auth.server_name or (hosts.pop() if len(hosts) == 1 else None)
     if sni is not None:
         context["sni"] = sni
     return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
-def _validation(auth: XdsClientAuth, xds: Endpoint) -> dict:
+def _validation(auth: XdsClientAuth, xds: tuple[Endpoint, ...]) -> dict:
     validation: dict = {"trusted_ca": {"filename": auth.ca}}
-    if auth.server_name is not None:
-        san = ("DNS", auth.server_name)
-    elif xds.is_unix:
-        return validation  # a socket path has no name to check: the CA alone
-    elif xds.is_ip_literal:
-        san = ("IP_ADDRESS", str(ipaddress.ip_address(xds.host)))
-    else:
-        san = ("DNS", xds.host)
-    validation["match_typed_subject_alt_names"] = [
-        {"san_type": san[0], "matcher": {"exact": san[1]}}
-    ]
+    sans = [("DNS", auth.server_name)] if auth.server_name is not None else _endpoint_sans(xds)
+    if sans:  # a socket path has no name to check: the CA alone
+        validation["match_typed_subject_alt_names"] = [
+            {"san_type": kind, "matcher": {"exact": name}} for kind, name in sans
+        ]
     return validation
+
+
+def _endpoint_sans(xds: tuple[Endpoint, ...]) -> list[tuple[str, str]]:
+    sans: list[tuple[str, str]] = []
+    for x in xds:
+        if x.is_unix:
+            continue
+        san = (
+            ("IP_ADDRESS", str(ipaddress.ip_address(x.host)))
+            if x.is_ip_literal
+            else ("DNS", x.host)
+        )
+        if san not in sans:
+            sans.append(san)
+    return sans
