@@ -6,7 +6,9 @@ node takes seconds).
 The inputs are our own (tests/data/walkthroughs/<name>/steps.json), written in the API Reference's
 shapes after what each walkthrough's `aws appmesh` calls create: a list of
 `[command, --cli-input-json body]` steps, optionally `{"refused": "<error code>"}` for a call
-App Mesh refused too. `meshName` is the walkthrough's name (a fresh mesh per walkthrough, so all
+App Mesh refused too (an error code from the server, or the CLI's "Parameter validation failed").
+The CLI is the awscli package's own driver, run in this process (tests/support/aws_cli.py) so
+that the ~170 calls take seconds. `meshName` is the walkthrough's name (a fresh mesh per walkthrough, so all
 share one server); `${CERTS}` is a directory of generated PEMs, also the server's `--certs`.
 """
 
@@ -22,6 +24,7 @@ import pytest
 from proxyinit.xds.types import LISTENER
 from tests.api.conftest import Server
 from tests.mesh.mesh_envoy_check import envoy_validate_bootstrap, served_bootstrap
+from tests.support.aws_cli import AwsCli
 from tests.support.certs import TestCa
 from tests.support.xds_dump import dump_node
 
@@ -84,8 +87,9 @@ def walkthrough_server(tmp_path_factory):
 def replay(server: Server, name: str, certs: Path) -> tuple[list, list]:
     """(accepted calls, calls answered otherwise than App Mesh did)."""
     accepted, wrong = [], []
+    aws = AwsCli(server.url)
     for command, body, refused in steps(name, certs):
-        result = server.aws(command, "--cli-input-json", json.dumps(body), check=False)
+        result = aws.appmesh(command, "--cli-input-json", json.dumps(body))
         if refused is None and result.returncode == 0:
             accepted.append((command, body))
         elif refused is not None and result.returncode != 0 and refused in result.stderr:
