@@ -288,7 +288,7 @@ def main() -> None:
         ),
         (f"Cloud Map answer change: same ({first['cloud_changed']} changed)", "cloud_change"),
     )
-    for label, key in rows:
+    for label, key in rows[:3] if args.before_issue_9 else rows:
         values = [run[key] for run in runs]
         print(
             f"{label:<58}{statistics.median(values):>12.0f}{min(values):>10.0f}{max(values):>10.0f}"
