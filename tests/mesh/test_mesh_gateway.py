@@ -136,24 +136,32 @@ def test_gateway_route_rules_are_enforced_naming_the_field():
     )
 
 
-def test_a_router_route_matching_a_path_behind_a_gateway_is_refused_not_misrouted():
+def _blue_only(match: dict) -> list[dict]:
     resources = gateway_resources("gateway_ingress")
-    resources.append(
-        route(
-            "colorteller-vr",
-            "blue-only",
-            {
-                "httpRoute": {
-                    "match": {"prefix": "/blue"},
-                    "action": {
-                        "weightedTargets": [{"virtualNode": "colorteller-blue-vn", "weight": 1}]
-                    },
-                }
-            },
-        )
-    )
-    with pytest.raises(ConfigError, match="'blue-only' matching on a path"):
-        _translate(resources)
+    action = {"weightedTargets": [{"virtualNode": "colorteller-blue-vn", "weight": 1}]}
+    spec = {"httpRoute": {"match": match, "action": action}}
+    return [*resources, route("colorteller-vr", "blue-only", spec)]
+
+
+def test_a_router_route_matching_a_path_behind_a_gateway_applies_to_the_forwarded_path():
+    # howto-ingress-enhancements: the router's prefix applies to the path the gateway forwards
+    # (`/color/blue/1` -> `/blue/1`), so the gateway matches `/color/blue` and rewrites it.
+    routes = _routes(_blue_only({"prefix": "/blue"}))
+    pairs = [
+        (r["match"].get("prefix") or r["match"]["path"], r["route"]["prefixRewrite"])
+        for r in routes
+    ]
+    assert pairs.index(("/color/blue", "/blue")) < pairs.index(("/color/", "/"))
+    assert pairs.index(("/colorblue", "/blue")) < pairs.index(("/color", "/"))
+    routes = _routes(_blue_only({"path": {"exact": "/blue/1"}}))
+    assert ("/color/blue/1", "/blue/1") in [
+        (r["match"].get("path"), r["route"]["prefixRewrite"]) for r in routes
+    ]
+
+
+def test_a_router_route_matching_a_regex_path_behind_a_gateway_is_refused_not_misrouted():
+    with pytest.raises(ConfigError, match="'blue-only' matching on a regex path"):
+        _translate(_blue_only({"path": {"regex": "^/blue.*$"}}))
 
 
 def test_gateway_node_ids_parse_and_key_the_ads_stream():
