@@ -90,7 +90,7 @@ def gateway_match(route: GatewayRoute) -> list[MatchRewrite]:
 
 def _router_path(
     match: rc.RouteMatch, rewrite: str | None, route: HttpRoute
-) -> tuple[rc.RouteMatch, str | None] | None:
+) -> MatchRewrite | bool | None:
     """The gateway match and rewrite narrowed by the router route's path condition, which App
     Mesh applied to the path the gateway forwards (after its rewrite): `False` if the two can
     never both hold (the Envoy route is left out), None if one Envoy route cannot express them.
@@ -123,7 +123,7 @@ def _router_path(
 
 def merge_router_match(
     match_rewrite: MatchRewrite, router_route: HttpRoute | GrpcRoute
-) -> MatchRewrite | None | bool:
+) -> MatchRewrite | bool | None:
     """The gateway match narrowed by a router route's conditions (headers, method, query
     parameters, scheme, metadata, and a prefix or exact path: `_router_path`); False if they can
     never both hold; None if they cannot be combined in one Envoy route (a router route with a
