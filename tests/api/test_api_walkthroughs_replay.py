@@ -8,7 +8,7 @@ shapes after what each walkthrough's `aws appmesh` calls create: a list of
 `[command, --cli-input-json body]` steps, optionally `{"refused": "<error code>"}` for a call
 App Mesh refused too (an error code from the server, or the CLI's "Parameter validation failed").
 The CLI is the awscli package's own driver, run in this process (tests/support/aws_cli.py) so
-that the ~170 calls take seconds. `meshName` is the walkthrough's name (a fresh mesh per walkthrough, so all
+that the ~210 calls take seconds. `meshName` is the walkthrough's name (a fresh mesh per walkthrough, so all
 share one server); `${CERTS}` is a directory of generated PEMs, also the server's `--certs`.
 """
 
@@ -46,12 +46,12 @@ def make_certs(directory: Path) -> Path:
     return directory
 
 
-def steps(name: str, certs: Path) -> list[tuple[str, dict, str | None]]:
+def steps(name: str, certs: Path, mesh: str | None = None) -> list[tuple[str, dict, str | None]]:
     text = (WALKTHROUGHS / name / "steps.json").read_text().replace("${CERTS}", str(certs))
     out = []
     for step in json.loads(text)["steps"]:
         command, body, expect = (*step, {})[:3]
-        out.append((command, {"meshName": name, **body}, expect.get("refused")))
+        out.append((command, {"meshName": mesh or name, **body}, expect.get("refused")))
     return out
 
 
@@ -84,12 +84,13 @@ def walkthrough_server(tmp_path_factory):
         running.stop()
 
 
-def replay(server: Server, name: str, certs: Path) -> tuple[list, list]:
-    """(accepted calls, calls answered otherwise than App Mesh did)."""
+def replay(server: Server, name: str, certs: Path, run=None, mesh=None) -> tuple[list, list]:
+    """(accepted calls, calls answered otherwise than App Mesh did); `run(*args)`: how the CLI
+    is run (default: the driver in process)."""
     accepted, wrong = [], []
-    aws = AwsCli(server.url)
-    for command, body, refused in steps(name, certs):
-        result = aws.appmesh(command, "--cli-input-json", json.dumps(body))
+    run = run or AwsCli(server.url).appmesh
+    for command, body, refused in steps(name, certs, mesh):
+        result = run(command, "--cli-input-json", json.dumps(body))
         if refused is None and result.returncode == 0:
             accepted.append((command, body))
         elif refused is not None and result.returncode != 0 and refused in result.stderr:
@@ -116,3 +117,17 @@ def test_walkthrough_replayed_and_every_node_taken_by_envoy(walkthrough_server, 
         assert result.returncode == 0, f"{node}: {output[-3000:]}"
         assert "deprecated" not in output.lower(), f"{node}: {output[-3000:]}"
     print(f"{name}: {len(accepted)} calls accepted, {len(nodes)} nodes validated by Envoy")
+
+
+def test_the_aws_command_answers_a_walkthrough_as_the_in_process_driver(walkthrough_server):
+    """The `aws` executable in a subprocess, once: the same calls accepted and refused."""
+    server, certs = walkthrough_server
+    accepted, wrong = replay(
+        server,
+        "howto-basics",
+        certs,
+        run=lambda *args: server.aws(*args, check=False),
+        mesh="howto-basics-subprocess",
+    )
+    assert not wrong, wrong
+    assert len(accepted) == len(steps("howto-basics", certs)) - 2  # two refused as on App Mesh
