@@ -8,8 +8,9 @@ shapes after what each walkthrough's `aws appmesh` calls create: a list of
 `[command, --cli-input-json body]` steps, optionally `{"refused": "<error code>"}` for a call
 App Mesh refused too (an error code from the server, or the CLI's "Parameter validation failed").
 The CLI is the awscli package's own driver, run in this process (tests/support/aws_cli.py) so
-that the ~210 calls take seconds. `meshName` is the walkthrough's name (a fresh mesh per walkthrough, so all
-share one server); `${CERTS}` is a directory of generated PEMs, also the server's `--certs`.
+that the ~210 calls take seconds; one walkthrough also goes through the `aws` executable.
+`meshName` is the walkthrough's name (a fresh mesh per walkthrough, so all share one server);
+`${CERTS}` is a directory of generated PEMs, also the server's `--certs`.
 """
 
 from __future__ import annotations
