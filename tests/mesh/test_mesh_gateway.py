@@ -12,7 +12,7 @@ from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
-from proxyinit.xds.types import LISTENER, ROUTE
+from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE
 from tests.mesh.gateway_scenarios import (
     GATEWAY,
     GATEWAY_SCENARIOS,
@@ -134,6 +134,24 @@ def test_gateway_route_rules_are_enforced_naming_the_field():
         base() + [gateway(listener(8080, "http", connectionPool={"http2": {"maxRequests": 1}}))],
         "connectionPool is given for 'http2'",
     )
+
+
+@pytest.mark.envoy
+def test_a_gateway_listener_check_replaces_the_target_nodes_own_on_its_copy(tmp_path):
+    # Found by the walkthrough replay (howto-circuit-breakers with a gateway healthCheck): two
+    # unnamed health checks on one cluster are a NACK.
+    resources = gateway_resources("gateway_protocols")
+    check = {"protocol": "tcp", "healthyThreshold": 2, "unhealthyThreshold": 2}
+    check |= {"intervalMillis": 7000, "timeoutMillis": 2000}
+    for item in resources:
+        if item.get("virtualNodeName") == "picker-vn" and "virtualRouterName" not in item:
+            item["spec"]["listeners"][0]["healthCheck"] = check
+    translated = _translate(resources)
+    via = [c for c in translated[CLUSTER] if "picker-vn" in c.name and "_via_" in c.name]
+    assert via and all(len(c.health_checks) == 1 for c in via)
+    assert all(c.health_checks[0].HasField("grpc_health_check") for c in via)  # the gateway's
+    result = envoy_validate(translated, tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
 
 
 def _blue_only(match: dict) -> list[dict]:

@@ -61,8 +61,12 @@ def _limit_connections(cluster: cluster_pb2.Cluster, pool: ConnectionPool) -> No
 
 
 def apply_listener_policies(cluster: cluster_pb2.Cluster, listener: Listener) -> None:
-    """Add the listener's own policies to the local application's cluster."""
+    """Add the listener's own policies to the local application's cluster (or, for a virtual
+    gateway's listener, to its own copy of a target's cluster)."""
     if listener.health_check is not None:
+        # A gateway listener's check replaces the target node's own on its copy: Envoy NACKs
+        # two unnamed health checks on one cluster.
+        del cluster.health_checks[:]
         cluster.health_checks.append(health_check(listener.health_check))
     if listener.connection_pool is not None:
         _limit_connections(cluster, listener.connection_pool)
