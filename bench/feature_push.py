@@ -8,6 +8,10 @@ ACKed the new version: a route weight change (RDS) and a Cloud Map answer change
 whole path: re-translate the mesh, snapshot, push, ACK. Loopback only; no AWS, no Envoy.
 
     .venv/bin/python -m bench.feature_push [--nodes 1000] [--streams 1000] [--changes 3]
+        [--before-issue-9]
+
+--before-issue-9: the mesh without issue 9's features (bench.translate), route changes only, so
+the tree before issue 9 runs it too (README: before/after).
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ async def _timed(plane, waiter, type_url: str, n: int, publish) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def bench(nodes: int, n: int, changes: int, workdir: Path) -> dict:
+async def bench(nodes: int, n: int, changes: int, workdir: Path, before: bool = False) -> dict:
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
     from proxyinit.mesh.model.meshfile import parse_resources
@@ -83,13 +87,15 @@ async def bench(nodes: int, n: int, changes: int, workdir: Path) -> dict:
     from proxyinit.xds.endpoint import Endpoint
 
     mesh_file = workdir / "feature.json"
-    mesh_file.write_text(json.dumps(feature_mesh(nodes)))
-    translate = _with_answers(translate_node)
+    mesh_file.write_text(json.dumps(feature_mesh(nodes, before=before)))
+    translate = translate_node if before else _with_answers(translate_node)
+    # The tree before issue 9 has no Cloud Map refresher (nor its keyword).
+    options = {} if before else {"cloud_map_interval": 3600}
     plane = ControlPlane(
         Endpoint("127.0.0.1", 0),
         mesh_file=FileMeshSource(mesh_file, 3600),
         translate=translate,
-        cloud_map_interval=3600,
+        **options,
     )
     async with plane:
         snapshot = plane.cache.get_snapshot(NODE)
@@ -115,7 +121,7 @@ async def bench(nodes: int, n: int, changes: int, workdir: Path) -> dict:
             await asyncio.wait_for(waiter.done.wait(), 120)
             route, cloud = [], []
             for i in range(changes):
-                model = parse_resources(feature_mesh(nodes, weight=2 + i))[MESH]
+                model = parse_resources(feature_mesh(nodes, 2 + i, before))[MESH]
                 route.append(
                     await _timed(
                         plane,
@@ -125,6 +131,8 @@ async def bench(nodes: int, n: int, changes: int, workdir: Path) -> dict:
                         lambda m=model: plane.publisher.replace({MESH: m}),
                     )
                 )
+                if before:
+                    continue
                 translate.changed = "n3" if translate.changed is None else None
                 cloud.append(
                     await _timed(
@@ -196,6 +204,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--changes", type=int, default=3)
+    parser.add_argument("--before-issue-9", action="store_true", help="see the module docstring")
     args = parser.parse_args()
     import logging
     import tempfile
@@ -207,7 +216,9 @@ def main() -> None:
     logging.getLogger("proxyinit.controlplane.cloudmap").setLevel(logging.ERROR)
 
     with tempfile.TemporaryDirectory(prefix="feature-push-") as workdir:
-        result = asyncio.run(bench(args.nodes, args.streams, args.changes, Path(workdir)))
+        result = asyncio.run(
+            bench(args.nodes, args.streams, args.changes, Path(workdir), args.before_issue_9)
+        )
     print(f"{args.nodes}-node mesh, {args.streams} streams of {NODE}, {args.changes} changes")
     print(
         f"  EDS clusters {len(result['names']['eds'])}, route configs {len(result['names']['rds'])}"
@@ -215,6 +226,8 @@ def main() -> None:
     print(f"{'change -> every stream ACKed (ms)':<46}{'median':>10}{'min':>10}{'max':>10}")
     for label, key in (("route weight (RDS)", "route"), ("Cloud Map answer (EDS)", "cloud")):
         values = result[key]
+        if not values:  # --before-issue-9: no Cloud Map change
+            continue
         print(
             f"{label:<46}{statistics.median(values):>10.0f}{min(values):>10.0f}{max(values):>10.0f}"
         )

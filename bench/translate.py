@@ -10,7 +10,12 @@ validate (parse + build), translate every node and gateway into snapshots (publi
 then one route weight change and one Cloud Map answer change: re-translate + publish, and how many
 nodes' config changed. No network, no Envoy.
 
-    .venv/bin/python -m bench.translate [--nodes 1000] [--runs 3]
+    .venv/bin/python -m bench.translate [--nodes 1000] [--runs 3] [--before-issue-9]
+
+--before-issue-9: the same mesh without what issue 9 added (healthCheck, connectionPool,
+outlierDetection, access log, ipPreference, Cloud Map: all nodes DNS, the gateway), so that the
+tree before issue 9 (git worktree of d892259, `PYTHONPATH=<it>`) translates it too: the README's
+before/after rows run this mode on both trees. There is no Cloud Map change then.
 """
 
 from __future__ import annotations
@@ -25,6 +30,30 @@ PROTOCOLS = ("http", "http2", "grpc", "tcp")
 # A port per protocol: a node's backends may not share an egress port with a tcp one.
 PORTS = {"http": 8080, "http2": 8081, "grpc": 8082, "tcp": 8083}
 DURATION = {"unit": "s", "value": 15}
+
+
+# Issue 9's node listener fields and the mesh/node fields --before-issue-9 leaves out.
+ISSUE_9_LISTENER = ("healthCheck", "connectionPool", "outlierDetection")
+
+
+def before_issue_9(resources: list[dict]) -> list[dict]:
+    """`resources` without issue 9's features (see the module docstring)."""
+    out = []
+    for item in resources:
+        if "virtualGatewayName" in item:
+            continue
+        spec = item.get("spec", {})
+        if set(item) == {"meshName", "spec"}:  # the mesh: no ipPreference
+            spec.pop("serviceDiscovery", None)
+        if "virtualNodeName" in item and "virtualRouterName" not in item:
+            spec.pop("logging", None)
+            hostname = f"{item['virtualNodeName']}.{MESH}.local"
+            spec["serviceDiscovery"] = {"dns": {"hostname": hostname}}
+            for listener in spec["listeners"]:
+                for key in ISSUE_9_LISTENER:
+                    listener.pop(key, None)
+        out.append(item)
+    return out
 
 
 def _listener(protocol: str) -> dict:
@@ -161,8 +190,11 @@ def _gateway(routes: int) -> list[dict]:
     return out
 
 
-def feature_mesh(n: int, weight: int = 1) -> list[dict]:
-    """The resources (create-* shapes) of the benchmark mesh; `weight` moves route r1's weight."""
+def feature_mesh(n: int, weight: int = 1, before: bool = False) -> list[dict]:
+    """The resources (create-* shapes) of the benchmark mesh; `weight` moves route r1's weight;
+    `before`: without issue 9's features."""
+    if before:
+        return before_issue_9(feature_mesh(n, weight))
     if n % 4:
         raise SystemExit(f"--nodes={n}: expected a multiple of 4")
     mesh = {
@@ -180,6 +212,8 @@ def feature_mesh(n: int, weight: int = 1) -> list[dict]:
 
 def _discovered(model, changed: str | None = None):
     """Three instances per Cloud Map query; `changed`: that service gets a fourth."""
+    if not hasattr(model, "cloud_map_queries"):  # the tree before issue 9
+        return model
     from proxyinit.mesh.model.cloudmap import CloudMapInstance
 
     found = {}
@@ -197,12 +231,12 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def one_run(n: int) -> dict:
+def one_run(n: int, before: bool = False) -> dict:
     from proxyinit.controlplane.publisher import SnapshotPublisher
     from proxyinit.mesh.model.meshfile import parse_resources
     from proxyinit.xds.cache import SnapshotCache
 
-    resources, changed_resources = feature_mesh(n), feature_mesh(n, weight=5)
+    resources, changed_resources = feature_mesh(n, before=before), feature_mesh(n, 5, before)
     started = time.perf_counter()
     model = _discovered(parse_resources(resources)[MESH])
     validate = _ms(started)
@@ -216,10 +250,12 @@ def one_run(n: int) -> dict:
     started = time.perf_counter()
     route_changed = len(publisher.publish(publisher.prepare({MESH: route_model})))
     route_change = _ms(started)
-    cloud_model = _discovered(route_model, changed="n0")
-    started = time.perf_counter()
-    cloud_changed = len(publisher.publish(publisher.prepare({MESH: cloud_model})))
-    cloud_change = _ms(started)
+    cloud_change = cloud_changed = float("nan")
+    if not before:
+        cloud_model = _discovered(route_model, changed="n0")
+        started = time.perf_counter()
+        cloud_changed = len(publisher.publish(publisher.prepare({MESH: cloud_model})))
+        cloud_change = _ms(started)
     return {
         "validate": validate,
         "translate": translate,
@@ -237,8 +273,9 @@ def main() -> None:
     )
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--before-issue-9", action="store_true", help="see the module docstring")
     args = parser.parse_args()
-    runs = [one_run(args.nodes) for _ in range(args.runs)]
+    runs = [one_run(args.nodes, args.before_issue_9) for _ in range(args.runs)]
     first = runs[0]
     print(f"{args.nodes} nodes, {first['snapshots']} snapshots (nodes + gateway), {args.runs} runs")
     print(f"{'measure':<58}{'median ms':>12}{'min':>10}{'max':>10}")
@@ -251,7 +288,7 @@ def main() -> None:
         ),
         (f"Cloud Map answer change: same ({first['cloud_changed']} changed)", "cloud_change"),
     )
-    for label, key in rows:
+    for label, key in rows[:3] if args.before_issue_9 else rows:
         values = [run[key] for run in runs]
         print(
             f"{label:<58}{statistics.median(values):>12.0f}{min(values):>10.0f}{max(values):>10.0f}"

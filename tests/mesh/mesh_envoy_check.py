@@ -83,3 +83,43 @@ def with_real_certs(resources: list, directory: Path) -> list:
     for name in ("teller", "gateway"):
         ca.leaf(name, f"{name}.default.svc")
     return json.loads(json.dumps(resources).replace(CERTS, str(directory)))
+
+
+def _static_secret_refs(value):
+    """Every SdsSecretConfig's `sdsConfig` (ADS) dropped: the name then refers to a static secret."""
+    if isinstance(value, dict):
+        if "sdsConfig" in value and "name" in value:
+            del value["sdsConfig"]
+        for item in value.values():
+            _static_secret_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            _static_secret_refs(item)
+
+
+def served_bootstrap(resources: dict) -> dict:
+    """`static_bootstrap` of what an ADS server served (tests/support/xds_dump.py): EDS clusters
+    become STATIC with their served ClusterLoadAssignment, SDS secrets static secrets, so Envoy
+    validates endpoints and secrets too (and refuses a name the server did not serve)."""
+    from proxyinit.xds.types import ENDPOINT, SECRET
+
+    bootstrap = static_bootstrap(resources)
+    assignments = {a.cluster_name: MessageToDict(a) for a in resources.get(ENDPOINT, [])}
+    for cluster in bootstrap["static_resources"]["clusters"]:
+        if "edsClusterConfig" in cluster:
+            service = cluster.pop("edsClusterConfig").get("serviceName", cluster["name"])
+            cluster["type"] = "STATIC"
+            cluster["loadAssignment"] = {**assignments[service], "clusterName": cluster["name"]}
+    _static_secret_refs(bootstrap)
+    bootstrap["static_resources"]["secrets"] = [MessageToDict(s) for s in resources.get(SECRET, [])]
+    return bootstrap
+
+
+def envoy_validate_bootstrap(bootstrap: dict, workdir: Path) -> subprocess.CompletedProcess:
+    config = workdir / "bootstrap.json"
+    config.write_text(json.dumps(bootstrap))
+    return subprocess.run(
+        [find_envoy_binary(), "--mode", "validate", "-c", str(config), "--log-level", "warn",
+         "--disable-hot-restart"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip

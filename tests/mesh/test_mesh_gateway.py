@@ -12,7 +12,7 @@ from proxyinit.contract import NodeId
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.meshfile import parse_resources
 from proxyinit.mesh.translate.node import translate_node
-from proxyinit.xds.types import LISTENER, ROUTE
+from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE
 from tests.mesh.gateway_scenarios import (
     GATEWAY,
     GATEWAY_SCENARIOS,
@@ -136,24 +136,50 @@ def test_gateway_route_rules_are_enforced_naming_the_field():
     )
 
 
-def test_a_router_route_matching_a_path_behind_a_gateway_is_refused_not_misrouted():
+@pytest.mark.envoy
+def test_a_gateway_listener_check_replaces_the_target_nodes_own_on_its_copy(tmp_path):
+    # Found by the walkthrough replay (howto-circuit-breakers with a gateway healthCheck): two
+    # unnamed health checks on one cluster are a NACK.
+    resources = gateway_resources("gateway_protocols")
+    check = {"protocol": "tcp", "healthyThreshold": 2, "unhealthyThreshold": 2}
+    check |= {"intervalMillis": 7000, "timeoutMillis": 2000}
+    for item in resources:
+        if item.get("virtualNodeName") == "picker-vn" and "virtualRouterName" not in item:
+            item["spec"]["listeners"][0]["healthCheck"] = check
+    translated = _translate(resources)
+    via = [c for c in translated[CLUSTER] if "picker-vn" in c.name and "_via_" in c.name]
+    assert via and all(len(c.health_checks) == 1 for c in via)
+    assert all(c.health_checks[0].HasField("grpc_health_check") for c in via)  # the gateway's
+    result = envoy_validate(translated, tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+
+def _blue_only(match: dict) -> list[dict]:
     resources = gateway_resources("gateway_ingress")
-    resources.append(
-        route(
-            "colorteller-vr",
-            "blue-only",
-            {
-                "httpRoute": {
-                    "match": {"prefix": "/blue"},
-                    "action": {
-                        "weightedTargets": [{"virtualNode": "colorteller-blue-vn", "weight": 1}]
-                    },
-                }
-            },
-        )
-    )
-    with pytest.raises(ConfigError, match="'blue-only' matching on a path"):
-        _translate(resources)
+    action = {"weightedTargets": [{"virtualNode": "colorteller-blue-vn", "weight": 1}]}
+    spec = {"httpRoute": {"match": match, "action": action}}
+    return [*resources, route("colorteller-vr", "blue-only", spec)]
+
+
+def test_a_router_route_matching_a_path_behind_a_gateway_applies_to_the_forwarded_path():
+    # howto-ingress-enhancements: the router's prefix applies to the path the gateway forwards
+    # (`/color/blue/1` -> `/blue/1`), so the gateway matches `/color/blue` and rewrites it.
+    routes = _routes(_blue_only({"prefix": "/blue"}))
+    pairs = [
+        (r["match"].get("prefix") or r["match"]["path"], r["route"]["prefixRewrite"])
+        for r in routes
+    ]
+    assert pairs.index(("/color/blue", "/blue")) < pairs.index(("/color/", "/"))
+    assert pairs.index(("/colorblue", "/blue")) < pairs.index(("/color", "/"))
+    routes = _routes(_blue_only({"path": {"exact": "/blue/1"}}))
+    assert ("/color/blue/1", "/blue/1") in [
+        (r["match"].get("path"), r["route"]["prefixRewrite"]) for r in routes
+    ]
+
+
+def test_a_router_route_matching_a_regex_path_behind_a_gateway_is_refused_not_misrouted():
+    with pytest.raises(ConfigError, match="'blue-only' matching on a regex path"):
+        _translate(_blue_only({"path": {"regex": "^/blue.*$"}}))
 
 
 def test_gateway_node_ids_parse_and_key_the_ads_stream():

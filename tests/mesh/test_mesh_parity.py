@@ -76,6 +76,16 @@ def test_health_check_goes_on_the_local_app_cluster():
     assert check[0].healthy_threshold.value == 2 and check[0].unhealthy_threshold.value == 3
 
 
+def test_health_check_goes_on_the_clusters_of_the_nodes_routing_to_it_too():
+    # App Mesh's clients ran the check (aws-app-mesh-roadmap#105): a caller's Envoy stops sending
+    # to an instance that fails it. Every interval, with or without traffic.
+    egress = _clusters(_with_listener(healthCheck=HEALTH), "colorgateway-vn")[TELLER_EGRESS]
+    (check,) = egress.health_checks
+    assert check.http_health_check.path == "/ping"
+    assert check.interval.ToMilliseconds() == check.no_traffic_interval.ToMilliseconds() == 5000
+    assert check.unhealthy_threshold.value == 3
+
+
 @pytest.mark.parametrize(
     ("protocol", "checker"), [("tcp", "tcp_health_check"), ("http2", "http_health_check")]
 )

@@ -153,12 +153,14 @@ def _envoy_routes(model: MeshModel, route: GatewayRoute, reach: _Reach) -> list[
         )
         for match in gateway_match(route):
             merged = merge_router_match(match, body)
+            if merged is False:
+                continue  # the gateway's and the router's paths never both match
             if merged is None:
                 raise ConfigError(
                     f"GatewayRoute {route.name!r} (virtual gateway {route.virtual_gateway_name!r}) "
                     f"targets {service.name!r}, whose router {router_name!r} has route "
-                    f"{router_route.route_name!r} matching on a path: a gateway in front of a "
-                    "router route with a path or prefix other than '/' is not supported yet"
+                    f"{router_route.route_name!r} matching on a regex path or a gRPC service name: a "
+                    "gateway in front of such a router route is not supported yet"
                 )
             out.append(_route(route, merged, action))
     return out

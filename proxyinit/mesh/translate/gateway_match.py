@@ -88,12 +88,46 @@ def gateway_match(route: GatewayRoute) -> list[MatchRewrite]:
     ]
 
 
+def _router_path(
+    match: rc.RouteMatch, rewrite: str | None, route: HttpRoute
+) -> MatchRewrite | bool | None:
+    """The gateway match and rewrite narrowed by the router route's path condition, which App
+    Mesh applied to the path the gateway forwards (after its rewrite): `False` if the two can
+    never both hold (the Envoy route is left out), None if one Envoy route cannot express them.
+
+    With the gateway's prefix P rewritten to W, the forwarded path is W + rest: a router prefix
+    R starting with W needs rest to start with R[len(W):], so the route matches P + R[len(W):]
+    and rewrites that to R; an exact router path X starting with W likewise matches the path
+    P + X[len(W):]. A W starting with R always matches. Without a rewrite W = P, rest = ''."""
+    router_prefix = route.match.prefix if route.match.path is None else None
+    exact = route.match.path.exact if route.match.path is not None else None
+    if router_prefix in (None, "/") and exact is None:
+        return match, rewrite  # no path condition, or a regex one (refused by the caller)
+    if match.WhichOneof("path_specifier") != "prefix":
+        return None
+    prefix = match.prefix
+    forwarded = prefix if rewrite is None else rewrite
+    wanted = router_prefix if exact is None else exact
+    if exact is None and forwarded.startswith(wanted):
+        return match, rewrite
+    if not wanted.startswith(forwarded):
+        return False
+    out = rc.RouteMatch()
+    out.CopyFrom(match)
+    if exact is None:
+        out.prefix = prefix + wanted[len(forwarded) :]
+    else:
+        out.path = prefix + wanted[len(forwarded) :]
+    return out, (wanted if rewrite is not None else None)
+
+
 def merge_router_match(
     match_rewrite: MatchRewrite, router_route: HttpRoute | GrpcRoute
-) -> MatchRewrite | None:
-    """The gateway match narrowed by a router route's non-path conditions (headers, method,
-    query parameters, scheme, metadata); None if the router route also matches on a path, which
-    cannot be combined with the gateway's (it applies to the rewritten path)."""
+) -> MatchRewrite | bool | None:
+    """The gateway match narrowed by a router route's conditions (headers, method, query
+    parameters, scheme, metadata, and a prefix or exact path: `_router_path`); False if they can
+    never both hold; None if they cannot be combined in one Envoy route (a router route with a
+    regex path or a gRPC service name)."""
     match, rewrite = match_rewrite
     merged = rc.RouteMatch()
     merged.CopyFrom(match)
@@ -104,8 +138,13 @@ def merge_router_match(
             header_matcher(m.name, m.match, m.invert) for m in router_route.match.metadata or ()
         )
         return merged, rewrite
-    if router_route.match.path is not None or router_route.match.prefix not in (None, "/"):
+    path = router_route.match.path
+    if path is not None and path.exact is None:
         return None
+    narrowed = _router_path(merged, rewrite, router_route)
+    if not narrowed:
+        return narrowed
+    merged, rewrite = narrowed
     extra = http_route_match(router_route.match)
     merged.headers.extend(extra.headers)
     merged.query_parameters.extend(extra.query_parameters)

@@ -1,8 +1,10 @@
 """Virtual node listener policies -> Envoy cluster fields, on the clusters App Mesh put them (pure).
 
-- `healthCheck` and `connectionPool`: on the node's own local application cluster
-  (`cds_ingress_<mesh>_<node>_<proto>_<port>`): the sidecar checks its own app, so a stopped app is
-  an unhealthy host in that Envoy's admin /clusters; the pool protects the app from overload
+- `healthCheck`: on the clusters of the nodes routing to this one, as App Mesh did ("downstream
+  (client) Envoys will perform active health checking", aws-app-mesh-roadmap#105): a caller stops
+  sending to a stopped instance. Also on the node's own local application cluster, so a stopped
+  app is an unhealthy host in its own Envoy's admin /clusters too.
+- `connectionPool`: on the node's own local application cluster, protecting the app from overload
   (howto-circuit-breakers watches `cds_ingress_..._http_9080.circuit_breakers.default.cx_open`).
 - `outlierDetection`: on the clusters of the nodes routing to this one (`cds_egress_...`): defined
   by the server, applied by its clients' Envoys, which eject the hosts that answer 5xx
@@ -22,9 +24,13 @@ from proxyinit.mesh.translate.protos import duration_ms, to_duration, uint32
 
 
 def health_check(policy: HealthCheckPolicy) -> health_check_pb2.HealthCheck:
+    # intervalMillis is "the time period between each health check execution": also before a
+    # cluster's first request (Envoy's no_traffic_interval, 60 s by default), else a caller
+    # would notice a stopped instance only a minute after the check it ran at start.
     check = health_check_pb2.HealthCheck(
         timeout=duration_ms(policy.timeout_millis),
         interval=duration_ms(policy.interval_millis),
+        no_traffic_interval=duration_ms(policy.interval_millis),
         healthy_threshold=uint32(policy.healthy_threshold),
         unhealthy_threshold=uint32(policy.unhealthy_threshold),
     )
@@ -55,8 +61,12 @@ def _limit_connections(cluster: cluster_pb2.Cluster, pool: ConnectionPool) -> No
 
 
 def apply_listener_policies(cluster: cluster_pb2.Cluster, listener: Listener) -> None:
-    """Add the listener's own policies to the local application's cluster."""
+    """Add the listener's own policies to the local application's cluster (or, for a virtual
+    gateway's listener, to its own copy of a target's cluster)."""
     if listener.health_check is not None:
+        # A gateway listener's check replaces the target node's own on its copy: Envoy NACKs
+        # two unnamed health checks on one cluster.
+        del cluster.health_checks[:]
         cluster.health_checks.append(health_check(listener.health_check))
     if listener.connection_pool is not None:
         _limit_connections(cluster, listener.connection_pool)
@@ -74,5 +84,9 @@ def outlier_detection(policy: OutlierDetection) -> outlier_detection_pb2.Outlier
 
 def apply_target_policies(cluster: cluster_pb2.Cluster, listener: Listener | None) -> None:
     """Add a target node's listener policies to a client's cluster reaching that listener."""
-    if listener is not None and listener.outlier_detection is not None:
+    if listener is None:
+        return
+    if listener.health_check is not None:
+        cluster.health_checks.append(health_check(listener.health_check))
+    if listener.outlier_detection is not None:
         cluster.outlier_detection.CopyFrom(outlier_detection(listener.outlier_detection))
