@@ -1,0 +1,158 @@
+"""Translate only the nodes a change affects: dependencies recorded from what translation reads.
+
+Translation is pure (mesh/translate): a node's snapshot is a function of the mesh resources it
+looks up. So each node is translated against a MeshModel whose mappings record every key looked
+up (and whether a whole table was iterated). Those reads are the node's dependencies; the
+reverse index (resource -> nodes that read it) says which nodes a write affects. The next
+prepare diffs the new model against the last one (by identity: the store reuses the parsed
+object of every unchanged record, so the diff is cheap), and only nodes that read a changed key,
+or iterated a changed table, are translated again. The others keep their Snapshot object, so
+publishing them is a no-op (no push).
+
+Recording reads, rather than deriving dependencies from App Mesh's reference rules, keeps this
+correct when translation learns to read something new. What the diff cannot see is translated
+every time: the mesh resource itself changing (everything), other inputs (`certificates`), and
+nodes that read an awsCloudMap node, whose answers come from outside the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.xds.snapshot import Snapshot
+
+TABLES = ("nodes", "services", "routers", "routes", "gateways", "gateway_routes")
+_MISSING = object()
+
+
+@dataclass
+class ReadLog:
+    """What one node's translation looked up: (table, key) pairs and whole tables iterated."""
+
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    tables: set[str] = field(default_factory=set)
+
+
+class _Recording(Mapping):
+    """A read-only mapping that notes each lookup in the current ReadLog of its recorder."""
+
+    __slots__ = ("_data", "_recorder", "_table")
+
+    def __init__(self, data: Mapping, table: str, recorder: Recorder):
+        self._data, self._table, self._recorder = data, table, recorder
+
+    def __getitem__(self, key):
+        # A miss is a dependency too: the node changes when that resource appears.
+        self._recorder.log.keys.add((self._table, key))
+        return self._data[key]
+
+    def __iter__(self) -> Iterator:
+        self._recorder.log.tables.add(self._table)
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        self._recorder.log.tables.add(self._table)
+        return len(self._data)
+
+
+class Recorder:
+    """One recording view of a model, shared by the nodes of one prepare (so per-model memos in
+    wrapped translators, e.g. Cloud Map's, still hit); `start` begins a node's log."""
+
+    def __init__(self, model: MeshModel):
+        self.log = ReadLog()
+        wrapped = {name: _Recording(getattr(model, name), name, self) for name in TABLES}
+        self.model = dataclasses.replace(model, **wrapped)
+
+    def start(self) -> ReadLog:
+        self.log = ReadLog()
+        return self.log
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A node's last snapshot and what its translation read."""
+
+    snapshot: Snapshot
+    keys: frozenset[tuple[str, str]]
+    tables: frozenset[str]
+    volatile: bool  # it read something outside the model (Cloud Map answers): always redo
+
+
+@dataclass
+class MeshMemo:
+    """What one mesh's translation was made from: the model, other inputs, each node's entry."""
+
+    model: MeshModel
+    extra: dict
+    entries: dict[str, Entry]
+    # (table, key) -> node ids that read it: the reverse index a change is looked up in. Built
+    # once, then kept up to date by `follow` for the nodes each change translated again.
+    readers: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def index(self) -> MeshMemo:
+        for node, entry in self.entries.items():
+            for key in entry.keys:
+                self.readers.setdefault(key, set()).add(node)
+        return self
+
+    def follow(self, before: MeshMemo | None, redone: set[str]) -> MeshMemo:
+        """Take over `before`'s index (it is being replaced), updated for the nodes redone or gone."""
+        if before is None:
+            return self.index()
+        self.readers = before.readers
+        for node in redone | (before.entries.keys() - self.entries.keys()):
+            old = before.entries.get(node)
+            for key in old.keys if old is not None else ():
+                nodes = self.readers.get(key)
+                if nodes is not None:
+                    nodes.discard(node)
+                    if not nodes:
+                        del self.readers[key]
+            new = self.entries.get(node)
+            for key in new.keys if new is not None else ():
+                self.readers.setdefault(key, set()).add(node)
+        return self
+
+
+def _same(a, b) -> bool:
+    return a is b or a == b
+
+
+def changed_keys(old: MeshModel, new: MeshModel) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (table, key) pairs whose resource differs between two models, and the tables they are in."""
+    keys: set[tuple[str, str]] = set()
+    for table in TABLES:
+        before, after = getattr(old, table), getattr(new, table)
+        if before is after:
+            continue
+        for key in before.keys() | after.keys():
+            if not _same(before.get(key, _MISSING), after.get(key, _MISSING)):
+                keys.add((table, key))
+    return keys, {table for table, _ in keys}
+
+
+def affected(memo: MeshMemo | None, model: MeshModel, extra: dict, ids: list[str]) -> set[str]:
+    """The node ids of `ids` to translate again for `model`; the rest keep their memo entry."""
+    if memo is None or not _same(memo.model.mesh, model.mesh) or memo.extra != extra:
+        return set(ids)
+    keys, tables = changed_keys(memo.model, model)
+    redo = {node for key in keys for node in memo.readers.get(key, ())}
+    for node in ids:
+        entry = memo.entries.get(node)
+        if entry is None or entry.volatile or not entry.tables.isdisjoint(tables):
+            redo.add(node)
+    return redo
+
+
+def reads_outside_model(model: MeshModel, log: ReadLog) -> bool:
+    """Whether a node that read `log` also read Cloud Map answers (through an awsCloudMap node)."""
+    for table, key in log.keys:
+        node = model.nodes.get(key) if table == "nodes" else None
+        discovery = None if node is None else node.spec.service_discovery
+        if discovery is not None and discovery.aws_cloud_map is not None:
+            return True
+    return False
