@@ -180,8 +180,11 @@ class ControlPlane:
         # A PEM added or rotated in --certs reaches the nodes naming it without a mesh change.
         interval = self.source.interval if self.source is not None else 1.0
         async for _ in self.certificates.changes(max(interval, 0.05)):
+            # Under the store's write lock: a write prepares in a worker thread meanwhile.
+            lock = self.store.write_lock if self.store is not None else contextlib.nullcontext()
             try:
-                self.publisher.retranslate()
+                async with lock:
+                    self.publisher.retranslate()
             except Exception:  # keep watching: the next change or mesh edit may fix it
                 log.exception("certificates changed but the meshes could not be served again")
 

@@ -8,7 +8,10 @@ Every write (create, update, delete, tag, apply) flows one way, under one lock:
 3. commit puts and deletes in ONE store transaction (durable before returning);
 4. swap the in-memory state and publish what step 2 prepared.
 
-Reads are served from memory: the store file is written by this process only.
+Steps 1 and 2 (CPU: validation, translation) and the commit's fsync run in a worker thread, one
+write at a time (the lock), so the event loop keeps serving xDS, API reads and the debug endpoint
+during a write; memory is swapped and published on the loop. Reads are served from memory: the
+store file is written by this process only.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ log = logging.getLogger(__name__)
 class WritePipeline(Protocol):
     """What a write is served by. Contract: `prepare` gets the would-be model of every mesh a
     write changes (None: the mesh is deleted) and returns what to serve, or raises ConfigError
-    (the write is then refused, nothing changed); it must not change what is served. `publish`
-    serves what `prepare` returned, once the write is durable; it must not fail."""
+    (the write is then refused, nothing changed); it must not change what is served, and runs in
+    a worker thread (never two at once for one store). `publish` serves what `prepare` returned,
+    once the write is durable, on the event loop; it must not fail."""
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> object: ...
 
@@ -205,13 +209,8 @@ class MeshStore:
             puts, outcome = plan_mesh_apply(self.records, self.new_record, models, declared)
             # The records are the source: each changed mesh is rebuilt from what will be stored
             # (stored resources the file does not name included), as any other write is.
-            would_be = {
-                mesh: self._validate(
-                    mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
-                )
-                for mesh in sorted({r.key.mesh for r in puts})
-            }
-            await self._commit(puts, [], would_be, self._prepare(would_be))
+            would_be, prepared = await _off_loop(self._validate_and_prepare_all, puts)
+            await self._commit(puts, [], would_be, prepared)
             return outcome
 
     # ------------------------------------------------------------------ internals
@@ -248,15 +247,31 @@ class MeshStore:
     async def _write(
         self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False
     ) -> None:
-        candidate = self._would_be(mesh, puts, deletes)
         try:
-            model = self._validate(mesh, candidate)
-            prepared = self._prepare({mesh: model})
+            model, prepared = await _off_loop(self._validate_and_prepare, mesh, puts, deletes)
         except Invalid as err:
             if deleting:
                 raise InUse(f"{describe(deletes[0])} is in use: {err}") from None
             raise
         await self._commit(puts, deletes, {mesh: model}, prepared)
+
+    def _validate_and_prepare(
+        self, mesh: str, puts: list[Record], deletes: list[Key]
+    ) -> tuple[MeshModel | None, object]:
+        """Steps 1 and 2 of a write to one mesh (in the worker thread)."""
+        model = self._validate(mesh, self._would_be(mesh, puts, deletes))
+        return model, self._prepare({mesh: model})
+
+    def _validate_and_prepare_all(self, puts: list[Record]) -> tuple[dict, object]:
+        """Steps 1 and 2 of an apply: each changed mesh rebuilt from what will be stored
+        (stored resources the file does not name included), as any other write is."""
+        would_be = {
+            mesh: self._validate(
+                mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
+            )
+            for mesh in sorted({r.key.mesh for r in puts})
+        }
+        return would_be, self._prepare(would_be)
 
     def _prepare(self, models: Mapping[str, MeshModel | None]) -> object:
         try:
@@ -346,3 +361,18 @@ class MeshStore:
                 self.meshes[mesh] = self._validate(mesh, self._would_be(mesh, [], []))
             except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
+
+
+async def _off_loop(function: Callable, *args):
+    """`function(*args)` in a worker thread. A cancelled caller still waits for it to finish:
+    the caller's lock must cover the work (the next write must not prepare beside it)."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            try:
+                await asyncio.wait([work])
+            except asyncio.CancelledError:
+                pass
+        raise
