@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default 10; boto3's standard credential chain and region)",
     )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    from proxyinit.controlplane import limits  # stdlib only at its module level
+
+    limits.add_arguments(serve)
     serve.set_defaults(handler=run_serve)
 
 
@@ -103,6 +106,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from proxyinit.controlplane import limits
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
     from proxyinit.errors import ConfigError
@@ -122,6 +126,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"--poll-interval={args.poll_interval!r}: expected a positive number of seconds"
         )
     cloud_map_interval = _interval(args.cloud_map_interval, "--cloud-map-interval")
+    serve_limits = limits.from_args(args)
     xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
     debug = (
         parse_endpoint(args.debug, "--debug", allow_unix=False, allow_port_zero=True)
@@ -144,6 +149,7 @@ def run_serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _warn_if_exposed(xds, debug, api if args.db else None, metrics)
+    limits.raise_open_files_limit()
     plane = ControlPlane(
         xds,
         mesh_file=FileMeshSource(args.mesh_file, args.poll_interval) if args.mesh_file else None,
@@ -155,6 +161,7 @@ def run_serve(args: argparse.Namespace) -> int:
         certs=args.certs,
         metrics=metrics,
         cloud_map_interval=cloud_map_interval,
+        limits=serve_limits,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))

@@ -22,6 +22,7 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.controlplane.cloudmap import CloudMapDiscovery
+from proxyinit.controlplane.limits import ServeLimits
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedStore, XdsMetrics
 from proxyinit.controlplane.publisher import Translator
@@ -68,12 +69,14 @@ class ControlPlane:
         certs: str | None = None,
         metrics: Endpoint | None = None,
         cloud_map_interval: float = 10.0,
+        limits: ServeLimits | None = None,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
         self.xds, self.debug, self.api_endpoint, self.api_keys = xds, debug, api, api_keys
         self.region = region  # None: the region each client signs for (see api.app)
         self.source, self.db = mesh_file, db
+        self.limits = limits or ServeLimits()  # connections, keepalive (limits.py)
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
         # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
@@ -107,7 +110,12 @@ class ControlPlane:
             self._replace(self.source.load())
         else:
             self._open_store()
-        self._grpc_server, self.xds_port = await start_server(self.ads, self.xds.grpc_target())
+        self._grpc_server, self.xds_port = await start_server(
+            self.ads,
+            self.xds.grpc_target(),
+            options=self.limits.grpc_options(),
+            max_streams=self.limits.xds_max_streams,
+        )
         if self.xds.is_unix:
             # Envoy runs as uid 1337, not as us: it needs write permission to connect(). This is
             # no wider than the TCP default, which every local user can reach on loopback.
@@ -121,6 +129,7 @@ class ControlPlane:
                 self.debug.port,
                 problems=self.publisher.problems,
                 sections={"cloudMap": self.cloud_map.status},
+                limits=self.limits.http,
             )
             await self.debug_server.start()
         if self.metrics_endpoint is not None:
@@ -155,14 +164,16 @@ class ControlPlane:
 
         endpoint = self.api_endpoint
         app = instrument_api(create_app(self.store, self.api_keys, self.region), self.metrics)
-        self.api = ApiServer(app, endpoint.host, endpoint.port)
+        self.api = ApiServer(app, endpoint.host, endpoint.port, self.limits.http)
         await self.api.start()
 
     async def _start_metrics(self) -> None:
         from proxyinit.controlplane.metrics_http import MetricsServer
 
         endpoint = self.metrics_endpoint
-        self.metrics_server = MetricsServer(self.metrics.registry, endpoint.host, endpoint.port)
+        self.metrics_server = MetricsServer(
+            self.metrics.registry, endpoint.host, endpoint.port, self.limits.http
+        )
         await self.metrics_server.start()
 
     async def _watch(self) -> None:
