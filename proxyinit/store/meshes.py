@@ -27,6 +27,7 @@ from typing import Protocol
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.build import build_mesh
 from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.rebuild import rebuild_mesh
 from proxyinit.store.apply import plan_mesh_apply
 from proxyinit.store.base import PARENT, Key, Record, Store
 from proxyinit.store.constraints import check_parents, check_unused
@@ -79,8 +80,12 @@ class MeshStore:
         region: str = "us-east-1",
         pipeline: WritePipeline | None = None,
         clock: Callable[[], float] = time.time,
+        incremental: bool = True,
     ):
         self.store, self.account, self.region = store, account, region
+        # A write to a mesh revalidates what it changed, from the last model (model/rebuild.py);
+        # False: each write builds its mesh whole (the tests compare the two).
+        self.incremental = incremental
         self.pipeline = pipeline or Unpublished()
         self.clock = clock
         self.records: dict[Key, Record] = {}
@@ -259,8 +264,24 @@ class MeshStore:
         self, mesh: str, puts: list[Record], deletes: list[Key]
     ) -> tuple[MeshModel | None, object]:
         """Steps 1 and 2 of a write to one mesh (in the worker thread)."""
-        model = self._validate(mesh, self._would_be(mesh, puts, deletes))
+        model = self._rebuild(mesh, puts, deletes)
+        if model is None:
+            model = self._validate(mesh, self._would_be(mesh, puts, deletes))
         return model, self._prepare({mesh: model})
+
+    def _rebuild(self, mesh: str, puts: list[Record], deletes: list[Key]) -> MeshModel | None:
+        """The would-be model from the last one, revalidated where the write can matter; None
+        when it must be built whole (a first write, the mesh resource itself, see rebuild.py)."""
+        previous = self.meshes.get(mesh) if self.incremental else None
+        if previous is None or any(k.kind == "Mesh" for k in [*deletes, *(r.key for r in puts)]):
+            return None
+        changes = [self._model(r) for r in puts]
+        try:
+            return rebuild_mesh(
+                previous, previous.mesh, changes, [(k.kind, k.router, k.name) for k in deletes]
+            )
+        except ConfigError as err:
+            raise Invalid(str(err)) from None
 
     def _validate_and_prepare_all(self, puts: list[Record]) -> tuple[dict, object]:
         """Steps 1 and 2 of an apply: each changed mesh rebuilt from what will be stored
