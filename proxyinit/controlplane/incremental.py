@@ -10,9 +10,10 @@ or iterated a changed table, are translated again. The others keep their Snapsho
 publishing them is a no-op (no push).
 
 Recording reads, rather than deriving dependencies from App Mesh's reference rules, keeps this
-correct when translation learns to read something new. What the diff cannot see is translated
-every time: the mesh resource itself changing (everything), other inputs (`certificates`), and
-nodes that read an awsCloudMap node, whose answers come from outside the model.
+correct when translation learns to read something new. Cloud Map's answers are a table of the
+model like the others (`discovered`, added before the diff by the translator's `enrich`). What
+the diff cannot see makes every node translate again: the mesh resource itself changing, or
+another input (`certificates`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.xds.snapshot import Snapshot
 
-TABLES = ("nodes", "services", "routers", "routes", "gateways", "gateway_routes")
+# `discovered`: Cloud Map's answers, part of the model the publisher compares (cloudmap.py).
+TABLES = ("nodes", "services", "routers", "routes", "gateways", "gateway_routes", "discovered")
 _MISSING = object()
 
 
@@ -79,7 +81,6 @@ class Entry:
     snapshot: Snapshot
     keys: frozenset[tuple[str, str]]
     tables: frozenset[str]
-    volatile: bool  # it read something outside the model (Cloud Map answers): always redo
 
 
 @dataclass
@@ -143,16 +144,6 @@ def affected(memo: MeshMemo | None, model: MeshModel, extra: dict, ids: list[str
     redo = {node for key in keys for node in memo.readers.get(key, ())}
     for node in ids:
         entry = memo.entries.get(node)
-        if entry is None or entry.volatile or not entry.tables.isdisjoint(tables):
+        if entry is None or not entry.tables.isdisjoint(tables):
             redo.add(node)
     return redo
-
-
-def reads_outside_model(model: MeshModel, log: ReadLog) -> bool:
-    """Whether a node that read `log` also read Cloud Map answers (through an awsCloudMap node)."""
-    for table, key in log.keys:
-        node = model.nodes.get(key) if table == "nodes" else None
-        discovery = None if node is None else node.spec.service_discovery
-        if discovery is not None and discovery.aws_cloud_map is not None:
-            return True
-    return False

@@ -20,7 +20,6 @@ from proxyinit.controlplane.incremental import (
     MeshMemo,
     Recorder,
     affected,
-    reads_outside_model,
 )
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
@@ -81,9 +80,13 @@ class SnapshotPublisher:
             available = self.certificates.load()
             self._pending[model.name] = self.certificates.report_missing(model, available)
             extra = {"certificates": available}
+        # Data from outside the mesh (Cloud Map's answers) joins the model before it is compared.
+        enrich = getattr(self.translate, "enrich", None)
+        translate = self.translate.translate if enrich is not None else self.translate
+        full = enrich(model) if enrich is not None else model
         memo = self._memos.get(model.name)
-        redo = affected(memo, model, extra, [str(node_id) for node_id in ids])
-        recorder = Recorder(model)
+        redo = affected(memo, full, extra, [str(node_id) for node_id in ids])
+        recorder = Recorder(full)
         entries: dict[str, Entry] = {}
         for node_id in ids:
             key = str(node_id)
@@ -92,13 +95,12 @@ class SnapshotPublisher:
                 continue
             log = recorder.start()
             try:
-                snapshot = Snapshot(self.translate(recorder.model, node_id, **extra))
+                snapshot = Snapshot(translate(recorder.model, node_id, **extra))
             except ConfigError as err:
                 what = "virtual gateway" if node_id.is_gateway else "virtual node"
                 raise ConfigError(f"{what} {node_id}: {err}") from None
-            volatile = reads_outside_model(model, log)
-            entries[key] = Entry(snapshot, frozenset(log.keys), frozenset(log.tables), volatile)
-        self._prepared_memos[model.name] = (MeshMemo(model, extra, entries), redo)
+            entries[key] = Entry(snapshot, frozenset(log.keys), frozenset(log.tables))
+        self._prepared_memos[model.name] = (MeshMemo(full, extra, entries), redo)
         return {key: entry.snapshot for key, entry in entries.items()}
 
     def publish(self, prepared: Prepared) -> list[str]:

@@ -8,6 +8,7 @@ with a full translation from scratch, after each of a random sequence of writes.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,45 @@ async def test_random_writes_equal_a_full_rebuild(served, tmp_path, seed):
         assert outcomes.count("ok") > 20 and len(set(outcomes)) > 1  # both kinds were exercised
     finally:
         whole.store.close()
+
+
+async def test_a_cloud_map_answer_change_translates_only_the_nodes_that_read_it(tmp_path):
+    from proxyinit.controlplane.cloudmap import EnrichingTranslator
+    from proxyinit.mesh.model.cloudmap import CloudMapInstance
+
+    answers: dict = {}
+
+    def enrich(model):
+        queries = model.cloud_map_queries()
+        return replace(model, discovered={q: answers[q] for q in queries if q in answers})
+
+    translate = CountingTranslator()
+    publisher = SnapshotPublisher(SnapshotCache(), EnrichingTranslator(translate, enrich))
+    store = MeshStore(SqliteStore(tmp_path / "m.db"), pipeline=publisher)
+    try:
+        await store.create(Key("Mesh", MESH, "", MESH), {})
+        listener = [{"portMapping": {"port": 8080, "protocol": "http"}}]
+        cloud_map = {"awsCloudMap": {"namespaceName": "ns", "serviceName": "cm"}}
+        await store.create(
+            Key("VirtualNode", MESH, "", "cm"),
+            {"listeners": listener, "serviceDiscovery": cloud_map},
+        )
+        provider = {"provider": {"virtualNode": {"virtualNodeName": "cm"}}}
+        await store.create(Key("VirtualService", MESH, "", "cm.svc"), provider)
+        for name, backend in (("a", "cm.svc"), ("b", "other.svc")):
+            spec = {
+                "listeners": listener,
+                "serviceDiscovery": {"dns": {"hostname": f"{name}.local"}},
+                "backends": [{"virtualService": {"virtualServiceName": backend}}],
+            }
+            await store.create(Key("VirtualNode", MESH, "", name), spec)
+        (query,) = store.meshes[MESH].cloud_map_queries()
+        answers[query] = (CloudMapInstance("i-1", ipv4="198.18.0.1"),)
+        translate.calls.clear()
+        publisher.publish(publisher.prepare(dict(store.meshes)))  # what a Cloud Map change does
+        assert translate.calls == [f"mesh/{MESH}/virtualNode/a"]
+        fresh = SnapshotPublisher(SnapshotCache(), EnrichingTranslator(translate_node, enrich))
+        prepared = fresh.prepare(dict(store.meshes))[MESH]
+        assert served_now(publisher) == {n: s.versions() for n, s in prepared.items()}
+    finally:
+        store.store.close()
