@@ -27,11 +27,11 @@ from typing import Protocol
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.build import build_mesh
 from proxyinit.mesh.model.mesh import MeshModel
-from proxyinit.mesh.model.rebuild import rebuild_mesh
 from proxyinit.store.apply import plan_mesh_apply
 from proxyinit.store.base import PARENT, Key, Record, Store
 from proxyinit.store.constraints import check_parents, check_unused
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound
+from proxyinit.store.incremental import Rebuilder, off_loop
 from proxyinit.store.records import (
     arn_of,
     bumped,
@@ -91,6 +91,7 @@ class MeshStore:
         self.records: dict[Key, Record] = {}
         self.meshes: dict[str, MeshModel] = {}
         self._parsed: dict[Key, tuple[Record, object]] = {}
+        self._rebuilder = Rebuilder()
         self._lock = asyncio.Lock()
         self._tokens = RecentTokens(clock)
         self._reload()
@@ -214,7 +215,7 @@ class MeshStore:
             puts, outcome = plan_mesh_apply(self.records, self.new_record, models, declared)
             # The records are the source: each changed mesh is rebuilt from what will be stored
             # (stored resources the file does not name included), as any other write is.
-            would_be, prepared = await _off_loop(self._validate_and_prepare_all, puts)
+            would_be, prepared = await off_loop(self._validate_and_prepare_all, puts)
             await self._commit(puts, [], would_be, prepared)
             return outcome
 
@@ -253,7 +254,7 @@ class MeshStore:
         self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False
     ) -> None:
         try:
-            model, prepared = await _off_loop(self._validate_and_prepare, mesh, puts, deletes)
+            model, prepared = await off_loop(self._validate_and_prepare, mesh, puts, deletes)
         except Invalid as err:
             if deleting:
                 raise InUse(f"{describe(deletes[0])} is in use: {err}") from None
@@ -264,24 +265,16 @@ class MeshStore:
         self, mesh: str, puts: list[Record], deletes: list[Key]
     ) -> tuple[MeshModel | None, object]:
         """Steps 1 and 2 of a write to one mesh (in the worker thread)."""
-        model = self._rebuild(mesh, puts, deletes)
-        if model is None:
+        model = None
+        if self.incremental and not any(
+            k.kind == "Mesh" for k in [*deletes, *(r.key for r in puts)]
+        ):
+            model = self._rebuilder.rebuild(
+                self.meshes.get(mesh), [self._model(r) for r in puts], deletes
+            )
+        if model is None:  # a first write, the mesh resource itself, see model/rebuild.py
             model = self._validate(mesh, self._would_be(mesh, puts, deletes))
         return model, self._prepare({mesh: model})
-
-    def _rebuild(self, mesh: str, puts: list[Record], deletes: list[Key]) -> MeshModel | None:
-        """The would-be model from the last one, revalidated where the write can matter; None
-        when it must be built whole (a first write, the mesh resource itself, see rebuild.py)."""
-        previous = self.meshes.get(mesh) if self.incremental else None
-        if previous is None or any(k.kind == "Mesh" for k in [*deletes, *(r.key for r in puts)]):
-            return None
-        changes = [self._model(r) for r in puts]
-        try:
-            return rebuild_mesh(
-                previous, previous.mesh, changes, [(k.kind, k.router, k.name) for k in deletes]
-            )
-        except ConfigError as err:
-            raise Invalid(str(err)) from None
 
     def _validate_and_prepare_all(self, puts: list[Record]) -> tuple[dict, object]:
         """Steps 1 and 2 of an apply: each changed mesh rebuilt from what will be stored
@@ -358,6 +351,7 @@ class MeshStore:
             self.records.pop(key, None)
             self._parsed.pop(key, None)
         self.records.update({r.key: r for r in puts})
+        self._rebuilder.follow(models)
         for mesh, model in models.items():
             if model is None:
                 self.meshes.pop(mesh, None)
@@ -382,18 +376,3 @@ class MeshStore:
                 self.meshes[mesh] = self._validate(mesh, self._would_be(mesh, [], []))
             except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
-
-
-async def _off_loop(function: Callable, *args):
-    """`function(*args)` in a worker thread. A cancelled caller still waits for it to finish:
-    the caller's lock must cover the work (the next write must not prepare beside it)."""
-    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        while not work.done():
-            try:
-                await asyncio.wait([work])
-            except asyncio.CancelledError:
-                pass
-        raise

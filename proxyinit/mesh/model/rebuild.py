@@ -13,6 +13,9 @@ cost, for a write that touched one resource. `rebuild_mesh` starts from the last
   changed route;
 - gateways: all of them (few per mesh), as `build_mesh` does.
 
+Who names a changed resource comes from the mesh's reverse references (refs.py), so the cost is
+that of the change, not of the mesh.
+
 Shapes whose normalisation spans resources (2018 preview routers, a changed mesh resource, a
 gateway or gateway route written) are left to `build_mesh`: None says so. The result equals
 `build_mesh` of the same resources (tests/api/test_store_incremental.py checks it).
@@ -21,12 +24,13 @@ gateway or gateway route written) are left to `build_mesh`: None says so. The re
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from proxyinit.mesh.model.gateway_check import validate_gateways
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.refs import MeshRefs
 from proxyinit.mesh.model.resources import Mesh, Route, VirtualNode, VirtualRouter, VirtualService
 from proxyinit.mesh.model.route_order import route_sort_key
 from proxyinit.mesh.model.validate import (
@@ -43,11 +47,22 @@ _TABLES = {VirtualNode: "nodes", VirtualService: "services", VirtualRouter: "rou
 _DELETABLE = {"VirtualNode": "nodes", "VirtualService": "services", "VirtualRouter": "routers"}
 
 
+@dataclass(frozen=True)
+class Rebuilt:
+    """The new model, and the names of what changed (for `MeshRefs.update` once committed)."""
+
+    model: MeshModel
+    nodes: frozenset[str]
+    services: frozenset[str]
+    routes: frozenset[tuple[str, str]]
+
+
 def rebuild_mesh(
-    previous: MeshModel, mesh: Mesh, puts: Iterable, deletes: Iterable[Deleted]
-) -> MeshModel | None:
-    """`previous` with `puts` (models) written and `deletes` removed; ConfigError as
-    `build_mesh` raises it; None when only `build_mesh` can tell (see the module doc)."""
+    previous: MeshModel, refs: MeshRefs, mesh: Mesh, puts: Iterable, deletes: Iterable[Deleted]
+) -> Rebuilt | None:
+    """`previous` (whose reverse references are `refs`) with `puts` (models) written and
+    `deletes` removed; ConfigError as `build_mesh` raises it; None when only `build_mesh` can
+    tell (see the module doc)."""
     puts, deletes = list(puts), list(deletes)
     if not _can_rebuild(previous, mesh, puts, deletes):
         return None
@@ -72,11 +87,16 @@ def rebuild_mesh(
             changed[_TABLES[type(res)]].add(res.name)
     model = replace(
         previous,
-        **{name: _frozen(previous, name, table) for name, table in tables.items()},
+        **{name: _frozen(previous, name, tables[name], changed[name]) for name in tables},
         routes=_ordered_routes(previous, routes, tables["routers"], changed_routes, changed),
     )
-    _validate_changed(model, routes, changed, changed_routes)
-    return model
+    _validate_changed(model, refs, routes, changed, changed_routes)
+    return Rebuilt(
+        model,
+        frozenset(changed["nodes"]),
+        frozenset(changed["services"]),
+        frozenset(changed_routes),
+    )
 
 
 def _can_rebuild(previous: MeshModel, mesh: Mesh, puts: list, deletes: list[Deleted]) -> bool:
@@ -102,8 +122,10 @@ def _check_mesh(res, mesh: str) -> None:
         )
 
 
-def _frozen(previous: MeshModel, name: str, table: dict) -> MappingProxyType:
+def _frozen(previous: MeshModel, name: str, table: dict, changed: set[str]):
     before = getattr(previous, name)
+    if not changed:
+        return before  # untouched: the same mapping, so a diff of the models skips it
     if table.keys() == before.keys():
         return MappingProxyType(table)  # same names, same (sorted) order
     return MappingProxyType(dict(sorted(table.items())))
@@ -112,6 +134,8 @@ def _frozen(previous: MeshModel, name: str, table: dict) -> MappingProxyType:
 def _ordered_routes(previous, routes, routers, changed_routes, changed) -> MappingProxyType:
     """Router -> its routes in match order, as build_mesh orders them; re-sorted where changed."""
     touched = {router for router, _ in changed_routes} | changed["routers"]
+    if not touched:
+        return previous.routes
     out = {}
     for name in routers:
         if name in touched or name not in previous.routes:
@@ -121,34 +145,30 @@ def _ordered_routes(previous, routes, routers, changed_routes, changed) -> Mappi
     return MappingProxyType(dict(sorted(out.items())))
 
 
-def _validate_changed(model: MeshModel, routes, changed, changed_routes) -> None:
+def _validate_changed(model: MeshModel, refs: MeshRefs, routes, changed, changed_routes) -> None:
     """Each rule that read a changed resource, in build_mesh's order (route refs first)."""
     nodes, routers = changed["nodes"], changed["routers"]
-    for router_name, router_routes in sorted(routes.items()):
-        for route in router_routes.values():
-            targets = {t.virtual_node for t in route.spec.body.action.weighted_targets}
-            if (
-                (router_name, route.route_name) in changed_routes
-                or router_name in routers
-                or not targets.isdisjoint(nodes)
-            ):
-                validate_route_refs(route, model.nodes, model.routers)
+    check_routes = set(changed_routes)
+    for node in nodes:
+        check_routes |= refs.targeting.get(node, set())
+    for router in routers:
+        check_routes |= {(router, name) for name in routes.get(router, ())}
+    for router_name, name in sorted(check_routes):
+        route = routes.get(router_name, {}).get(name)
+        if route is not None:
+            validate_route_refs(route, model.nodes, model.routers)
     services = set(changed["services"])
-    for service in model.services.values():
-        provider = service.spec.provider
-        if provider is None:
-            continue
-        if (provider.virtual_node and provider.virtual_node.virtual_node_name in nodes) or (
-            provider.virtual_router and provider.virtual_router.virtual_router_name in routers
-        ):
-            services.add(service.name)
+    for kind, names in (("node", nodes), ("router", routers)):
+        for name in names:
+            services |= refs.provides.get((kind, name), set())
     for name in sorted(services & model.services.keys()):
         _validate_provider(model, model.services[name])
-    for node in model.nodes.values():
-        backends = {b.virtual_service.virtual_service_name for b in node.spec.backends}
-        if node.name in nodes or not backends.isdisjoint(services):
-            _validate_node_listeners(node)
-            _validate_node_backends(model, node)
+    check_nodes = set(nodes)
+    for service in services:
+        check_nodes |= refs.backers.get(service, set())
+    for name in sorted(check_nodes & model.nodes.keys()):
+        _validate_node_listeners(model.nodes[name])
+        _validate_node_backends(model, model.nodes[name])
     with_changed_routes = {router for router, _ in changed_routes}
     for name in sorted((routers | with_changed_routes) & model.routers.keys()):
         _validate_router(model, model.routers[name])
