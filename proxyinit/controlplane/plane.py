@@ -22,6 +22,7 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.controlplane.cloudmap import CloudMapDiscovery
+from proxyinit.controlplane.heap import HeapKeeper
 from proxyinit.controlplane.limits import ServeLimits
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedStore, XdsMetrics
@@ -91,6 +92,7 @@ class ControlPlane:
         self.publisher = TimedPublisher(
             self.cache, self.cloud_map.translator(translate), self.metrics, self.certificates
         )
+        self.publisher.on_published = HeapKeeper().after_publish
         self.ads = AggregatedDiscoveryService(
             self.cache,
             [self.registry, XdsMetrics(self.metrics), *callbacks],

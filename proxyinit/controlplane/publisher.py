@@ -37,6 +37,9 @@ Prepared = dict[str, dict[str, Snapshot] | None]
 class SnapshotPublisher:
     """The only writer of the cache."""
 
+    # Called after each publish (the control plane keeps the GC's pauses short: heap.py).
+    on_published: Callable[[], None] | None = None
+
     def __init__(
         self,
         cache: SnapshotCache,
@@ -129,6 +132,8 @@ class SnapshotPublisher:
             len(self.cache.node_ids()),
             len(changed),
         )
+        if self.on_published is not None:
+            self.on_published()
         return changed
 
     def retranslate(self) -> list[str]:
