@@ -90,6 +90,7 @@ class MeshMemo:
     model: MeshModel
     extra: dict
     entries: dict[str, Entry]
+    translator: object = None  # what made the entries: another one redoes every node
     # (table, key) -> node ids that read it: the reverse index a change is looked up in. Built
     # once, then kept up to date by `follow` for the nodes each change translated again.
     readers: dict[tuple[str, str], set[str]] = field(default_factory=dict)

@@ -88,6 +88,8 @@ class SnapshotPublisher:
         translate = self.translate.translate if enrich is not None else self.translate
         full = enrich(model) if enrich is not None else model
         memo = self._memos.get(model.name)
+        if memo is not None and memo.translator is not self.translate:
+            memo = None  # the translator was replaced (tests do): its memo says nothing
         redo = affected(memo, full, extra, [str(node_id) for node_id in ids])
         recorder = Recorder(full)
         entries: dict[str, Entry] = {}
@@ -103,7 +105,8 @@ class SnapshotPublisher:
                 what = "virtual gateway" if node_id.is_gateway else "virtual node"
                 raise ConfigError(f"{what} {node_id}: {err}") from None
             entries[key] = Entry(snapshot, frozenset(log.keys), frozenset(log.tables))
-        self._prepared_memos[model.name] = (MeshMemo(full, extra, entries), redo)
+        memo = MeshMemo(full, extra, entries, self.translate)
+        self._prepared_memos[model.name] = (memo, redo)
         return {key: entry.snapshot for key, entry in entries.items()}
 
     def publish(self, prepared: Prepared) -> list[str]:
