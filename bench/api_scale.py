@@ -9,7 +9,8 @@ create-virtual-service (provided by that node), so every backend resolves.
 1. create-virtual-node p50/p99 and writes/s over the last --sample creates before each size;
    the ratio column is against the first size (the small-mesh baseline of the same run).
 2. At the first and last size: --burst update-virtual-node writes from 8 client threads while
-   one thread GETs describe-virtual-node and another the debug endpoint: their p99 during it.
+   one thread GETs describe-virtual-node and another the debug endpoint (each every 20 ms):
+   their p99 during it.
 3. --idle idle TCP connections to the API (not sending anything), then one ADS stream opened:
    time to its first response, and what a GET to the API and the debug endpoint answer.
 
@@ -113,8 +114,9 @@ def grow(port: int, start: int, end: int, size: int) -> list[float]:
 
 
 def reader(port: int, path: str, stop: threading.Event) -> list[float]:
+    """GET `path` until stopped, 20 ms apart (a poller, not a load generator of its own)."""
     out = []
-    while not stop.is_set():
+    while not stop.wait(0.02):
         status, seconds = call(port, "GET", path)
         if status != 200:
             raise SystemExit(f"GET {path} answered {status}")
