@@ -207,26 +207,37 @@ async def bench_fanout(
         clients = await _spawn_clients(plane.xds_port, n, connections, processes)
         try:
             connect_started = time.perf_counter()
+            connect_timeout = max(60, n // 40)  # thousands of first connects on 2 cores
             try:
-                await asyncio.wait_for(waiter.done.wait(), 60)
+                await asyncio.wait_for(waiter.done.wait(), connect_timeout)
             except TimeoutError:
-                raise SystemExit(
-                    f"fan-out {n}: only {waiter.count} streams of {n} ACKed within 60 s "
-                    f"({len(plane.registry.streams())} open)"
-                ) from None
+                # Measured over the streams that did connect, and said so in the report.
+                print(
+                    f"  fan-out {n}: only {waiter.count} streams ACKed within {connect_timeout} s "
+                    f"({len(plane.registry.streams())} open): timing those",
+                    file=sys.stderr,
+                )
             connect_s = time.perf_counter() - connect_started
+            connected = waiter.count
             durations = []
             for i in range(changes):
                 meshes = load_text(workdir, mesh_text(*weights(i)))
                 started = time.perf_counter()
                 plane.publisher.replace(meshes)
-                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
+                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), connected)
                 await asyncio.wait_for(waiter.done.wait(), 30)
                 durations.append((time.perf_counter() - started) * 1000)
             current, peak = rss_mb()
         finally:
             await _stop_clients(clients)
-    return {"n": n, "connect_s": connect_s, "ms": durations, "rss": current, "peak": peak}
+    return {
+        "n": n,
+        "connected": connected,
+        "connect_s": connect_s,
+        "ms": durations,
+        "rss": current,
+        "peak": peak,
+    }
 
 
 async def client_main(port: int, n: int, connections: int) -> None:
@@ -313,9 +324,13 @@ def print_report(envoy: dict | None, fanouts: list[dict], poll: float) -> None:
         )
         for row in fanouts:
             print(
-                f"{row['n']:<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
+                f"{_streams(row):<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
                 f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}"
             )
+
+
+def _streams(row: dict) -> str:
+    return str(row["n"]) if row["connected"] >= row["n"] else f"{row['connected']}/{row['n']}"
 
 
 async def main(args: argparse.Namespace) -> None:
