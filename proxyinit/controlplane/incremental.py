@@ -28,6 +28,8 @@ from proxyinit.xds.snapshot import Snapshot
 # `discovered`: Cloud Map's answers, part of the model the publisher compares (cloudmap.py).
 TABLES = ("nodes", "services", "routers", "routes", "gateways", "gateway_routes", "discovered")
 _MISSING = object()
+# The reverse index's key for "iterated the whole table" (no resource name equals it).
+ITERATED = object()
 
 
 @dataclass
@@ -97,7 +99,7 @@ class MeshMemo:
 
     def index(self) -> MeshMemo:
         for node, entry in self.entries.items():
-            for key in entry.keys:
+            for key in _index_keys(entry):
                 self.readers.setdefault(key, set()).add(node)
         return self
 
@@ -108,16 +110,21 @@ class MeshMemo:
         self.readers = before.readers
         for node in redone | (before.entries.keys() - self.entries.keys()):
             old = before.entries.get(node)
-            for key in old.keys if old is not None else ():
+            for key in _index_keys(old):
                 nodes = self.readers.get(key)
                 if nodes is not None:
                     nodes.discard(node)
                     if not nodes:
                         del self.readers[key]
-            new = self.entries.get(node)
-            for key in new.keys if new is not None else ():
+            for key in _index_keys(self.entries.get(node)):
                 self.readers.setdefault(key, set()).add(node)
         return self
+
+
+def _index_keys(entry: Entry | None) -> list:
+    if entry is None:
+        return []
+    return [*entry.keys, *((table, ITERATED) for table in entry.tables)]
 
 
 def _same(a, b) -> bool:
@@ -142,9 +149,6 @@ def affected(memo: MeshMemo | None, model: MeshModel, extra: dict, ids: list[str
     if memo is None or not _same(memo.model.mesh, model.mesh) or memo.extra != extra:
         return set(ids)
     keys, tables = changed_keys(memo.model, model)
+    keys |= {(table, ITERATED) for table in tables}
     redo = {node for key in keys for node in memo.readers.get(key, ())}
-    for node in ids:
-        entry = memo.entries.get(node)
-        if entry is None or not entry.tables.isdisjoint(tables):
-            redo.add(node)
-    return redo
+    return redo | (set(ids) - memo.entries.keys())  # and the new nodes

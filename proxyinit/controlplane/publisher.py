@@ -78,6 +78,7 @@ class SnapshotPublisher:
         ids = [NodeId(model.name, name) for name in model.nodes] + [
             NodeId(model.name, name, "virtualGateway") for name in model.gateways
         ]
+        keys = [str(node_id) for node_id in ids]
         extra = {}
         if self.certificates is not None:
             available = self.certificates.load()
@@ -90,11 +91,10 @@ class SnapshotPublisher:
         memo = self._memos.get(model.name)
         if memo is not None and memo.translator is not self.translate:
             memo = None  # the translator was replaced (tests do): its memo says nothing
-        redo = affected(memo, full, extra, [str(node_id) for node_id in ids])
+        redo = affected(memo, full, extra, keys)
         recorder = Recorder(full)
         entries: dict[str, Entry] = {}
-        for node_id in ids:
-            key = str(node_id)
+        for key, node_id in zip(keys, ids, strict=True):
             if key not in redo:
                 entries[key] = memo.entries[key]
                 continue

@@ -208,3 +208,28 @@ async def test_a_cloud_map_answer_change_translates_only_the_nodes_that_read_it(
         assert served_now(publisher) == {n: s.versions() for n, s in prepared.items()}
     finally:
         store.store.close()
+
+
+async def test_a_node_whose_translation_iterated_a_table_is_redone_when_it_changes(tmp_path):
+    """Reads are recorded per key, and a whole-table read (iteration) depends on every key."""
+    seen: list[str] = []
+
+    def iterating(model, node, **options):
+        seen.append(str(node))
+        if node.node == "a":
+            list(model.services)  # as a translator listing every service would
+        return translate_node(model, node, **options)
+
+    publisher = SnapshotPublisher(SnapshotCache(), iterating)
+    store = MeshStore(SqliteStore(tmp_path / "m.db"), pipeline=publisher)
+    try:
+        await store.create(Key("Mesh", MESH, "", MESH), {})
+        listener = [{"portMapping": {"port": 8080, "protocol": "http"}}]
+        for name in ("a", "b"):
+            spec = {"listeners": listener, "serviceDiscovery": {"dns": {"hostname": "x.local"}}}
+            await store.create(Key("VirtualNode", MESH, "", name), spec)
+        seen.clear()
+        await store.create(Key("VirtualService", MESH, "", "new.svc"), {})
+        assert seen == [f"mesh/{MESH}/virtualNode/a"]
+    finally:
+        store.store.close()
