@@ -30,8 +30,10 @@ bench: install
 	$(PY) -m bench.apply
 	$(PY) -m bench.conn_rate
 	$(PY) -m bench.xds_push
+	$(PY) -m bench.xds_push --no-envoy --streams 10000 --processes 4
 	$(PY) -m bench.api_push
 	$(PY) -m bench.replicas
+	$(PY) -m bench.api_scale
 	$(PY) -m bench.mesh
 
 clean:

@@ -99,8 +99,15 @@ def _discovery(i: int) -> dict:
     return {"dns": {"hostname": f"n{i}.{MESH}.local"}}
 
 
-def _node(i: int, n: int) -> dict:
-    backends = [f"s{(i + k) % n}.{MESH}.local" for k in (1, 2, 3)]
+def _backends(i: int, n: int, count: int) -> list[str]:
+    """The services s(i+1), s(i+2), ...; past 3 the tcp ones are skipped: a tcp backend needs an
+    egress port of its own, and 4 protocols cannot give 5 backends one each."""
+    offsets = (1, 2, 3) if count <= 3 else [k for k in range(1, 3 * count) if (i + k) % 4 != 3]
+    return [f"s{(i + k) % n}.{MESH}.local" for k in offsets[:count]]
+
+
+def _node(i: int, n: int, backends_per_node: int = 3) -> dict:
+    backends = _backends(i, n, backends_per_node)
     log = {
         "file": {
             "path": "/dev/stdout",
@@ -190,11 +197,11 @@ def _gateway(routes: int) -> list[dict]:
     return out
 
 
-def feature_mesh(n: int, weight: int = 1, before: bool = False) -> list[dict]:
+def feature_mesh(n: int, weight: int = 1, backends: int = 3, before: bool = False) -> list[dict]:
     """The resources (create-* shapes) of the benchmark mesh; `weight` moves route r1's weight;
     `before`: without issue 9's features."""
     if before:
-        return before_issue_9(feature_mesh(n, weight))
+        return before_issue_9(feature_mesh(n, weight, backends))
     if n % 4:
         raise SystemExit(f"--nodes={n}: expected a multiple of 4")
     mesh = {
@@ -204,7 +211,7 @@ def feature_mesh(n: int, weight: int = 1, before: bool = False) -> list[dict]:
             "serviceDiscovery": {"ipPreference": "IPv4_PREFERRED"},
         },
     }
-    out = [mesh] + [_node(i, n) for i in range(n)]
+    out = [mesh] + [_node(i, n, backends) for i in range(n)]
     for j in range(n):
         out += _service(j, n, weight if j == 1 else 1)
     return out + _gateway(min(25, n // 4))
@@ -227,29 +234,43 @@ def _discovered(model, changed: str | None = None):
     return dataclasses.replace(model, discovered=found)
 
 
+def _counting(calls: list):
+    from proxyinit.mesh.translate.node import translate_node
+
+    def translate(model, node, **options):
+        calls.append(node)
+        return translate_node(model, node, **options)
+
+    return translate
+
+
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def one_run(n: int, before: bool = False) -> dict:
+def one_run(n: int, backends: int = 3, before: bool = False) -> dict:
     from proxyinit.controlplane.publisher import SnapshotPublisher
     from proxyinit.mesh.model.meshfile import parse_resources
     from proxyinit.xds.cache import SnapshotCache
 
-    resources, changed_resources = feature_mesh(n, before=before), feature_mesh(n, 5, before)
+    resources = feature_mesh(n, backends=backends, before=before)
+    changed_resources = feature_mesh(n, weight=5, backends=backends, before=before)
     started = time.perf_counter()
     model = _discovered(parse_resources(resources)[MESH])
     validate = _ms(started)
-    publisher = SnapshotPublisher(SnapshotCache())
+    translated = []  # the translator seam: which nodes each change translates again
+    publisher = SnapshotPublisher(SnapshotCache(), _counting(translated))
     started = time.perf_counter()
     prepared = publisher.prepare({MESH: model})
     translate = _ms(started)
     publisher.publish(prepared)
     snapshots = len(prepared[MESH])
     route_model = _discovered(parse_resources(changed_resources)[MESH])
+    translated.clear()
     started = time.perf_counter()
     route_changed = len(publisher.publish(publisher.prepare({MESH: route_model})))
     route_change = _ms(started)
+    route_translated = len(translated)
     cloud_change = cloud_changed = float("nan")
     if not before:
         cloud_model = _discovered(route_model, changed="n0")
@@ -262,6 +283,7 @@ def one_run(n: int, before: bool = False) -> dict:
         "snapshots": snapshots,
         "route_change": route_change,
         "route_changed": route_changed,
+        "route_translated": route_translated,
         "cloud_change": cloud_change,
         "cloud_changed": cloud_changed,
     }
@@ -273,17 +295,22 @@ def main() -> None:
     )
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backends", type=int, default=3, help="per node (the issue's case: 5)")
     parser.add_argument("--before-issue-9", action="store_true", help="see the module docstring")
     args = parser.parse_args()
-    runs = [one_run(args.nodes, args.before_issue_9) for _ in range(args.runs)]
+    runs = [one_run(args.nodes, args.backends, args.before_issue_9) for _ in range(args.runs)]
     first = runs[0]
-    print(f"{args.nodes} nodes, {first['snapshots']} snapshots (nodes + gateway), {args.runs} runs")
+    print(
+        f"{args.nodes} nodes x {args.backends} backends, {first['snapshots']} snapshots "
+        f"(nodes + gateway), {args.runs} runs"
+    )
     print(f"{'measure':<58}{'median ms':>12}{'min':>10}{'max':>10}")
     rows = (
         ("validate (parse + build_mesh)", "validate"),
         ("translate every node and gateway (publisher.prepare)", "translate"),
         (
-            f"route weight change: re-translate + publish ({first['route_changed']} changed)",
+            f"route weight change: re-translate + publish ({first['route_translated']} "
+            f"translated, {first['route_changed']} changed)",
             "route_change",
         ),
         (f"Cloud Map answer change: same ({first['cloud_changed']} changed)", "cloud_change"),

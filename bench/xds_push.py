@@ -12,6 +12,7 @@
    change until every stream ACKed the new RDS version, and the server's RSS.
 
     .venv/bin/python -m bench.xds_push [--changes 30] [--streams 100,1000,2000] [--no-envoy]
+        [--processes 4]   (the clients of each fan-out spread over that many processes)
 """
 
 from __future__ import annotations
@@ -156,7 +157,41 @@ def _route_version_of(workdir: Path, text: str, plane) -> str:
 # --- part 2: fan-out to simulated streams ----------------------------------------------------
 
 
-async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) -> dict:
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+async def _spawn_clients(port: int, n: int, connections: int, processes: int) -> list:
+    """The simulated Envoys, spread over `processes` client processes (one GIL each)."""
+    clients = []
+    for streams, conns in zip(_split(n, processes), _split(connections, processes), strict=True):
+        args = ["-m", "bench.xds_push", "--client", str(port), str(streams), str(max(1, conns))]
+        clients.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+        )
+    return clients
+
+
+async def _stop_clients(clients: list) -> None:
+    for client in clients:
+        client.stdin.close()
+    for client in clients:
+        try:
+            await asyncio.wait_for(client.wait(), 30)
+        except TimeoutError:
+            client.kill()
+            await client.wait()
+
+
+async def bench_fanout(
+    n: int, changes: int, workdir: Path, connections: int, processes: int = 1
+) -> dict:
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
     from proxyinit.xds import types
@@ -169,45 +204,40 @@ async def bench_fanout(n: int, changes: int, workdir: Path, connections: int) ->
     async with plane:
         waiter = AckWaiter(plane)
         waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
-        client = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.xds_push",
-            "--client",
-            str(plane.xds_port),
-            str(n),
-            str(connections),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        clients = await _spawn_clients(plane.xds_port, n, connections, processes)
         try:
             connect_started = time.perf_counter()
+            connect_timeout = max(60, n // 40)  # thousands of first connects on 2 cores
             try:
-                await asyncio.wait_for(waiter.done.wait(), 60)
+                await asyncio.wait_for(waiter.done.wait(), connect_timeout)
             except TimeoutError:
-                raise SystemExit(
-                    f"fan-out {n}: only {waiter.count} streams of {n} ACKed within 60 s "
-                    f"({len(plane.registry.streams())} open)"
-                ) from None
+                # Measured over the streams that did connect, and said so in the report.
+                print(
+                    f"  fan-out {n}: only {waiter.count} streams ACKed within {connect_timeout} s "
+                    f"({len(plane.registry.streams())} open): timing those",
+                    file=sys.stderr,
+                )
             connect_s = time.perf_counter() - connect_started
+            connected = waiter.count
             durations = []
             for i in range(changes):
                 meshes = load_text(workdir, mesh_text(*weights(i)))
                 started = time.perf_counter()
                 plane.publisher.replace(meshes)
-                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), n)
+                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), connected)
                 await asyncio.wait_for(waiter.done.wait(), 30)
                 durations.append((time.perf_counter() - started) * 1000)
             current, peak = rss_mb()
         finally:
-            client.stdin.close()
-            try:
-                await asyncio.wait_for(client.wait(), 10)
-            except TimeoutError:
-                client.kill()
-                await client.wait()
-    return {"n": n, "connect_s": connect_s, "ms": durations, "rss": current, "peak": peak}
+            await _stop_clients(clients)
+    return {
+        "n": n,
+        "connected": connected,
+        "connect_s": connect_s,
+        "ms": durations,
+        "rss": current,
+        "peak": peak,
+    }
 
 
 async def client_main(port: int, n: int, connections: int) -> None:
@@ -290,13 +320,17 @@ def print_report(envoy: dict | None, fanouts: list[dict], poll: float) -> None:
     if fanouts:
         print(
             f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}"
-            "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB"
+            "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB; 10000 <= 2000 ms, RSS <= 1 GB"
         )
         for row in fanouts:
             print(
-                f"{row['n']:<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
+                f"{_streams(row):<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
                 f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}"
             )
+
+
+def _streams(row: dict) -> str:
+    return str(row["n"]) if row["connected"] >= row["n"] else f"{row['connected']}/{row['n']}"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -306,7 +340,10 @@ async def main(args: argparse.Namespace) -> None:
         fanouts = []
         for n in args.streams:
             connections = args.connections or n
-            fanouts.append(await bench_fanout(n, args.fanout_changes, workdir, connections))
+            processes = max(1, min(args.processes, n))
+            fanouts.append(
+                await bench_fanout(n, args.fanout_changes, workdir, connections, processes)
+            )
             print(f"  fan-out {n}: done", file=sys.stderr)
         print_report(envoy, fanouts, args.poll)
     finally:
@@ -329,6 +366,9 @@ def parse_args() -> argparse.Namespace:
         "--poll", type=float, default=0.01, help="mesh file poll interval for the file -> ACK clock"
     )
     parser.add_argument("--no-envoy", action="store_true", help="skip the real-Envoy part")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="client processes the streams are spread over"
+    )
     return parser.parse_args()
 
 

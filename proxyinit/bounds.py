@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,16 @@ def _measure(events, where: str) -> None:
                 f"{where}: more than {MAX_NODES} values once YAML aliases are expanded "
                 "(an alias bomb?)"
             )
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Bounds on one HTTP listener's connections (the API, debug and metrics endpoints), so
+    idle or slow clients cannot hold file descriptors until the process runs out: past
+    `max_connections` a new connection is answered 503 and closed at once (not queued); a
+    connection must send its request head within `header_timeout` seconds, and an idle
+    keep-alive connection is closed after `keep_alive` seconds."""
+
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    keep_alive: float = 5.0

@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "PROXYINIT_DNS_PORT (default: $PROXYINIT_DNS_PORT, else 15053)",
     )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    from proxyinit.controlplane import limits  # stdlib only at its module level
+
+    limits.add_arguments(serve)
     serve.set_defaults(handler=run_serve)
 
 
@@ -137,6 +140,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from proxyinit.controlplane import limits
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
     from proxyinit.controlplane.xds_auth import check_exposure, settings_from_args
@@ -158,6 +162,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     cloud_map_interval = _interval(args.cloud_map_interval, "--cloud-map-interval")
     translate = _translator(args.dns_port)
+    serve_limits = limits.from_args(args)
     xds = parse_endpoint(args.xds, "--xds", allow_port_zero=True)
     debug = (
         parse_endpoint(args.debug, "--debug", allow_unix=False, allow_port_zero=True)
@@ -189,6 +194,7 @@ def run_serve(args: argparse.Namespace) -> int:
         xds_authenticated=xds_auth.authenticates,
         api_authenticated=keys is not None,
     )
+    limits.raise_open_files_limit()
     plane = ControlPlane(
         xds,
         mesh_file=FileMeshSource(args.mesh_file, args.poll_interval) if args.mesh_file else None,
@@ -202,6 +208,7 @@ def run_serve(args: argparse.Namespace) -> int:
         cloud_map_interval=cloud_map_interval,
         xds_auth=xds_auth,
         translate=translate,
+        limits=serve_limits,
     )
     # Scripts that start us with port 0 wait for this line on stdout.
     return asyncio.run(plane.run(on_ready=lambda line: print(line, flush=True)))

@@ -105,6 +105,7 @@ class CloudMapDiscovery:
         self._status: dict[CloudMapQuery, dict] = {}
         self._kick = asyncio.Event()
         self._memo: tuple[MeshModel | None, MeshModel | None] = (None, None)
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s: kicks may come from a thread
 
     # ---------------------------------------------------------------- translation side (pure read)
     def with_answers(self, model: MeshModel) -> MeshModel:
@@ -113,7 +114,7 @@ class CloudMapDiscovery:
             return self._memo[1]
         queries = model.cloud_map_queries()
         if any(query not in self._status for query in queries):
-            self._kick.set()  # a new query: ask now rather than at the next interval
+            self._kick_soon()  # a new query: ask now rather than at the next interval
         found = MappingProxyType(self.with_answers_for(queries))
         enriched = dataclasses.replace(model, discovered=found)
         self._memo = (model, enriched)
@@ -123,9 +124,16 @@ class CloudMapDiscovery:
         """The last answer to each of `queries` that has one."""
         return {query: self._answers[query] for query in queries if query in self._answers}
 
+    def _kick_soon(self) -> None:
+        # Translation runs in the store's worker thread: an asyncio.Event is set on its loop.
+        if self._loop is None:
+            self._kick.set()
+        else:
+            self._loop.call_soon_threadsafe(self._kick.set)
+
     def translator(self, translate):
         """Wrap a Translator so each node's translation sees the discovered instances."""
-        return lambda model, node, **options: translate(self.with_answers(model), node, **options)
+        return EnrichingTranslator(translate, self.with_answers)
 
     def status(self) -> dict[str, dict]:
         """Per query: state (OK / UNREACHABLE), instances served, last success, last error."""
@@ -182,6 +190,7 @@ class CloudMapDiscovery:
         on_change: Callable[[], Awaitable[object]],
     ) -> None:
         """Refresh forever: every `interval`, or sooner when a new query is kicked."""
+        self._loop = asyncio.get_running_loop()
         while True:
             self._kick.clear()  # before asking: a kick during the calls means ask again
             wanted = set(queries())
@@ -193,3 +202,15 @@ class CloudMapDiscovery:
                 log.exception("cloud map change not served (internal error)")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.interval)
+
+
+class EnrichingTranslator:
+    """A Translator that first adds data from outside the mesh to the model (`enrich`). The
+    publisher may call `enrich` once per mesh and `translate` per node, so the added data is
+    part of the model it compares between changes (controlplane/incremental.py)."""
+
+    def __init__(self, translate, enrich: Callable[[MeshModel], MeshModel]):
+        self.translate, self.enrich = translate, enrich
+
+    def __call__(self, model: MeshModel, node, **options):
+        return self.translate(self.enrich(model), node, **options)

@@ -18,8 +18,10 @@ from proxyinit.xds.http_get import GetOnlyServer
 class MetricsServer(GetOnlyServer):
     """`start()` binds (port 0 picks a free one, see `.port`); `stop()` closes it."""
 
-    def __init__(self, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0):
-        super().__init__(self._page, ("/", "/metrics"), host, port, "--metrics")
+    def __init__(
+        self, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0, limits=None
+    ):
+        super().__init__(self._page, ("/", "/metrics"), host, port, "--metrics", limits)
         self.registry = registry
 
     def _page(self):

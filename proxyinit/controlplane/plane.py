@@ -24,6 +24,8 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
 from proxyinit.controlplane.cloudmap import CloudMapDiscovery
+from proxyinit.controlplane.heap import HeapKeeper
+from proxyinit.controlplane.limits import ServeLimits
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedStore, XdsMetrics
 from proxyinit.controlplane.publisher import Translator
@@ -74,12 +76,14 @@ class ControlPlane:
         metrics: Endpoint | None = None,
         cloud_map_interval: float = 10.0,
         xds_auth: XdsAuthSettings | None = None,
+        limits: ServeLimits | None = None,
     ):
         if (mesh_file is None) == (db is None):
             raise ValueError("ControlPlane takes a mesh_file or a db, exactly one")
         self.xds, self.debug, self.api_endpoint, self.api_keys = xds, debug, api, api_keys
         self.region = region  # None: the region each client signs for (see api.app)
         self.source, self.db = mesh_file, db
+        self.limits = limits or ServeLimits()  # connections, keepalive (limits.py)
         self.cache = SnapshotCache()
         self.registry = StreamRegistry()
         # `--certs DIR`: PEMs for sds secret names and ACM ARNs, served over SDS (certs.py).
@@ -97,6 +101,7 @@ class ControlPlane:
         # Who may ask for which node (controlplane/xds_auth.py); None: anyone, for any node.
         self.xds_auth = xds_auth or XdsAuthSettings()
         self._xds_credentials = server_credentials(self.xds_auth)  # bad PEMs: ConfigError now
+        self.publisher.on_published = HeapKeeper().after_publish
         self.ads = AggregatedDiscoveryService(
             self.cache,
             [self.registry, XdsMetrics(self.metrics), *callbacks],
@@ -119,7 +124,11 @@ class ControlPlane:
         else:
             self._open_store()
         self._grpc_server, self.xds_port = await start_server(
-            self.ads, self.xds.grpc_target(), credentials=self._xds_credentials
+            self.ads,
+            self.xds.grpc_target(),
+            options=self.limits.grpc_options(),
+            max_streams=self.limits.xds_max_streams,
+            credentials=self._xds_credentials,
         )
         if self.xds.is_unix:
             # Envoy runs as uid 1337, not as us: it needs write permission to connect(). This is
@@ -134,6 +143,7 @@ class ControlPlane:
                 self.debug.port,
                 problems=self.publisher.problems,
                 sections={"cloudMap": self.cloud_map.status},
+                limits=self.limits.http,
             )
             await self.debug_server.start()
         if self.metrics_endpoint is not None:
@@ -171,14 +181,16 @@ class ControlPlane:
 
         endpoint = self.api_endpoint
         app = instrument_api(create_app(self.store, self.api_keys, self.region), self.metrics)
-        self.api = ApiServer(app, endpoint.host, endpoint.port)
+        self.api = ApiServer(app, endpoint.host, endpoint.port, self.limits.http)
         await self.api.start()
 
     async def _start_metrics(self) -> None:
         from proxyinit.controlplane.metrics_http import MetricsServer
 
         endpoint = self.metrics_endpoint
-        self.metrics_server = MetricsServer(self.metrics.registry, endpoint.host, endpoint.port)
+        self.metrics_server = MetricsServer(
+            self.metrics.registry, endpoint.host, endpoint.port, self.limits.http
+        )
         await self.metrics_server.start()
 
     async def _watch(self) -> None:
@@ -196,8 +208,11 @@ class ControlPlane:
         # A PEM added or rotated in --certs reaches the nodes naming it without a mesh change.
         interval = self.source.interval if self.source is not None else 1.0
         async for _ in self.certificates.changes(max(interval, 0.05)):
+            # Under the store's write lock: a write prepares in a worker thread meanwhile.
+            lock = self.store.write_lock if self.store is not None else contextlib.nullcontext()
             try:
-                self.publisher.retranslate()
+                async with lock:
+                    self.publisher.retranslate()
             except Exception:  # keep watching: the next change or mesh edit may fix it
                 log.exception("certificates changed but the meshes could not be served again")
 

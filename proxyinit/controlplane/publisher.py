@@ -15,6 +15,12 @@ from typing import Any
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
+from proxyinit.controlplane.incremental import (
+    Entry,
+    MeshMemo,
+    Recorder,
+    affected,
+)
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
@@ -31,6 +37,9 @@ Prepared = dict[str, dict[str, Snapshot] | None]
 class SnapshotPublisher:
     """The only writer of the cache."""
 
+    # Called after each publish (the control plane keeps the GC's pauses short: heap.py).
+    on_published: Callable[[], None] | None = None
+
     def __init__(
         self,
         cache: SnapshotCache,
@@ -46,6 +55,10 @@ class SnapshotPublisher:
         self._models: dict[str, MeshModel] = {}  # what is served, to translate again (certs)
         self._prepared_models: dict[str, MeshModel] = {}
         self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
+        # What each served mesh was translated from, per node (incremental.py): a write
+        # translates only the nodes that read what it changed.
+        self._memos: dict[str, MeshMemo] = {}
+        self._prepared_memos: dict[str, tuple[MeshMemo, set[str]]] = {}  # memo, nodes redone
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
         """Snapshots for every virtual node and gateway of the given meshes; ConfigError naming it."""
@@ -54,24 +67,47 @@ class SnapshotPublisher:
             for name, model in meshes.items()
         }
 
+    def prepare_all(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
+        """`prepare`, every node translated again (an input outside the models changed)."""
+        for name in meshes:
+            self._memos.pop(name, None)
+        return self.prepare(meshes)
+
     def _translate_mesh(self, model: MeshModel) -> dict[str, Snapshot]:
         self._prepared_models[model.name] = model
-        snapshots: dict[str, Snapshot] = {}
         ids = [NodeId(model.name, name) for name in model.nodes] + [
             NodeId(model.name, name, "virtualGateway") for name in model.gateways
         ]
+        keys = [str(node_id) for node_id in ids]
         extra = {}
         if self.certificates is not None:
             available = self.certificates.load()
             self._pending[model.name] = self.certificates.report_missing(model, available)
             extra = {"certificates": available}
-        for node_id in ids:
+        # Data from outside the mesh (Cloud Map's answers) joins the model before it is compared.
+        enrich = getattr(self.translate, "enrich", None)
+        translate = self.translate.translate if enrich is not None else self.translate
+        full = enrich(model) if enrich is not None else model
+        memo = self._memos.get(model.name)
+        if memo is not None and memo.translator is not self.translate:
+            memo = None  # the translator was replaced (tests do): its memo says nothing
+        redo = affected(memo, full, extra, keys)
+        recorder = Recorder(full)
+        entries: dict[str, Entry] = {}
+        for key, node_id in zip(keys, ids, strict=True):
+            if key not in redo:
+                entries[key] = memo.entries[key]
+                continue
+            log = recorder.start()
             try:
-                snapshots[str(node_id)] = Snapshot(self.translate(model, node_id, **extra))
+                snapshot = Snapshot(translate(recorder.model, node_id, **extra))
             except ConfigError as err:
                 what = "virtual gateway" if node_id.is_gateway else "virtual node"
                 raise ConfigError(f"{what} {node_id}: {err}") from None
-        return snapshots
+            entries[key] = Entry(snapshot, frozenset(log.keys), frozenset(log.tables))
+        memo = MeshMemo(full, extra, entries, self.translate)
+        self._prepared_memos[model.name] = (memo, redo)
+        return {key: entry.snapshot for key, entry in entries.items()}
 
     def publish(self, prepared: Prepared) -> list[str]:
         """Serve what `prepare` made; return the node ids whose config changed."""
@@ -85,20 +121,27 @@ class SnapshotPublisher:
                 self._nodes[mesh] = set(now)
             self._problems[mesh] = self._pending.pop(mesh, {})
             model = self._prepared_models.pop(mesh, None)
+            pending = self._prepared_memos.pop(mesh, None)
             if snapshots is None:
                 self._models.pop(mesh, None)
+                self._memos.pop(mesh, None)
             elif model is not None:
                 self._models[mesh] = model
+                if pending is not None:
+                    memo, redone = pending
+                    self._memos[mesh] = memo.follow(self._memos.get(mesh), redone)
         log.info(
             "mesh published: %d virtual node(s), %d changed",
             len(self.cache.node_ids()),
             len(changed),
         )
+        if self.on_published is not None:
+            self.on_published()
         return changed
 
     def retranslate(self) -> list[str]:
         """Translate and serve the served meshes again (their certificates changed)."""
-        return self.publish(self.prepare(dict(self._models)))
+        return self.publish(self.prepare_all(dict(self._models)))
 
     def problems(self) -> dict[str, list[str]]:
         """{node id: [why]} for the nodes served now (the debug endpoint shows them)."""

@@ -30,6 +30,7 @@ from proxyinit.store.apply import plan_mesh_apply
 from proxyinit.store.base import PARENT, Key, Record, Store
 from proxyinit.store.constraints import check_parents, check_unused
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound
+from proxyinit.store.incremental import Rebuilder, off_loop
 from proxyinit.store.records import (
     arn_of,
     bumped,
@@ -50,8 +51,9 @@ log = logging.getLogger(__name__)
 class WritePipeline(Protocol):
     """What a write is served by. Contract: `prepare` gets the would-be model of every mesh a
     write changes (None: the mesh is deleted) and returns what to serve, or raises ConfigError
-    (the write is then refused, nothing changed); it must not change what is served. `publish`
-    serves what `prepare` returned, once the write is durable; it must not fail."""
+    (the write is then refused, nothing changed); it must not change what is served, and runs in
+    a worker thread (never two at once for one store). `publish` serves what `prepare` returned,
+    once the write is durable, on the event loop; it must not fail."""
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> object: ...
 
@@ -78,13 +80,18 @@ class MeshStore:
         region: str = "us-east-1",
         pipeline: WritePipeline | None = None,
         clock: Callable[[], float] = time.time,
+        incremental: bool = True,
     ):
         self.store, self.account, self.region = store, account, region
+        # A write to a mesh revalidates what it changed, from the last model (model/rebuild.py);
+        # False: each write builds its mesh whole (the tests compare the two).
+        self.incremental = incremental
         self.pipeline = pipeline or Unpublished()
         self.clock = clock
         self.records: dict[Key, Record] = {}
         self.meshes: dict[str, MeshModel] = {}
         self._parsed: dict[Key, tuple[Record, object]] = {}
+        self._rebuilder = Rebuilder()
         self._lock = asyncio.Lock()
         self._tokens = RecentTokens(clock)
         self._reload()
@@ -208,13 +215,8 @@ class MeshStore:
             puts, outcome = plan_mesh_apply(self.records, self.new_record, models, declared)
             # The records are the source: each changed mesh is rebuilt from what will be stored
             # (stored resources the file does not name included), as any other write is.
-            would_be = {
-                mesh: self._validate(
-                    mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
-                )
-                for mesh in sorted({r.key.mesh for r in puts})
-            }
-            await self._commit(puts, [], would_be, self._prepare(would_be))
+            would_be, prepared = await off_loop(self._validate_and_prepare_all, puts)
+            await self._commit(puts, [], would_be, prepared)
             return outcome
 
     # ------------------------------------------------------------------ internals
@@ -224,10 +226,10 @@ class MeshStore:
         what they committed absorbed first: every write validates against the latest state."""
         async with self._lock:
             try:
-                absorb(self, await _landed(asyncio.to_thread(self.store.begin)))
+                absorb(self, await off_loop(self.store.begin))
                 yield
             finally:
-                await _landed(asyncio.to_thread(self.store.abort))  # a no-op once committed
+                await off_loop(self.store.abort)  # a no-op once committed
 
     def new_record(
         self,
@@ -262,15 +264,39 @@ class MeshStore:
     async def _write(
         self, mesh: str, puts: list[Record], deletes: list[Key], deleting: bool = False
     ) -> None:
-        candidate = self._would_be(mesh, puts, deletes)
         try:
-            model = self._validate(mesh, candidate)
-            prepared = self._prepare({mesh: model})
+            model, prepared = await off_loop(self._validate_and_prepare, mesh, puts, deletes)
         except Invalid as err:
             if deleting:
                 raise InUse(f"{describe(deletes[0])} is in use: {err}") from None
             raise
         await self._commit(puts, deletes, {mesh: model}, prepared)
+
+    def _validate_and_prepare(
+        self, mesh: str, puts: list[Record], deletes: list[Key]
+    ) -> tuple[MeshModel | None, object]:
+        """Steps 1 and 2 of a write to one mesh (in the worker thread)."""
+        model = None
+        if self.incremental and not any(
+            k.kind == "Mesh" for k in [*deletes, *(r.key for r in puts)]
+        ):
+            model = self._rebuilder.rebuild(
+                self.meshes.get(mesh), [self._model(r) for r in puts], deletes
+            )
+        if model is None:  # a first write, the mesh resource itself, see model/rebuild.py
+            model = self._validate(mesh, self._would_be(mesh, puts, deletes))
+        return model, self._prepare({mesh: model})
+
+    def _validate_and_prepare_all(self, puts: list[Record]) -> tuple[dict, object]:
+        """Steps 1 and 2 of an apply: each changed mesh rebuilt from what will be stored
+        (stored resources the file does not name included), as any other write is."""
+        would_be = {
+            mesh: self._validate(
+                mesh, self._would_be(mesh, [r for r in puts if r.key.mesh == mesh], [])
+            )
+            for mesh in sorted({r.key.mesh for r in puts})
+        }
+        return would_be, self._prepare(would_be)
 
     def _prepare(self, models: Mapping[str, MeshModel | None]) -> object:
         try:
@@ -336,6 +362,7 @@ class MeshStore:
             self.records.pop(key, None)
             self._parsed.pop(key, None)
         self.records.update({r.key: r for r in puts})
+        self._rebuilder.follow(models)
         for mesh, model in models.items():
             if model is None:
                 self.meshes.pop(mesh, None)
@@ -361,15 +388,3 @@ class MeshStore:
             except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
 
-
-async def _landed(work):
-    """Await `work` to its end even if the caller is cancelled meanwhile (a client hanging up):
-    a store lock taken in a worker thread must be released by the same write."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        while not task.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([task])
-        raise

@@ -42,6 +42,7 @@ def absorb(store, changes: Changes) -> list[str]:
             models[mesh] = store._validate(mesh, store._would_be(mesh, [], []))
         except ConfigError as err:  # another replica's code validates differently: keep serving
             log.error("mesh %r as another replica stored it does not validate here: %s", mesh, err)
+    store._rebuilder.follow(models)  # built whole: their reverse references are taken afresh
     for mesh, model in models.items():
         if model is None:
             store.meshes.pop(mesh, None)

@@ -52,7 +52,8 @@ class SnapshotCache:
 
     def set_snapshot(self, node_id: str, snapshot: Snapshot) -> bool:
         """Publish `snapshot` for `node_id`; return True if it changed (and watchers were woken)."""
-        if snapshot.same_content(self._snapshots.get(node_id)):
+        current = self._snapshots.get(node_id)
+        if snapshot is current or snapshot.same_content(current):  # `is`: an untouched node
             return False
         self._snapshots[node_id] = snapshot
         self._notify(node_id)

@@ -50,8 +50,9 @@ class DebugServer(GetOnlyServer):
         port: int = 0,
         problems=None,
         sections: Mapping[str, Callable[[], object]] | None = None,
+        limits=None,  # bounds.ConnectionLimits (http_get.py)
     ):
-        super().__init__(self._page, ("/nodes", "/"), host, port, "--debug")
+        super().__init__(self._page, ("/nodes", "/"), host, port, "--debug", limits)
         self.cache, self.registry = cache, registry
         self.problems = problems  # () -> {node id: [why]}, the producer's notes
         # More top-level keys of `/`, from the producer (e.g. the control plane's Cloud Map status).

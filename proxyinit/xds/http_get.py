@@ -13,21 +13,28 @@ import json
 import logging
 from collections.abc import Callable
 
+from proxyinit.bounds import ConnectionLimits
 from proxyinit.errors import RuntimeFailure
 
 log = logging.getLogger(__name__)
 
-Page = tuple[bytes, str]  # (body, content type)
-HEAD_TIMEOUT = 5  # seconds for a client to send its request head
+Page = tuple[bytes | Callable[[], bytes], str]  # (body or what makes it, content type)
 _MAX_REQUEST_HEAD = 8192
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}
 
 
 class GetOnlyServer:
     """`start()` binds (port 0 picks a free one, see `.port`); `stop()` closes it.
 
     `page()` renders the one document, served at each of `paths`; `name` is said in the log
-    and in the error when the address cannot be bound (e.g. "--metrics")."""
+    and in the error when the address cannot be bound (e.g. "--metrics"); `limits` bound the
+    connections (past the cap: 503 and closed)."""
 
     def __init__(
         self,
@@ -36,8 +43,11 @@ class GetOnlyServer:
         host: str,
         port: int,
         name: str,
+        limits: ConnectionLimits | None = None,
     ):
         self.page, self.paths, self.host, self.port, self.name = page, paths, host, port, name
+        self.limits = limits or ConnectionLimits()
+        self._open = 0  # connections being served
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
@@ -57,9 +67,21 @@ class GetOnlyServer:
             self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._open >= self.limits.max_connections:
+            await self._send(writer, 503, _error("too many connections"))
+            return
+        self._open += 1
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
+            await self._serve(reader, writer)
+        finally:
+            self._open -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.limits.header_timeout)
             status, (body, content_type) = self._respond(head)
+            if callable(body):  # a large page is encoded in a thread: the loop keeps serving
+                body = await asyncio.to_thread(body)
         except (
             TimeoutError,
             asyncio.IncompleteReadError,
@@ -67,6 +89,11 @@ class GetOnlyServer:
             ConnectionError,
         ):
             status, (body, content_type) = 400, _error("bad request")
+        await self._send(writer, status, (body, content_type))
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, status: int, page: Page) -> None:
+        body, content_type = page
         response = (
             f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -98,4 +125,10 @@ def _error(message: str) -> Page:
 
 
 def json_page(document: object) -> Page:
-    return json.dumps(document, indent=2, sort_keys=True).encode() + b"\n", "application/json"
+    """The page of `document`; the body is a function encoding it (in a worker thread, see
+    `_serve`): a thousand nodes' JSON takes tens of milliseconds. `document` must be the
+    caller's own (built for this request), as the loop goes on meanwhile."""
+    return (
+        lambda: json.dumps(document, indent=2, sort_keys=True).encode() + b"\n",
+        "application/json",
+    )

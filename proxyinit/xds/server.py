@@ -270,13 +270,18 @@ async def start_server(
     *,
     options: list[tuple[str, object]] | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    max_streams: int | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server with `service` on `address` ("host:port" or "unix:///path").
 
     Returns the server and the bound TCP port (0 for unix sockets); port 0 picks a free port.
     `credentials` (grpc.ssl_server_credentials): serve TLS instead of plaintext.
+    `max_streams`: past it a new stream is refused (RESOURCE_EXHAUSTED), None: no cap.
     """
-    server = grpc.aio.server(options=options if options is not None else DEFAULT_SERVER_OPTIONS)
+    server = grpc.aio.server(
+        options=options if options is not None else DEFAULT_SERVER_OPTIONS,
+        maximum_concurrent_rpcs=max_streams,
+    )
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(service, server)
     if credentials is not None:
         port = server.add_secure_port(address, credentials)

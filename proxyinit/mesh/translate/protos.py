@@ -6,6 +6,8 @@ configs everywhere, `string_match` rather than `exact_match`, no `total_weight`,
 
 from __future__ import annotations
 
+import functools
+
 from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.rbac.v3 import rbac_pb2 as rbac_config_pb2
@@ -130,7 +132,17 @@ def refusing_filter_chain(
 
     RBAC makes the refusal visible in stats (`<stat_prefix>.rbac.denied`); direct_response is the
     terminal filter Envoy requires at the end of a chain, and closes at once if RBAC has not yet.
+    Every node has the same few (the loop guards): built once, copied (in C) per use.
     """
+    chain = listener_components_pb2.FilterChain()
+    chain.CopyFrom(_refusing_filter_chain(name, port, stat_prefix))
+    return chain
+
+
+@functools.lru_cache(maxsize=256)
+def _refusing_filter_chain(
+    name: str, port: int | None, stat_prefix: str
+) -> listener_components_pb2.FilterChain:
     deny_all = rbac_config_pb2.RBAC(
         action=rbac_config_pb2.RBAC.DENY,
         policies={

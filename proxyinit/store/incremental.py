@@ -1,0 +1,70 @@
+"""What keeps a write's cost that of the change: the rebuild from the last model, and the worker.
+
+`Rebuilder` holds each mesh's reverse references (mesh/model/refs.py) and rebuilds a would-be
+model from the last committed one (mesh/model/rebuild.py); the references follow a write only
+once it is committed, so a refused write changes nothing here either. `off_loop` runs a write's
+CPU-heavy steps in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+
+from proxyinit.errors import ConfigError
+from proxyinit.mesh.model.mesh import MeshModel
+from proxyinit.mesh.model.rebuild import Rebuilt, rebuild_mesh
+from proxyinit.mesh.model.refs import MeshRefs
+from proxyinit.store.base import Key
+from proxyinit.store.errors import Invalid
+
+
+class Rebuilder:
+    """Per mesh: its references, and the rebuild prepared for the next commit."""
+
+    def __init__(self) -> None:
+        self._refs: dict[str, MeshRefs] = {}
+        self._pending: tuple[MeshModel, Rebuilt] | None = None
+
+    def rebuild(
+        self, previous: MeshModel | None, puts: Iterable, deletes: Iterable[Key]
+    ) -> MeshModel | None:
+        """`previous` after the write, revalidated where it can matter; None: build it whole."""
+        if previous is None:
+            return None
+        refs = self._refs.get(previous.name)
+        if refs is None:  # once per mesh and process; then kept up to date by each commit
+            refs = self._refs[previous.name] = MeshRefs.of(previous)
+        deleted = [(k.kind, k.router, k.name) for k in deletes]
+        try:
+            rebuilt = rebuild_mesh(previous, refs, previous.mesh, puts, deleted)
+        except ConfigError as err:
+            raise Invalid(str(err)) from None
+        self._pending = None if rebuilt is None else (previous, rebuilt)
+        return None if rebuilt is None else rebuilt.model
+
+    def follow(self, models: Mapping[str, MeshModel | None]) -> None:
+        """The committed meshes: references follow a rebuilt one, are dropped for any other."""
+        pending, self._pending = self._pending, None
+        for mesh, model in models.items():
+            refs = self._refs.get(mesh)
+            if refs is None or pending is None or pending[1].model is not model:
+                self._refs.pop(mesh, None)  # built whole: taken again when next needed
+                continue
+            before, rebuilt = pending
+            refs.update(before, model, rebuilt.nodes, rebuilt.services, rebuilt.routes)
+
+
+async def off_loop(function: Callable, *args):
+    """`function(*args)` in a worker thread. A cancelled caller still waits for it to finish:
+    the caller's lock must cover the work (the next write must not prepare beside it)."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            try:
+                await asyncio.wait([work])
+            except asyncio.CancelledError:
+                pass
+        raise
