@@ -387,4 +387,3 @@ class MeshStore:
                 self.meshes[mesh] = self._validate(mesh, self._would_be(mesh, [], []))
             except ConfigError as err:  # e.g. stricter validation after an upgrade: serve the rest
                 log.error("stored mesh %r no longer validates and is not served: %s", mesh, err)
-
