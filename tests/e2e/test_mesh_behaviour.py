@@ -30,16 +30,28 @@ from tests.support.certs import TestCa
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
 MESH = "behave"
-SECURE, PAIR = "secure.mesh.local", "pair.mesh.local"
+SECURE, PAIR, FLAKY = "secure.mesh.local", "pair.mesh.local", "flaky.mesh.local"
+GATEWAY, GATEWAY_PORT = "gw.mesh.local", 8080
 PORT = 9080
 ADDRESSES = {  # namespace -> address on the bridge (198.18.0.0/15: test addresses)
     "client": "198.18.2.100",
     "secure": "198.18.2.10",
     "pair-a": "198.18.2.11",
     "pair-b": "198.18.2.12",
+    "flaky-a": "198.18.2.13",
+    "flaky-b": "198.18.2.14",
+    "gateway": "198.18.2.20",
     "outsider": "198.18.2.200",
 }
-TASKS = {"client": "client-vn", "secure": "secure-vn", "pair-a": "pair-vn", "pair-b": "pair-vn"}
+TASKS = {  # namespace -> node (a virtual gateway's task is its Envoy alone, no redirector)
+    "client": "virtualNode/client-vn",
+    "secure": "virtualNode/secure-vn",
+    "pair-a": "virtualNode/pair-vn",
+    "pair-b": "virtualNode/pair-vn",
+    "flaky-a": "virtualNode/flaky-vn",
+    "flaky-b": "virtualNode/flaky-vn",
+    "gateway": "virtualGateway/ingress-gw",
+}
 CHECK = {  # App Mesh's smallest interval; 2 failures: out of the client's traffic after ~10 s
     "protocol": "http",
     "path": "/ping",
@@ -47,6 +59,12 @@ CHECK = {  # App Mesh's smallest interval; 2 failures: out of the client's traff
     "unhealthyThreshold": 2,
     "intervalMillis": 5000,
     "timeoutMillis": 2000,
+}
+OUTLIER = {  # two 5xx in a row eject a host (at once); one host of two may be out
+    "maxServerErrors": 2,
+    "maxEjectionPercent": 50,
+    "interval": {"unit": "s", "value": 10},
+    "baseEjectionDuration": {"unit": "s", "value": 60},
 }
 
 
@@ -69,15 +87,45 @@ def mesh_resources(ca: TestCa) -> list[dict]:
     backends = [
         {"virtualService": {"virtualServiceName": SECURE, "clientPolicy": trust}},
         {"virtualService": {"virtualServiceName": PAIR}},
+        {"virtualService": {"virtualServiceName": FLAKY}},
     ]
     return [
         {"meshName": MESH},
         _node("client-vn", "client.mesh.local", backends=backends),
         _node("secure-vn", SECURE, {"tls": {"mode": "STRICT", "certificate": certificate}}),
         _node("pair-vn", PAIR, {"healthCheck": CHECK}),
+        _node("flaky-vn", FLAKY, {"outlierDetection": OUTLIER}),
         _service(SECURE, "secure-vn"),
         _service(PAIR, "pair-vn"),
+        _service(FLAKY, "flaky-vn"),
+        *gateway_resources(trust),
     ]
+
+
+def gateway_resources(client_policy: dict) -> list[dict]:
+    """ingress-gw, every route to the STRICT service (the gateway originates TLS): /shop/ with
+    App Mesh's default prefix rewrite (to /), /keep/ with it disabled, /health -> /ping."""
+    listener = {"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}
+    spec = {"listeners": [listener], "backendDefaults": {"clientPolicy": client_policy}}
+    routes = {
+        "shop": ({"prefix": "/shop/"}, None),
+        "keep": ({"prefix": "/keep/"}, {"prefix": {"defaultPrefix": "DISABLED"}}),
+        "health": ({"path": {"exact": "/health"}}, {"path": {"exact": "/ping"}}),
+    }
+    resources = [{"meshName": MESH, "virtualGatewayName": "ingress-gw", "spec": spec}]
+    for name, (match, rewrite) in routes.items():
+        action = {"target": {"virtualService": {"virtualServiceName": SECURE}}}
+        action.update({"rewrite": rewrite} if rewrite else {})
+        http = {"match": match, "action": action}
+        resources.append(
+            {
+                "meshName": MESH,
+                "virtualGatewayName": "ingress-gw",
+                "gatewayRouteName": name,
+                "spec": {"httpRoute": http},
+            }
+        )
+    return resources
 
 
 @dataclass
@@ -94,14 +142,16 @@ class Mesh:
             "client.mesh.local": ADDRESSES["client"],
             SECURE: ADDRESSES["secure"],
             PAIR: ADDRESSES["pair-a"],
+            FLAKY: ADDRESSES["flaky-a"],
+            GATEWAY: ADDRESSES["gateway"],
         }
         for name, address in ADDRESSES.items():
             ns = self.lab.add_namespace(f"pi-mb-{name}")
             self.lab.attach(hub, bridge, ns, [f"{address}/24"])
             self.lab.hosts_file(ns, hosts)
-            # A second line for the pair's name: Envoy's STRICT_DNS cluster gets both hosts.
+            # Second lines for the two-instance names: Envoy's STRICT_DNS clusters get both.
             with open(os.path.join(NETNS_ETC, ns, "hosts"), "a") as handle:
-                handle.write(f"{ADDRESSES['pair-b']} {PAIR}\n")
+                handle.write(f"{ADDRESSES['pair-b']} {PAIR}\n{ADDRESSES['flaky-b']} {FLAKY}\n")
             self.namespaces[name] = ns
 
     def start_control_plane(self, resources: list[dict]) -> str:
@@ -111,10 +161,12 @@ class Mesh:
         argv = [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
         argv += ["--xds", f"unix://{socket}", "--log-level", "warning"]
         with open(self.workdir / "control-plane.log", "wb") as log:  # the child keeps its copy
-            self.lab.processes.append(subprocess.Popen(argv, stdout=log, stderr=log, umask=0))
+            plane = subprocess.Popen(argv, stdout=log, stderr=log, umask=0)
+        self.lab.processes.append(plane)
         deadline = time.monotonic() + 20
         while not socket.exists():
-            assert time.monotonic() < deadline, (self.workdir / "control-plane.log").read_text()
+            alive = plane.poll() is None and time.monotonic() < deadline
+            assert alive, (self.workdir / "control-plane.log").read_text()
             time.sleep(0.02)
         return f"unix://{socket}"
 
@@ -122,20 +174,21 @@ class Mesh:
         """Every task side by side (init container, Envoy, app answering its name); wait all."""
         started = []
         for name, node in TASKS.items():
-            argv = [sys.executable, "-m", "proxyinit.lab.task", "--xds", xds, "--app", "teller"]
-            argv += ["--node", f"mesh/{MESH}/virtualNode/{node}", "--color", name]
+            argv = [sys.executable, "-m", "proxyinit.lab.task", "--xds", xds]
+            argv += ["--node", f"mesh/{MESH}/{node}"]
+            argv += ["--app", "teller", "--color", name] if "Node/" in node else []
             started.append((name, self.lab.spawn(self.namespaces[name], *argv)))
         for name, proc in started:
             line = first_line(proc, timeout=60)
             status = json.loads(line) if line.startswith("{") else {"error": line}
             assert status.get("ready"), f"task {name}: {status} {self.lab.stderr_of(proc)}"
-            self.app_pids[name] = status["app_pid"]
+            self.app_pids[name] = status.get("app_pid")
 
-    def get(self, ns: str, name: str, uid: int = 1001) -> str:
-        """The app's request: resolve `name`, plain HTTP GET to name:PORT as `uid`."""
-        argv = [sys.executable, "-m", "proxyinit.lab.dnsstub", "get", name, str(PORT), "/"]
+    def get(self, ns: str, name: str, port: int = PORT, path: str = "/") -> str:
+        """The app's request (uid 1001): resolve `name`, plain HTTP GET name:port/path."""
+        argv = [sys.executable, "-m", "proxyinit.lab.dnsstub", "get", name, str(port), path]
         proc = subprocess.run(
-            netns_exec(self.namespaces[ns], *argv, "--uid", str(uid)),
+            netns_exec(self.namespaces[ns], *argv, "--uid", "1001"),
             capture_output=True,
             text=True,
             timeout=15,
@@ -172,7 +225,11 @@ def mesh():
         current.start_tasks(current.start_control_plane(mesh_resources(TestCa(workdir))))
         yield current
     finally:
+        created = list(lab.namespaces)
         lab.close()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    left = [name for name in created if name in listed.split()]
+    assert not left, f"namespaces left behind: {left}"
 
 
 def test_client_app_plain_http_arrives_over_strict_tls(mesh):
@@ -218,3 +275,24 @@ def test_health_check_moves_the_client_apps_traffic_off_a_stopped_instance(mesh)
         time.sleep(0.5)
     answers = [mesh.get("client", PAIR) for _ in range(12)]
     assert answers == ["pair-a"] * 12, answers
+
+
+def test_outlier_detection_ejects_an_instance_answering_5xx(mesh):
+    ejected = r"^cluster\..*flaky-vn.*\.outlier_detection\.ejections_enforced_total$"
+    answers = {mesh.get("client", FLAKY) for _ in range(8)}
+    assert answers == {"flaky-a", "flaky-b"}, answers
+    os.kill(mesh.app_pids["flaky-b"], signal.SIGTERM)  # its Envoy now answers 503 for it
+    for _ in range(30):
+        if mesh.counter("client", ejected):
+            break
+        mesh.get("client", FLAKY)
+    assert mesh.counter("client", ejected) == 1
+    answers = [mesh.get("client", FLAKY) for _ in range(10)]
+    assert answers == ["flaky-a"] * 10, answers
+
+
+def test_gateway_route_rewrite_is_what_the_app_receives(mesh):
+    # The teller answers its name on "/", "pong" on "/ping", "not found" on anything else.
+    assert mesh.get("outsider", GATEWAY, GATEWAY_PORT, "/shop/") == "secure"
+    assert mesh.get("outsider", GATEWAY, GATEWAY_PORT, "/keep/") == "not found"
+    assert mesh.get("outsider", GATEWAY, GATEWAY_PORT, "/health") == "pong"
