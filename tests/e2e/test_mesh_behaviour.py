@@ -58,7 +58,7 @@ CHECK = {  # App Mesh's smallest interval; 2 failures: out of the client's traff
     "healthyThreshold": 2,
     "unhealthyThreshold": 2,
     "intervalMillis": 5000,
-    "timeoutMillis": 2000,
+    "timeoutMillis": 4000,  # generous: a loaded 2-core machine must not fail a live app
 }
 OUTLIER = {  # two 5xx in a row eject a host (at once); one host of two may be out
     "maxServerErrors": 2,
@@ -253,20 +253,21 @@ def _pair_flags(mesh: Mesh, address: str) -> str:
     return "(not a host)"
 
 
-def _wait_healthy(mesh: Mesh, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+def _both_answer(mesh: Mesh, timeout: float = 25.0) -> None:
+    """Both instances healthy in the client's Envoy and answering its app (a check may still
+    be pending when the module starts, or miss once on a loaded machine: ask again)."""
+    deadline, answers = time.monotonic() + timeout, set()
+    while answers != {"pair-a", "pair-b"}:
         flags = {ns: _pair_flags(mesh, ADDRESSES[ns]) for ns in ("pair-a", "pair-b")}
+        assert time.monotonic() < deadline, (answers, flags)
         if set(flags.values()) == {"healthy"}:
-            return
-        assert time.monotonic() < deadline, flags
-        time.sleep(0.5)
+            answers |= {mesh.get("client", PAIR) for _ in range(4)}
+        else:
+            time.sleep(0.5)
 
 
 def test_health_check_moves_the_client_apps_traffic_off_a_stopped_instance(mesh):
-    _wait_healthy(mesh)
-    answers = {mesh.get("client", PAIR) for _ in range(12)}
-    assert answers == {"pair-a", "pair-b"}, answers
+    _both_answer(mesh)
     os.kill(mesh.app_pids["pair-b"], signal.SIGTERM)  # its Envoy stays; /ping now fails
     stopped = time.monotonic()
     deadline = stopped + 2 * CHECK["intervalMillis"] / 1000 + CHECK["timeoutMillis"] / 1000 + 5
