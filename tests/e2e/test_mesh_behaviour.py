@@ -6,8 +6,11 @@ control plane (`xds serve --mesh-file` on a unix socket). The client app (uid 10
 virtual service's name and port, as an App Mesh app does; iptables hands it to its Envoy.
 
 hub namespace: bridge br0. client (client-vn), secure (secure-vn: listener tls STRICT with file
-certificates made here), pair-a and pair-b (pair-vn, two instances: DNS responseType ENDPOINTS
-and a hosts file naming both), and outsider: a namespace with no task at all.
+certificates made here), pair-a and pair-b (pair-vn, listener healthCheck) and flaky-a and flaky-b
+(flaky-vn, listener outlierDetection): two instances each, one node id, DNS responseType
+ENDPOINTS and hosts files naming both; gateway (ingress-gw, its Envoy alone, routes rewriting
+paths to the STRICT service), and outsider: a namespace with no task at all. The tests stop
+instances' apps, each its own service's: they do not depend on their order.
 """
 
 from __future__ import annotations
