@@ -26,13 +26,15 @@ def leftovers() -> dict[str, set[str]]:
         for name in os.listdir(tempfile.gettempdir())
         if name.startswith(("proxyinit-colorlab-", "proxyinit-envoy-"))
     }
-    procs = set(
-        subprocess.run(
+    procs = {
+        pid
+        for pid in subprocess.run(
             ["pgrep", "-f", "proxyinit.lab.task|proxyinit.colorapp|proxyinit xds serve|envoy -c"],
             capture_output=True,
             text=True,
         ).stdout.split()
-    )
+        if _descends_from_us(pid) or _carries_our_mark(pid)
+    }
     # This process's namespaces only (Lab names them <prefix>-<pid>-<n>): another test run on
     # the machine may be creating and removing its own meanwhile.
     mine = f"-{os.getpid()}-"
@@ -44,12 +46,39 @@ def leftovers() -> dict[str, set[str]]:
     }
 
 
+def _descends_from_us(pid: str) -> bool:
+    """True if `pid` is a descendant of this test process (another run's Envoys are not ours)."""
+    while pid not in ("0", "1"):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = stat.read().rsplit(")", 1)[1].split()[1]  # field 4: the parent's pid
+        except (OSError, IndexError):
+            return False
+        if pid == str(os.getpid()):
+            return True
+    return False
+
+
+# Set in this process's environment before the demo: its processes inherit it, even one orphaned.
+RUN_MARK = f"PROXYINIT_TEST_RUN={os.getpid()}"
+
+
+def _carries_our_mark(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return RUN_MARK.encode() in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def demo_run():
     if os.geteuid() != 0:
         pytest.fail(
             "tests/e2e needs root (network namespaces): run `make test` as root", pytrace=False
         )
+    name, value = RUN_MARK.split("=")
+    os.environ[name] = value
     before = leftovers()
     out = io.StringIO()
     result = run_mesh_demo(PlainView(out), count=1000, tolerance=4.0)
