@@ -35,7 +35,17 @@ LISTS = {  # CNI key -> APPMESH_ variable; each a JSON list of strings, one item
 }
 MAX_SHOWN = MAX_ECHO
 SWITCHES = {"enableIPv6": "ENABLE_IPV6"}
+# proxyinit's own keys (DNS capture, README "DNS capture"): PROXYINIT_* variables, same rules.
+OWN_SCALARS = {"dnsPort": "DNS_PORT"}
+OWN_SWITCHES = {"redirectDNS": "REDIRECT_DNS"}
+SCALARS |= OWN_SCALARS
+SWITCHES |= OWN_SWITCHES
 OURS = {**SCALARS, **LISTS, **SWITCHES}
+# CNI key -> the full variable name settings.load_settings reads.
+VARIABLES = {
+    key: ("PROXYINIT_" if key in OWN_SCALARS or key in OWN_SWITCHES else "APPMESH_") + name
+    for key, name in OURS.items()
+}
 # Keys the spec (or libcni) puts in any plugin's configuration; accepted and not interpreted.
 WELL_KNOWN = {"cniVersion", "name", "type", "args", "ipMasq", "ipam", "dns", "prevResult"}
 WELL_KNOWN |= {"runtimeConfig", "capabilities"}
@@ -97,14 +107,14 @@ def parse(stdin: str) -> NetConf:
     if prev is not None and not isinstance(prev, dict):
         raise CniError(CODE_CONFIG, f"prevResult={_show(prev)}: expected a JSON object")
     env = {"APPMESH_START_ENABLED": "1"}  # a configured plugin applies, as ECS's did
-    for key, variable in OURS.items():
+    for key, variable in VARIABLES.items():
         if key in conf:
-            env["APPMESH_" + variable] = _text_of(key, conf[key])
+            env[variable] = _text_of(key, conf[key])
     pod = _pod_keys(conf)
     if pod is None:
         return NetConf(version, prev, env, meshed=False)
     for key, value in pod.items():
-        env["APPMESH_" + OURS[key]] = _text_of(key, value, f"{REDIRECT_ANNOTATION}: ")
+        env[VARIABLES[key]] = _text_of(key, value, f"{REDIRECT_ANNOTATION}: ")
     return NetConf(version, prev, env)
 
 
@@ -179,10 +189,10 @@ def _show(value: object) -> str:
     return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
-_VARIABLE = re.compile(r"APPMESH_([A-Z0-9_]+)")
-_KEY_OF = {variable: key for key, variable in OURS.items()}
+_VARIABLE = re.compile(r"(?:APPMESH|PROXYINIT)_[A-Z0-9_]+")
+_KEY_OF = {variable: key for key, variable in VARIABLES.items()}
 
 
 def name_keys(message: str) -> str:
     """A settings error speaks of APPMESH_X; in CNI mode the user wrote the key: name that."""
-    return _VARIABLE.sub(lambda m: _KEY_OF.get(m.group(1), m.group(0)), message)
+    return _VARIABLE.sub(lambda m: _KEY_OF.get(m.group(0), m.group(0)), message)
