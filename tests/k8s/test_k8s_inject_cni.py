@@ -52,7 +52,7 @@ def plugin_env(annotations: dict) -> dict[str, str]:
 
 
 def test_the_key_tables_agree():
-    assert VARIABLES == {key: variable for variable, key in KEYS.items()}
+    assert {key: variable for variable, key in KEYS.items()} == VARIABLES
     assert set(VARIABLES) == set(OURS)
 
 
