@@ -3,7 +3,8 @@
 The keys are those of the `aws-appmesh` CNI plugin that ECS used, so its configurations keep
 working: numbers as JSON strings, lists as lists of strings, `enableIPv6` a boolean. Their
 meaning and validation are exactly those of the APPMESH_* variables: this module only checks
-the JSON shapes and builds the mapping; `settings` decides what the values mean.
+the JSON shapes and builds the mapping; `settings` decides what the values mean. Our own
+additions (`redirectDNS`, `dnsPort`) map the same way to PROXYINIT_* variables.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ CODE_VERSION, CODE_FIELD, CODE_ENV, CODE_IO, CODE_DECODE, CODE_CONFIG = 1, 2, 4,
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
 CHECK_VERSIONS = ("0.4.0", "1.0.0")
 
-SCALARS = {  # CNI key -> APPMESH_ variable (without prefix); each a JSON string
+SCALARS = {  # CNI key -> variable (without prefix); each a JSON string
     "ignoredUID": "IGNORE_UID",
     "ignoredGID": "IGNORE_GID",
     "proxyIngressPort": "ENVOY_INGRESS_PORT",
     "proxyEgressPort": "ENVOY_EGRESS_PORT",
+    "dnsPort": "DNS_PORT",
 }
 LISTS = {  # CNI key -> APPMESH_ variable; each a JSON list of strings, one item per entry
     "appPorts": "APP_PORTS",
@@ -34,18 +36,12 @@ LISTS = {  # CNI key -> APPMESH_ variable; each a JSON list of strings, one item
     "egressIgnoredIPs": "EGRESS_IGNORED_IP",
 }
 MAX_SHOWN = MAX_ECHO
-SWITCHES = {"enableIPv6": "ENABLE_IPV6"}
-# proxyinit's own keys (DNS capture, README "DNS capture"): PROXYINIT_* variables, same rules.
-OWN_SCALARS = {"dnsPort": "DNS_PORT"}
-OWN_SWITCHES = {"redirectDNS": "REDIRECT_DNS"}
-SCALARS |= OWN_SCALARS
-SWITCHES |= OWN_SWITCHES
+SWITCHES = {"enableIPv6": "ENABLE_IPV6", "redirectDNS": "REDIRECT_DNS"}
 OURS = {**SCALARS, **LISTS, **SWITCHES}
+# proxyinit's own keys (README "DNS capture"): PROXYINIT_* variables, not App Mesh's.
+OWN = {"dnsPort", "redirectDNS"}
 # CNI key -> the full variable name settings.load_settings reads.
-VARIABLES = {
-    key: ("PROXYINIT_" if key in OWN_SCALARS or key in OWN_SWITCHES else "APPMESH_") + name
-    for key, name in OURS.items()
-}
+VARIABLES = {key: ("PROXYINIT_" if key in OWN else "APPMESH_") + name for key, name in OURS.items()}
 # Keys the spec (or libcni) puts in any plugin's configuration; accepted and not interpreted.
 WELL_KNOWN = {"cniVersion", "name", "type", "args", "ipMasq", "ipam", "dns", "prevResult"}
 WELL_KNOWN |= {"runtimeConfig", "capabilities"}
