@@ -3,7 +3,8 @@
 The keys are those of the `aws-appmesh` CNI plugin that ECS used, so its configurations keep
 working: numbers as JSON strings, lists as lists of strings, `enableIPv6` a boolean. Their
 meaning and validation are exactly those of the APPMESH_* variables: this module only checks
-the JSON shapes and builds the mapping; `settings` decides what the values mean.
+the JSON shapes and builds the mapping; `settings` decides what the values mean. Our own
+additions (`redirectDNS`, `dnsPort`) map the same way to PROXYINIT_* variables.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ CODE_VERSION, CODE_FIELD, CODE_ENV, CODE_IO, CODE_DECODE, CODE_CONFIG = 1, 2, 4,
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
 CHECK_VERSIONS = ("0.4.0", "1.0.0")
 
-SCALARS = {  # CNI key -> APPMESH_ variable (without prefix); each a JSON string
+SCALARS = {  # CNI key -> variable (without prefix); each a JSON string
     "ignoredUID": "IGNORE_UID",
     "ignoredGID": "IGNORE_GID",
     "proxyIngressPort": "ENVOY_INGRESS_PORT",
     "proxyEgressPort": "ENVOY_EGRESS_PORT",
+    "dnsPort": "DNS_PORT",
 }
 LISTS = {  # CNI key -> APPMESH_ variable; each a JSON list of strings, one item per entry
     "appPorts": "APP_PORTS",
@@ -34,8 +36,12 @@ LISTS = {  # CNI key -> APPMESH_ variable; each a JSON list of strings, one item
     "egressIgnoredIPs": "EGRESS_IGNORED_IP",
 }
 MAX_SHOWN = MAX_ECHO
-SWITCHES = {"enableIPv6": "ENABLE_IPV6"}
+SWITCHES = {"enableIPv6": "ENABLE_IPV6", "redirectDNS": "REDIRECT_DNS"}
 OURS = {**SCALARS, **LISTS, **SWITCHES}
+# proxyinit's own keys (README "DNS capture"): PROXYINIT_* variables, not App Mesh's.
+OWN = {"dnsPort", "redirectDNS"}
+# CNI key -> the full variable name settings.load_settings reads.
+VARIABLES = {key: ("PROXYINIT_" if key in OWN else "APPMESH_") + name for key, name in OURS.items()}
 # Keys the spec (or libcni) puts in any plugin's configuration; accepted and not interpreted.
 WELL_KNOWN = {"cniVersion", "name", "type", "args", "ipMasq", "ipam", "dns", "prevResult"}
 WELL_KNOWN |= {"runtimeConfig", "capabilities"}
@@ -97,14 +103,14 @@ def parse(stdin: str) -> NetConf:
     if prev is not None and not isinstance(prev, dict):
         raise CniError(CODE_CONFIG, f"prevResult={_show(prev)}: expected a JSON object")
     env = {"APPMESH_START_ENABLED": "1"}  # a configured plugin applies, as ECS's did
-    for key, variable in OURS.items():
+    for key, variable in VARIABLES.items():
         if key in conf:
-            env["APPMESH_" + variable] = _text_of(key, conf[key])
+            env[variable] = _text_of(key, conf[key])
     pod = _pod_keys(conf)
     if pod is None:
         return NetConf(version, prev, env, meshed=False)
     for key, value in pod.items():
-        env["APPMESH_" + OURS[key]] = _text_of(key, value, f"{REDIRECT_ANNOTATION}: ")
+        env[VARIABLES[key]] = _text_of(key, value, f"{REDIRECT_ANNOTATION}: ")
     return NetConf(version, prev, env)
 
 
@@ -179,10 +185,10 @@ def _show(value: object) -> str:
     return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
-_VARIABLE = re.compile(r"APPMESH_([A-Z0-9_]+)")
-_KEY_OF = {variable: key for key, variable in OURS.items()}
+_VARIABLE = re.compile(r"(?:APPMESH|PROXYINIT)_[A-Z0-9_]+")
+_KEY_OF = {variable: key for key, variable in VARIABLES.items()}
 
 
 def name_keys(message: str) -> str:
     """A settings error speaks of APPMESH_X; in CNI mode the user wrote the key: name that."""
-    return _VARIABLE.sub(lambda m: _KEY_OF.get(m.group(1), m.group(0)), message)
+    return _VARIABLE.sub(lambda m: _KEY_OF.get(m.group(0), m.group(0)), message)

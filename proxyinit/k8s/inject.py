@@ -9,7 +9,8 @@ the webhook would have injected (pkg/inject in aws-app-mesh-controller-for-k8s):
   (none: left as it is; two: an error, as the webhook refused the pod).
 It adds the `proxyinit` init container (NET_ADMIN, `APPMESH_*` as the webhook derived them:
 app ports from `appmesh.k8s.aws/ports` or the node's listeners, `egressIgnoredIPs`,
-`egressIgnoredPorts`) and the `envoy` sidecar running `envoy-run` with the node's id,
+`egressIgnoredPorts`; PROXYINIT_REDIRECT_DNS=1 with our `proxyinit/redirectDNS: enabled`) and
+the `envoy` sidecar running `envoy-run` with the node's id,
 `APPMESH_XDS_ENDPOINT` and `appmesh.k8s.aws/sidecarEnv`, `secretMounts`, `cpuRequest`,
 `memoryRequest`. A container already there by that name is left alone, so injecting twice
 changes nothing. The redirector's env is checked with the redirector's own parser.
@@ -34,6 +35,8 @@ INJECT, PORTS, SIDECAR_ENV = A + "sidecarInjectorWebhook", A + "ports", A + "sid
 EGRESS_IPS, EGRESS_PORTS = A + "egressIgnoredIPs", A + "egressIgnoredPorts"
 SECRET_MOUNTS, CPU, MEMORY = A + "secretMounts", A + "cpuRequest", A + "memoryRequest"
 SKIP_IMAGE_OVERRIDE = A + "virtualGatewaySkipImageOverride"
+# Ours (README "DNS capture"): `enabled` sets PROXYINIT_REDIRECT_DNS=1 (or the CNI key).
+REDIRECT_DNS = "proxyinit/redirectDNS"
 # The controller's defaults (its --ignored-ips, --sidecar-cpu-requests, --sidecar-memory-requests).
 DEFAULT_IGNORED_IPS, DEFAULT_CPU, DEFAULT_MEMORY = "169.254.169.254", "10m", "32Mi"
 # Where each kind keeps its pod template.
@@ -231,6 +234,7 @@ def redirector_env(obj: Obj, annotations: dict, vn: Obj) -> dict[str, str]:
         **({"APPMESH_APP_PORTS": str(ports)} if str(ports) not in ("", "0") else {}),
         "APPMESH_EGRESS_IGNORED_IP": str(annotations.get(EGRESS_IPS, DEFAULT_IGNORED_IPS)),
         "APPMESH_EGRESS_IGNORED_PORTS": str(annotations.get(EGRESS_PORTS, "22")),
+        **_redirect_dns(obj, annotations),
     }
     from proxyinit.settings import load_settings
 
@@ -242,6 +246,18 @@ def redirector_env(obj: Obj, annotations: dict, vn: Obj) -> dict[str, str]:
             f"(from its {A}* annotations or {vn.ident()}): {err}"
         ) from None
     return env
+
+
+def _redirect_dns(obj: Obj, annotations: dict) -> dict[str, str]:
+    """`enabled`/`disabled` like the webhook's switches; anything else is refused, not off."""
+    value = annotations.get(REDIRECT_DNS)
+    if value is None or value == "disabled":
+        return {}
+    if value != "enabled":
+        raise ConfigError(
+            f"{obj.ident()}: annotation {REDIRECT_DNS}={echo(value)}: expected enabled or disabled"
+        )
+    return {"PROXYINIT_REDIRECT_DNS": "1"}
 
 
 def _init_container(obj: Obj, annotations: dict, vn: Obj, options: Options) -> dict:

@@ -1,7 +1,7 @@
 """`proxyinit inject --cni`: the redirect is the CNI plugin's job, so the pod gets no init
 container and no NET_ADMIN, only an annotation the plugin reads through containerd's
-`io.kubernetes.cri.pod-annotations` capability: the CNI keys (the aws-appmesh plugin's) that
-the webhook's APPMESH_* values mean, as JSON. `firewall/cni_config.py` reads it; the two key
+`io.kubernetes.cri.pod-annotations` capability: the CNI keys (the aws-appmesh plugin's, and
+ours for DNS capture) that the init container's APPMESH_*/PROXYINIT_* values mean, as JSON. `firewall/cni_config.py` reads it; the two key
 tables are checked against each other by tests/unit/test_cni_config.py.
 """
 
@@ -19,7 +19,10 @@ KEYS = {  # APPMESH_* variable -> CNI key
     "APPMESH_EGRESS_IGNORED_PORTS": "egressIgnoredPorts",
     "APPMESH_EGRESS_IGNORED_IP": "egressIgnoredIPs",
     "APPMESH_ENABLE_IPV6": "enableIPv6",
+    "PROXYINIT_REDIRECT_DNS": "redirectDNS",
+    "PROXYINIT_DNS_PORT": "dnsPort",
 }
+SWITCHES = {"enableIPv6", "redirectDNS"}
 LISTS = {"appPorts", "egressIgnoredPorts", "egressIgnoredIPs"}
 
 
@@ -33,7 +36,7 @@ def redirect_annotation(env: dict[str, str]) -> dict[str, str]:
             continue
         if key in LISTS:
             keys[key] = [item.strip() for item in value.split(",")]
-        elif key == "enableIPv6":
+        elif key in SWITCHES:
             keys[key] = value.strip() == "1"
         else:
             keys[key] = value.strip()

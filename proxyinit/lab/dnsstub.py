@@ -4,11 +4,11 @@ serve PORT NAME=ADDR[,NAME=ADDR..]: UDP and TCP on 0.0.0.0 and [::], answers A f
   given (one answer each), NOERROR without answers for their other types, NXDOMAIN otherwise;
   prints "ready". A stand-in for a namespace's resolver, or for Envoy's DNS listener.
   --udp-only: no TCP socket (a test's TCP probe may own the port).
-query HOST PORT NAME [--uid U] [--tcp]: one A query over UDP (or TCP), as uid U; prints the
-  addresses or the rcode.
+query HOST PORT NAME [--uid U] [--tcp] [--aaaa]: one A (or AAAA) query over UDP (or TCP), as
+  uid U; prints the addresses or the rcode.
 resolve NAME [--uid U]: getaddrinfo(NAME) as uid U, as an app does; prints the addresses.
 get NAME PORT PATH [--uid U]: getaddrinfo, then HTTP GET http://NAME:PORT/PATH as uid U; prints
-  the body. Only the wire format this needs is implemented: one question, A answers.
+  the body. Only the wire format this needs is implemented: one question, A (AAAA) answers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import socket
 import struct
 import sys
 
-A, IN = 1, 1
+A, AAAA, IN = 1, 28, 1
 NXDOMAIN = 3
 
 
@@ -100,17 +100,18 @@ def read_answers(reply: bytes) -> str:
         offset += 2 if reply[offset] & 0xC0 == 0xC0 else len(reply[offset:].split(b"\0")[0]) + 1
         rtype, _, _, length = struct.unpack_from("!HHIH", reply, offset)
         offset += 10
-        if rtype == A:
-            found.append(socket.inet_ntoa(reply[offset : offset + length]))
+        if rtype in (A, AAAA):
+            family = socket.AF_INET if rtype == A else socket.AF_INET6
+            found.append(socket.inet_ntop(family, reply[offset : offset + length]))
         offset += length
     return " ".join(found) or "no answer"
 
 
-def query(host: str, port: int, name: str, tcp: bool = False) -> str:
+def query(host: str, port: int, name: str, tcp: bool = False, qtype: int = A) -> str:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     ident = random.getrandbits(16)
     packet = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + encode_name(name)
-    packet += struct.pack("!HH", A, IN)
+    packet += struct.pack("!HH", qtype, IN)
     with socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM) as sock:
         sock.settimeout(3)
         if not tcp:
@@ -165,6 +166,7 @@ def main() -> None:
             p.add_argument(arg, type=int if arg == "port" else str)
         p.add_argument("--uid", type=int)
         p.add_argument("--tcp", action="store_true", help="query: over TCP")
+        p.add_argument("--aaaa", action="store_true", help="query: AAAA, not A")
     args = parser.parse_args()
     if args.mode == "serve":
         records = dict(item.split("=", 1) for item in args.records.split(","))
@@ -173,7 +175,7 @@ def main() -> None:
     drop_to(args.uid)
     try:
         if args.mode == "query":
-            print(query(args.host, args.port, args.name, args.tcp))
+            print(query(args.host, args.port, args.name, args.tcp, AAAA if args.aaaa else A))
         elif args.mode == "resolve":
             print(resolve(args.name))
         else:

@@ -8,6 +8,10 @@ PROXYINIT_REDIRECT_DNS=1, Envoy as uid 1337, the colorteller app on 9080) and a 
 uid 1001. The control plane serves a mesh in which the node has colorteller.default.svc.cluster.local
 as its backend. A veth to a second namespace gives a default route: as in a pod, 240.240.x.y
 must be routable for connect() to reach the OUTPUT hook that redirects it.
+
+A second task (same control plane) is the node with ipPreference IPv6_PREFERRED and
+APPMESH_ENABLE_IPV6=1: its Envoy has the [::1] DNS listener that ip6tables' REDIRECT reaches,
+answering AAAA.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import pytest
 
 from proxyinit.contract import init_container_env
 from proxyinit.lab.netns import NETNS_ETC, Lab, first_line, netns_exec, sh
+from proxyinit.mesh.translate.dns import service_addresses
 from tests.netns.conftest import proxyinit
 
 pytestmark = pytest.mark.root
 
 SERVICE = "colorteller.default.svc.cluster.local"
 NODE = "mesh/default/virtualNode/dns-client-vn"
+NODE6 = "mesh/default/virtualNode/dns-client6-vn"
 MESH = f"""
 - meshName: default
   spec: {{egressFilter: {{type: DROP_ALL}}}}
@@ -38,6 +44,12 @@ MESH = f"""
   spec:
     listeners: [{{portMapping: {{port: 9080, protocol: http}}}}]
     serviceDiscovery: {{dns: {{hostname: client.test}}}}
+    backends: [{{virtualService: {{virtualServiceName: {SERVICE}}}}}]
+- meshName: default
+  virtualNodeName: dns-client6-vn
+  spec:
+    listeners: [{{portMapping: {{port: 9080, protocol: http}}}}]
+    serviceDiscovery: {{dns: {{hostname: client6.test, ipPreference: IPv6_PREFERRED}}}}
     backends: [{{virtualService: {{virtualServiceName: {SERVICE}}}}}]
 - meshName: default
   virtualNodeName: colorteller-vn
@@ -51,6 +63,8 @@ MESH = f"""
 # The task's init container: App Mesh's walkthrough env (task.py) plus DNS capture.
 TASK_ENV = {**init_container_env("9080", ignored_ips=""), "PROXYINIT_REDIRECT_DNS": "1"}
 WITHOUT_DNS = init_container_env("9080", ignored_ips="")
+TASK_ENV6 = {**TASK_ENV, "APPMESH_ENABLE_IPV6": "1"}
+RESOLVER6 = "2001:2:5::2"  # the router's address: no resolver there, only capture answers
 
 
 def client(ns: str, *args: str) -> str:
@@ -61,8 +75,9 @@ def client(ns: str, *args: str) -> str:
 
 def namespace_with_resolver(lab: Lab) -> str:
     ns, router = lab.add_namespace("pi-dns"), lab.add_namespace("pi-dnsgw")
-    lab.link(ns, ["198.18.5.1/24"], router, ["198.18.5.2/24"])
+    lab.link(ns, ["198.18.5.1/24", "2001:2:5::1/64"], router, ["198.18.5.2/24", f"{RESOLVER6}/64"])
     sh("ip", "-n", ns, "route", "add", "default", "via", "198.18.5.2")
+    sh("ip", "-n", ns, "-6", "route", "add", "default", "via", RESOLVER6)
     lab.hosts_file(ns, {})  # localhost only; registers /etc/netns/<ns> for removal
     etc = Path(NETNS_ETC) / ns
     (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
@@ -88,8 +103,8 @@ def start_control_plane(lab: Lab, workdir: Path) -> str:
     return f"unix://{socket}"
 
 
-def start_task(lab: Lab, ns: str, xds: str) -> None:
-    argv = [sys.executable, "-m", "proxyinit.lab.task", "--node", NODE, "--xds", xds]
+def start_task(lab: Lab, ns: str, xds: str, node: str = NODE) -> None:
+    argv = [sys.executable, "-m", "proxyinit.lab.task", "--node", node, "--xds", xds]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXYINIT_")}
     env["PROXYINIT_REDIRECT_DNS"] = "1"  # task.py passes PROXYINIT_* on to its init container
     proc = subprocess.Popen(
@@ -101,7 +116,8 @@ def start_task(lab: Lab, ns: str, xds: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def task():
+def plane():
+    """The lab and one control plane, shared by both tasks."""
     if os.geteuid() != 0:
         pytest.fail("tests/e2e needs root (network namespaces)", pytrace=False)
     lab = Lab()
@@ -109,11 +125,28 @@ def task():
     lab.directories.append(str(workdir))
     workdir.chmod(0o755)
     try:
-        ns = namespace_with_resolver(lab)
-        start_task(lab, ns, start_control_plane(lab, workdir))
-        yield ns
+        yield lab, start_control_plane(lab, workdir)
     finally:
         lab.close()
+
+
+@pytest.fixture(scope="module")
+def task(plane):
+    lab, xds = plane
+    ns = namespace_with_resolver(lab)
+    start_task(lab, ns, xds)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def task6(plane):
+    """The IPv6 node; its init container's env has APPMESH_ENABLE_IPV6=1 too (task.py keeps
+    the walkthrough's, so it is applied again with it, as that init container would)."""
+    lab, xds = plane
+    ns = namespace_with_resolver(lab)
+    start_task(lab, ns, xds, NODE6)
+    assert proxyinit(ns, "apply", env=TASK_ENV6).returncode == 0
+    return ns
 
 
 def test_virtual_service_name_resolves_to_a_mesh_address_without_any_record(task):
@@ -143,3 +176,29 @@ def test_without_dns_capture_the_name_does_not_resolve(task):
         assert client(task, "resolve", "upstream.test") == "198.18.9.9"
     finally:
         assert proxyinit(task, "apply", env=TASK_ENV).returncode == 0
+
+
+@pytest.mark.parametrize("resolver", [RESOLVER6, "::1"])
+def test_ipv6_queries_get_envoys_aaaa_from_the_ipv6_listener(task6, resolver):
+    """UDP/53 to an IPv6 resolver goes (ip6tables REDIRECT) to Envoy's [::1] DNS listener, which
+    answers the backend with its 2001:2::f0f0: address; ::1 is the namespace's real resolver,
+    which knows no such name."""
+    expected = service_addresses(SERVICE, "IPv6_PREFERRED")[1]
+    assert expected.startswith("2001:2::f0f0:")
+    assert client(task6, "query", resolver, "53", SERVICE, "--aaaa") == expected
+
+
+def test_envoys_own_ipv6_queries_reach_the_real_resolver(task6):
+    argv = [sys.executable, "-m", "proxyinit.lab.dnsstub", "query", "::1", "53", SERVICE]
+    argv += ["--aaaa", "--uid", "1337"]
+    proc = subprocess.run(netns_exec(task6, *argv), capture_output=True, text=True, timeout=15)
+    assert proc.stdout.strip() == "rcode 3", proc.stdout + proc.stderr
+
+
+def test_without_enable_ipv6_ipv6_queries_are_not_captured(task6):
+    assert proxyinit(task6, "apply", env=TASK_ENV).returncode == 0
+    try:
+        assert client(task6, "query", "::1", "53", SERVICE, "--aaaa") == "rcode 3"
+        assert client(task6, "query", "127.0.0.1", "53", SERVICE).startswith("240.240.")
+    finally:
+        assert proxyinit(task6, "apply", env=TASK_ENV6).returncode == 0

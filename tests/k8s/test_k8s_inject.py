@@ -63,6 +63,16 @@ def test_the_redirector_env_is_what_the_webhook_derived():
     assert sidecar["ENVOY_LOG_LEVEL"] == "debug" and sidecar["ENVOY_CONCURRENCY"] == "2"
 
 
+def test_the_redirect_dns_annotation_turns_dns_capture_on():
+    out = list(yaml.safe_load_all(injected((DATA / "inject" / "redirect-dns.yaml").read_text())))
+    envs = [
+        {e["name"]: e["value"] for e in spec["initContainers"][0]["env"]}
+        for spec in (out[0]["spec"]["template"]["spec"], out[1]["spec"])
+    ]
+    assert envs[0]["PROXYINIT_REDIRECT_DNS"] == "1"
+    assert "PROXYINIT_REDIRECT_DNS" not in envs[1]  # disabled: the redirector's default
+
+
 POD = """
 apiVersion: v1
 kind: Pod
@@ -86,6 +96,10 @@ spec:
         ),
         ('{"appmesh.k8s.aws/sidecarEnv": "A=1,B"}', ["appmesh.k8s.aws/sidecarEnv", "'A=1,B'"]),
         ('{"appmesh.k8s.aws/secretMounts": "s"}', ["appmesh.k8s.aws/secretMounts"]),
+        (
+            '{"proxyinit/redirectDNS": "yes"}',
+            ["Pod 'howto/p'", "proxyinit/redirectDNS='yes'", "enabled or disabled"],
+        ),
     ],
 )
 def test_bad_annotations_are_refused_naming_pod_and_value(annotations, words):

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from proxyinit.firewall.cni_config import ANNOTATIONS, OURS, parse
+from proxyinit.firewall.cni_config import ANNOTATIONS, OURS, VARIABLES, parse
 from proxyinit.k8s.inject import TEMPLATES, Options, dump, inject
 from proxyinit.k8s.inject_cni import KEYS, REDIRECT_ANNOTATION
 from proxyinit.k8s.manifests import read_objects
@@ -52,9 +52,16 @@ def plugin_env(annotations: dict) -> dict[str, str]:
 
 
 def test_the_key_tables_agree():
-    assert {key: f"APPMESH_{variable}" for key, variable in OURS.items()} == {
-        key: variable for variable, key in KEYS.items()
-    }
+    assert {key: variable for variable, key in KEYS.items()} == VARIABLES
+    assert set(VARIABLES) == set(OURS)
+
+
+def test_the_redirect_dns_annotation_becomes_the_redirect_dns_key():
+    docs = injected((DATA / "inject" / "redirect-dns.yaml").read_text())
+    keys = [json.loads(pod_annotations(doc)[REDIRECT_ANNOTATION]) for doc in docs]
+    assert keys[0]["redirectDNS"] is True
+    assert "redirectDNS" not in keys[1]
+    assert plugin_env(pod_annotations(docs[0]))["PROXYINIT_REDIRECT_DNS"] == "1"
 
 
 @pytest.mark.parametrize("case", CASES)

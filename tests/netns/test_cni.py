@@ -176,7 +176,13 @@ def _status_env() -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("appPorts", ["15001"]), ("proxyEgressPort", 15001), ("egressIgnoredIPs", ["10.0.0.0/33"])],
+    [
+        ("appPorts", ["15001"]),
+        ("proxyEgressPort", 15001),
+        ("egressIgnoredIPs", ["10.0.0.0/33"]),
+        ("redirectDNS", "true"),
+        ("dnsPort", "53x"),
+    ],
 )
 def test_bad_config_changes_nothing_in_the_namespace(netns, key, value):
     """Refused before the namespace is touched: its nat tables read exactly as before."""
@@ -251,3 +257,24 @@ def test_inject_cni_annotation_drives_the_plugin(lab):
         assert topo.connect(GATEWAY4, 80, uid=1000) == f"egress {GATEWAY4}:80"
         runtime.check()
         runtime.delete()
+
+
+def test_redirect_dns_key_captures_the_pods_queries(lab):
+    """`redirectDNS: true` is PROXYINIT_REDIRECT_DNS=1: the app's UDP/53 (to any resolver) gets
+    the DNS port's answer, Envoy's reaches the real resolver; CHECK verifies the DNS paths too."""
+    from tests.netns.test_dns_capture import CAPTURED, REAL, ask, dnsstub
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime, topo = build(lab, tmp)
+        runtime.conflist["plugins"][-1].update(redirectDNS=True, dnsPort="15053")
+        for ns, answer in ((topo.peer, REAL), (topo.app, CAPTURED)):
+            port = "53" if ns == topo.peer else "15053"
+            lab.spawn(ns, *dnsstub("serve", port, f"upstream.test={answer}"), ready_line="ready")
+        runtime.add()
+        assert ask(topo.app, GATEWAY4) == CAPTURED
+        assert ask(topo.app, GATEWAY6) == CAPTURED
+        assert ask(topo.app, GATEWAY4, uid=1337) == REAL
+        runtime.check()
+        runtime.delete()  # the whole chain: the pod's interface is gone, and so are our rules
+        dns = {**_status_env(), "PROXYINIT_REDIRECT_DNS": "1"}
+        assert proxyinit(topo.app, "status", env=dns).returncode == 4

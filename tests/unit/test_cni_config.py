@@ -56,6 +56,14 @@ def test_keys_mean_the_appmesh_variables():
     }
 
 
+def test_dns_keys_mean_the_proxyinit_variables():
+    """DNS capture is proxyinit's own (PROXYINIT_*), not an aws-appmesh key; same validation."""
+    conf = parse(with_(redirectDNS=True, dnsPort="15053"))
+    assert conf.env["PROXYINIT_REDIRECT_DNS"] == "1"
+    assert conf.env["PROXYINIT_DNS_PORT"] == "15053"
+    assert parse(with_(redirectDNS=False)).env["PROXYINIT_REDIRECT_DNS"] == "0"
+
+
 def test_ecs_era_config_without_optional_keys_parses():
     conf = parse(
         with_(
@@ -148,6 +156,27 @@ BAD = [
         7,
         ["egressIgnoredIPs=", "metadata"],
     ),
+    ("dns_as_string", "ADD", with_(redirectDNS="1"), {}, 7, ['redirectDNS="1"', "true or false"]),
+    ("dns_port_number", "ADD", with_(dnsPort=15053), {}, 7, ["dnsPort=15053", "string"]),
+    ("dns_port_bad", "ADD", with_(redirectDNS=True, dnsPort="0x35"), {}, 7, ["dnsPort='0x35'"]),
+    ("dns_port_range", "ADD", with_(dnsPort="65536"), {}, 7, ["dnsPort='65536'"]),
+    (
+        "dns_port_is_egress",
+        "ADD",
+        with_(redirectDNS=True, dnsPort="15001"),
+        {},
+        7,
+        ["dnsPort=15001", "proxyEgressPort=15001"],
+    ),
+    (
+        "dns_port_is_ingress",
+        "ADD",
+        with_(redirectDNS=True, dnsPort="15000"),
+        {},
+        7,
+        ["dnsPort=15000", "proxyIngressPort=15000"],
+    ),
+    ("dns_typo", "ADD", with_(redirectDns=True), {}, 2, ["did you mean 'redirectDNS'"]),
     ("typo_key", "ADD", with_(appPort=["9080"]), {}, 2, ['"appPort"', "did you mean 'appPorts'"]),
     ("prev_result_string", "ADD", with_(prevResult="x"), {}, 7, ['prevResult="x"']),
     ("check_old_version", "CHECK", with_(cniVersion="0.3.1"), {}, 1, ["CHECK", "0.3.1"]),
