@@ -15,7 +15,7 @@ COPY proxyinit ./proxyinit
 COPY scripts/proxyinit ./scripts/proxyinit
 COPY examples ./examples
 ENV PROXYINIT_EXAMPLES=/opt/proxyinit/examples/colorapp
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[cloudmap,postgres]" \
  && python -m compileall -q /usr/local/lib/python3.11/site-packages/proxyinit
 
 # Envoy's user, as App Mesh's images had it: APPMESH_IGNORE_UID=1337 exempts its traffic.

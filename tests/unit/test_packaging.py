@@ -119,6 +119,20 @@ def test_the_image_build_has_the_proxyinit_script():
     assert all(any(script.startswith(c.rstrip("/")) for c in copied) for script in scripts), copied
 
 
+def test_the_image_installs_every_control_plane_extra():
+    """The image also runs `xds serve`: Cloud Map discovery and PostgreSQL replicas need their
+    extras installed, or `--db postgresql://` and awsCloudMap nodes fail only in production."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = set(project["project"]["optional-dependencies"]) - {"dev"}
+    install = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if "pip install" in line
+    )
+    named = install.split("pip install", 1)[1].split("[", 1)[1].split("]", 1)[0]
+    assert set(named.split(",")) == extras, install
+
+
 def test_a_golden_refresh_fails_naming_what_it_rewrote(tmp_path, monkeypatch):
     from tests.support.golden import check_golden
 
