@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -79,10 +80,25 @@ def demo_run():
         )
     name, value = RUN_MARK.split("=")
     os.environ[name] = value
-    before = leftovers()
-    out = io.StringIO()
-    result = run_mesh_demo(PlainView(out), count=1000, tolerance=4.0)
-    return result, out.getvalue(), before, leftovers()
+    # The demo's temporary directories go to one of this run's own (another run on the machine
+    # makes its own in /tmp meanwhile); Envoy (uid 1337) must reach in, as in /tmp.
+    run_tmp = tempfile.mkdtemp(prefix="proxyinit-e2e-")
+    os.chmod(run_tmp, 0o1777)
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = os.environ["TMPDIR"] = run_tmp
+    try:
+        before = leftovers()
+        out = io.StringIO()
+        result = run_mesh_demo(PlainView(out), count=1000, tolerance=4.0)
+        after = leftovers()
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+        shutil.rmtree(run_tmp, ignore_errors=True)
+    return result, out.getvalue(), before, after
 
 
 def test_all_white_before_the_update(demo_run):
