@@ -171,10 +171,10 @@ def parse_network_list(raw: str) -> Noted:
         network = parse_network(item)
         if "/" in item and network.network_address != ipaddress.ip_address(item.split("/")[0]):
             notes.append(f"{echo(item)} has host bits set: applied as {network}")
-        if network in networks:
-            notes.append(f"duplicate {echo(item)} (same as {echo(networks[network])}) applied once")
-            continue
-        networks[network] = item
+        known = len(networks)
+        first = networks.setdefault(network, item)  # one hash of the network, not two
+        if len(networks) == known:
+            notes.append(f"duplicate {echo(item)} (same as {echo(first)}) applied once")
     return Noted(tuple(networks), tuple(notes))
 
 
