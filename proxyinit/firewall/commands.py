@@ -209,7 +209,6 @@ def run_apply(args: argparse.Namespace) -> int:
 def _apply(settings, args: argparse.Namespace) -> int:
     import time
 
-    from proxyinit.firewall.converge import converge, plan_apply
     from proxyinit.firewall.lock import writer
 
     started = time.monotonic()
@@ -217,6 +216,8 @@ def _apply(settings, args: argparse.Namespace) -> int:
     with writer():  # observe, plan and commit as one step
         if _native(args):
             return _apply_native(settings, target, started)
+        from proxyinit.firewall.converge import converge, plan_apply  # not nftables' path
+
         backend = _select(args)
         _check_target(target)  # deleted while we waited for the lock: commit nothing
         plan = converge(lambda: plan_apply(settings, backend), backend)

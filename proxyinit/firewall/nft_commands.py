@@ -64,11 +64,17 @@ def plan_text(settings: RedirectSettings, desired: str | None = None) -> tuple[s
 
 def apply(settings: RedirectSettings) -> dict:
     """Converge; what was done, for the log line (and the JSON log)."""
-    refuse_iptables_rules()
-    desired = render_table(settings)
-    script, observed = plan_text(settings, desired)
-    if script:
-        nftables.commit(script)
+    from proxyinit.firewall.backends.restore import stop
+
+    committer = nftables.start_commit()  # unfed until the script is known (start_commit)
+    try:
+        refuse_iptables_rules()
+        desired = render_table(settings)
+        script, observed = plan_text(settings, desired)
+        if script:
+            nftables.commit(script, committer)
+    finally:
+        stop([committer])  # in sync or refused: killed before it read a line
     return {
         "committed": bool(script),
         "replaced": observed is not None and bool(script),

@@ -9,6 +9,8 @@ Semantics are rules.py's: the same exemptions, the same jumps, the same ownershi
 
 from __future__ import annotations
 
+import _socket  # inet_ntoa without `socket`'s import cost (see firewall/model.py)
+
 from proxyinit.firewall.dns_rules import PROTOCOLS
 from proxyinit.firewall.model import save_address
 from proxyinit.firewall.rules import ignored_ports
@@ -24,6 +26,8 @@ def _port(r: PortRange) -> str:
 
 def _network(network) -> str:
     # nft prints a single address without its /32 or /128, and IPv6 the C library's way.
+    if network.version == 4 and network.prefixlen == 32:  # the common case, 3x cheaper
+        return _socket.inet_ntoa(network.network_address.packed)
     text = save_address(network) if network.prefixlen else f"{network.network_address}/0"
     full = 32 if network.version == 4 else 128
     return text.rsplit("/", 1)[0] if network.prefixlen == full else text

@@ -7,10 +7,14 @@ from __future__ import annotations
 import os
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.backends.restore import run
+from proxyinit.firewall.backends.restore import finish, run, start
 from proxyinit.firewall.nft_rules import TABLE, TABLE_REF
 
 NAME = "nftables"
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from proxyinit.firewall.backends.spawn import Child
 
 
 def nft_binary() -> str | None:
@@ -54,8 +58,16 @@ def present() -> bool:
         return False
 
 
-def commit(script: str) -> None:
-    """One transaction: nft applies the whole file or nothing. Dies with us (pdeath)."""
+def start_commit() -> Child:
+    """`nft -f -`, started before its script exists: its exec and start-up (~2 ms: loading
+    libnftables and its libraries) overlap our render and compare on the other core. It reads
+    the whole script before it touches the kernel, so killing it unfed (stop: nothing to
+    commit, or a refusal) changes nothing. Dies with us (pdeath)."""
     from proxyinit.firewall.backends.pdeath import preexec_for_child
 
-    run([_nft(), "-f", "-"], stdin=script, preexec_fn=preexec_for_child())
+    return start([_nft(), "-f", "-"], preexec_for_child())
+
+
+def commit(script: str, proc: Child | None = None) -> None:
+    """One transaction: nft applies the whole file or nothing."""
+    finish(proc or start_commit(), script)
