@@ -9,6 +9,7 @@ memoized: the model lookups stay in the caller, so incremental.py still records 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
@@ -36,3 +37,22 @@ class ProtoMemo:
         out = type(entry[1])()
         out.CopyFrom(entry[1])
         return out
+
+
+def copied(maxsize: int = 1024) -> Callable[[Callable[..., M]], Callable[..., M]]:
+    """Decorator: a proto builder of hashable arguments runs once per arguments; each call gets
+    a copy (for the blocks every node has the same: filter chains, the DNS TCP relay)."""
+
+    def wrap(build: Callable[..., M]) -> Callable[..., M]:
+        cached = functools.lru_cache(maxsize=maxsize)(build)
+
+        @functools.wraps(build)
+        def copy(*args, **kwargs) -> M:
+            built = cached(*args, **kwargs)
+            out = type(built)()
+            out.CopyFrom(built)
+            return out
+
+        return copy
+
+    return wrap
