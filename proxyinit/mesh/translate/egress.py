@@ -151,6 +151,15 @@ def _node_provided(
         )
 
 
+_ROUTES = ProtoMemo()
+
+
+def _mesh_route(name: str, body, clusters: Clusters) -> rc.Route:
+    # Every client of the router builds the same route (issue 11): once per body and clusters.
+    build = functools.partial(mesh_route, name, body, clusters)
+    return _ROUTES.copy((name, id(body), tuple(clusters)), build, keep=(body,))
+
+
 def _router_provided(
     model: MeshModel,
     service: VirtualService,
@@ -177,7 +186,7 @@ def _router_provided(
                 )
             continue
         envoy_routes = [
-            mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts, tls))
+            _mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts, tls))
             for r in routes
         ]
         ports.http.setdefault(mapping.port, []).append(
