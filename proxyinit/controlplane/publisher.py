@@ -15,6 +15,7 @@ from typing import Any
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
+from proxyinit.controlplane.gc_pause import gc_paused
 from proxyinit.controlplane.incremental import (
     Entry,
     MeshMemo,
@@ -62,10 +63,11 @@ class SnapshotPublisher:
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
         """Snapshots for every virtual node and gateway of the given meshes; ConfigError naming it."""
-        return {
-            name: None if model is None else self._translate_mesh(model)
-            for name, model in meshes.items()
-        }
+        with gc_paused():  # gc_pause.py: collections during translation cost ~20% of it
+            return {
+                name: None if model is None else self._translate_mesh(model)
+                for name, model in meshes.items()
+            }
 
     def prepare_all(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
         """`prepare`, every node translated again (an input outside the models changed)."""

@@ -22,6 +22,9 @@ from proxyinit.mesh.model.access_log import FileAccessLog, Logging
 from proxyinit.mesh.translate.protos import pack
 
 _LOGGING_FILTERS = (hcm_pb2.HttpConnectionManager, tcp_proxy_pb2.TcpProxy)
+_LOGGING_TYPES = {
+    f"type.googleapis.com/{cls.DESCRIPTOR.full_name}": cls for cls in _LOGGING_FILTERS
+}
 
 
 def file_access_log(file: FileAccessLog) -> accesslog_pb2.AccessLog:
@@ -51,20 +54,34 @@ def add_access_logs(listeners: list, logging: Logging | None) -> None:
     if logging is None or logging.access_log is None:
         return
     log = file_access_log(logging.access_log.file)
+    key = log.SerializeToString(deterministic=True)
     for listener in listeners:
         chains = list(listener.filter_chains)
         if listener.HasField("default_filter_chain"):
             chains.append(listener.default_filter_chain)
         for chain in chains:
             for filter_ in chain.filters:
-                _add_to_filter(filter_, log)
+                _add_to_filter(filter_, log, key)
 
 
-def _add_to_filter(filter_, log: accesslog_pb2.AccessLog) -> None:
-    for cls in _LOGGING_FILTERS:
-        if filter_.typed_config.Is(cls.DESCRIPTOR):
-            config = cls()
-            filter_.typed_config.Unpack(config)
-            config.access_log.append(log)
-            filter_.typed_config.CopyFrom(pack(config))
-            return
+# (type URL, filter config bytes, log bytes) -> config bytes with the log: most nodes' filters
+# and logs are alike, and unpack + repack is most of this module's cost (issue 11). Bounded.
+_WITH_LOG: dict[tuple[str, bytes, bytes], bytes] = {}
+_WITH_LOG_SIZE = 4096
+
+
+def _add_to_filter(filter_, log: accesslog_pb2.AccessLog, log_key: bytes) -> None:
+    config = filter_.typed_config
+    cls = _LOGGING_TYPES.get(config.type_url)
+    if cls is None:
+        return
+    key = (config.type_url, config.value, log_key)
+    value = _WITH_LOG.get(key)
+    if value is None:
+        message = cls.FromString(config.value)
+        message.access_log.append(log)
+        value = pack(message).value
+        if len(_WITH_LOG) >= _WITH_LOG_SIZE:
+            _WITH_LOG.clear()
+        _WITH_LOG[key] = value
+    config.value = value

@@ -18,6 +18,7 @@ redirector runs in front of them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 
@@ -30,6 +31,7 @@ from proxyinit.contract import DNS_PORT
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.model.resources import VirtualNode
 from proxyinit.mesh.translate.clusters import passthrough_cluster
+from proxyinit.mesh.translate.memo import copied
 from proxyinit.mesh.translate.parts import Parts
 from proxyinit.mesh.translate.protos import (
     duration_ms,
@@ -57,12 +59,17 @@ def listener_name(address: str, port: int) -> str:
 
 def service_addresses(name: str, preference: str | None) -> list[str]:
     """The addresses answered for virtual service `name`: A, and AAAA when IPv6 is in use."""
+    return list(_service_addresses(name, preference))
+
+
+@functools.lru_cache(maxsize=65536)  # every node naming the service asks again (issue 11)
+def _service_addresses(name: str, preference: str | None) -> tuple[str, ...]:
     digest = hashlib.sha256(name.encode()).digest()
     host = int.from_bytes(digest[:2], "big") % 65534 + 1  # neither the network nor broadcast
     v4, v6 = str(V4_NETWORK.network_address + host), f"{V6_PREFIX}{host:x}"
     if preference is None or preference == "IPv4_ONLY":
-        return [v4]
-    return [v6] if preference == "IPv6_ONLY" else [v4, v6]
+        return (v4,)
+    return (v6,) if preference == "IPv6_ONLY" else (v4, v6)
 
 
 def answered_services(model: MeshModel, node: VirtualNode) -> list[str]:
@@ -123,6 +130,7 @@ def dns_listener(address: str, port: int, table: dns_table_pb2.DnsTable) -> list
     )
 
 
+@copied()  # the same for every node: built once, copied per use
 def tcp_relay(port: int, dual_stack: bool) -> listener_pb2.Listener:
     """DNS over TCP (a truncated answer's retry, `options use-vc`) redirected to the same port:
     the DNS filter is UDP only, so this relays the connection to the resolver the app asked,

@@ -10,8 +10,10 @@ virtual host (Envoy answers 404) and a refusing default filter chain.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -30,6 +32,7 @@ from proxyinit.mesh.translate.client_tls import (
 from proxyinit.mesh.translate.cloudmap import cloud_map_assignment, eds_cluster_config
 from proxyinit.mesh.translate.clusters import dns_cluster, eds_cluster, passthrough_cluster
 from proxyinit.mesh.translate.http import Clusters, catch_all_route, mesh_route
+from proxyinit.mesh.translate.memo import ProtoMemo
 from proxyinit.mesh.translate.parts import Parts
 from proxyinit.mesh.translate.policies import apply_target_policies
 from proxyinit.mesh.translate.protos import (
@@ -52,6 +55,24 @@ class _EgressPorts:
     )  # port -> (service, clusters, idle ms)
 
 
+_CLUSTERS, _ASSIGNMENTS = ProtoMemo(), ProtoMemo()
+
+
+def _target_cluster(
+    name: str, node: VirtualNode, mapping: PortMapping, target, preference: str | None
+) -> cluster_pb2.Cluster:
+    """The cluster reaching `node` on `mapping`, with its listener `target`'s policies."""
+    dns = node.spec.service_discovery.dns
+    if node.spec.service_discovery.aws_cloud_map is not None:
+        cluster = eds_cluster(name, mapping.protocol, eds_cluster_config(name))
+    else:
+        cluster = dns_cluster(
+            name, dns.hostname, mapping.port, mapping.protocol, dns.response_type, preference
+        )
+    apply_target_policies(cluster, target)
+    return cluster
+
+
 def _node_cluster(
     model: MeshModel,
     node: VirtualNode,
@@ -66,22 +87,23 @@ def _node_cluster(
     if tls is not None:
         name = tls_cluster_name(name, tls)
     dns, cloud_map = node.spec.service_discovery.dns, node.spec.service_discovery.aws_cloud_map
-    if cloud_map is not None:
-        cluster = eds_cluster(name, mapping.protocol, eds_cluster_config(name))
-        instances = model.discovered.get(cloud_map.query(), ())
-        preference = model.ip_preference(node)
-        parts.add_assignment(cloud_map_assignment(name, instances, mapping.port, preference))
-    else:
-        cluster = dns_cluster(
-            name,
-            dns.hostname,
-            mapping.port,
-            mapping.protocol,
-            dns.response_type,
-            model.ip_preference(node),
-        )
+    preference = model.ip_preference(node)
     target = next((x for x in node.spec.listeners if x.port_mapping == mapping), None)
-    apply_target_policies(cluster, target)
+    if cloud_map is not None:
+        instances = model.discovered.get(cloud_map.query(), ())
+        parts.add_assignment(
+            _ASSIGNMENTS.copy(
+                (name, instances, mapping.port, preference),
+                lambda: cloud_map_assignment(name, instances, mapping.port, preference),
+            )
+        )
+        key = (name, mapping.protocol, id(target))
+    else:
+        key = (name, dns.hostname, mapping.port, mapping.protocol, dns.response_type, preference)
+        key += (id(target),)
+    # Built once per target and policies, copied per client node (translate/memo.py).
+    build = functools.partial(_target_cluster, name, node, mapping, target, preference)
+    cluster = _CLUSTERS.copy(key, build, keep=(target,))
     if tls is not None:
         originate_tls(cluster, parts, *tls)
     parts.add_cluster(cluster)
@@ -129,6 +151,15 @@ def _node_provided(
         )
 
 
+_ROUTES = ProtoMemo()
+
+
+def _mesh_route(name: str, body, clusters: Clusters) -> rc.Route:
+    # Every client of the router builds the same route (issue 11): once per body and clusters.
+    build = functools.partial(mesh_route, name, body, clusters)
+    return _ROUTES.copy((name, id(body), tuple(clusters)), build, keep=(body,))
+
+
 def _router_provided(
     model: MeshModel,
     service: VirtualService,
@@ -155,7 +186,7 @@ def _router_provided(
                 )
             continue
         envoy_routes = [
-            mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts, tls))
+            _mesh_route(r.route_name, r.spec.body, _route_clusters(model, r, parts, tls))
             for r in routes
         ]
         ports.http.setdefault(mapping.port, []).append(

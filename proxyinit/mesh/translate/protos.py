@@ -23,6 +23,7 @@ from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
 from proxyinit.mesh.model.base import Duration
+from proxyinit.mesh.translate.memo import copied
 from proxyinit.mesh.translate.names import BIND_ADDRESS, BIND_ADDRESS_V6
 
 
@@ -66,6 +67,7 @@ def _port_match(port: int) -> listener_components_pb2.FilterChainMatch:
     return listener_components_pb2.FilterChainMatch(destination_port=uint32(port))
 
 
+@copied()  # every node has the same few: built once, copied per use
 def http_filter_chain(
     name: str, port: int, stat_prefix: str, route_config: str
 ) -> listener_components_pb2.FilterChain:
