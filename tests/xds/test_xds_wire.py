@@ -51,3 +51,23 @@ def test_long_nonce_and_plain_messages_are_encoded_too():
     assert (decoded.nonce, decoded.version_info, decoded.type_url) == (nonce, "v1", types.ROUTE)
     plain = discovery_pb2.DiscoveryResponse(version_info="v2", nonce="x")
     assert serialize_response(plain) == plain.SerializeToString()
+
+
+def test_bench_client_ack_is_the_request_envoy_would_send():
+    """bench/xds_clients.py ACKs from the response's bytes; it must be a real ACK."""
+    from bench.xds_clients import ROUTE_NAMES, ack_of
+
+    names = discovery_pb2.DiscoveryRequest(resource_names=ROUTE_NAMES).SerializeToString()
+    for type_url, expected_names in ((types.ROUTE, ROUTE_NAMES), (types.CLUSTER, [])):
+        packed = [r.packed for r in node_snapshot("a").resources(type_url).values()]
+        body = encode_body(type_url, "v9", packed)  # resources (field 2) are left out of the ACK
+        response = EncodedResponse(body, type_url, "v9", "3-4").encode()
+        ack = discovery_pb2.DiscoveryRequest.FromString(
+            ack_of(response, types.ROUTE.encode(), names)
+        )
+        assert ack == discovery_pb2.DiscoveryRequest(
+            version_info="v9",
+            type_url=type_url,
+            response_nonce="3-4",
+            resource_names=expected_names,
+        )
