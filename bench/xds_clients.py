@@ -76,10 +76,18 @@ async def client_main(port: int, n: int, connections: int) -> None:
         grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(connections)
     ]
     calls = [channel.stream_stream(METHOD) for channel in channels]  # bytes in, bytes out
+
+    async def reconnect(slot: int) -> None:
+        """A new channel, as an Envoy opens a new connection: a few of thousands of channels
+        opened at once stay broken (every call on them ends INTERNAL or CANCELLED at once)."""
+        old = channels[slot]
+        channels[slot] = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options)
+        calls[slot] = channels[slot].stream_stream(METHOD)
+        await old.close(None)
+
     failures: dict[str, int] = {}
 
-    async def subscribe_and_ack(index: int) -> None:
-        call = calls[index % connections](wait_for_ready=True)
+    async def subscribe_and_ack(call) -> None:
         for request in subscribe:
             await call.write(request)
         async for response in call:
@@ -88,11 +96,17 @@ async def client_main(port: int, n: int, connections: int) -> None:
     async def stream(index: int) -> None:
         """Like Envoy: reconnect after a failure (the first connect of thousands can be refused)."""
         while True:
+            method = calls[index % connections]
+            call = method(wait_for_ready=True)
             try:
-                await subscribe_and_ack(index)
+                await subscribe_and_ack(call)
             except grpc.aio.AioRpcError as err:
-                failures[err.code().name] = failures.get(err.code().name, 0) + 1
+                # A failed write only says INTERNAL "execute_batch": the call's status says why.
+                why = f"{err.code().name} (call: {(await call.code()).name} {await call.details()})"
+                failures[why] = failures.get(why, 0) + 1
                 await asyncio.sleep(0.05)
+                if calls[index % connections] is method:  # not replaced by a neighbour already
+                    await reconnect(index % connections)
 
     tasks = [asyncio.create_task(stream(i)) for i in range(n)]
     # Run until the parent closes our stdin (it is done measuring), then leave cleanly.
