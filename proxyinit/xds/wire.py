@@ -21,7 +21,8 @@ class EncodedResponse:
     __slots__ = ("body", "nonce", "type_url", "version_info")
 
     def __init__(self, body: bytes, type_url: str, version_info: str, nonce: str):
-        self.body, self.type_url, self.version_info, self.nonce = body, type_url, version_info, nonce
+        self.body, self.type_url = body, type_url
+        self.version_info, self.nonce = version_info, nonce
 
     def encode(self) -> bytes:
         nonce = self.nonce.encode()
