@@ -6,19 +6,23 @@
    - "model -> ACK": from the validated MeshModel to the RDS ACK (translate, snapshot, push,
      Envoy applies and ACKs);
    - "file -> ACK": from writing the mesh file to the RDS ACK (adds the file poll interval).
-2. Fan-out: N simulated ADS streams (grpc.aio clients in ONE separate process, one TCP
-   connection each unless --connections, ACKing everything) on colorgateway-vn (N replicas of
-   the gateway share its virtual node, as tasks of one ECS service do). Time from the model
-   change until every stream ACKed the new RDS version, and the server's RSS.
+2. Fan-out: N simulated ADS streams (raw-bytes grpc.aio clients of bench/xds_clients.py in
+   --processes separate processes, one TCP connection each unless --connections, ACKing
+   everything) on colorgateway-vn (N replicas of the gateway share its virtual node, as tasks of
+   one ECS service do). Time, on the server, from the model change to the last stream's ACK of
+   the new RDS version; the server's RSS; CPU seconds of the server and of the clients over the
+   changes (they share the machine's cores: which side bounded the run).
 
     .venv/bin/python -m bench.xds_push [--changes 30] [--streams 100,1000,2000] [--no-envoy]
         [--processes 4]   (the clients of each fan-out spread over that many processes)
+        [--profile FILE]  (cProfile of the server's loop during the fan-out changes)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import resource
@@ -86,6 +90,7 @@ class AckWaiter(Callbacks):
 
         self.ack = RequestKind.ACK
         self.version, self.count, self.target, self.done = "", 0, 0, asyncio.Event()
+        self.last_ack = 0.0
         plane.ads.add_callbacks(self)
 
     def expect(self, version: str, streams: int) -> None:
@@ -101,6 +106,7 @@ class AckWaiter(Callbacks):
         ):
             self.count += 1
             if self.count >= self.target:
+                self.last_ack = time.perf_counter()  # not when the bench's task wakes up
                 self.done.set()
 
 
@@ -165,7 +171,7 @@ async def _spawn_clients(port: int, n: int, connections: int, processes: int) ->
     """The simulated Envoys, spread over `processes` client processes (one GIL each)."""
     clients = []
     for streams, conns in zip(_split(n, processes), _split(connections, processes), strict=True):
-        args = ["-m", "bench.xds_push", "--client", str(port), str(streams), str(max(1, conns))]
+        args = ["-m", "bench.xds_clients", str(port), str(streams), str(max(1, conns))]
         clients.append(
             await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -189,8 +195,67 @@ async def _stop_clients(clients: list) -> None:
             await client.wait()
 
 
+class CpuClock:
+    """CPU seconds of this (server) process and of the client processes since construction:
+    which side bounds the fan-out on a shared 2-core machine."""
+
+    def __init__(self, clients: list):
+        self.pids = [client.pid for client in clients]
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        clients = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            clients += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return usage.ru_utime + usage.ru_stime, clients / os.sysconf("SC_CLK_TCK")
+
+    def elapsed(self) -> tuple[float, float]:
+        now = self._now()
+        return now[0] - self.start[0], now[1] - self.start[1]
+
+
+@contextlib.contextmanager
+def profiled(path: str | None):
+    """cProfile of the server's loop thread while the changes are pushed, written to `path`."""
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
+        print(f"  server profile written to {path}", file=sys.stderr)
+
+
+async def _connected(waiter: AckWaiter, timeout: float, stalled: float = 30) -> bool:
+    """Wait for every stream's first ACK; give up after `timeout` s, or once no new stream
+    ACKed for `stalled` s (the few streams that never connect need not cost minutes)."""
+    deadline, seen, last_progress = time.perf_counter() + timeout, -1, time.perf_counter()
+    while not waiter.done.is_set():
+        now = time.perf_counter()
+        if waiter.count != seen:
+            seen, last_progress = waiter.count, now
+        if now >= deadline or now - last_progress >= stalled:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter.done.wait(), 1)
+    return True
+
+
 async def bench_fanout(
-    n: int, changes: int, workdir: Path, connections: int, processes: int = 1
+    n: int,
+    changes: int,
+    workdir: Path,
+    connections: int,
+    processes: int = 1,
+    profile: str | None = None,
 ) -> dict:
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
@@ -208,25 +273,26 @@ async def bench_fanout(
         try:
             connect_started = time.perf_counter()
             connect_timeout = max(60, n // 40)  # thousands of first connects on 2 cores
-            try:
-                await asyncio.wait_for(waiter.done.wait(), connect_timeout)
-            except TimeoutError:
+            if not await _connected(waiter, connect_timeout):
                 # Measured over the streams that did connect, and said so in the report.
                 print(
-                    f"  fan-out {n}: only {waiter.count} streams ACKed within {connect_timeout} s "
-                    f"({len(plane.registry.streams())} open): timing those",
+                    f"  fan-out {n}: only {waiter.count} streams ACKed (none more for 30 s, or "
+                    f"{connect_timeout} s passed; "
+                    f"{len(plane.registry.streams())} open): timing those",
                     file=sys.stderr,
                 )
             connect_s = time.perf_counter() - connect_started
             connected = waiter.count
-            durations = []
-            for i in range(changes):
-                meshes = load_text(workdir, mesh_text(*weights(i)))
-                started = time.perf_counter()
-                plane.publisher.replace(meshes)
-                waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), connected)
-                await asyncio.wait_for(waiter.done.wait(), 30)
-                durations.append((time.perf_counter() - started) * 1000)
+            durations, cpu = [], CpuClock(clients)
+            with profiled(profile):
+                for i in range(changes):
+                    meshes = load_text(workdir, mesh_text(*weights(i)))
+                    started = time.perf_counter()
+                    plane.publisher.replace(meshes)
+                    waiter.expect(plane.cache.get_snapshot(GATEWAY).version(types.ROUTE), connected)
+                    await asyncio.wait_for(waiter.done.wait(), 30)
+                    durations.append((waiter.last_ack - started) * 1000)
+            server_cpu, client_cpu = cpu.elapsed()
             current, peak = rss_mb()
         finally:
             await _stop_clients(clients)
@@ -237,65 +303,9 @@ async def bench_fanout(
         "ms": durations,
         "rss": current,
         "peak": peak,
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu,
     }
-
-
-async def client_main(port: int, n: int, connections: int) -> None:
-    """The simulated Envoys: subscribe CDS, LDS and RDS; ACK every response."""
-    import grpc
-    from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
-
-    from proxyinit.xds import types
-
-    options = [("grpc.use_local_subchannel_pool", 1)]  # one TCP connection per channel, like Envoys
-    channels = [
-        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(connections)
-    ]
-
-    failures: dict[str, int] = {}
-
-    async def stream(index: int) -> None:
-        """Like Envoy: reconnect after a failure (the first connect of thousands can be refused)."""
-        while True:
-            try:
-                await subscribe_and_ack(index)
-            except grpc.aio.AioRpcError as err:
-                # grpc.aio clients opening thousands of channels at once sometimes fail their
-                # first write ("execute_batch", INTERNAL) before the server sees the stream.
-                failures[err.code().name] = failures.get(err.code().name, 0) + 1
-                await asyncio.sleep(0.05)
-
-    async def subscribe_and_ack(index: int) -> None:
-        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channels[index % connections])
-        call = stub.StreamAggregatedResources(wait_for_ready=True)
-        first = discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER)
-        first.node.id = GATEWAY
-        await call.write(first)
-        await call.write(discovery_pb2.DiscoveryRequest(type_url=types.LISTENER))
-        await call.write(
-            discovery_pb2.DiscoveryRequest(type_url=types.ROUTE, resource_names=ROUTE_NAMES)
-        )
-        async for response in call:
-            names = ROUTE_NAMES if response.type_url == types.ROUTE else []
-            await call.write(
-                discovery_pb2.DiscoveryRequest(
-                    type_url=response.type_url,
-                    version_info=response.version_info,
-                    response_nonce=response.nonce,
-                    resource_names=names,
-                )
-            )
-
-    tasks = [asyncio.create_task(stream(i)) for i in range(n)]
-    # Run until the parent closes our stdin (it is done measuring), then leave cleanly.
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    if failures:
-        print(f"  (simulated clients retried after: {failures})", file=sys.stderr)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for channel in channels:
-        await channel.close(None)
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -319,13 +329,14 @@ def print_report(envoy: dict | None, fanouts: list[dict], poll: float) -> None:
         print()
     if fanouts:
         print(
-            f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}"
+            f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}{'CPU s srv/cli':>15}"
             "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB; 10000 <= 2000 ms, RSS <= 1 GB"
         )
         for row in fanouts:
             print(
                 f"{_streams(row):<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
                 f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}"
+                f"{row['server_cpu']:>8.1f}/{row['client_cpu']:<6.1f}"
             )
 
 
@@ -342,7 +353,9 @@ async def main(args: argparse.Namespace) -> None:
             connections = args.connections or n
             processes = max(1, min(args.processes, n))
             fanouts.append(
-                await bench_fanout(n, args.fanout_changes, workdir, connections, processes)
+                await bench_fanout(
+                    n, args.fanout_changes, workdir, connections, processes, args.profile
+                )
             )
             print(f"  fan-out {n}: done", file=sys.stderr)
         print_report(envoy, fanouts, args.poll)
@@ -369,14 +382,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--processes", type=int, default=1, help="client processes the streams are spread over"
     )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the server during the fan-out changes"
+    )
     return parser.parse_args()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--client":
-        # The fan-out client may open thousands of sockets.
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        asyncio.run(client_main(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
-    else:
-        asyncio.run(asyncio.wait_for(main(parse_args()), 600))
+    asyncio.run(asyncio.wait_for(main(parse_args()), 600))

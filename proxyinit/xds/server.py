@@ -28,7 +28,7 @@ import grpc
 from envoy.config.core.v3 import base_pb2 as core_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from proxyinit.xds import auth
+from proxyinit.xds import auth, wire
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.stream import SHORT_TYPE_NAMES, RequestKind, StreamState
 
@@ -107,7 +107,7 @@ class AggregatedDiscoveryService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer
         self,
         request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+    ) -> AsyncIterator[wire.EncodedResponse]:
         requests = aiter(request_iterator)
         try:
             first = await anext(requests)
@@ -282,7 +282,7 @@ async def start_server(
         options=options if options is not None else DEFAULT_SERVER_OPTIONS,
         maximum_concurrent_rpcs=max_streams,
     )
-    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(service, server)
+    _add_ads_handlers(service, server)
     if credentials is not None:
         port = server.add_secure_port(address, credentials)
     else:
@@ -291,3 +291,23 @@ async def start_server(
         raise OSError(f"could not bind the xDS server to {address}")
     await server.start()
     return server, (0 if address.startswith("unix:") else port)
+
+
+def _add_ads_handlers(service: AggregatedDiscoveryService, server: grpc.aio.Server) -> None:
+    """The generated `add_AggregatedDiscoveryServiceServicer_to_server`, but SotW responses are
+    serialised by xds/wire.py: the bytes shared by every stream of a snapshot, plus a nonce."""
+    handlers = {
+        "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+            service.StreamAggregatedResources,
+            request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+            response_serializer=wire.serialize_response,
+        ),
+        "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+            service.DeltaAggregatedResources,
+            request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+            response_serializer=discovery_pb2.DeltaDiscoveryResponse.SerializeToString,
+        ),
+    }
+    name = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)

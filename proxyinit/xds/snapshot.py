@@ -91,7 +91,7 @@ def _freeze(type_url: str, messages: Sequence[Message]) -> TypedResources:
 class Snapshot:
     """Immutable resources of one node, per type URL of `proxyinit.xds.types.PUSH_ORDER`."""
 
-    __slots__ = ("_by_type",)
+    __slots__ = ("_bodies", "_by_type")
 
     def __init__(self, resources: Mapping[str, Sequence[Message]]):
         unknown = set(resources) - set(types.PUSH_ORDER)
@@ -102,6 +102,8 @@ class Snapshot:
         by_type = {url: _freeze(url, resources.get(url, ())) for url in types.PUSH_ORDER}
         self._by_type: Mapping[str, TypedResources] = MappingProxyType(by_type)
         check_consistent(self)
+        # Encoded response bodies, built on first use: a memo, not state (see xds/wire.py).
+        self._bodies: dict[tuple[str, frozenset[str] | None], bytes] = {}
 
     def version(self, type_url: str) -> str:
         return self._by_type[type_url].version
@@ -111,6 +113,23 @@ class Snapshot:
 
     def resources(self, type_url: str) -> Mapping[str, Resource]:
         return self._by_type[type_url].items
+
+    def response_body(self, type_url: str, names: frozenset[str] | None) -> bytes:
+        """The encoded response (without nonce) for `names` of `type_url` (None: all of them),
+        built once and shared by every stream of this snapshot that asks the same."""
+        key = (type_url, names)
+        body = self._bodies.get(key)
+        if body is None:
+            from proxyinit.xds.wire import encode_body
+
+            items = self.resources(type_url)
+            if names is None:
+                selected = list(items.values())
+            else:  # names Envoy asked for that we do not have are left out; Envoy keeps waiting
+                selected = [items[name] for name in sorted(names) if name in items]
+            body = encode_body(type_url, self.version(type_url), [r.packed for r in selected])
+            self._bodies[key] = body
+        return body
 
     def same_content(self, other: Snapshot | None) -> bool:
         return other is not None and self.versions() == other.versions()

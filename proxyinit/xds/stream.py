@@ -25,6 +25,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from proxyinit.xds import types
 from proxyinit.xds.snapshot import Snapshot
+from proxyinit.xds.wire import EncodedResponse
 
 WILDCARD_TYPES = frozenset({types.CLUSTER, types.LISTENER})
 SHORT_TYPE_NAMES = {
@@ -121,8 +122,9 @@ class StreamState:
         state.acks += 1
         return RequestKind.ACK
 
-    def pending_responses(self, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
-        """Responses this stream still owes for `snapshot`, in PUSH_ORDER; marks them as sent."""
+    def pending_responses(self, snapshot: Snapshot) -> list[EncodedResponse]:
+        """Responses this stream still owes for `snapshot`, in PUSH_ORDER; marks them as sent.
+        Their bodies are shared with every stream of the snapshot (xds/wire.py)."""
         responses = []
         for type_url in types.PUSH_ORDER:
             state = self.types[type_url]
@@ -144,12 +146,8 @@ class StreamState:
 
     def _build_response(
         self, snapshot: Snapshot, type_url: str, state: TypeState, version: str
-    ) -> discovery_pb2.DiscoveryResponse:
-        items = snapshot.resources(type_url)
-        if state.resource_names is None:
-            selected = items.values()
-        else:  # names Envoy asked for that we do not have are left out; Envoy keeps waiting
-            selected = [items[name] for name in sorted(state.resource_names) if name in items]
+    ) -> EncodedResponse:
+        body = snapshot.response_body(type_url, state.resource_names)
         self._nonce_counter += 1
         nonce = f"{self.stream_id}-{self._nonce_counter}"
         state.sent_version, state.sent_names, state.sent_nonce = (
@@ -158,12 +156,7 @@ class StreamState:
             nonce,
         )
         state.responses += 1
-        return discovery_pb2.DiscoveryResponse(
-            version_info=version,
-            type_url=type_url,
-            nonce=nonce,
-            resources=[resource.packed for resource in selected],
-        )
+        return EncodedResponse(body, type_url, version, nonce)
 
     def as_json(self) -> dict:
         return {
