@@ -17,7 +17,7 @@ from proxyinit.mesh.model.base import PortMapping
 from proxyinit.mesh.model.gateway import GatewayRoute, VirtualGateway
 from proxyinit.mesh.model.gateway_check import index_gateways, validate_gateways
 from proxyinit.mesh.model.mesh import MeshModel
-from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.problems import check_in_mesh, resource_error
 from proxyinit.mesh.model.resources import (
     Mesh,
     Route,
@@ -69,15 +69,7 @@ def _index(mesh: str, resources: Iterable) -> tuple[dict, dict, dict, dict[str, 
     routes: dict[str, list[Route]] = {}
     by_kind = {VirtualNode: nodes, VirtualService: services, VirtualRouter: routers}
     for res in resources:
-        if res.mesh_name != mesh:
-            raise resource_error(
-                res.KIND,
-                res.name,
-                res.mesh_name,
-                "meshName",
-                f"does not belong to mesh {mesh!r}",
-                res.mesh_name,
-            )
+        check_in_mesh(res, mesh)
         if isinstance(res, Route):
             same = routes.setdefault(res.virtual_router_name, [])
             if any(r.route_name == res.route_name for r in same):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from proxyinit.mesh.model.base import PortMapping
 from proxyinit.mesh.model.gateway import GatewayRoute, HttpGatewayRoute, VirtualGateway
-from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.problems import check_in_mesh, resource_error
 
 _NO_PRIORITY = 1001  # after GatewayRoutePriority's maximum, 1000
 
@@ -40,15 +40,7 @@ def index_gateways(
     for res in resources:
         if not isinstance(res, VirtualGateway | GatewayRoute):
             continue
-        if res.mesh_name != mesh:
-            raise resource_error(
-                res.KIND,
-                res.name,
-                res.mesh_name,
-                "meshName",
-                f"does not belong to mesh {mesh!r}",
-                res.mesh_name,
-            )
+        check_in_mesh(res, mesh)
         if isinstance(res, VirtualGateway):
             if res.name in gateways:
                 raise resource_error(

@@ -35,6 +35,19 @@ def resource_error(
     return ConfigError(f"{where(kind, name, mesh)}: {path}: {why} (got {echo(value)})")
 
 
+def check_in_mesh(res: Any, mesh: str) -> None:
+    """A resource listed for `mesh` must name it as its meshName."""
+    if res.mesh_name != mesh:
+        raise resource_error(
+            res.KIND,
+            res.name,
+            res.mesh_name,
+            "meshName",
+            f"does not belong to mesh {mesh!r}",
+            res.mesh_name,
+        )
+
+
 def _is_echo(error: dict) -> bool:
     # A list whose items failed is reported a second time as "too short, 0 items": noise.
     return (

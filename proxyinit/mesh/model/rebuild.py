@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 from proxyinit.mesh.model.gateway_check import validate_gateways
 from proxyinit.mesh.model.mesh import MeshModel
-from proxyinit.mesh.model.problems import resource_error
+from proxyinit.mesh.model.problems import check_in_mesh
 from proxyinit.mesh.model.refs import MeshRefs
 from proxyinit.mesh.model.resources import Mesh, Route, VirtualNode, VirtualRouter, VirtualService
 from proxyinit.mesh.model.route_order import route_sort_key
@@ -78,7 +78,7 @@ def rebuild_mesh(
             tables[_DELETABLE[kind]].pop(name, None)
             changed[_DELETABLE[kind]].add(name)
     for res in puts:
-        _check_mesh(res, previous.name)
+        check_in_mesh(res, previous.name)
         if isinstance(res, Route):
             routes.setdefault(res.virtual_router_name, {})[res.route_name] = res
             changed_routes.add((res.virtual_router_name, res.route_name))
@@ -108,18 +108,6 @@ def _can_rebuild(previous: MeshModel, mesh: Mesh, puts: list, deletes: list[Dele
         return False
     routers = [*previous.routers.values(), *(r for r in puts if isinstance(r, VirtualRouter))]
     return not any(r.preview_service_names or not r.spec.listeners for r in routers)
-
-
-def _check_mesh(res, mesh: str) -> None:
-    if res.mesh_name != mesh:
-        raise resource_error(
-            res.KIND,
-            res.name,
-            res.mesh_name,
-            "meshName",
-            f"does not belong to mesh {mesh!r}",
-            res.mesh_name,
-        )
 
 
 def _frozen(previous: MeshModel, name: str, table: dict, changed: set[str]):
