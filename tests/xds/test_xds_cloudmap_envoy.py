@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import json
-import threading
-import urllib.request
 
 import pytest
 
@@ -24,6 +21,7 @@ from proxyinit.controlplane.plane import ControlPlane
 from proxyinit.mesh.runtime.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds.endpoint import Endpoint
 from tests.support.cloudmap import fake_cloud_map
+from tests.support.http_app import answering, get_body, http_app
 from tests.support.loopback import free_port, loopback_translator
 
 pytestmark = [pytest.mark.envoy, pytest.mark.timeout(90)]
@@ -58,45 +56,16 @@ def _mesh(port: int) -> list[dict]:
     ]
 
 
-def _answering(body: bytes):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # http.server's name
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    return Handler
-
-
 @contextlib.contextmanager
 def colour_servers(port: int):
-    servers = [
-        http.server.ThreadingHTTPServer((host, port), _answering(colour.encode()))
-        for colour, host in INSTANCES.items()
-    ]
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for thread in threads:
-        thread.start()
-    try:
+    with contextlib.ExitStack() as apps:
+        for colour, host in INSTANCES.items():
+            apps.enter_context(http_app(host, port, answering(colour.encode())))
         yield
-    finally:
-        for server, thread in zip(servers, threads, strict=True):
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
 
 
 def _get(port: int) -> str | None:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"host": SERVICE})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.read().decode()
-    except OSError:  # no listener yet, or Envoy's 503 while it has no endpoint
-        return None
+    return get_body(port, SERVICE)
 
 
 async def _colours(port: int, tries: int = 12) -> set[str | None]:

@@ -11,10 +11,8 @@ path and Host it received.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.server
 import json
-import threading
 import urllib.error
 import urllib.request
 
@@ -23,6 +21,7 @@ import pytest
 from proxyinit.mesh.runtime.envoy import EnvoyProcess
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds import types
+from tests.support.http_app import http_app
 from tests.support.loopback import free_port
 from tests.xds.test_xds_parity_envoy import running_node
 
@@ -47,17 +46,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
 def echoing(port: int):
-    server = http.server.ThreadingHTTPServer((APP_HOST, port), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return http_app(APP_HOST, port, _Echo)
 
 
 def _route(

@@ -6,12 +6,10 @@ they get; the router sends `/tell...` to tell-vn and the rest to echo-vn.
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import json
-import threading
 
 from proxyinit.mesh.runtime.envoy import EnvoyProcess
+from tests.support.http_app import http_app
 from tests.support.loopback import free_port
 from tests.xds.test_xds_gateway_envoy import (
     GATEWAY,
@@ -39,17 +37,8 @@ class _Tell(_Echo):
         self.wfile.write(body)
 
 
-@contextlib.contextmanager
 def telling(port: int):
-    server = http.server.ThreadingHTTPServer((TELL_HOST, port), _Tell)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return http_app(TELL_HOST, port, _Tell)
 
 
 def _with_tell(gateway_port: int, app_port: int) -> list[dict]:

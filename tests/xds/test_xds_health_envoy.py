@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import urllib.request
 
 import pytest
 
@@ -23,8 +22,8 @@ from proxyinit.controlplane.plane import ControlPlane
 from proxyinit.mesh.runtime.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.xds.endpoint import Endpoint
 from tests.support.cloudmap import fake_cloud_map
+from tests.support.http_app import answering, get_body, http_app
 from tests.support.loopback import free_port, loopback_translator
-from tests.xds.test_xds_cloudmap_envoy import _answering
 
 pytestmark = [pytest.mark.envoy, pytest.mark.timeout(90)]
 
@@ -65,30 +64,13 @@ def _mesh(port: int) -> list[dict]:
     ]
 
 
-@contextlib.contextmanager
 def app(host: str, port: int, body: str):
     """A small HTTP app answering `body`; leaving the block stops it (its port then refuses)."""
-    import http.server
-    import threading
-
-    server = http.server.ThreadingHTTPServer((host, port), _answering(body.encode()))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return http_app(host, port, answering(body.encode()))
 
 
 def _get(port: int) -> str | None:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"host": SERVICE})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.read().decode()
-    except OSError:
-        return None
+    return get_body(port, SERVICE)
 
 
 async def _answers(port: int, tries: int = 10) -> list[str | None]:

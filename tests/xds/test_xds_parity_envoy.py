@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import json
 import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,6 +28,7 @@ from proxyinit.mesh.runtime.envoy import EnvoyProcess, find_envoy_binary
 from proxyinit.mesh.translate.names import INGRESS_LISTENER
 from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
+from tests.support.http_app import answering, http_app
 from tests.support.loopback import free_port, loopback_translator
 
 pytestmark = pytest.mark.envoy
@@ -89,33 +87,8 @@ def mesh(up: int, down: int, service_port: int, log: Path) -> list[dict]:
     ]
 
 
-def _handler(status: int, delay: float):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # http.server's name
-            time.sleep(delay)
-            body = b"purple"
-            self.send_response(status)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    return Handler
-
-
-@contextlib.contextmanager
 def serving(host: str, port: int, status: int = 200, delay: float = 0.0):
-    server = http.server.ThreadingHTTPServer((host, port), _handler(status, delay))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    return http_app(host, port, answering(b"purple", status, delay))
 
 
 @contextlib.contextmanager
