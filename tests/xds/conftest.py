@@ -14,8 +14,10 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
 from proxyinit.controlplane.plane import app_mesh_node_key
+from proxyinit.mesh.runtime.envoy import EnvoyProcess
 from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.server import AggregatedDiscoveryService, StreamRegistry, start_server
+from tests.support.certs import TestCa
 from tests.support.xds_watch import StreamWatcher
 
 
@@ -113,3 +115,18 @@ async def connect(ads):
         await client.close()
     for channel in channels:
         await channel.close()
+
+
+@pytest.fixture
+async def envoy():
+    """A real Envoy process, not started yet (its start_node does); stopped and its work
+    directory removed after the test, even one that failed before starting it."""
+    process = EnvoyProcess()
+    yield process
+    await process.stop()
+
+
+@pytest.fixture
+def ca(envoy):
+    """A test CA in the Envoy's work directory (readable by Envoy's uid)."""
+    return TestCa(envoy.workdir)

@@ -16,7 +16,6 @@ import threading
 
 import pytest
 
-from proxyinit.mesh.runtime.envoy import EnvoyProcess
 from tests.support.certs import TestCa
 from tests.support.loopback import free_port, loopback_translator
 from tests.xds.test_xds_parity_envoy import TARGET_HOST, _eventually, _ingress_on, running_node
@@ -25,16 +24,6 @@ from tests.xds.test_xds_tls_envoy import CLIENT_SAN, MESH, SERVER_SAN, _client, 
 pytestmark = [pytest.mark.envoy, pytest.mark.timeout(60)]
 
 SERVICE = "db.parity.local"
-
-
-@pytest.fixture
-def envoy():
-    return EnvoyProcess()
-
-
-@pytest.fixture
-def ca(envoy):
-    return TestCa(envoy.workdir)  # the workdir is readable by Envoy's uid
 
 
 def _tcp_node(name: str, port: int, **listener) -> dict:

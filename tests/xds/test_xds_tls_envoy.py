@@ -20,7 +20,6 @@ import threading
 
 import pytest
 
-from proxyinit.mesh.runtime.envoy import EnvoyProcess
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds import types
 from tests.support.certs import TestCa
@@ -39,16 +38,6 @@ pytestmark = pytest.mark.envoy
 MESH = "parity"
 SERVER_SAN = "color.tls.local"
 CLIENT_SAN = "front.tls.local"
-
-
-@pytest.fixture
-def envoy():
-    return EnvoyProcess()
-
-
-@pytest.fixture
-def ca(envoy):
-    return TestCa(envoy.workdir)  # the workdir is readable by Envoy's uid
 
 
 def _file(leaf) -> dict:
