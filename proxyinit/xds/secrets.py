@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 from google.protobuf.message import Message
 
+from proxyinit.xds.types import filter_chains
+
 _TLS_SOCKET_TYPES = {
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
@@ -21,9 +23,7 @@ def _sockets(resource: Message) -> Iterable[Message]:
         if resource.HasField("transport_socket"):
             yield resource.transport_socket
         return
-    chains = list(resource.filter_chains)
-    if resource.HasField("default_filter_chain"):
-        chains.append(resource.default_filter_chain)
+    chains = filter_chains(resource)
     yield from (chain.transport_socket for chain in chains if chain.HasField("transport_socket"))
 
 

@@ -197,10 +197,7 @@ def _eds_service_name(cluster: Message) -> str | None:
 
 
 def _listener_references(listener: Message) -> Iterable[tuple[str, str]]:
-    chains = list(listener.filter_chains)
-    if listener.HasField("default_filter_chain"):
-        chains.append(listener.default_filter_chain)
-    for chain in chains:
+    for chain in types.filter_chains(listener):
         for network_filter in chain.filters:
             config = network_filter.typed_config
             if config.type_url in (_TCP_PROXY_TYPE, _HCM_TYPE):

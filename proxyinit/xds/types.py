@@ -18,3 +18,11 @@ SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 # yet, and a secret is there before the cluster or listener that uses it (as go-control-plane's
 # ADS ordering puts secrets ahead of what warms on them).
 PUSH_ORDER: tuple[str, ...] = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)
+
+
+def filter_chains(listener) -> list:
+    """Every filter chain of an envoy.config.listener.v3.Listener, its default one included."""
+    chains = list(listener.filter_chains)
+    if listener.HasField("default_filter_chain"):
+        chains.append(listener.default_filter_chain)
+    return chains

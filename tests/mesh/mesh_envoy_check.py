@@ -17,14 +17,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf.json_format import MessageToDict
 
 from proxyinit.mesh.runtime.envoy import find_envoy_binary
-from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE
+from proxyinit.xds.types import CLUSTER, LISTENER, ROUTE, filter_chains
 
 
 def _inline_routes(listener, route_configs: dict) -> None:
-    chains = list(listener.filter_chains) + (
-        [listener.default_filter_chain] if listener.HasField("default_filter_chain") else []
-    )
-    for chain in chains:
+    for chain in filter_chains(listener):
         for filter_ in chain.filters:
             if filter_.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
                 manager = hcm_pb2.HttpConnectionManager()

@@ -19,7 +19,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf.json_format import MessageToDict
 
 import proxyinit.mesh.translate.node  # noqa: F401 (registers every type its Anys pack)
-from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+from proxyinit.xds.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, filter_chains
 
 _MESSAGES = {
     CLUSTER: "envoy.config.cluster.v3.cluster_pb2:Cluster",
@@ -40,10 +40,7 @@ def _message_class(type_url: str):
 def _route_names(listeners) -> list[str]:
     names = []
     for listener in listeners:
-        chains = list(listener.filter_chains)
-        if listener.HasField("default_filter_chain"):
-            chains.append(listener.default_filter_chain)
-        for chain in chains:
+        for chain in filter_chains(listener):
             for filter_ in chain.filters:
                 if filter_.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
                     manager = hcm_pb2.HttpConnectionManager()

@@ -20,6 +20,7 @@ from envoy.extensions.formatter.req_without_query.v3 import req_without_query_pb
 
 from proxyinit.mesh.model.access_log import FileAccessLog, Logging
 from proxyinit.mesh.translate.protos import pack
+from proxyinit.xds.types import filter_chains
 
 _LOGGING_FILTERS = (hcm_pb2.HttpConnectionManager, tcp_proxy_pb2.TcpProxy)
 _LOGGING_TYPES = {
@@ -56,10 +57,7 @@ def add_access_logs(listeners: list, logging: Logging | None) -> None:
     log = file_access_log(logging.access_log.file)
     key = log.SerializeToString(deterministic=True)
     for listener in listeners:
-        chains = list(listener.filter_chains)
-        if listener.HasField("default_filter_chain"):
-            chains.append(listener.default_filter_chain)
-        for chain in chains:
+        for chain in filter_chains(listener):
             for filter_ in chain.filters:
                 _add_to_filter(filter_, log, key)
 
