@@ -31,7 +31,6 @@ from proxyinit.controlplane.metrics import PlaneMetrics, TimedPublisher, TimedSt
 from proxyinit.controlplane.publisher import Translator
 from proxyinit.controlplane.xds_auth import NodeAuthorizer, XdsAuthSettings, server_credentials
 from proxyinit.errors import ConfigError
-from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
 from proxyinit.store.backends import is_shared, open_backend
 from proxyinit.xds.cache import SnapshotCache
@@ -91,7 +90,6 @@ class ControlPlane:
         self._certs_task: asyncio.Task | None = None
         # awsCloudMap nodes: translation sees what Cloud Map last answered (controlplane/cloudmap.py)
         self.cloud_map = CloudMapDiscovery(cloud_map_interval)
-        self._file_meshes: dict[str, MeshModel] = {}
         # Always measured (a registry of this plane's own); served only with `metrics`.
         self.metrics, self.metrics_endpoint = PlaneMetrics(), metrics
         self.metrics_server = None
@@ -120,7 +118,7 @@ class ControlPlane:
     async def start(self) -> None:
         """Load and publish the initial meshes (ConfigError if bad), then start serving."""
         if self.source is not None:
-            self._replace(self.source.load())
+            self.publisher.replace(self.source.load())
         else:
             self._open_store()
         self._grpc_server, self.xds_port = await start_server(
@@ -196,7 +194,7 @@ class ControlPlane:
     async def _watch(self) -> None:
         async for meshes in self.source.changes():
             try:
-                self._replace(meshes)
+                self.publisher.replace(meshes)
             except ConfigError as err:
                 log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
             except Exception:  # a translator bug must not stop the watch: keep serving, say why
@@ -216,15 +214,10 @@ class ControlPlane:
             except Exception:  # keep watching: the next change or mesh edit may fix it
                 log.exception("certificates changed but the meshes could not be served again")
 
-    def _replace(self, meshes: dict[str, MeshModel]) -> None:
-        self.publisher.replace(meshes)
-        self._file_meshes = dict(meshes)  # what Cloud Map answers are republished into
-
-    def _models(self) -> dict[str, MeshModel]:
-        return dict(self.store.meshes) if self.store is not None else self._file_meshes
-
     def _cloud_map_queries(self) -> set:
-        return set().union(*(model.cloud_map_queries() for model in self._models().values()))
+        return set().union(
+            *(model.cloud_map_queries() for model in self.publisher.served().values())
+        )
 
     async def _republish_cloud_map(self) -> None:
         """Cloud Map answered differently: translate again the meshes that ask it."""
@@ -232,7 +225,7 @@ class ControlPlane:
         # interleaves with this one (it would publish a snapshot made before the new answer).
         lock = self.store.write_lock if self.store is not None else contextlib.nullcontext()
         async with lock:
-            models = {n: m for n, m in self._models().items() if m.cloud_map_queries()}
+            models = {n: m for n, m in self.publisher.served().items() if m.cloud_map_queries()}
             try:
                 self.publisher.publish(self.publisher.prepare(models))
             except ConfigError as err:

@@ -143,7 +143,11 @@ class SnapshotPublisher:
 
     def retranslate(self) -> list[str]:
         """Translate and serve the served meshes again (their certificates changed)."""
-        return self.publish(self.prepare_all(dict(self._models)))
+        return self.publish(self.prepare_all(self.served()))
+
+    def served(self) -> dict[str, MeshModel]:
+        """The meshes served now, by name, as they were published."""
+        return dict(self._models)
 
     def problems(self) -> dict[str, list[str]]:
         """{node id: [why]} for the nodes served now (the debug endpoint shows them)."""
