@@ -226,7 +226,7 @@ class MeshStore:
         what they committed absorbed first: every write validates against the latest state."""
         async with self._lock:
             try:
-                absorb(self, await off_loop(self.store.begin))
+                await absorb(self, await off_loop(self.store.begin))
                 yield
             finally:
                 await off_loop(self.store.abort)  # a no-op once committed
