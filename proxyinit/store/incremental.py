@@ -9,6 +9,7 @@ CPU-heavy steps in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping
 
 from proxyinit.errors import ConfigError
@@ -17,6 +18,8 @@ from proxyinit.mesh.model.rebuild import Rebuilt, rebuild_mesh
 from proxyinit.mesh.model.refs import MeshRefs
 from proxyinit.store.base import Key
 from proxyinit.store.errors import Invalid
+
+log = logging.getLogger(__name__)
 
 
 class Rebuilder:
@@ -58,13 +61,21 @@ class Rebuilder:
 async def off_loop(function: Callable, *args):
     """`function(*args)` in a worker thread. A cancelled caller still waits for it to finish:
     the caller's lock must cover the work (the next write must not prepare beside it)."""
-    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    return await landed(asyncio.to_thread(function, *args))
+
+
+async def landed(work):
+    """Await `work` to its end even if the caller is cancelled meanwhile (a client hanging up);
+    the caller then gets its cancellation, and a failure of the work is logged, not lost."""
+    task = asyncio.ensure_future(work)
     try:
-        return await asyncio.shield(work)
+        return await asyncio.shield(task)
     except asyncio.CancelledError:
-        while not work.done():
+        while not task.done():
             try:
-                await asyncio.wait([work])
+                await asyncio.wait([task])
             except asyncio.CancelledError:
-                pass
+                pass  # cancelled again: still finish first
+        if not task.cancelled() and task.exception() is not None:
+            log.error("work of a cancelled request failed: %s", task.exception())
         raise

@@ -30,7 +30,7 @@ from proxyinit.store.apply import plan_mesh_apply
 from proxyinit.store.base import PARENT, Key, Record, Store
 from proxyinit.store.constraints import check_parents, check_unused
 from proxyinit.store.errors import Conflict, InUse, Invalid, NotFound
-from proxyinit.store.incremental import Rebuilder, off_loop
+from proxyinit.store.incremental import Rebuilder, landed, off_loop
 from proxyinit.store.records import (
     arn_of,
     bumped,
@@ -336,18 +336,7 @@ class MeshStore:
         """Commit and swap as one step that a cancelled caller (a client hanging up mid-request)
         cannot split: the thread's commit lands on disk regardless, so memory must follow it. The
         caller's lock stays held until both are done, or the next write would plan from stale memory."""
-        landing = asyncio.ensure_future(self._commit_and_swap(puts, deletes, models, prepared))
-        try:
-            await asyncio.shield(landing)
-        except asyncio.CancelledError:
-            while not landing.done():
-                try:
-                    await asyncio.wait([landing])
-                except asyncio.CancelledError:
-                    pass  # cancelled again: still finish first; the caller gets its cancellation below
-            if not landing.cancelled() and landing.exception() is not None:
-                log.error("store write of a cancelled request failed: %s", landing.exception())
-            raise
+        await landed(self._commit_and_swap(puts, deletes, models, prepared))
 
     async def _commit_and_swap(
         self,
