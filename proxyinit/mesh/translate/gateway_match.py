@@ -13,7 +13,8 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 
 from proxyinit.mesh.model.gateway import GatewayRoute, GatewayRouteHostnameMatch, HttpGatewayRoute
 from proxyinit.mesh.model.route import GrpcRoute, HttpRoute
-from proxyinit.mesh.translate.http import header_matcher, http_route_match
+from proxyinit.mesh.translate.http import http_route_match
+from proxyinit.mesh.translate.matchers import add_http_conditions, header_matchers
 
 MatchRewrite = tuple[rc.RouteMatch, str | None]  # (match, prefix_rewrite or None)
 
@@ -34,22 +35,8 @@ def _conditions(out: rc.RouteMatch, route: GatewayRoute) -> rc.RouteMatch:
     if match.hostname is not None:
         out.headers.append(_hostname(match.hostname))
     if isinstance(body, HttpGatewayRoute):
-        out.headers.extend(header_matcher(h.name, h.match, h.invert) for h in match.headers or ())
-        if match.method is not None:
-            out.headers.append(
-                rc.HeaderMatcher(
-                    name=":method", string_match=string_pb2.StringMatcher(exact=match.method)
-                )
-            )
-        for param in match.query_parameters or ():
-            matcher = rc.QueryParameterMatcher(name=param.name)
-            if param.match is not None and param.match.exact is not None:
-                matcher.string_match.exact = param.match.exact
-            else:
-                matcher.present_match = True
-            out.query_parameters.append(matcher)
-    else:
-        out.headers.extend(header_matcher(m.name, m.match, m.invert) for m in match.metadata or ())
+        return add_http_conditions(out, match.headers, match.method, match.query_parameters)
+    out.headers.extend(header_matchers(match.metadata))
     return out
 
 
@@ -134,9 +121,7 @@ def merge_router_match(
     if isinstance(router_route, GrpcRoute):
         if router_route.match.service_name is not None:
             return None
-        merged.headers.extend(
-            header_matcher(m.name, m.match, m.invert) for m in router_route.match.metadata or ()
-        )
+        merged.headers.extend(header_matchers(router_route.match.metadata))
         return merged, rewrite
     path = router_route.match.path
     if path is not None and path.exact is None:

@@ -10,18 +10,17 @@ Defaults, from the App Mesh user guide:
 from __future__ import annotations
 
 from envoy.config.route.v3 import route_components_pb2 as rc
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
-from envoy.type.v3 import range_pb2
+from envoy.type.matcher.v3 import regex_pb2
 
 from proxyinit.mesh.model.base import HttpTimeout
 from proxyinit.mesh.model.route import (
     GrpcRoute,
     GrpcRouteMatch,
-    HeaderMatchMethod,
     HttpRetryPolicy,
     HttpRoute,
     HttpRouteMatch,
 )
+from proxyinit.mesh.translate.matchers import add_http_conditions, header_matchers
 from proxyinit.mesh.translate.protos import duration_ms, to_duration, uint32
 
 DEFAULT_PER_REQUEST_MS = 15_000
@@ -39,27 +38,6 @@ _TCP_EVENTS: dict[str, tuple[str, ...]] = {"connection-error": ("connect-failure
 Clusters = list[tuple[str, int]]
 
 
-def header_matcher(name: str, method: HeaderMatchMethod | None, invert: bool) -> rc.HeaderMatcher:
-    matcher = rc.HeaderMatcher(name=name, invert_match=invert)
-    if method is None:
-        matcher.present_match = True
-    elif method.range is not None:
-        matcher.range_match.CopyFrom(
-            range_pb2.Int64Range(start=method.range.start, end=method.range.end)
-        )
-    elif method.regex is not None:
-        matcher.string_match.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=method.regex))
-    else:
-        for field in ("exact", "prefix", "suffix"):
-            if getattr(method, field) is not None:
-                setattr(matcher.string_match, field, getattr(method, field))
-    return matcher
-
-
-def _exact_header(name: str, value: str) -> rc.HeaderMatcher:
-    return rc.HeaderMatcher(name=name, string_match=string_pb2.StringMatcher(exact=value))
-
-
 def http_route_match(match: HttpRouteMatch) -> rc.RouteMatch:
     out = rc.RouteMatch()
     if match.path is None:
@@ -68,19 +46,9 @@ def http_route_match(match: HttpRouteMatch) -> rc.RouteMatch:
         out.path = match.path.exact
     else:
         out.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=match.path.regex))
-    out.headers.extend(header_matcher(h.name, h.match, h.invert) for h in match.headers or ())
-    if match.method is not None:
-        out.headers.append(_exact_header(":method", match.method))
-    if match.scheme is not None:
-        out.headers.append(_exact_header(":scheme", match.scheme))
-    for param in match.query_parameters or ():
-        matcher = rc.QueryParameterMatcher(name=param.name)
-        if param.match is not None and param.match.exact is not None:
-            matcher.string_match.exact = param.match.exact
-        else:
-            matcher.present_match = True
-        out.query_parameters.append(matcher)
-    return out
+    return add_http_conditions(
+        out, match.headers, match.method, match.query_parameters, scheme=match.scheme
+    )
 
 
 def grpc_route_match(match: GrpcRouteMatch) -> rc.RouteMatch:
@@ -92,7 +60,7 @@ def grpc_route_match(match: GrpcRouteMatch) -> rc.RouteMatch:
         out.prefix = f"/{match.service_name}/"
     else:
         out.prefix = "/"
-    out.headers.extend(header_matcher(m.name, m.match, m.invert) for m in match.metadata or ())
+    out.headers.extend(header_matchers(match.metadata))
     return out
 
 
