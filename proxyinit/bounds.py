@@ -45,11 +45,24 @@ def read_regular(path: str | Path, limit: int) -> tuple[os.stat_result, bytes]:
 def read_mesh_file(path: str | Path) -> str:
     """The text of a mesh file; ConfigError if it is no regular file, too large, or unreadable
     (/dev/zero never ends; a FIFO would block)."""
-    where = f"mesh file {str(path)!r}"
+    return mesh_file_text(path, read_mesh_bytes(path)[1])
+
+
+def read_mesh_bytes(path: str | Path) -> tuple[os.stat_result, bytes]:
+    """(stat, bytes) of a mesh file, at most one byte past the bound; ConfigError if it is no
+    regular file or unreadable."""
     try:
-        _, data = read_regular(path, MAX_MESH_FILE_BYTES)
+        return read_regular(path, MAX_MESH_FILE_BYTES)
     except OSError as exc:
-        raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+        raise ConfigError(
+            f"mesh file {str(path)!r}: cannot read it ({exc.strerror or exc})"
+        ) from None
+
+
+def mesh_file_text(path: str | Path, data: bytes) -> str:
+    """The text of the bytes read from the mesh file at `path` (errors name it); ConfigError if
+    they are too many or not UTF-8."""
+    where = f"mesh file {str(path)!r}"
     if len(data) > MAX_MESH_FILE_BYTES:
         raise ConfigError(f"{where}: larger than {MAX_MESH_FILE_BYTES} bytes (8 MiB)")
     try:

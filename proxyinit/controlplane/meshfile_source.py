@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from proxyinit.bounds import MAX_MESH_FILE_BYTES, read_regular
+from proxyinit.bounds import read_mesh_bytes
 from proxyinit.errors import ConfigError
 from proxyinit.k8s.meshinput import load_mesh_file  # mesh file or Kubernetes manifests
 from proxyinit.mesh.model.mesh import MeshModel
@@ -43,15 +43,23 @@ class FileMeshSource:
         self._digest = ""
 
     def load(self) -> Meshes:
-        self._stat, self._digest = self._fingerprint()
-        return load_mesh_file(self.path)
+        self._stat, self._digest, data = self._read()
+        return self._load(data)
 
-    def _fingerprint(self) -> tuple[tuple[int, int, int] | None, str]:
-        try:  # bounded: no FIFO or endless file is read here (the loader then says why)
-            stat, data = read_regular(self.path, MAX_MESH_FILE_BYTES)
-        except (OSError, ConfigError):
-            return None, ""
-        return (stat.st_ino, stat.st_mtime_ns, stat.st_size), hashlib.sha256(data).hexdigest()
+    def _read(self) -> tuple[tuple[int, int, int] | None, str, bytes | ConfigError]:
+        """(stat, content hash, the bytes hashed) of the file, or why it cannot be read."""
+        try:  # bounded: no FIFO or endless file is read here
+            stat, data = read_mesh_bytes(self.path)
+        except ConfigError as err:
+            return None, "", err
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size), hashlib.sha256(data).hexdigest(), data
+
+    def _load(self, data: bytes | ConfigError) -> Meshes:
+        # The bytes that were hashed, not the file read again: a file renamed into place since
+        # is the next poll's change, and the meshes served are always the remembered hash's.
+        if isinstance(data, ConfigError):
+            raise data
+        return load_mesh_file(self.path, data)
 
     async def changes(self) -> AsyncIterator[Meshes]:
         while True:
@@ -74,12 +82,12 @@ class FileMeshSource:
         fresh = current is not None and time.time_ns() - current[1] < RECENT_NS
         if current == self._stat and not fresh:
             return None
-        self._stat, digest = self._fingerprint()
+        self._stat, digest, data = self._read()
         if digest == self._digest:
             return None  # touched or rewritten with the same bytes
         self._digest = digest
         try:
-            return load_mesh_file(self.path)
+            return self._load(data)
         except ConfigError as err:
             log.error("mesh edit refused, the last good mesh keeps serving: %s", err)
         except Exception:  # a loader bug must not stop the watch: keep serving, say why

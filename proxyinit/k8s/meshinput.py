@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxyinit.bounds import read_mesh_file
+from proxyinit.bounds import mesh_file_text, read_mesh_file
 from proxyinit.errors import ConfigError
 from proxyinit.k8s.appmesh import Translation, translate
 from proxyinit.k8s.manifests import Obj, documents, is_manifest, objects, read_paths
@@ -78,10 +78,12 @@ def check(translation: Translation) -> dict[str, MeshModel]:
         raise ConfigError(_name_objects(str(err), translation)) from None
 
 
-def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
-    """`xds serve --mesh-file`: the mesh file or manifests -> {mesh name: MeshModel}."""
+def load_mesh_file(path: str | Path, data: bytes | None = None) -> dict[str, MeshModel]:
+    """`xds serve --mesh-file`: the mesh file or manifests -> {mesh name: MeshModel}. `data`:
+    the file's bytes when the caller has read them already (errors still name `path`)."""
     name = f"mesh file {str(path)!r}"
-    docs = documents(str(path), read_mesh_file(path), "mesh file")
+    text = read_mesh_file(path) if data is None else mesh_file_text(path, data)
+    docs = documents(str(path), text, "mesh file")
     if not docs:
         # An empty file is what a reader sees in the middle of a non-atomic rewrite; serving it
         # would drop every node's config. "No meshes" must be said explicitly: `[]`.

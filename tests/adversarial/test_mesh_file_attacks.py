@@ -142,12 +142,12 @@ async def test_a_slow_mesh_load_does_not_stop_the_debug_endpoint(tmp_path, monke
 
     loads: list = []
 
-    def slow_loader(path):
+    def slow_loader(path, data=None):
         loads.append(path)
         if len(loads) > 1:  # not the initial load: an edit
             loading.set()
             release.wait(30)
-        return load_mesh_file(path)
+        return load_mesh_file(path, data)
 
     monkeypatch.setattr(meshfile_source, "load_mesh_file", slow_loader)
     plane = ControlPlane(

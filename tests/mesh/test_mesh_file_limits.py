@@ -13,6 +13,7 @@ import pytest
 
 from proxyinit.bounds import MAX_ALIASES, MAX_DEPTH, MAX_MESH_FILE_BYTES
 from proxyinit.contract import echo
+from proxyinit.controlplane import meshfile_source
 from proxyinit.controlplane.meshfile_source import FileMeshSource
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.meshfile import load_mesh_file, parse_resources
@@ -110,6 +111,28 @@ def test_the_watcher_keeps_the_last_good_mesh_after_a_bomb(tmp_path, caplog):
     os.replace(tmp_path / "next.yaml", mesh_file)
     meshes = source.poll()
     assert meshes is not None and "colorteller-blue-vn" in meshes["default"].nodes
+
+
+def test_the_watcher_serves_the_bytes_it_hashed(tmp_path, monkeypatch):
+    """A file renamed into place between the watcher's hash and its load: the meshes yielded are
+    the hashed content's (they were the new file's, remembered under the old content's hash)."""
+    mesh_file = tmp_path / "mesh.yaml"
+    shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
+    source = FileMeshSource(mesh_file)
+    source.load()
+    real_loader = meshfile_source.load_mesh_file
+
+    def racing_loader(*args):
+        shutil.copy(EXAMPLES / "mesh.yaml", tmp_path / "next.yaml")  # another writer, just now
+        os.replace(tmp_path / "next.yaml", mesh_file)
+        return real_loader(*args)
+
+    shutil.copy(EXAMPLES / "route-blue-red.yaml", mesh_file)
+    monkeypatch.setattr(meshfile_source, "load_mesh_file", racing_loader)
+    assert source.poll() == load_mesh_file(EXAMPLES / "route-blue-red.yaml")
+    monkeypatch.undo()
+    # The other writer's file is a change of its own.
+    assert source.poll() == load_mesh_file(EXAMPLES / "mesh.yaml")
 
 
 def mesh_with(**fields) -> list[dict]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from proxyinit.bounds import load_yaml, read_mesh_file
+from proxyinit.bounds import load_yaml, mesh_file_text, read_mesh_file
 from proxyinit.contract import echo
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.build import build_mesh
@@ -42,19 +42,21 @@ _KINDS: tuple[tuple[str, type], ...] = (
 )
 
 
-def load_mesh_file(path: str | Path) -> dict[str, MeshModel]:
-    """Read, parse and validate a mesh file; {mesh name: MeshModel}. Bad input -> ConfigError."""
+def load_mesh_file(path: str | Path, data: bytes | None = None) -> dict[str, MeshModel]:
+    """Read, parse and validate a mesh file; {mesh name: MeshModel}. Bad input -> ConfigError.
+    `data`: the file's bytes when the caller has read them already (errors still name `path`)."""
     path = Path(path)
+    text = read_mesh_file(path) if data is None else mesh_file_text(path, data)
     # Bounded (size, nesting, YAML aliases) before anything is built: an alias bomb must be
     # refused here, not expanded by validation. The libyaml loader when present: the pure-Python
     # one is most of the time from a file edit to the push (~6 ms).
-    data = load_yaml(read_mesh_file(path), f"mesh file {str(path)!r}")
-    if data is None:
+    items = load_yaml(text, f"mesh file {str(path)!r}")
+    if items is None:
         # An empty file is what a reader sees in the middle of a non-atomic rewrite; serving it
         # would drop every node's config. "No meshes" must be said explicitly: `[]`.
         raise ConfigError(f"mesh file {str(path)!r} is empty (write [] to serve no meshes)")
     try:
-        return parse_resources(data)
+        return parse_resources(items)
     except ConfigError as exc:
         raise ConfigError(f"mesh file {str(path)!r}: {exc}") from None
 
