@@ -49,8 +49,10 @@ def _add_source_and_address_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--mesh-file",
         default=None,
+        metavar="FILE|DIR",
         help="YAML/JSON list of App Mesh resources, or Kubernetes manifests with the App Mesh "
-        "controller's resources (watched); or --db",
+        "controller's resources, or a directory of them as `mesh apply -f DIR` reads it "
+        "(watched); or --db",
     )
     serve.add_argument(
         "--db",
@@ -149,7 +151,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not args.mesh_file and not args.db:
         raise ConfigError(
-            "xds serve: give --mesh-file FILE or --db PATH|URL (the App Mesh API's store)"
+            "xds serve: give --mesh-file FILE|DIR or --db PATH|URL (the App Mesh API's store)"
         )
     if args.mesh_file and args.db:
         raise ConfigError(

@@ -67,17 +67,22 @@ def read_paths(path: str | Path) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_dir():
         return [(str(path), read_mesh_file(path))]
-    files = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file())
-    if not files:
-        raise ConfigError(f"directory {str(path)!r} has no .yaml, .yml or .json file")
     texts, total = [], 0
-    for file in files:
+    for file in manifest_files(path):
         text = read_mesh_file(file)
         total += len(text)
         if total > MAX_MESH_FILE_BYTES:
             raise ConfigError(f"directory {str(path)!r}: more than 8 MiB of manifests in all")
         texts.append((str(file), text))
     return texts
+
+
+def manifest_files(path: Path) -> list[Path]:
+    """The manifest files of a directory, in name order; ConfigError if it has none."""
+    files = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+    if not files:
+        raise ConfigError(f"directory {str(path)!r} has no .yaml, .yml or .json file")
+    return files
 
 
 def documents(source: str, text: str, label: str = "file") -> list[Any]:

@@ -38,10 +38,23 @@ class MeshInput:
 
 def read_input(path: str | Path) -> MeshInput:
     """FILE or DIR -> create-* items; ConfigError naming the file, or the object, field, value."""
+    raw, objs = _collect(read_paths(path))
+    if not objs:
+        return MeshInput(raw)
+    translation = translate(objs)
+    check(translation)
+    return MeshInput(raw + translation.items, translation.skipped)
+
+
+def _collect(texts: list[tuple[str, str]], refuse_empty: bool = False) -> tuple[list, list[Obj]]:
+    """[(source, text)] -> (create-* items, manifest objects), each file one or the other."""
     raw: list = []
     objs: list[Obj] = []
-    for source, text in read_paths(path):
+    for source, text in texts:
         docs = documents(source, text)
+        if refuse_empty and not docs:
+            # What a reader sees in the middle of a non-atomic rewrite: never served (see below).
+            raise ConfigError(f"mesh file {source!r} is empty (write [] to serve no meshes)")
         if len(docs) == 1 and not is_manifest(docs[0]):
             if not isinstance(docs[0], list):
                 raise ConfigError(
@@ -51,11 +64,7 @@ def read_input(path: str | Path) -> MeshInput:
             raw += docs[0]
         else:
             objs += objects(source, docs)
-    if not objs:
-        return MeshInput(raw)
-    translation = translate(objs)
-    check(translation)
-    return MeshInput(raw + translation.items, translation.skipped)
+    return raw, objs
 
 
 def check(translation: Translation) -> dict[str, MeshModel]:
@@ -94,6 +103,31 @@ def load_mesh_file(path: str | Path, data: bytes | None = None) -> dict[str, Mes
         return check(translate(objects(str(path), docs)))
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+
+
+def load_mesh_dir(
+    path: str | Path, texts: list[tuple[str, str]] | None = None
+) -> dict[str, MeshModel]:
+    """`xds serve --mesh-file DIR`: the directory's files, read as `mesh apply -f DIR` reads them
+    ([(source, text)] from `read_paths` when the caller has them), -> {mesh name: MeshModel}."""
+    raw, objs = _collect(read_paths(path) if texts is None else texts, refuse_empty=True)
+    try:
+        return _models(raw, objs)
+    except ConfigError as exc:
+        raise ConfigError(f"mesh directory {str(path)!r}: {exc}") from None
+
+
+def _models(raw: list, objs: list[Obj]) -> dict[str, MeshModel]:
+    if not objs:
+        return parse_resources(raw)
+    translation = translate(objs)
+    models = check(translation)
+    if not raw:
+        return models
+    try:  # mesh files and manifests together: an error names the object a resource came from
+        return parse_resources(raw + translation.items)
+    except ConfigError as err:
+        raise ConfigError(_name_objects(str(err), translation)) from None
 
 
 def _ident(obj: Obj) -> str:
