@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,6 +25,7 @@ from proxyinit.mesh.model.meshfile import load_mesh_file
 from proxyinit.xds.endpoint import Endpoint
 from tests.adversarial.test_api_attacks import MIB, rss_mib
 from tests.support.loopback import free_port
+from tests.support.serve import proxyinit_command, run, serve_command
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -51,22 +51,9 @@ def test_hostile_mesh_files_leave_the_control_plane_serving(tmp_path):
     mesh_file = tmp_path / "mesh.yaml"
     shutil.copy(EXAMPLES / "mesh.yaml", mesh_file)
     debug = free_port()
+    flags = ("--xds", f"127.0.0.1:{free_port()}", "--debug", f"127.0.0.1:{debug}")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "proxyinit",
-            "xds",
-            "serve",
-            "--mesh-file",
-            str(mesh_file),
-            "--xds",
-            f"127.0.0.1:{free_port()}",
-            "--debug",
-            f"127.0.0.1:{debug}",
-            "--log-level",
-            "error",
-        ],
+        serve_command(*flags, "--log-level", "error", mesh_file=mesh_file),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -111,23 +98,7 @@ def wait_for(probe, timeout: float = 20):
 def test_mesh_apply_refuses_a_bomb_with_exit_2(tmp_path):
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(alias_bomb())
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proxyinit",
-            "mesh",
-            "apply",
-            "-f",
-            str(bomb),
-            "--db",
-            str(tmp_path / "x.db"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
+    done = run(proxyinit_command("mesh", "apply", "-f", bomb, "--db", tmp_path / "x.db"))
     assert done.returncode == 2, done.stderr
     assert "aliases" in done.stderr and "Traceback" not in done.stderr
 

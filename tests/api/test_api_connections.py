@@ -11,13 +11,14 @@ import json
 import resource
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.support.serve import ready_ports, run, serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_SPEC = {
@@ -33,11 +34,11 @@ def _lower_soft_nofile() -> None:
 
 @pytest.fixture
 def capped(tmp_path):
-    command = [
-        sys.executable, "-m", "proxyinit", "xds", "serve", "--db", str(tmp_path / "m.db"),
+    command = serve_command(
         "--api", "127.0.0.1:0", "--xds", "127.0.0.1:0", "--debug", "127.0.0.1:0",
         "--http-max-connections", "40", "--http-header-timeout", "1", "--log-level", "info",
-    ]  # fmt: skip
+        db=tmp_path / "m.db",
+    )  # fmt: skip
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -49,8 +50,7 @@ def capped(tmp_path):
     try:
         line = process.stdout.readline()
         assert line.startswith("ready"), process.stderr.read()
-        words = line.split()
-        yield process, dict(zip(words[1::2], map(int, words[2::2]), strict=True))
+        yield process, ready_ports(line)
     finally:
         process.terminate()
         try:
@@ -155,23 +155,7 @@ def test_open_files_limit_is_raised_to_the_hard_limit_at_start(capped):
     [("--http-max-connections", "0"), ("--http-header-timeout", "nan"), ("--xds-max-streams", "x")],
 )
 def test_a_bad_limit_is_a_configuration_error_naming_the_flag(tmp_path, flag, value):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proxyinit",
-            "xds",
-            "serve",
-            "--db",
-            str(tmp_path / "m.db"),
-            flag,
-            value,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
+    done = run(serve_command(flag, value, db=tmp_path / "m.db"))
     assert done.returncode == 2
     assert flag in done.stderr and value in done.stderr
     assert not (tmp_path / "m.db").exists()

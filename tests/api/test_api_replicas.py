@@ -18,6 +18,7 @@ import pytest
 from tests.api.conftest import Server
 from tests.api.test_api_persistence import GATEWAY, ROUTER, boto_walkthrough, wait_for
 from tests.support.loopback import free_port
+from tests.support.serve import proxyinit_command, run, serve_command
 from tests.xds.test_xds_envoy import EGRESS_ROUTES, dynamic
 
 
@@ -197,15 +198,9 @@ def burst(a: Server, b: Server, count: int) -> dict[int, str]:
 
 
 def test_an_unreachable_database_is_a_configuration_error_without_its_password():
-    import subprocess
-    import sys
-
     port = free_port()  # nobody listens there
-    done = subprocess.run(
-        [sys.executable, "-m", "proxyinit", "xds", "serve", "--xds", "127.0.0.1:0",
-         "--api", "127.0.0.1:0", "--db", f"postgresql://u:hunter2@127.0.0.1:{port}/x"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    url = f"postgresql://u:hunter2@127.0.0.1:{port}/x"
+    done = run(serve_command("--xds", "127.0.0.1:0", "--api", "127.0.0.1:0", db=url))
     assert done.returncode == 2
     assert f"--db 'postgresql://u:***@127.0.0.1:{port}/x': cannot connect" in done.stderr
     assert "hunter2" not in done.stderr
@@ -213,18 +208,13 @@ def test_an_unreachable_database_is_a_configuration_error_without_its_password()
 
 def test_mesh_apply_straight_into_the_shared_database(postgres_url):
     """`mesh apply --db postgresql://...` takes the same lock as the replicas' writes."""
-    import subprocess
-    import sys
-
     from proxyinit.store.meshes import MeshStore
     from proxyinit.store.postgres import PostgresStore
     from tests.api.conftest import ROOT
 
     mesh_file = ROOT / "examples" / "colorapp" / "mesh.yaml"
-    command = [sys.executable, "-m", "proxyinit", "mesh", "apply", "-f", str(mesh_file)]
-    done = subprocess.run(
-        [*command, "--db", postgres_url], capture_output=True, text=True, timeout=60
-    )
+    command = proxyinit_command("mesh", "apply", "-f", mesh_file, "--db", postgres_url)
+    done = run(command, timeout=60)
     assert done.returncode == 0, done.stderr
     store = MeshStore(PostgresStore(postgres_url))
     try:

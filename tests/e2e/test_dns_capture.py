@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from proxyinit.contract import init_container_env
 from proxyinit.lab.netns import NETNS_ETC, Lab, first_line, netns_exec, sh
 from proxyinit.mesh.translate.dns import service_addresses
 from tests.netns.conftest import proxyinit
+from tests.support.serve import start_on_socket
 
 pytestmark = pytest.mark.root
 
@@ -89,18 +89,9 @@ def namespace_with_resolver(lab: Lab) -> str:
 
 
 def start_control_plane(lab: Lab, workdir: Path) -> str:
-    (workdir / "mesh.yaml").write_text(MESH)
-    socket = workdir / "xds.sock"
-    argv = [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file"]
-    argv += [str(workdir / "mesh.yaml"), "--xds", f"unix://{socket}", "--log-level", "warning"]
-    log = open(workdir / "control-plane.log", "wb")  # noqa: SIM115 - the child keeps its copy
-    lab.processes.append(subprocess.Popen(argv, stdout=log, stderr=log, umask=0))
-    log.close()
-    deadline = time.monotonic() + 20
-    while not socket.exists():
-        assert time.monotonic() < deadline, (workdir / "control-plane.log").read_text()
-        time.sleep(0.02)
-    return f"unix://{socket}"
+    mesh_file = workdir / "mesh.yaml"
+    mesh_file.write_text(MESH)
+    return start_on_socket(workdir, lab.processes, "--log-level", "warning", mesh_file=mesh_file)
 
 
 def start_task(lab: Lab, ns: str, xds: str, node: str = NODE) -> None:

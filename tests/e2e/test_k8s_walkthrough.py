@@ -19,6 +19,7 @@ import yaml
 
 from proxyinit.lab.netns import Lab, lab, netns_exec
 from proxyinit.lab.task import clean_environ
+from tests.support.serve import start_on_socket
 
 pytestmark = [pytest.mark.root, pytest.mark.envoy]
 
@@ -113,27 +114,11 @@ def play_pod(current: Lab, ns: str, spec: dict, workdir: Path, name: str) -> Non
 def start_control_plane(current: Lab, hub: str, workdir: Path, socket: Path) -> None:
     """`xds serve --db` in the hub namespace (its API on that namespace's loopback, so no port
     of the machine is taken); Envoys reach it through the unix socket."""
-    serve = [
-        sys.executable,
-        "-m",
-        "proxyinit",
-        "xds",
-        "serve",
-        "--db",
-        str(workdir / "mesh.db"),
-        "--api",
-        API.removeprefix("http://"),
-        "--xds",
-        f"unix://{socket}",
-    ]
-    with open(workdir / "control-plane.log", "wb") as log:
-        current.processes.append(
-            subprocess.Popen(netns_exec(hub, *serve), stdout=log, stderr=log, umask=0)
-        )
-    deadline = time.monotonic() + 20
-    while not socket.exists():
-        assert time.monotonic() < deadline, (workdir / "control-plane.log").read_text()
-        time.sleep(0.02)
+    api = API.removeprefix("http://")
+    xds = start_on_socket(
+        workdir, current.processes, "--api", api, netns=hub, db=workdir / "mesh.db"
+    )
+    assert xds == f"unix://{socket}"  # the one the pod specs name
     wait_get(hub, f"{API}/openapi.json", "control plane API")
 
 

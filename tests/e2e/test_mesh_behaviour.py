@@ -29,6 +29,7 @@ import pytest
 
 from proxyinit.lab.netns import NETNS_ETC, Lab, first_line, netns_exec
 from tests.support.certs import TestCa
+from tests.support.serve import start_on_socket
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -159,19 +160,10 @@ class Mesh:
 
     def start_control_plane(self, resources: list[dict]) -> str:
         """`xds serve` on a unix socket (umask 0: Envoy as uid 1337 connects to it)."""
-        mesh_file, socket = self.workdir / "mesh.yaml", self.workdir / "xds.sock"
+        mesh_file = self.workdir / "mesh.yaml"
         mesh_file.write_text(json.dumps(resources))  # JSON is YAML
-        argv = [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
-        argv += ["--xds", f"unix://{socket}", "--log-level", "warning"]
-        with open(self.workdir / "control-plane.log", "wb") as log:  # the child keeps its copy
-            plane = subprocess.Popen(argv, stdout=log, stderr=log, umask=0)
-        self.lab.processes.append(plane)
-        deadline = time.monotonic() + 20
-        while not socket.exists():
-            alive = plane.poll() is None and time.monotonic() < deadline
-            assert alive, (self.workdir / "control-plane.log").read_text()
-            time.sleep(0.02)
-        return f"unix://{socket}"
+        flags = ("--log-level", "warning")
+        return start_on_socket(self.workdir, self.lab.processes, *flags, mesh_file=mesh_file)
 
     def start_tasks(self, xds: str) -> None:
         """Every task side by side (init container, Envoy, app answering its name); wait all."""

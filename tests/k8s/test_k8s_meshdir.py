@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from proxyinit.errors import ConfigError
 from proxyinit.k8s.meshinput import read_input
 from proxyinit.mesh.model.meshfile import parse_resources
 from tests.k8s.test_k8s_meshinput import docs, named, write
+from tests.support.serve import ready_ports, run, serve_command
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -74,3 +76,27 @@ def test_a_bad_object_in_a_mesh_directory_is_refused_naming_it(tmp_path):
         os.unlink(folder / name)
     with pytest.raises(ConfigError, match=re.escape("has no .yaml, .yml or .json file")):
         FileMeshSource(folder).load()
+
+
+def test_xds_serve_takes_a_mesh_directory(tmp_path):
+    """The command itself: a directory starts serving (it was refused as no regular file); one
+    without a manifest file is a configuration error naming it."""
+    folder = mesh_dir(tmp_path)
+    process = subprocess.Popen(
+        serve_command("--xds", "127.0.0.1:0", mesh_file=folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("ready"), process.stderr.read()
+        assert "xds" in ready_ports(line)
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+    assert process.returncode == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = run(serve_command("--xds", "127.0.0.1:0", mesh_file=empty))
+    assert done.returncode == 2 and f"directory {str(empty)!r} has no .yaml" in done.stderr

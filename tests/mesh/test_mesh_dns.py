@@ -7,8 +7,6 @@ from __future__ import annotations
 import copy
 import ipaddress
 import os
-import subprocess
-import sys
 
 import pytest
 from envoy.extensions.filters.udp.dns_filter.v3 import dns_filter_pb2
@@ -20,6 +18,7 @@ from proxyinit.mesh.translate.node import translate_node
 from proxyinit.xds.types import LISTENER
 from tests.mesh.gateway_scenarios import GATEWAY, gateway_resources
 from tests.mesh.mesh_scenarios import MESH, TELLER, base, find
+from tests.support.serve import run, serve_command
 
 CLIENT = "colorgateway-vn"  # the walkthrough's node with the colorteller service as backend
 
@@ -99,13 +98,7 @@ def test_dns_port_option_moves_both_listeners():
 def test_serve_refuses_a_bad_dns_port(tmp_path, args, env, named):
     mesh_file = tmp_path / "mesh.yaml"
     mesh_file.write_text("- meshName: default\n")
-    argv = [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
-    proc = subprocess.run(
-        [*argv, "--xds", "127.0.0.1:0", *args],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        env={**os.environ, **env},
-    )
+    command = serve_command("--xds", "127.0.0.1:0", *args, mesh_file=mesh_file)
+    proc = run(command, timeout=20, env={**os.environ, **env})
     assert proc.returncode == 2, proc.stderr
     assert named in proc.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.runtime.bootstrap import build_bootstrap, settings_from_env
 from tests.support.certs import TestCa
+from tests.support.serve import proxyinit_command, run
 
 ARN = "arn:aws:appmesh:us-west-2:123456789012:mesh/auth/virtualNode/a-vn"
 NODE = "mesh/auth/virtualNode/a-vn"
@@ -144,13 +144,7 @@ def test_bad_variables_name_the_variable_and_value(tmp_path, files, env, message
 
 
 def run_proxyinit(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "proxyinit", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    return run(proxyinit_command(*args), env=env)
 
 
 def test_a_bootstrap_carrying_a_token_is_written_0600(tmp_path, files):

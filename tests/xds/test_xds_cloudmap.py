@@ -27,6 +27,7 @@ from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
 from tests.support.cloudmap import FakeCloudMap, fake_cloud_map
 from tests.support.loopback import free_port
+from tests.support.serve import run, serve_command
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -180,13 +181,8 @@ def test_serve_refuses_a_bad_cloud_map_interval(tmp_path):
     mesh_file = tmp_path / "mesh.json"
     mesh_file.write_text(json.dumps(_mesh()))
     for bad in ("0", "-1", "nan", "inf", "x"):
-        process = subprocess.run(
-            [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
-            + ["--xds", "127.0.0.1:0", "--cloud-map-interval", bad],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
+        flags = ("--xds", "127.0.0.1:0", "--cloud-map-interval", bad)
+        process = run(serve_command(*flags, mesh_file=mesh_file), timeout=20)
         assert process.returncode == 2, (bad, process.stderr)
         assert f"--cloud-map-interval={bad!r}" in process.stderr, process.stderr
 
@@ -203,8 +199,7 @@ def test_serve_stops_on_sigterm_while_a_cloud_map_call_hangs(tmp_path):
         env = {**os.environ, **FakeCloudMap().env, "AWS_MAX_ATTEMPTS": "1"}
         env["AWS_ENDPOINT_URL_SERVICEDISCOVERY"] = f"http://127.0.0.1:{hole.getsockname()[1]}"
         process = subprocess.Popen(
-            [sys.executable, "-m", "proxyinit", "xds", "serve", "--mesh-file", str(mesh_file)]
-            + ["--xds", "127.0.0.1:0"],
+            serve_command("--xds", "127.0.0.1:0", mesh_file=mesh_file),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

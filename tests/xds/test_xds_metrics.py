@@ -19,6 +19,7 @@ from proxyinit.xds import types
 from proxyinit.xds.endpoint import Endpoint
 from proxyinit.xds.stream import SHORT_TYPE_NAMES
 from tests.support.metrics_scrape import Scrape, scrape
+from tests.support.serve import ready_ports, run, serve_command
 from tests.xds.conftest import AdsClient
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
@@ -163,21 +164,17 @@ def test_metrics_on_a_non_loopback_address_is_warned_about(caplog):
 
 def test_xds_serve_metrics_flag_serves_the_scrape_and_refuses_a_bad_address():
     import subprocess
-    import sys
 
-    command = [sys.executable, "-m", "proxyinit", "xds", "serve"]
-    command += ["--mesh-file", str(EXAMPLES / "mesh.yaml"), "--xds", "127.0.0.1:0"]
-    bad = subprocess.run(
-        [*command, "--metrics", "127.0.0.1:http"], capture_output=True, text=True, timeout=30
-    )
+    command = serve_command("--xds", "127.0.0.1:0", mesh_file=EXAMPLES / "mesh.yaml")
+    bad = run([*command, "--metrics", "127.0.0.1:http"])
     assert bad.returncode == 2 and "--metrics=" in bad.stderr, bad.stderr
     process = subprocess.Popen(
         [*command, "--metrics", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        words = process.stdout.readline().decode().split()
-        assert words[:1] == ["ready"] and "metrics" in words, words
-        s = scrape(int(words[words.index("metrics") + 1]))
+        ports = ready_ports(process.stdout.readline().decode())
+        assert "metrics" in ports, ports
+        s = scrape(ports["metrics"])
         assert s.value("proxyinit_snapshot_prepared_total") == 5  # 4 nodes and the gateway
     finally:
         process.terminate()

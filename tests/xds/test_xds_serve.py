@@ -25,6 +25,7 @@ from proxyinit.xds.cache import SnapshotCache
 from proxyinit.xds.debug import DebugServer
 from proxyinit.xds.endpoint import Endpoint, parse_endpoint
 from proxyinit.xds.server import StreamRegistry
+from tests.support.serve import proxyinit_command
 from tests.xds.xds_testlib import node_snapshot
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "colorapp"
@@ -187,7 +188,7 @@ def test_bad_endpoints_name_the_flag(raw):
 
 def run_proxyinit(*args, **kwargs):
     return subprocess.Popen(
-        [sys.executable, "-m", "proxyinit", *args],
+        proxyinit_command(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
