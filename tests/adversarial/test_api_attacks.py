@@ -14,18 +14,18 @@ import http.client
 import json
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import ENV, Server
-from tests.api.test_api_sigv4 import signed_headers
+from tests.api.conftest import Server
 from tests.api.test_api_walkthrough import teller
+from tests.support.http_call import http_call
 from tests.support.loopback import free_port
+from tests.support.serve import run, serve_command
+from tests.support.sigv4 import signed_json, signed_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,15 +45,7 @@ def raw(port: int, method: str, path: str, body: bytes | None, headers: dict | N
     that only shows under load) instead of the answer."""
     if body is not None and len(body) > MIB:
         return _head_only(port, method, path, len(body), headers or {})
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-    try:
-        connection.request(
-            method, path, body=body, headers={"content-type": "application/json", **(headers or {})}
-        )
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
+    return http_call(port, method, path, body, headers, timeout=15)
 
 
 def _head_only(port: int, method: str, path: str, length: int, headers: dict):
@@ -340,24 +332,16 @@ def test_slow_clients_do_not_hold_up_the_others(server):
             sock.close()
 
 
-@pytest.fixture
-def signed_server(tmp_path):
-    keys = tmp_path / "keys"
-    keys.write_text(f"{ENV['AWS_ACCESS_KEY_ID']} {ENV['AWS_SECRET_ACCESS_KEY']}\n")
-    running = Server(
-        tmp_path / "mesh.db", extra_args=["--api-keys", str(keys), "--region", "us-west-2"]
-    )
-    running.start()
-    try:
+@pytest.fixture(name="signed_server")
+def signed_server_fixture(tmp_path):
+    with signed_server(tmp_path) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_sigv4_tampering_is_refused_and_a_replay_with_a_client_token_is_a_no_op(signed_server):
     url = signed_server.url + MESHES
     body = json.dumps({"meshName": "signed", "clientToken": "replay-guard-1"}).encode()
-    headers = signed_headers(url, "PUT", body, {"content-type": "application/json"})
+    headers = signed_json(url, body)
     port = signed_server.api_port
     tampered = [
         (MESHES, body.replace(b"signed", b"evil!!"), headers),
@@ -365,18 +349,8 @@ def test_sigv4_tampering_is_refused_and_a_replay_with_a_client_token_is_a_no_op(
         (f"{MESHES}/", body, headers),
         (MESHES, body, {**headers, "X-Amz-Date": headers["X-Amz-Date"][:-3] + "00Z"}),
         (MESHES, body, {**headers, "Host": "evil.example"}),
-        (
-            MESHES,
-            body,
-            signed_headers(url, "PUT", body, {"content-type": "application/json"}, service="s3"),
-        ),
-        (
-            MESHES,
-            body,
-            signed_headers(
-                url, "PUT", body, {"content-type": "application/json"}, region="us-east-1"
-            ),
-        ),
+        (MESHES, body, signed_json(url, body, service="s3")),
+        (MESHES, body, signed_json(url, body, region="us-east-1")),
         (MESHES, body, {k: v for k, v in headers.items() if k != "Authorization"}),
         (MESHES, b"x" * (2 * MIB), headers),
     ]
@@ -398,25 +372,8 @@ def test_sigv4_tampering_is_refused_and_a_replay_with_a_client_token_is_a_no_op(
 def test_a_second_server_through_a_symlinked_db_exits_2(server, tmp_path):
     link = tmp_path / "link.db"
     link.symlink_to(server.db)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proxyinit",
-            "xds",
-            "serve",
-            "--db",
-            str(link),
-            "--api",
-            f"127.0.0.1:{free_port()}",
-            "--xds",
-            f"127.0.0.1:{free_port()}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
+    flags = ("--api", f"127.0.0.1:{free_port()}", "--xds", f"127.0.0.1:{free_port()}")
+    done = run(serve_command(*flags, db=link))
     assert done.returncode == 2, done.stderr
     assert "proxyinit: error:" in done.stderr and "in use by another process" in done.stderr
     assert "Traceback" not in done.stderr
@@ -430,7 +387,7 @@ def test_a_replayed_older_signed_update_does_not_revert_a_newer_one(signed_serve
         spec = {"egressFilter": {"type": egress}}
         body = json.dumps({"spec": spec, "clientToken": token}).encode()
         url = signed_server.url + path
-        return body, signed_headers(url, "PUT", body, {"content-type": "application/json"})
+        return body, signed_json(url, body)
 
     captured = signed_update("ALLOW_ALL", "update-1")
     assert raw(port, "PUT", path, *captured)[0] == 200

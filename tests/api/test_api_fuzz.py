@@ -6,7 +6,6 @@ header, however malformed, gives a 5xx or gets a request through."""
 from __future__ import annotations
 
 import copy
-import http.client
 import json
 import time
 from urllib.parse import quote
@@ -15,9 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import ENV, Server
+from tests.api.conftest import ENV
 from tests.api.test_api_persistence import boto_walkthrough, colorapp_json
 from tests.api.test_api_walkthrough import teller
+from tests.support.http_call import http_call
+from tests.support.sigv4 import signed_server
 
 BASE = "/v20190125/meshes/default"
 ROUTE_PATH = f"{BASE}/virtualRouter/colorteller-vr/routes"
@@ -103,23 +104,9 @@ requests = st.one_of(
 def call(
     port: int, method: str, path: str, body, headers: dict | None = None
 ) -> tuple[int, dict, dict]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        payload = None if body is None else json.dumps(body).encode()
-        connection.request(
-            method,
-            path,
-            body=payload,
-            headers={"content-type": "application/json", **(headers or {})},
-        )
-        response = connection.getresponse()
-        return (
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            json.loads(response.read() or b"{}"),
-        )
-    finally:
-        connection.close()
+    payload = None if body is None else json.dumps(body).encode()
+    status, answer_headers, answer = http_call(port, method, path, payload, headers)
+    return status, answer_headers, json.loads(answer or b"{}")
 
 
 def state(port: int) -> list:
@@ -234,20 +221,10 @@ signed_requests = st.tuples(
 
 @pytest.fixture(scope="module")
 def signed_fuzzed(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("signed")
-    keys = directory / "keys"
-    keys.write_text(f"{ENV['AWS_ACCESS_KEY_ID']} {ENV['AWS_SECRET_ACCESS_KEY']}\n")
-    running = Server(
-        directory / "mesh.db", extra_args=["--api-keys", str(keys), "--region", "us-west-2"]
-    )
-    running.start()
-    try:
-        running.boto3().create_mesh(
-            meshName="signed"
-        )  # validly signed: something a forged DELETE could remove
+    with signed_server(tmp_path_factory.mktemp("signed")) as running:
+        # Validly signed: something a forged DELETE could remove.
+        running.boto3().create_mesh(meshName="signed")
         yield running
-    finally:
-        running.stop()
 
 
 @settings(

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.api.test_api_walkthrough import teller
+from tests.support.http_call import http_call
 
 MESHES = "/v20190125/meshes"
 ROUTES = f"{MESHES}/m/virtualRouter/r/routes"
@@ -24,17 +25,10 @@ MIB = 1024 * 1024
 def request(server, method: str, path: str, body, headers: dict | None = None):
     """(status, error type, message) of one raw HTTP request, so types boto3 would refuse
     client-side (a string weight, a boolean port) reach the server as sent."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.api_port, timeout=10)
-    try:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        connection.request(
-            method, path, body=data, headers={"content-type": "application/json", **(headers or {})}
-        )
-        response = connection.getresponse()
-        answer = json.loads(response.read() or b"{}")
-        return response.status, response.getheader("x-amzn-ErrorType"), answer.get("message", "")
-    finally:
-        connection.close()
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, answer_headers, answer = http_call(server.api_port, method, path, data, headers)
+    message = json.loads(answer or b"{}").get("message", "")
+    return status, answer_headers.get("x-amzn-errortype"), message
 
 
 @pytest.fixture(scope="module")

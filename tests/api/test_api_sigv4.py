@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import http.client
 import json
 import os
 import subprocess
@@ -14,21 +13,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from proxyinit.api import sigv4
-from tests.api.conftest import AWS, ENV, Server
+from tests.api.conftest import AWS, ENV
+from tests.support.http_call import http_call
+from tests.support.sigv4 import JSON, signed_headers, signed_server
 
 
-@pytest.fixture
-def signed_server(tmp_path):
-    keys = tmp_path / "keys"
-    keys.write_text(f"# test key\n{ENV['AWS_ACCESS_KEY_ID']} {ENV['AWS_SECRET_ACCESS_KEY']}\n")
-    server = Server(
-        tmp_path / "mesh.db", extra_args=["--api-keys", str(keys), "--region", "us-west-2"]
-    )
-    server.start()
-    try:
+@pytest.fixture(name="signed_server")
+def signed_server_fixture(tmp_path):
+    with signed_server(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_valid_signatures_pass_and_others_are_refused(signed_server):
@@ -63,40 +56,9 @@ def test_valid_signatures_pass_and_others_are_refused(signed_server):
         stranger.list_meshes()
 
 
-def signed_headers(
-    url: str,
-    method: str = "GET",
-    body: bytes = b"",
-    headers: dict | None = None,
-    signer: type | None = None,
-    service: str = "appmesh",
-    region: str = "us-west-2",
-) -> dict[str, str]:
-    """Headers botocore's own SigV4 signer puts on a request (an implementation independent of ours)."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    credentials = Credentials(ENV["AWS_ACCESS_KEY_ID"], ENV["AWS_SECRET_ACCESS_KEY"])
-    (signer or SigV4Auth)(credentials, service, region).add_auth(request)
-    return dict(request.headers.items())
-
-
-def send(url: str, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, dict]:
-    from urllib.parse import urlsplit
-
-    connection = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=10)
-    try:
-        connection.request(method, path, body=body or None, headers=headers)
-        response = connection.getresponse()
-        return (
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            json.loads(response.read() or b"{}"),
-        )
-    finally:
-        connection.close()
+def send(port: int, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict, dict]:
+    status, answer_headers, answer = http_call(port, method, path, body or None, headers)
+    return status, answer_headers, json.loads(answer or b"{}")
 
 
 KEYS = {ENV["AWS_ACCESS_KEY_ID"]: ENV["AWS_SECRET_ACCESS_KEY"]}
@@ -207,19 +169,17 @@ def test_the_body_received_is_hashed_not_the_clients_claim(signed_server):
         signed_server.url + path,
         "PUT",
         signed_body,
-        {
-            "x-amz-content-sha256": hashlib.sha256(signed_body).hexdigest(),
-            "content-type": "application/json",
-        },
+        {**JSON, "x-amz-content-sha256": hashlib.sha256(signed_body).hexdigest()},
     )
-    status, response_headers, answer = send(signed_server.url, "PUT", path, sent_body, headers)
+    port = signed_server.api_port
+    status, response_headers, answer = send(port, "PUT", path, sent_body, headers)
     assert (status, response_headers["x-amzn-errortype"]) == (403, "InvalidSignatureException"), (
         answer
     )
     assert "x-amz-content-sha256" in answer["message"]
     assert signed_server.boto3().list_meshes()["meshes"] == []
     # The same request with the body it was signed for passes.
-    status, _, answer = send(signed_server.url, "PUT", path, signed_body, headers)
+    status, _, answer = send(port, "PUT", path, signed_body, headers)
     assert status == 200 and answer["meshName"] == "aaaa", answer
 
 
