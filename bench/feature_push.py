@@ -23,10 +23,11 @@ import os
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from bench.translate import MESH, _discovered, feature_mesh
-from bench.xds_push import AckWaiter, rss_mb
+from bench.xds_push import AckWaiter, _connected, _stop_clients, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE = f"mesh/{MESH}/virtualNode/n0"
@@ -118,39 +119,20 @@ async def bench(nodes: int, n: int, changes: int, workdir: Path, before: bool = 
             cwd=ROOT,
         )
         try:
-            await asyncio.wait_for(waiter.done.wait(), 120)
+            if not await _connected(waiter, 120):
+                raise SystemExit(f"only {waiter.count} of {n} streams ACKed their first routes")
             route, cloud = [], []
             for i in range(changes):
                 model = parse_resources(feature_mesh(nodes, 2 + i, before))[MESH]
-                route.append(
-                    await _timed(
-                        plane,
-                        waiter,
-                        types.ROUTE,
-                        n,
-                        lambda m=model: plane.publisher.replace({MESH: m}),
-                    )
-                )
+                publish = partial(plane.publisher.replace, {MESH: model})
+                route.append(await _timed(plane, waiter, types.ROUTE, n, publish))
                 if before:
                     continue
-                translate.changed = "n3" if translate.changed is None else None
-                cloud.append(
-                    await _timed(
-                        plane,
-                        waiter,
-                        types.ENDPOINT,
-                        n,
-                        lambda m=model: plane.publisher.replace({MESH: m}),
-                    )
-                )
+                translate.changed = "n3" if translate.changed is None else None  # new answers
+                cloud.append(await _timed(plane, waiter, types.ENDPOINT, n, publish))
             current, peak = rss_mb()
         finally:
-            client.stdin.close()
-            try:
-                await asyncio.wait_for(client.wait(), 10)
-            except TimeoutError:
-                client.kill()
-                await client.wait()
+            await _stop_clients([client])
     return {"route": route, "cloud": cloud, "rss": current, "peak": peak, "names": names}
 
 
