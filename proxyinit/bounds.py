@@ -73,23 +73,16 @@ def mesh_file_text(path: str | Path, data: bytes) -> str:
 
 def load_yaml(text: str, where: str) -> Any:
     """YAML (or JSON) -> Python objects, refused (ConfigError) past the bounds above."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    if len(text) > MAX_MESH_FILE_BYTES:
-        raise ConfigError(f"{where}: larger than {MAX_MESH_FILE_BYTES} bytes (8 MiB)")
-    try:
-        _measure(yaml.parse(text, Loader=loader), where)
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML/JSON ({exc})") from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
-        raise ConfigError(f"{where}: not valid YAML/JSON ({echo(str(exc), 200)})") from None
+    return _bounded_load(text, where, every_document=False)
 
 
 def load_yaml_documents(text: str, where: str) -> list[Any]:
     """Every document of a YAML stream (`---` separated, as Kubernetes manifests are), bounded
     as load_yaml bounds one: the measure runs over the whole stream's events."""
+    return _bounded_load(text, where, every_document=True)
+
+
+def _bounded_load(text: str, where: str, every_document: bool) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -97,10 +90,12 @@ def load_yaml_documents(text: str, where: str) -> list[Any]:
         raise ConfigError(f"{where}: larger than {MAX_MESH_FILE_BYTES} bytes (8 MiB)")
     try:
         _measure(yaml.parse(text, Loader=loader), where)
-        return list(yaml.load_all(text, Loader=loader))
+        if every_document:
+            return list(yaml.load_all(text, Loader=loader))
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: not valid YAML/JSON ({exc})") from None
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
         raise ConfigError(f"{where}: not valid YAML/JSON ({echo(str(exc), 200)})") from None
 
 

@@ -27,6 +27,7 @@ from proxyinit.mesh.model.route import (
     HttpMethod,
     HttpPathMatch,
     HttpQueryParameter,
+    KindUnion,
     _exactly_one,
 )
 from proxyinit.mesh.model.tls import ClientPolicyTls, ListenerTls
@@ -260,29 +261,13 @@ GATEWAY_ROUTE_KINDS: dict[str, str] = {
 }
 
 
-class GatewayRouteSpec(ApiModel):
+class GatewayRouteSpec(KindUnion):
+    KINDS = GATEWAY_ROUTE_KINDS
     http_route: HttpGatewayRoute | None = None
     http2_route: HttpGatewayRoute | None = None
     grpc_route: GrpcGatewayRoute | None = None
     # GatewayRoutePriority: 0..1000, 0 the highest.
     priority: Int | None = Field(default=None, ge=0, le=1000)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> GatewayRouteSpec:
-        _exactly_one(self, tuple(GATEWAY_ROUTE_KINDS), "spec")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in GATEWAY_ROUTE_KINDS if getattr(self, k) is not None)
-
-    @property
-    def protocol(self) -> str:
-        return GATEWAY_ROUTE_KINDS[self.kind]
-
-    @property
-    def body(self) -> HttpGatewayRoute | GrpcGatewayRoute:
-        return getattr(self, self.kind)
 
 
 class GatewayRoute(_Resource):

@@ -66,18 +66,7 @@ class MeshModel:
         return {d.aws_cloud_map.query() for d in discoveries if d and d.aws_cloud_map}
 
     def node(self, name: str) -> VirtualNode:
-        try:
-            return self.nodes[name]
-        except KeyError:
-            known = ", ".join(self.nodes) or "none"
-            raise resource_error(
-                "Mesh",
-                self.name,
-                None,
-                "virtualNodes",
-                f"no virtual node named {name!r} (known: {known})",
-                name,
-            ) from None
+        return self._member(self.nodes, name, "virtualNodes", "virtual node")
 
     def resources(self) -> list:
         """Every resource, mesh first, in a stable order (for the API and debug listings)."""
@@ -95,18 +84,16 @@ class MeshModel:
         return out
 
     def gateway(self, name: str) -> VirtualGateway:
+        return self._member(self.gateways, name, "virtualGateways", "virtual gateway")
+
+    def _member(self, table: Mapping, name: str, field: str, what: str):
+        """table[name], or a ConfigError naming the mesh, the name and the ones it has."""
         try:
-            return self.gateways[name]
+            return table[name]
         except KeyError:
-            known = ", ".join(self.gateways) or "none"
-            raise resource_error(
-                "Mesh",
-                self.name,
-                None,
-                "virtualGateways",
-                f"no virtual gateway named {name!r} (known: {known})",
-                name,
-            ) from None
+            known = ", ".join(table) or "none"
+            message = f"no {what} named {name!r} (known: {known})"
+            raise resource_error("Mesh", self.name, None, field, message, name) from None
 
     def service_mappings(self, service: VirtualService) -> tuple[PortMapping, ...]:
         """The ports (and protocols) a virtual service answers on: its provider's listeners."""

@@ -6,7 +6,7 @@ weight 0..100, priority 0..1000); rules that need other resources live in valida
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -216,33 +216,41 @@ ROUTE_KINDS: dict[str, str] = {
 }
 
 
-class RouteSpec(ApiModel):
+class KindUnion(ApiModel):
+    """A route spec (a virtual router's or a virtual gateway's): exactly one of its KINDS members
+    (KINDS: member -> the listener protocol it serves)."""
+
+    KINDS: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> KindUnion:
+        _exactly_one(self, tuple(self.KINDS), "spec")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The member in use: 'http_route', 'http2_route', 'grpc_route' or 'tcp_route'."""
+        return next(k for k in self.KINDS if getattr(self, k) is not None)
+
+    @property
+    def protocol(self) -> str:
+        return self.KINDS[self.kind]
+
+    @property
+    def body(self):
+        return getattr(self, self.kind)
+
+
+class RouteSpec(KindUnion):
     """Exactly one of httpRoute / http2Route / grpcRoute / tcpRoute, and an optional priority."""
 
+    KINDS = ROUTE_KINDS
     http_route: HttpRoute | None = None
     http2_route: HttpRoute | None = None
     grpc_route: GrpcRoute | None = None
     tcp_route: TcpRoute | None = None
     # RoutePriority: 0..1000, "0 is the highest priority".
     priority: Int | None = Field(default=None, ge=0, le=1000)
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> RouteSpec:
-        _exactly_one(self, tuple(ROUTE_KINDS), "spec")
-        return self
-
-    @property
-    def kind(self) -> str:
-        """The RouteSpec member in use: 'http_route', 'http2_route', 'grpc_route' or 'tcp_route'."""
-        return next(k for k in ROUTE_KINDS if getattr(self, k) is not None)
-
-    @property
-    def protocol(self) -> str:
-        return ROUTE_KINDS[self.kind]
-
-    @property
-    def body(self) -> HttpRoute | GrpcRoute | TcpRoute:
-        return getattr(self, self.kind)
 
     @property
     def match_port(self) -> int | None:
