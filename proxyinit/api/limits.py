@@ -64,43 +64,49 @@ async def _read_capped(receive, cap: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def install_body_cap(app) -> None:
-    """Wrap `app`'s middleware stack (call it after every other wrapper: it must run first)."""
+def install_http_layer(app, layer) -> None:
+    """Wrap `app`'s middleware stack in `layer(scope, receive, send, downstream)`, a pure ASGI
+    layer for HTTP requests (others go straight through); the last one installed runs first."""
     inner = app.build_middleware_stack
 
     def build():
         downstream = inner()
 
-        async def capped(scope, receive, send):
+        async def wrapped(scope, receive, send):
             if scope["type"] != "http":
                 return await downstream(scope, receive, send)
-            cap = cap_for(scope["path"])
-            declared = _declared_length(scope["headers"])
-            # (A length of 20 digits or more is over any cap: no int() of a huge string.)
-            if (
-                declared is not None
-                and declared.isdigit()
-                and (len(declared) > 19 or int(declared) > cap)
-            ):
-                what = f"Content-Length {declared[:40].decode('latin-1')} is over the limit"
-                return await _too_large(what, cap)(scope, receive, send)
-            try:
-                body = await _read_capped(receive, cap)
-            except _Disconnected:
-                return None  # nobody to answer; a partial body must not reach a handler
-            if body is None:
-                return await _too_large(f"more than {cap} bytes sent", cap)(scope, receive, send)
-            duplicate = _duplicate_key(body)
-            if duplicate is not None:
-                from proxyinit.api.shapes import error
+            return await layer(scope, receive, send, downstream)
 
-                message = f"request body: key {duplicate} is given more than once"
-                return await error("BadRequestException", message)(scope, receive, send)
-            return await downstream(scope, _replay(body, receive), send)
-
-        return capped
+        return wrapped
 
     app.build_middleware_stack = build
+
+
+def install_body_cap(app) -> None:
+    """Wrap `app`'s middleware stack (call it after every other wrapper: it must run first)."""
+    install_http_layer(app, _capped)
+
+
+async def _capped(scope, receive, send, downstream):
+    cap = cap_for(scope["path"])
+    declared = _declared_length(scope["headers"])
+    # (A length of 20 digits or more is over any cap: no int() of a huge string.)
+    if declared is not None and declared.isdigit() and (len(declared) > 19 or int(declared) > cap):
+        what = f"Content-Length {declared[:40].decode('latin-1')} is over the limit"
+        return await _too_large(what, cap)(scope, receive, send)
+    try:
+        body = await _read_capped(receive, cap)
+    except _Disconnected:
+        return None  # nobody to answer; a partial body must not reach a handler
+    if body is None:
+        return await _too_large(f"more than {cap} bytes sent", cap)(scope, receive, send)
+    duplicate = _duplicate_key(body)
+    if duplicate is not None:
+        from proxyinit.api.shapes import error
+
+        message = f"request body: key {duplicate} is given more than once"
+        return await error("BadRequestException", message)(scope, receive, send)
+    return await downstream(scope, replay_body(body, receive), send)
 
 
 class _Duplicate(Exception):
@@ -135,7 +141,7 @@ def _duplicate_key(body: bytes) -> str | None:
     return None
 
 
-def _replay(body: bytes, receive):
+def replay_body(body: bytes, receive):
     """A `receive` that gives the buffered body once, then the client's later messages."""
     sent = False
 

@@ -202,51 +202,32 @@ def check(
 
 def install_verifier(app, keys: dict[str, str], region: str) -> None:
     """Pure ASGI middleware: buffer the body, verify, replay the body to the app."""
+    from proxyinit.api.limits import install_http_layer, replay_body
     from proxyinit.api.shapes import error
 
-    inner = app.build_middleware_stack
+    async def verify(scope, receive, send, downstream):
+        # The body cap (limits.py) ran first: at most 1 MiB arrives here, in one piece.
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refused = check(
+            keys,
+            scope["method"],
+            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            body,
+            region=region,
+        )
+        if refused is not None:
+            return await error(*refused)(scope, receive, send)
+        return await downstream(scope, replay_body(body, receive), send)
 
-    def build():
-        downstream = inner()
-
-        async def verify(scope, receive, send):
-            if scope["type"] != "http":
-                return await downstream(scope, receive, send)
-            # The body cap (limits.py) ran first: at most 1 MiB arrives here, in one piece.
-            chunks, more = [], True
-            while more:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                more = message.get("more_body", False)
-            body = b"".join(chunks)
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-            }
-            refused = check(
-                keys,
-                scope["method"],
-                scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
-                scope.get("query_string", b"").decode("latin-1"),
-                headers,
-                body,
-                region=region,
-            )
-            if refused is not None:
-                return await error(*refused)(scope, receive, send)
-            replayed = False
-
-            async def replay():
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            return await downstream(scope, replay, send)
-
-        return verify
-
-    app.build_middleware_stack = build
+    install_http_layer(app, verify)
 
 
 def check_region(region: str | None, flag: str = "--region") -> str | None:
