@@ -53,7 +53,8 @@ def _collect(texts: list[tuple[str, str]], refuse_empty: bool = False) -> tuple[
     for source, text in texts:
         docs = documents(source, text)
         if refuse_empty and not docs:
-            # What a reader sees in the middle of a non-atomic rewrite: never served (see below).
+            # What a reader sees in the middle of a non-atomic rewrite: never served, as in
+            # load_mesh_file.
             raise ConfigError(f"mesh file {source!r} is empty (write [] to serve no meshes)")
         if len(docs) == 1 and not is_manifest(docs[0]):
             if not isinstance(docs[0], list):
