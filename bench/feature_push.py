@@ -7,6 +7,11 @@ and RDS, ACKing everything. Timed from the new model handed to the publisher unt
 ACKed the new version: a route weight change (RDS) and a Cloud Map answer change (EDS), each the
 whole path: re-translate the mesh, snapshot, push, ACK. Loopback only; no AWS, no Envoy.
 
+The Cloud Map answers (bench.translate.instances) come from a stand-in for AWS's client
+(`CloudMapAnswers`) that the plane's own refresher asks (controlplane/cloudmap.py), so a changed
+answer takes the real path: refresh, then the incremental publisher sees it in the model it
+compares. Timed from the refreshed answer to the last ACK (the refresh itself is Cloud Map's I/O).
+
     .venv/bin/python -m bench.feature_push [--nodes 1000] [--streams 1000] [--changes 3]
         [--before-issue-9]
 
@@ -26,7 +31,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from bench.translate import MESH, _discovered, feature_mesh
+from bench.translate import MESH, feature_mesh, instances
 from bench.xds_push import AckWaiter, _connected, _stop_clients, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,19 +57,38 @@ class TypeAckWaiter(AckWaiter):
                 self.done.set()
 
 
-def _with_answers(translate):
-    """The benchmark's Cloud Map answers (bench.translate._discovered) as data, per model."""
-    memo: dict[tuple, object] = {}
+class CloudMapAnswers:
+    """A servicediscovery client with the one call the refresher makes (DiscoverInstances),
+    answering bench.translate.instances; `changed`: the node whose service has a fourth."""
 
-    def wrapped(model, node):
-        key = (id(model), wrapped.changed)
-        if key not in memo:
-            memo.clear()
-            memo[key] = _discovered(model, changed=wrapped.changed)
-        return translate(memo[key], node)
+    changed: str | None = None
 
-    wrapped.changed = None
-    return wrapped
+    def discover_instances(self, *, ServiceName: str, **_) -> dict:  # boto3's keywords
+        found = instances(ServiceName, self.changed)
+        return {
+            "Instances": [
+                {"InstanceId": i.instance_id, "Attributes": {"AWS_INSTANCE_IPV4": i.ipv4}}
+                for i in found
+            ]
+        }
+
+
+async def _answered(plane, timeout: float = 60) -> set:
+    """Wait for the refresher's first answers (it asks every query once the plane starts)."""
+    queries = plane.publisher.served()[MESH].cloud_map_queries()
+    deadline = time.monotonic() + timeout
+    while not all(plane.cloud_map.status().get(str(q), {}).get("state") == "OK" for q in queries):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Cloud Map queries not answered after {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+    return queries
+
+
+def route_change(nodes: int, i: int, before: bool = False):
+    """The mesh of the i-th timed route change: route r1's weight is 2 + i, nothing else moves."""
+    from proxyinit.mesh.model.meshfile import parse_resources
+
+    return parse_resources(feature_mesh(nodes, weight=2 + i, before=before))[MESH]
 
 
 async def _timed(plane, waiter, type_url: str, n: int, publish) -> float:
@@ -82,23 +106,19 @@ async def _timed(plane, waiter, type_url: str, n: int, publish) -> float:
 async def bench(nodes: int, n: int, changes: int, workdir: Path, before: bool = False) -> dict:
     from proxyinit.controlplane.meshfile_source import FileMeshSource
     from proxyinit.controlplane.plane import ControlPlane
-    from proxyinit.mesh.model.meshfile import parse_resources
-    from proxyinit.mesh.translate.node import translate_node
     from proxyinit.xds import types
     from proxyinit.xds.endpoint import Endpoint
 
     mesh_file = workdir / "feature.json"
     mesh_file.write_text(json.dumps(feature_mesh(nodes, before=before)))
-    translate = translate_node if before else _with_answers(translate_node)
-    # The tree before issue 9 has no Cloud Map refresher (nor its keyword).
-    options = {} if before else {"cloud_map_interval": 3600}
+    answers = CloudMapAnswers()
+    # The tree before issue 9 has no Cloud Map refresher (nor its keywords).
+    options = {} if before else {"cloud_map_interval": 3600, "cloud_map_client": lambda: answers}
     plane = ControlPlane(
-        Endpoint("127.0.0.1", 0),
-        mesh_file=FileMeshSource(mesh_file, 3600),
-        translate=translate,
-        **options,
+        Endpoint("127.0.0.1", 0), mesh_file=FileMeshSource(mesh_file, 3600), **options
     )
     async with plane:
+        queries = set() if before else await _answered(plane)
         snapshot = plane.cache.get_snapshot(NODE)
         names = {
             "eds": sorted(snapshot.resources(types.ENDPOINT)),
@@ -123,12 +143,14 @@ async def bench(nodes: int, n: int, changes: int, workdir: Path, before: bool = 
                 raise SystemExit(f"only {waiter.count} of {n} streams ACKed their first routes")
             route, cloud = [], []
             for i in range(changes):
-                model = parse_resources(feature_mesh(nodes, 2 + i, before))[MESH]
+                model = route_change(nodes, i, before)
                 publish = partial(plane.publisher.replace, {MESH: model})
                 route.append(await _timed(plane, waiter, types.ROUTE, n, publish))
                 if before:
                     continue
-                translate.changed = "n3" if translate.changed is None else None  # new answers
+                answers.changed = "n3" if answers.changed is None else None  # n0 routes to n3
+                if not await plane.cloud_map.refresh(queries):
+                    raise SystemExit("the refresher saw no new Cloud Map answer")
                 cloud.append(await _timed(plane, waiter, types.ENDPOINT, n, publish))
             current, peak = rss_mb()
         finally:
@@ -188,14 +210,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=3)
     parser.add_argument("--before-issue-9", action="store_true", help="see the module docstring")
     args = parser.parse_args()
-    import logging
     import tempfile
-
-    # The answers are the benchmark's (_with_answers): the refresher's one failed call to AWS
-    # (no credentials here, no metadata service, one attempt) is expected; keep it quiet.
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    os.environ.setdefault("AWS_MAX_ATTEMPTS", "1")
-    logging.getLogger("proxyinit.controlplane.cloudmap").setLevel(logging.ERROR)
 
     with tempfile.TemporaryDirectory(prefix="feature-push-") as workdir:
         result = asyncio.run(

@@ -217,20 +217,23 @@ def feature_mesh(n: int, weight: int = 1, backends: int = 3, before: bool = Fals
     return out + _gateway(min(25, n // 4))
 
 
-def _discovered(model, changed: str | None = None):
-    """Three instances per Cloud Map query; `changed`: that service gets a fourth."""
-    if not hasattr(model, "cloud_map_queries"):  # the tree before issue 9
-        return model
+def instances(service: str, changed: str | None = None) -> tuple:
+    """Cloud Map's answer for node `service` (n<i>): three instances; `changed` gets a fourth."""
     from proxyinit.mesh.model.cloudmap import CloudMapInstance
 
-    found = {}
-    for query in model.cloud_map_queries():
-        count = 4 if query.service == changed else 3
-        base = int(query.service[1:])
-        found[query] = tuple(
-            CloudMapInstance(f"i-{k}", ipv4=f"198.18.{base // 250}.{(base % 250) + k}")
-            for k in range(count)
-        )
+    count = 4 if service == changed else 3
+    base = int(service[1:])
+    return tuple(
+        CloudMapInstance(f"i-{k}", ipv4=f"198.18.{base // 250}.{(base % 250) + k}")
+        for k in range(count)
+    )
+
+
+def _discovered(model, changed: str | None = None):
+    """`instances` for every Cloud Map query of `model` (MeshModel.discovered)."""
+    if not hasattr(model, "cloud_map_queries"):  # the tree before issue 9
+        return model
+    found = {query: instances(query.service, changed) for query in model.cloud_map_queries()}
     return dataclasses.replace(model, discovered=found)
 
 

@@ -23,7 +23,7 @@ from envoy.config.core.v3 import base_pb2 as core_pb2
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
-from proxyinit.controlplane.cloudmap import CloudMapDiscovery
+from proxyinit.controlplane.cloudmap import CloudMapDiscovery, boto3_client
 from proxyinit.controlplane.heap import HeapKeeper
 from proxyinit.controlplane.limits import ServeLimits
 from proxyinit.controlplane.meshfile_source import FileMeshSource
@@ -74,6 +74,7 @@ class ControlPlane:
         certs: str | None = None,
         metrics: Endpoint | None = None,
         cloud_map_interval: float = 10.0,
+        cloud_map_client: Callable[[], object] = boto3_client,
         xds_auth: XdsAuthSettings | None = None,
         limits: ServeLimits | None = None,
     ):
@@ -89,7 +90,8 @@ class ControlPlane:
         self.certificates = None if certs is None else CertificateDirectory(certs)
         self._certs_task: asyncio.Task | None = None
         # awsCloudMap nodes: translation sees what Cloud Map last answered (controlplane/cloudmap.py)
-        self.cloud_map = CloudMapDiscovery(cloud_map_interval)
+        # `cloud_map_client`: what the refresher asks instead of AWS (bench.feature_push's answers).
+        self.cloud_map = CloudMapDiscovery(cloud_map_interval, cloud_map_client)
         # Always measured (a registry of this plane's own); served only with `metrics`.
         self.metrics, self.metrics_endpoint = PlaneMetrics(), metrics
         self.metrics_server = None
