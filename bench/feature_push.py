@@ -166,9 +166,11 @@ async def client_main(port: int, n: int, names: dict) -> None:
     from proxyinit.xds import types
 
     wanted = {types.ENDPOINT: names["eds"], types.ROUTE: names["rds"]}
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    # A connection per stream, as Envoys connect: the plane serves 100 streams per connection.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(n)]
 
-    async def stream() -> None:
+    async def stream(channel) -> None:
         call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources(
             wait_for_ready=True
         )
@@ -189,12 +191,13 @@ async def client_main(port: int, n: int, names: dict) -> None:
                 )
             )
 
-    tasks = [asyncio.create_task(stream()) for _ in range(n)]
+    tasks = [asyncio.create_task(stream(channel)) for channel in channels]
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await channel.close(None)
+    for channel in channels:
+        await channel.close(None)
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def test_both_changes_reach_every_stream_of_n0(tmp_path):
-    result = await bench(nodes=8, n=2, changes=1, workdir=tmp_path)
+    # 101 streams: more than the plane serves on one connection (ServeLimits, 100).
+    result = await bench(nodes=8, n=101, changes=1, workdir=tmp_path)
     assert len(result["route"]) == 1 and len(result["cloud"]) == 1, result
     assert result["names"]["eds"], "n0 subscribes no Cloud Map cluster: nothing was measured"
 
