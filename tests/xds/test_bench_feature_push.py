@@ -1,6 +1,6 @@
 """bench.feature_push measures the real path: both of its changes reach every stream.
 
-Run at a tiny size (8 nodes, 2 streams, one change of each kind); nothing here is timed. The
+Run at a small size (8 nodes, 101 streams, one change of each kind); nothing here is timed. The
 Cloud Map change must go through the plane's own discovery (CloudMapDiscovery's refresh and the
 publisher's `enrich`), as a real answer change does: answers added inside a translator wrapper
 are invisible to the incremental publisher, so the change did not reach node n0's EDS.
