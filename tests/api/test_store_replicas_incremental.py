@@ -120,3 +120,44 @@ async def test_absorbing_random_remote_writes_equals_a_full_rebuild(
     finally:
         for each in (writer, follower, whole):
             each.store.close()
+
+
+async def test_after_a_remote_change_that_does_not_validate_here_the_next_is_built_whole(
+    postgres_url, monkeypatch
+):
+    """A mesh another replica stored that this one refuses (its code validates differently) keeps
+    being served as it was; the next change must not be rebuilt from that stale model."""
+    from proxyinit.store.errors import Invalid
+
+    writer, _ = replica(postgres_url)
+    follower, _ = replica(postgres_url)
+    try:
+        await writer.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
+        await catch_up(follower)
+        node = Key("VirtualNode", "default", "", "extra-vn")
+        await writer.create(node, {"serviceDiscovery": {"dns": {"hostname": "extra.local"}}})
+        rebuilt = replica_module._rebuilt
+
+        def refuse(store, mesh, puts, deletes):
+            raise Invalid("stricter here")
+
+        monkeypatch.setattr(replica_module, "_rebuilt", refuse)
+        await catch_up(follower)
+        assert node in follower.records and "default" not in follower.meshes  # not validated
+        monkeypatch.setattr(replica_module, "_rebuilt", rebuilt)
+        await writer.update(
+            ROUTE,
+            {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {
+                        "weightedTargets": [{"virtualNode": "colorteller-red-vn", "weight": 1}]
+                    },
+                }
+            },
+        )
+        await catch_up(follower)
+        assert follower.meshes == writer.meshes
+    finally:
+        writer.store.close()
+        follower.store.close()
