@@ -43,22 +43,22 @@ class ReadLog:
 class _Recording(Mapping):
     """A read-only mapping that notes each lookup in the current ReadLog of its recorder."""
 
-    __slots__ = ("_data", "_recorder", "_table")
+    __slots__ = ("_current", "_data", "_table")
 
-    def __init__(self, data: Mapping, table: str, recorder: Recorder):
-        self._data, self._table, self._recorder = data, table, recorder
+    def __init__(self, data: Mapping, table: str, current: list[ReadLog]):
+        self._data, self._table, self._current = data, table, current
 
     def __getitem__(self, key):
         # A miss is a dependency too: the node changes when that resource appears.
-        self._recorder.log.keys.add((self._table, key))
+        self._current[0].keys.add((self._table, key))
         return self._data[key]
 
     def __iter__(self) -> Iterator:
-        self._recorder.log.tables.add(self._table)
+        self._current[0].tables.add(self._table)
         return iter(self._data)
 
     def __len__(self) -> int:
-        self._recorder.log.tables.add(self._table)
+        self._current[0].tables.add(self._table)
         return len(self._data)
 
 
@@ -67,13 +67,20 @@ class Recorder:
     wrapped translators, e.g. Cloud Map's, still hit); `start` begins a node's log."""
 
     def __init__(self, model: MeshModel):
-        self.log = ReadLog()
-        wrapped = {name: _Recording(getattr(model, name), name, self) for name in TABLES}
+        # The views share a one-item list with the recorder, not the recorder itself: with no
+        # reference cycle a prepare's views, and the previous model they hold, are freed as soon
+        # as it ends, not by the next full collection (which waits for an idle moment: heap.py).
+        self._current = [ReadLog()]
+        wrapped = {name: _Recording(getattr(model, name), name, self._current) for name in TABLES}
         self.model = dataclasses.replace(model, **wrapped)
 
+    @property
+    def log(self) -> ReadLog:
+        return self._current[0]
+
     def start(self) -> ReadLog:
-        self.log = ReadLog()
-        return self.log
+        self._current[0] = ReadLog()
+        return self._current[0]
 
 
 @dataclass(frozen=True)

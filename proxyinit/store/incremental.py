@@ -23,11 +23,12 @@ log = logging.getLogger(__name__)
 
 
 class Rebuilder:
-    """Per mesh: its references, and the rebuild prepared for the next commit."""
+    """Per mesh: its references, and the rebuild prepared for the next commit (one per mesh:
+    another replica's changes to several meshes are absorbed at once, store/replica.py)."""
 
     def __init__(self) -> None:
         self._refs: dict[str, MeshRefs] = {}
-        self._pending: tuple[MeshModel, Rebuilt] | None = None
+        self._pending: dict[str, tuple[MeshModel, Rebuilt]] = {}
 
     def rebuild(
         self, previous: MeshModel | None, puts: Iterable, deletes: Iterable[Key]
@@ -43,18 +44,21 @@ class Rebuilder:
             rebuilt = rebuild_mesh(previous, refs, previous.mesh, puts, deleted)
         except ConfigError as err:
             raise Invalid(str(err)) from None
-        self._pending = None if rebuilt is None else (previous, rebuilt)
-        return None if rebuilt is None else rebuilt.model
+        if rebuilt is None:
+            self._pending.pop(previous.name, None)
+            return None
+        self._pending[previous.name] = (previous, rebuilt)
+        return rebuilt.model
 
     def follow(self, models: Mapping[str, MeshModel | None]) -> None:
         """The committed meshes: references follow a rebuilt one, are dropped for any other."""
-        pending, self._pending = self._pending, None
+        pending, self._pending = self._pending, {}
         for mesh, model in models.items():
-            refs = self._refs.get(mesh)
-            if refs is None or pending is None or pending[1].model is not model:
+            refs, mine = self._refs.get(mesh), pending.get(mesh)
+            if refs is None or mine is None or mine[1].model is not model:
                 self._refs.pop(mesh, None)  # built whole: taken again when next needed
                 continue
-            before, rebuilt = pending
+            before, rebuilt = mine
             refs.update(before, model, rebuilt.nodes, rebuilt.services, rebuilt.routes)
 
 
