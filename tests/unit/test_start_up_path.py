@@ -25,8 +25,9 @@ import json, sys
 if sys.flags.no_site:
     import runpy
     runpy.run_path(sys.argv[1], run_name="path_setup_only")
-import iptc
-print(json.dumps({"path": sys.path, "prefix": sys.prefix, "site": "site" in sys.modules}))
+from importlib.util import find_spec
+print(json.dumps({"path": sys.path, "prefix": sys.prefix, "site": "site" in sys.modules,
+                  "iptc": find_spec("iptc") is not None}))
 """
 
 
@@ -77,6 +78,17 @@ def test_the_path_is_the_one_site_makes(tmp_path, pythonpath):
     env = _env(**({"PYTHONPATH": pythonpath} if pythonpath else {}))
     with_site = _probe(sys.executable, cwd=tmp_path, env=env)
     without = _probe(sys.executable, "-S", cwd=tmp_path, env=env)
+    assert not without["site"] and without["iptc"]
+    assert without["path"] == with_site["path"] and without["prefix"] == with_site["prefix"]
+
+
+def test_outside_a_venv_the_path_is_the_one_site_makes(tmp_path):
+    """The image's layout: the interpreter's own site-packages (here the venv's base
+    interpreter's, with PYTHONPATH to find proxyinit)."""
+    python = getattr(sys, "_base_executable", sys.executable)
+    env = _env(PYTHONPATH=str(ROOT), PYTHONNOUSERSITE="1")
+    with_site = _probe(python, cwd=tmp_path, env=env)
+    without = _probe(python, "-S", cwd=tmp_path, env=env)
     assert not without["site"]
     assert without["path"] == with_site["path"] and without["prefix"] == with_site["prefix"]
 
