@@ -8,10 +8,10 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Re-runs only when pyproject.toml or scripts/proxyinit changes; `compat` editable mode is a plain .pth path entry,
-# which keeps the init container's start-up free of setuptools' import hook (~10 ms).
-# pip writes `proxyinit`'s first line as `#!<python>`, dropping the `-S` after `#!python`: the sed puts
-# back the `-S` (no `site` at start-up, see scripts/proxyinit; a second run changes nothing).
+# Re-runs only when pyproject.toml or scripts/proxyinit changes; `compat` editable mode is a
+# plain .pth path entry, which keeps the init container's start-up free of setuptools' import
+# hook (~10 ms). pip writes `proxyinit`'s first line as `#!<python>`, dropping the `-S` after
+# `#!python`: the sed puts it back (no `site` at start-up, see scripts/proxyinit; idempotent).
 $(STAMP): pyproject.toml scripts/system-packages.sh scripts/proxyinit
 	sh scripts/system-packages.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
