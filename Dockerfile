@@ -15,7 +15,9 @@ COPY proxyinit ./proxyinit
 COPY scripts/proxyinit ./scripts/proxyinit
 COPY examples ./examples
 ENV PROXYINIT_EXAMPLES=/opt/proxyinit/examples/colorapp
+# pip drops the `-S` after `#!python` in scripts/proxyinit (the interpreter skips `site`): put back.
 RUN pip install --no-cache-dir ".[cloudmap,postgres]" \
+ && sed -i '1s|^\(#!.*python[0-9.]*\)$|\1 -S|' /usr/local/bin/proxyinit \
  && python -m compileall -q /usr/local/lib/python3.11/site-packages/proxyinit
 
 # Envoy's user, as App Mesh's images had it: APPMESH_IGNORE_UID=1337 exempts its traffic.

@@ -8,12 +8,15 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Re-runs only when pyproject.toml changes; `compat` editable mode is a plain .pth path entry,
-# which keeps the init container's start-up free of setuptools' import hook (~10 ms).
-$(STAMP): pyproject.toml scripts/system-packages.sh
+# Re-runs only when pyproject.toml or scripts/proxyinit changes; `compat` editable mode is a
+# plain .pth path entry, which keeps the init container's start-up free of setuptools' import
+# hook (~10 ms). pip writes `proxyinit`'s first line as `#!<python>`, dropping the `-S` after
+# `#!python`: the sed puts it back (no `site` at start-up, see scripts/proxyinit; idempotent).
+$(STAMP): pyproject.toml scripts/system-packages.sh scripts/proxyinit
 	sh scripts/system-packages.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[dev]'
+	sed -i '1s|^\(#!.*python[0-9.]*\)$$|\1 -S|' $(VENV)/bin/proxyinit
 	touch $(STAMP)
 
 lint: install

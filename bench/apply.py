@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -66,29 +67,41 @@ def commands() -> dict[str, tuple[list[str], dict[str, str]]]:
     }
 
 
-def time_once(argv: list[str], env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall ms, CPU ms): CPU is user + system of the whole process tree (`ip netns exec`,
+    the command, its children), which load from elsewhere inflates far less than wall time."""
     with lab() as current:
         ns = current.add_namespace("pi-bench")
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        cpu = _children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(netns_exec(ns, *argv), env=full_env, capture_output=True, text=True)
         elapsed = (time.perf_counter() - start) * 1000
+        cpu = (_children_cpu() - cpu) * 1000
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
-        return elapsed
+        return elapsed, cpu
 
 
-def measure(size: int | None, repeat: int) -> dict[str, float]:
-    """Median per command. Rounds go through every command in turn, so load from elsewhere on
+def measure(size: int | None, repeat: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and CPU time per command. Rounds go through every command in turn, so load from elsewhere on
     a shared machine falls on both sides of a ratio alike; the per-rule script runs once at
     N >= 1,000 (seconds per run)."""
-    runs: dict[str, list[float]] = {name: [] for name in commands()}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands()}
     for round_number in range(repeat):
         for name, (argv, extra) in commands().items():
             if (size or 0) >= 1000 and name.startswith("per-rule") and round_number:
                 continue
             runs[name].append(time_once(argv, {**config(size), **extra}))
-    return {name: statistics.median(times) for name, times in runs.items()}
+    return tuple(
+        {name: statistics.median(run[i] for run in times) for name, times in runs.items()}
+        for i in (0, 1)
+    )
 
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:
@@ -130,10 +143,14 @@ def main() -> None:
     # Bytecode as the image has it (Dockerfile: compileall); without it every run would
     # compile proxyinit from source, e.g. under PYTHONDONTWRITEBYTECODE=1.
     compileall.compile_dir(ROOT / "proxyinit", quiet=1)
-    rows = {"default App Mesh set": measure(None, args.repeat)}
-    for size in (int(s) for s in args.sizes.split(",") if s):
-        rows[f"N={size} IPs + ports"] = measure(size, args.repeat)
-    print_table(rows)
+    wall, cpu = {}, {}
+    for size in [None, *(int(s) for s in args.sizes.split(",") if s)]:
+        label = "default App Mesh set" if size is None else f"N={size} IPs + ports"
+        wall[label], cpu[label] = measure(size, args.repeat)
+    print("wall time, median (spawn to exit):")
+    print_table(wall)
+    print("\nCPU time (user + system of the process tree), median:")
+    print_table(cpu)
 
 
 if __name__ == "__main__":

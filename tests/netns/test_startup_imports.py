@@ -20,3 +20,25 @@ def test_apply_imports_nothing_heavy(netns, backend):
     names, stderr = imported_modules(netns_exec(netns), env)
     assert "committed" in stderr, stderr
     assert heavy(names) == set()
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nftables"])
+def test_the_installed_command_applies_without_site_or_contextlib(netns, backend):
+    """The image's ENTRYPOINT itself (`-S`, scripts/proxyinit), not `python -m proxyinit`
+    (runpy imports contextlib): firewall/lock.py holds its locks without contextlib."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPMESH_", "PROXYINIT_"))}
+    env.update(init_container_env("9080,9081,9082"))
+    env.update({"APPMESH_ENABLE_IPV6": "1", "PROXYINIT_BACKEND": backend})
+    env["PYTHONPROFILEIMPORTTIME"] = "1"
+    command = str(Path(sys.executable).with_name("proxyinit"))
+    proc = subprocess.run(
+        netns_exec(netns, command), env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0 and "committed" in proc.stderr, proc.stderr
+    names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "proxyinit.firewall.lock" in names
+    assert not {"site", "contextlib"} & names | heavy(names)
