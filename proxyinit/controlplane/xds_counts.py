@@ -99,7 +99,9 @@ class XdsCollector:
                 cumulative.append((bound, total))
             push_ack.add_metric([short], cumulative, series.sum)
             # HistogramMetricFamily takes no `created`: the sample a Histogram child adds.
-            push_ack.samples.append(Sample(f"{PUSH_ACK[0]}_created", {"type": short}, series.created))
+            push_ack.samples.append(
+                Sample(f"{PUSH_ACK[0]}_created", {"type": short}, series.created)
+            )
         yield from (pushes, requests, push_ack)
 
     @staticmethod

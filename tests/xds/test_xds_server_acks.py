@@ -132,7 +132,9 @@ async def test_an_ack_changing_names_as_the_snapshot_changes_converges(ads, conn
         raise AssertionError(f"never got version {wanted} of both names")
     await client.expect_nothing()
     await ads.watcher.wait_until(
-        lambda s: s[0].types[types.ROUTE].acked_version == wanted
-        and s[0].types[types.ROUTE].resource_names == frozenset({"other", "g-routes"}),
+        lambda s: (
+            s[0].types[types.ROUTE].acked_version == wanted
+            and s[0].types[types.ROUTE].resource_names == frozenset({"other", "g-routes"})
+        ),
         3,
     )
