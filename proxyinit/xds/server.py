@@ -9,6 +9,8 @@ The server only reads the `SnapshotCache`; it never knows how snapshots are made
    from Envoy (a reader task queues it) and a cache change for *its* node;
 3. on each wake-up applies the queued requests to its `StreamState` (nonce/ACK/NACK rules live
    there) and sends what it owes for the current snapshot, in PUSH_ORDER.
+While the stream idles, the reader applies a request naming no node itself and wakes the
+stream only if a response may now be owed: Envoy's ACK of a push costs no second turn.
 Delta xDS (`DeltaAggregatedResources`) is left to the generated base class (UNIMPLEMENTED): a
 delta stream would plug into the same cache and callbacks with its own state machine.
 `Callbacks` observe streams (open, request, responses sent, close) without living on the
@@ -42,7 +44,8 @@ class Callbacks:
     """Hooks on the ADS protocol (go-control-plane's `server.Callbacks`): metrics, the debug
     endpoint's stream table, tests. Subclass and override what you need; the defaults do nothing.
 
-    They run on the server's loop inside the stream's turn: each must be quick and must not raise.
+    They run on the server's loop, in the stream's turn (`on_request` also in its reader, between
+    turns): each must be quick and must not raise.
     """
 
     def on_stream_open(self, stream: StreamState) -> None:
