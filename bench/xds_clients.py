@@ -11,7 +11,6 @@ DiscoveryRequest too) copied from its bytes, plus the pre-serialised RDS resourc
 from __future__ import annotations
 
 import asyncio
-import gc
 import resource
 import sys
 
@@ -128,8 +127,4 @@ if __name__ == "__main__":
     # The fan-out client may open thousands of sockets.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    # As in the control plane (controlplane/heap.py): thousands of streams keep their in-flight
-    # objects alive across each push, and young collections every 700 allocations walked them
-    # over and over; an Envoy pays nothing of the kind.
-    gc.set_threshold(20_000, 10, 10)
     asyncio.run(client_main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
