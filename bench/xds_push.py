@@ -11,7 +11,8 @@
    everything) on colorgateway-vn (N replicas of the gateway share its virtual node, as tasks of
    one ECS service do). Time, on the server, from the model change to the last stream's ACK of
    the new RDS version; the server's RSS; CPU seconds of the server and of the clients over the
-   changes (they share the machine's cores: which side bounded the run).
+   changes (they share the machine's cores: which side bounded the run); TCP segments sent per
+   stream and change (loopback; the whole namespace's, so other traffic adds to it).
 
     .venv/bin/python -m bench.xds_push [--changes 30] [--streams 100,1000,2000] [--no-envoy]
         [--processes 4]   (the clients of each fan-out spread over that many processes)
@@ -195,6 +196,16 @@ async def _stop_clients(clients: list) -> None:
             await client.wait()
 
 
+def tcp_segments() -> int:
+    """TCP segments sent in this network namespace so far (loopback: each is also received)."""
+    head, values = (
+        line.split()
+        for line in Path("/proc/net/snmp").read_text().splitlines()
+        if line.startswith("Tcp:")
+    )
+    return int(dict(zip(head, values, strict=True))["OutSegs"])
+
+
 class CpuClock:
     """CPU seconds of this (server) process and of the client processes since construction:
     which side bounds the fan-out on a shared 2-core machine."""
@@ -283,7 +294,7 @@ async def bench_fanout(
                 )
             connect_s = time.perf_counter() - connect_started
             connected = waiter.count
-            durations, cpu = [], CpuClock(clients)
+            durations, cpu, segments = [], CpuClock(clients), tcp_segments()
             with profiled(profile):
                 for i in range(changes):
                     meshes = load_text(workdir, mesh_text(*weights(i)))
@@ -293,6 +304,7 @@ async def bench_fanout(
                     await asyncio.wait_for(waiter.done.wait(), 30)
                     durations.append((waiter.last_ack - started) * 1000)
             server_cpu, client_cpu = cpu.elapsed()
+            segments = (tcp_segments() - segments) / max(1, changes * connected)
             current, peak = rss_mb()
         finally:
             await _stop_clients(clients)
@@ -305,6 +317,7 @@ async def bench_fanout(
         "peak": peak,
         "server_cpu": server_cpu,
         "client_cpu": client_cpu,
+        "segments": segments,
     }
 
 
@@ -329,14 +342,14 @@ def print_report(envoy: dict | None, fanouts: list[dict], poll: float) -> None:
         print()
     if fanouts:
         print(
-            f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}{'CPU s srv/cli':>15}"
+            f"{'simulated streams':<18}{'connect s':>10}{'changes':>8}{'p50 ms':>9}{'max ms':>9}{'RSS MB':>8}{'peak MB':>9}{'CPU s srv/cli':>15}{'segs':>6}"
             "   targets: 2000 all ACKed <= 1000 ms, RSS <= 300 MB; 10000 <= 2000 ms, RSS <= 1 GB"
         )
         for row in fanouts:
             print(
                 f"{_streams(row):<18}{row['connect_s']:>10.2f}{len(row['ms']):>8}{statistics.median(row['ms']):>9.1f}"
                 f"{max(row['ms']):>9.1f}{row['rss']:>8.0f}{row['peak']:>9.0f}"
-                f"{row['server_cpu']:>8.1f}/{row['client_cpu']:<6.1f}"
+                f"{row['server_cpu']:>8.1f}/{row['client_cpu']:<6.1f}{row['segments']:>6.1f}"
             )
 
 

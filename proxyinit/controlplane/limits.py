@@ -31,6 +31,8 @@ class ServeLimits:
     xds_max_streams: int = 50_000  # per server; past it a new stream is refused RESOURCE_EXHAUSTED
 
     def grpc_options(self) -> list[tuple[str, object]]:
+        from proxyinit.xds.server import NO_BDP_PINGS
+
         return [
             ("grpc.keepalive_time_ms", self.grpc_keepalive_ms),
             ("grpc.keepalive_timeout_ms", self.grpc_keepalive_timeout_ms),
@@ -41,6 +43,7 @@ class ServeLimits:
             ("grpc.max_connection_age_ms", self.grpc_max_connection_age_ms),
             ("grpc.max_connection_age_grace_ms", self.grpc_max_connection_age_grace_ms),
             ("grpc.max_concurrent_streams", self.grpc_max_concurrent_streams),
+            *NO_BDP_PINGS,
         ]
 
 

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.publisher import Prepared, SnapshotPublisher
+from proxyinit.controlplane.xds_counts import XdsCollector, XdsCounts
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.store.base import Key, Record
@@ -45,26 +46,9 @@ class PlaneMetrics:
         self.streams_opened = Counter(
             "proxyinit_xds_streams_opened", "ADS streams accepted since start", registry=r
         )
-        self.pushes = Counter(
-            "proxyinit_xds_pushes",
-            "DiscoveryResponses sent, by type (CDS, EDS, LDS, RDS)",
-            ["type"],
-            registry=r,
-        )
-        self.requests = Counter(
-            "proxyinit_xds_requests",
-            "DiscoveryRequests received, by type and kind (subscribe, ack, nack, stale, "
-            "unknown_type)",
-            ["type", "kind"],
-            registry=r,
-        )
-        self.push_ack = Histogram(
-            "proxyinit_xds_push_ack_seconds",
-            "Time from sending a DiscoveryResponse to Envoy's ACK of its nonce, by type",
-            ["type"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        # Pushes, requests and push -> ACK latency: counted per message, exposed when scraped.
+        self.xds = XdsCounts(LATENCY_BUCKETS)
+        r.register(XdsCollector(self.xds))
         self._add_build_store_api(r)
 
     def _add_build_store_api(self, r: CollectorRegistry) -> None:
@@ -136,6 +120,7 @@ class XdsMetrics(Callbacks):
 
     def __init__(self, metrics: PlaneMetrics) -> None:
         self.m = metrics
+        self.counts = metrics.xds
         self._streams: dict[int, _StreamMetrics] = {}
         self._per_mesh: dict[str, int] = {}  # open streams, to drop a label that falls to 0
 
@@ -159,27 +144,31 @@ class XdsMetrics(Callbacks):
 
     def on_request(self, stream: StreamState, type_url: str, kind: RequestKind) -> None:
         short = SHORT_TYPE_NAMES.get(type_url, "other")  # a client's URL is no label value
-        self.m.requests.labels(short, kind.value).inc()
+        self.counts.request(short, kind.value)
+        if kind is not RequestKind.ACK and kind is not RequestKind.NACK:
+            return
         tracked = self._streams.get(stream.stream_id)
-        if tracked is None or kind not in (RequestKind.ACK, RequestKind.NACK):
+        if tracked is None:
             return
         # The server only classifies a request as ACK/NACK when it echoes the last nonce, so
         # it answers the latest push of its type.
         sent = tracked.sent_at.pop(type_url, None)
         if sent is not None and kind is RequestKind.ACK:
-            self.m.push_ack.labels(short).observe(time.monotonic() - sent)
+            self.counts.ack_latency(short, time.monotonic() - sent)
 
     def on_responses_sent(self, stream: StreamState) -> None:
         tracked = self._streams.get(stream.stream_id)
         if tracked is None:
             return
-        now = time.monotonic()
+        now = None
         for type_url, state in stream.types.items():
             sent = state.responses - tracked.responses.get(type_url, 0)
             if sent <= 0:
                 continue
             tracked.responses[type_url] = state.responses
-            self.m.pushes.labels(SHORT_TYPE_NAMES[type_url]).inc(sent)
+            self.counts.push(SHORT_TYPE_NAMES[type_url], sent)
+            if now is None:
+                now = time.monotonic()
             tracked.sent_at[type_url] = now  # a newer push supersedes an unACKed one
 
 

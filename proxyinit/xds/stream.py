@@ -122,6 +122,17 @@ class StreamState:
         state.acks += 1
         return RequestKind.ACK
 
+    def may_owe_after(self, type_url: str, kind: RequestKind) -> bool:
+        """Whether a request of `kind` just applied can have made a response owed. An ACK that
+        keeps its type's names (Envoy's usual answer to a push), a stale or an unknown-type
+        request change nothing `pending_responses` looks at: no stream turn is needed."""
+        if kind is RequestKind.STALE or kind is RequestKind.UNKNOWN_TYPE:
+            return False
+        if kind is not RequestKind.ACK:
+            return True
+        state = self.types[type_url]
+        return state.resource_names != state.sent_names
+
     def pending_responses(self, snapshot: Snapshot) -> list[EncodedResponse]:
         """Responses this stream still owes for `snapshot`, in PUSH_ORDER; marks them as sent.
         Their bodies are shared with every stream of the snapshot (xds/wire.py)."""

@@ -1,7 +1,8 @@
 """The full collection (controlplane/heap.py) waits for a quiet moment, never lands in a burst.
 
 A fake clock and scheduler stand in for time and the event loop; `collect` is a counter, so
-nothing here depends on how long a real collection takes.
+nothing here depends on how long a real collection takes. Young collections are made rarer,
+set once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from proxyinit.controlplane.heap import HeapKeeper
+import pytest
+
+from proxyinit.controlplane.heap import YOUNG_THRESHOLD, HeapKeeper
+
+# Every HeapKeeper raises the young threshold of this process: each test puts it back.
+pytestmark = pytest.mark.usefixtures("thresholds")
 
 
 class FakeLoop:
@@ -123,3 +129,25 @@ def test_a_prepares_recording_view_is_freed_without_the_cyclic_collector():
     finally:
         if enabled:
             gc.enable()
+
+
+@pytest.fixture
+def thresholds():
+    saved = gc.get_threshold()
+    yield
+    gc.set_threshold(*saved)
+
+
+def test_young_collections_are_made_rarer_and_the_older_thresholds_kept():
+    gc.set_threshold(700, 10, 10)
+    HeapKeeper()
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+
+
+def test_a_higher_threshold_or_a_collector_off_by_threshold_is_left_alone():
+    gc.set_threshold(50_000, 5, 5)
+    HeapKeeper()
+    assert gc.get_threshold() == (50_000, 5, 5)
+    gc.set_threshold(0, 10, 10)
+    HeapKeeper()
+    assert gc.get_threshold() == (0, 10, 10)
