@@ -158,10 +158,17 @@ def changed_keys(old: MeshModel, new: MeshModel) -> tuple[set[tuple[str, str]], 
         before, after = getattr(old, table), getattr(new, table)
         if before is after:
             continue
-        for key in before.keys() | after.keys():
+        for key in _candidates(new, table, before, after):
             if not _same(before.get(key, _MISSING), after.get(key, _MISSING)):
                 keys.add((table, key))
     return keys, {table for table, _ in keys}
+
+
+def _candidates(new: MeshModel, table: str, before: Mapping, after: Mapping):
+    """The keys of `table` that may differ: the keys the write made `new` with touched, when it
+    was made from `before` (mesh/model/rebuild.py's delta); else every key of both."""
+    base, written = new.delta.get(table, (None, ()))
+    return written if base is before else before.keys() | after.keys()
 
 
 def affected(
