@@ -138,7 +138,11 @@ def carried(previous: Mapping[str, object] | None, keys: Mapping[str, object]) -
         return dict.fromkeys(keys)
     if previous.keys() == keys.keys():
         return dict(previous)
-    return {key: previous.get(key) for key in keys}
+    # Built by C-level merges, in `keys`' order; only the keys gone are visited one by one.
+    out = {**dict.fromkeys(keys), **previous}
+    for key in previous.keys() - keys.keys():
+        del out[key]
+    return out
 
 
 def _index_keys(entry: Entry | None) -> list:

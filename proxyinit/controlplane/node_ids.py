@@ -18,39 +18,44 @@ _KINDS = ("virtualNode", "virtualGateway")
 
 class NodeIds:
     def __init__(self) -> None:
-        # mesh -> (node names, gateway names, {key: NodeId}) of the last model asked for
-        self._last: dict[str, tuple[Mapping, Mapping, dict[str, NodeId]]] = {}
+        # mesh -> the node and gateway names of the last model asked for, and their ids:
+        # ({key: NodeId} of the nodes, of the gateways)
+        self._last: dict[str, tuple[tuple[Mapping, Mapping], tuple[dict, dict]]] = {}
+        self._ids: dict[str, dict[str, NodeId]] = {}  # mesh -> both, merged
 
     def of(self, model: MeshModel) -> dict[str, NodeId]:
         """{key: NodeId} of the model's virtual nodes then virtual gateways, in model order."""
+        names = (model.nodes, model.gateways)
         last = self._last.get(model.name)
-        if last is not None and _same_names(last, model):
-            ids = last[2]
-        else:
-            ids = _make(model, {} if last is None else last[2])
-        self._last[model.name] = (model.nodes, model.gateways, ids)
-        return ids
+        if last is None or not all(map(_same_names, last[0], names)):
+            known = ({}, {}) if last is None else last[1]
+            made = tuple(map(_make, _KINDS, names, known, (model.name,) * 2))
+            self._ids[model.name] = {**made[0], **made[1]}
+            last = (names, made)
+        self._last[model.name] = (names, last[1])
+        return self._ids[model.name]
 
     def forget(self, mesh: str) -> None:
         self._last.pop(mesh, None)
+        self._ids.pop(mesh, None)
 
 
-def _same_names(last: tuple[Mapping, Mapping, dict], model: MeshModel) -> bool:
+def _same_names(before: Mapping, now: Mapping) -> bool:
     # `is` first: a write that did not touch a table keeps its mapping (mesh/model/rebuild.py)
-    return all(
-        before is now or before.keys() == now.keys()
-        for before, now in zip(last[:2], (model.nodes, model.gateways), strict=True)
-    )
+    return before is now or before.keys() == now.keys()
 
 
-def _make(model: MeshModel, known: dict[str, NodeId]) -> dict[str, NodeId]:
-    ids: dict[str, NodeId] = {}
-    for kind, names in zip(_KINDS, (model.nodes, model.gateways), strict=True):
-        prefix = f"mesh/{model.name}/{kind}/"
-        for name in names:
-            key = prefix + name  # str(NodeId), without making the NodeId for a known node
-            ids[key] = known.get(key) or NodeId(model.name, name, kind)
-    return ids
+def _make(kind: str, names: Mapping, known: dict[str, NodeId], mesh: str) -> dict[str, NodeId]:
+    prefix = f"mesh/{mesh}/{kind}/"
+    # C-level merges keep the known ids in the model's order; a NodeId (a key is its str) is
+    # made only for a node new since the last model.
+    keys = dict.fromkeys(map(prefix.__add__, names))
+    made = {**keys, **known}
+    for key in known.keys() - keys.keys():
+        del made[key]  # a node gone
+    for key in keys.keys() - known.keys():
+        made[key] = NodeId(mesh, key[len(prefix) :], kind)
+    return made
 
 
 def mesh_order(key: str) -> tuple[bool, str]:
