@@ -171,4 +171,3 @@ class SnapshotPublisher:
         """Serve exactly `meshes` (the whole mesh file): meshes not given are removed."""
         gone: Mapping[str, MeshModel | None] = {m: None for m in self._served if m not in meshes}
         return self.publish(self.prepare({**gone, **meshes}))
-
