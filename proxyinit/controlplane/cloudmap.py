@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from types import MappingProxyType
 
+from proxyinit.controlplane.cloudmap_queries import MeshQueries
 from proxyinit.mesh.model.cloudmap import CloudMapInstance, CloudMapQuery
 from proxyinit.mesh.model.mesh import MeshModel
 
@@ -105,6 +106,7 @@ class CloudMapDiscovery:
         self._status: dict[CloudMapQuery, dict] = {}
         self._kick = asyncio.Event()
         self._memo: tuple[MeshModel | None, MeshModel | None] = (None, None)
+        self._queries = MeshQueries()  # each mesh's, followed write by write
         self._loop: asyncio.AbstractEventLoop | None = None  # run()'s: kicks may come from a thread
 
     # ---------------------------------------------------------------- translation side (pure read)
@@ -112,7 +114,7 @@ class CloudMapDiscovery:
         """`model` with the last answers to its queries (MeshModel.discovered)."""
         if self._memo[0] is model:  # the publisher translates one mesh's nodes in a row
             return self._memo[1]
-        queries = model.cloud_map_queries()
+        queries = self._queries.of(model)
         if any(query not in self._status for query in queries):
             self._kick_soon()  # a new query: ask now rather than at the next interval
         found = MappingProxyType(self.with_answers_for(queries))

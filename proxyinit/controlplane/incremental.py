@@ -103,6 +103,9 @@ class MeshMemo:
     # (table, key) -> node ids that read it: the reverse index a change is looked up in. Built
     # once, then kept up to date by `follow` for the nodes each change translated again.
     readers: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # {node id: snapshot}, the entries' snapshots: what `prepare` returns, kept so the next
+    # prepare copies it (one C-level copy) rather than collecting it again node by node.
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
 
     def index(self) -> MeshMemo:
         for node, entry in self.entries.items():
@@ -128,6 +131,20 @@ class MeshMemo:
         return self
 
 
+def carried(previous: Mapping[str, object] | None, keys: Mapping[str, object]) -> dict:
+    """`previous`'s values for `keys`, in their order (None for a new key): a plain copy when
+    the keys are the same, as they are for every write that adds or removes no node."""
+    if previous is None:
+        return dict.fromkeys(keys)
+    if previous.keys() == keys.keys():
+        return dict(previous)
+    # Built by C-level merges, in `keys`' order; only the keys gone are visited one by one.
+    out = {**dict.fromkeys(keys), **previous}
+    for key in previous.keys() - keys.keys():
+        del out[key]
+    return out
+
+
 def _index_keys(entry: Entry | None) -> list:
     if entry is None:
         return []
@@ -145,17 +162,26 @@ def changed_keys(old: MeshModel, new: MeshModel) -> tuple[set[tuple[str, str]], 
         before, after = getattr(old, table), getattr(new, table)
         if before is after:
             continue
-        for key in before.keys() | after.keys():
+        for key in _candidates(new, table, before, after):
             if not _same(before.get(key, _MISSING), after.get(key, _MISSING)):
                 keys.add((table, key))
     return keys, {table for table, _ in keys}
 
 
-def affected(memo: MeshMemo | None, model: MeshModel, extra: dict, ids: list[str]) -> set[str]:
+def _candidates(new: MeshModel, table: str, before: Mapping, after: Mapping):
+    """The keys of `table` that may differ: the keys the write made `new` with touched, when it
+    was made from `before` (mesh/model/rebuild.py's delta); else every key of both."""
+    base, written = new.delta.get(table, (None, ()))
+    return written if base is before else before.keys() | after.keys()
+
+
+def affected(
+    memo: MeshMemo | None, model: MeshModel, extra: dict, ids: Mapping[str, object]
+) -> set[str]:
     """The node ids of `ids` to translate again for `model`; the rest keep their memo entry."""
     if memo is None or not _same(memo.model.mesh, model.mesh) or memo.extra != extra:
         return set(ids)
     keys, tables = changed_keys(memo.model, model)
     keys |= {(table, ITERATED) for table in tables}
-    redo = {node for key in keys for node in memo.readers.get(key, ())}
-    return redo | (set(ids) - memo.entries.keys())  # and the new nodes
+    redo = {node for key in keys for node in memo.readers.get(key, ()) if node in ids}
+    return redo | (ids.keys() - memo.entries.keys())  # and the new nodes

@@ -10,7 +10,7 @@ both for each valid edit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from proxyinit.contract import NodeId
@@ -21,7 +21,9 @@ from proxyinit.controlplane.incremental import (
     MeshMemo,
     Recorder,
     affected,
+    carried,
 )
+from proxyinit.controlplane.node_ids import NodeIds, mesh_order
 from proxyinit.errors import ConfigError
 from proxyinit.mesh.model.mesh import MeshModel
 from proxyinit.mesh.translate.node import translate_node
@@ -55,7 +57,8 @@ class SnapshotPublisher:
         self._problems: dict[str, dict[str, list[str]]] = {}
         self._models: dict[str, MeshModel] = {}  # what is served, to translate again (certs)
         self._prepared_models: dict[str, MeshModel] = {}
-        self._nodes: dict[str, set[str]] = {}  # mesh -> node ids published for it
+        self._served: dict[str, dict[str, Snapshot]] = {}  # mesh -> {node id: snapshot} served
+        self._ids = NodeIds()  # each node's id, made once (node_ids.py)
         # What each served mesh was translated from, per node (incremental.py): a write
         # translates only the nodes that read what it changed.
         self._memos: dict[str, MeshMemo] = {}
@@ -77,10 +80,7 @@ class SnapshotPublisher:
 
     def _translate_mesh(self, model: MeshModel) -> dict[str, Snapshot]:
         self._prepared_models[model.name] = model
-        ids = [NodeId(model.name, name) for name in model.nodes] + [
-            NodeId(model.name, name, "virtualGateway") for name in model.gateways
-        ]
-        keys = [str(node_id) for node_id in ids]
+        ids = self._ids.of(model)
         extra = {}
         if self.certificates is not None:
             available = self.certificates.load()
@@ -93,13 +93,13 @@ class SnapshotPublisher:
         memo = self._memos.get(model.name)
         if memo is not None and memo.translator is not self.translate:
             memo = None  # the translator was replaced (tests do): its memo says nothing
-        redo = affected(memo, full, extra, keys)
+        redo = affected(memo, full, extra, ids)
+        # Only the nodes redone are visited: the others' entries and snapshots are copied whole.
+        entries = carried(None if memo is None else memo.entries, ids)
+        snapshots = carried(None if memo is None else memo.snapshots, ids)
         recorder = Recorder(full)
-        entries: dict[str, Entry] = {}
-        for key, node_id in zip(keys, ids, strict=True):
-            if key not in redo:
-                entries[key] = memo.entries[key]
-                continue
+        for key in ids if len(redo) == len(ids) else sorted(redo, key=mesh_order):
+            node_id = ids[key]
             log = recorder.start()
             try:
                 snapshot = Snapshot(translate(recorder.model, node_id, **extra))
@@ -107,39 +107,53 @@ class SnapshotPublisher:
                 what = "virtual gateway" if node_id.is_gateway else "virtual node"
                 raise ConfigError(f"{what} {node_id}: {err}") from None
             entries[key] = Entry(snapshot, frozenset(log.keys), frozenset(log.tables))
-        memo = MeshMemo(full, extra, entries, self.translate)
-        self._prepared_memos[model.name] = (memo, redo)
-        return {key: entry.snapshot for key, entry in entries.items()}
+            snapshots[key] = snapshot
+        fresh = MeshMemo(full, extra, entries, self.translate, snapshots=snapshots)
+        # With the snapshots redo was computed against: publish sets only those nodes then.
+        base = None if memo is None else memo.snapshots
+        self._prepared_memos[model.name] = (fresh, redo, base)
+        return snapshots
 
     def publish(self, prepared: Prepared) -> list[str]:
         """Serve what `prepare` made; return the node ids whose config changed."""
         changed: list[str] = []
         for mesh, snapshots in prepared.items():
-            before = self._nodes.pop(mesh, set())
+            before = self._served.pop(mesh, {})
             now = snapshots or {}
-            changed += [node for node, snap in now.items() if self.cache.set_snapshot(node, snap)]
-            changed += [node for node in before - now.keys() if self.cache.clear_snapshot(node)]
+            pending = self._prepared_memos.pop(mesh, None)
+            changed += self._swap(before, now, pending)
             if snapshots is not None:
-                self._nodes[mesh] = set(now)
+                self._served[mesh] = now
             self._problems[mesh] = self._pending.pop(mesh, {})
             model = self._prepared_models.pop(mesh, None)
-            pending = self._prepared_memos.pop(mesh, None)
             if snapshots is None:
                 self._models.pop(mesh, None)
                 self._memos.pop(mesh, None)
+                self._ids.forget(mesh)
             elif model is not None:
                 self._models[mesh] = model
                 if pending is not None:
-                    memo, redone = pending
+                    memo, redone, _ = pending
                     self._memos[mesh] = memo.follow(self._memos.get(mesh), redone)
-        log.info(
-            "mesh published: %d virtual node(s), %d changed",
-            len(self.cache.node_ids()),
-            len(changed),
-        )
+        if log.isEnabledFor(logging.INFO):  # counting the cache's nodes sorts them
+            log.info(
+                "mesh published: %d virtual node(s), %d changed",
+                len(self.cache.node_ids()),
+                len(changed),
+            )
         if self.on_published is not None:
             self.on_published()
         return changed
+
+    def _swap(self, before: dict[str, Snapshot], now: dict[str, Snapshot], pending) -> list[str]:
+        """Set the nodes whose snapshot may differ from what is served, clear the nodes gone."""
+        visit: Iterable[str] = now
+        if pending is not None and pending[0].snapshots is now and pending[2] is before:
+            # Prepared against what is served: only the nodes translated again can differ.
+            visit = sorted(pending[1], key=mesh_order)
+        cache = self.cache
+        changed = [node for node in visit if cache.set_snapshot(node, now[node])]
+        return changed + [node for node in before.keys() - now.keys() if cache.clear_snapshot(node)]
 
     def retranslate(self) -> list[str]:
         """Translate and serve the served meshes again (their certificates changed)."""
@@ -155,5 +169,5 @@ class SnapshotPublisher:
 
     def replace(self, meshes: Mapping[str, MeshModel]) -> list[str]:
         """Serve exactly `meshes` (the whole mesh file): meshes not given are removed."""
-        gone: Mapping[str, MeshModel | None] = {m: None for m in self._nodes if m not in meshes}
+        gone: Mapping[str, MeshModel | None] = {m: None for m in self._served if m not in meshes}
         return self.publish(self.prepare({**gone, **meshes}))

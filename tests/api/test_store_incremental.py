@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from proxyinit.controlplane.incremental import changed_keys
 from proxyinit.controlplane.publisher import SnapshotPublisher
 from proxyinit.mesh.model.meshfile import load_mesh_file
 from proxyinit.mesh.translate.node import translate_node
@@ -157,8 +158,12 @@ async def test_random_writes_equal_a_full_rebuild(served, tmp_path, seed):
         outcomes = []
         for _ in range(80):
             write = _random_write(rng)
+            previous = store.meshes[MESH]
             outcome = await _do(store, *write)
             assert outcome == await _do(whole, *write), write
+            # the keys a write touched (the model's delta) find what a scan of the tables finds
+            scanned = changed_keys(previous, replace(store.meshes[MESH], delta={}))
+            assert changed_keys(previous, store.meshes[MESH]) == scanned
             outcomes.append(outcome)
             assert store.meshes == whole.meshes
             assert served_now(publisher) == served_now(whole_publisher)

@@ -43,6 +43,12 @@ class MeshModel:
     discovered: Mapping[CloudMapQuery, tuple[CloudMapInstance, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # What `rebuild_mesh` changed: {table: (the previous model's mapping, the keys written)}, so
+    # a diff against that model reads those keys only (controlplane/incremental.py). Not part of
+    # the model's value; {} when built whole.
+    delta: Mapping[str, tuple[Mapping, frozenset]] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
 
     @property
     def name(self) -> str:

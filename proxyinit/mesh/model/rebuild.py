@@ -23,7 +23,7 @@ gateway or gateway route written) are left to `build_mesh`: None says so. The re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -66,30 +66,30 @@ def rebuild_mesh(
     puts, deletes = list(puts), list(deletes)
     if not _can_rebuild(previous, mesh, puts, deletes):
         return None
-    tables = {name: dict(getattr(previous, name)) for name in ("nodes", "services", "routers")}
-    routes = {router: {r.route_name: r for r in rs} for router, rs in previous.routes.items()}
-    changed: dict[str, set[str]] = {"nodes": set(), "services": set(), "routers": set()}
+    # name -> the resource written, None: deleted (a put after a delete of the same name wins)
+    writes: dict[str, dict[str, object]] = {"nodes": {}, "services": {}, "routers": {}}
+    routes = _Routes(previous.routes)
     changed_routes: set[tuple[str, str]] = set()
     for kind, router, name in deletes:
         if kind == "Route":
-            routes.get(router, {}).pop(name, None)
+            routes.get(router).pop(name, None)
             changed_routes.add((router, name))
         else:
-            tables[_DELETABLE[kind]].pop(name, None)
-            changed[_DELETABLE[kind]].add(name)
+            writes[_DELETABLE[kind]][name] = None
     for res in puts:
         check_in_mesh(res, previous.name)
         if isinstance(res, Route):
-            routes.setdefault(res.virtual_router_name, {})[res.route_name] = res
+            routes.get(res.virtual_router_name)[res.route_name] = res
             changed_routes.add((res.virtual_router_name, res.route_name))
         else:
-            tables[_TABLES[type(res)]][res.name] = res
-            changed[_TABLES[type(res)]].add(res.name)
-    model = replace(
-        previous,
-        **{name: _frozen(previous, name, tables[name], changed[name]) for name in tables},
-        routes=_ordered_routes(previous, routes, tables["routers"], changed_routes, changed),
-    )
+            writes[_TABLES[type(res)]][res.name] = res
+    # Only the tables written are copied: the others stay the previous model's mappings.
+    tables = {name: _applied(getattr(previous, name), writes[name]) for name in writes}
+    changed = {name: set(written) for name, written in writes.items()}
+    ordered, touched = _ordered_routes(previous, routes, tables["routers"], changed_routes, changed)
+    delta = {name: (getattr(previous, name), frozenset(writes[name])) for name in writes}
+    delta["routes"] = (previous.routes, frozenset(touched))
+    model = replace(previous, **tables, routes=ordered, delta=MappingProxyType(delta))
     _validate_changed(model, refs, routes, changed, changed_routes)
     return Rebuilt(
         model,
@@ -97,6 +97,21 @@ def rebuild_mesh(
         frozenset(changed["services"]),
         frozenset(changed_routes),
     )
+
+
+class _Routes:
+    """Router -> {route name: route}, made for a router when first asked (a write touches few)."""
+
+    def __init__(self, ordered: Mapping[str, tuple[Route, ...]]):
+        self._ordered = ordered
+        self._made: dict[str, dict[str, Route]] = {}
+
+    def get(self, router: str, default: object = None) -> dict[str, Route]:
+        made = self._made.get(router)
+        if made is None:
+            made = {r.route_name: r for r in self._ordered.get(router, ())}
+            self._made[router] = made
+        return made
 
 
 def _can_rebuild(previous: MeshModel, mesh: Mesh, puts: list, deletes: list[Deleted]) -> bool:
@@ -110,27 +125,35 @@ def _can_rebuild(previous: MeshModel, mesh: Mesh, puts: list, deletes: list[Dele
     return not any(r.preview_service_names or not r.spec.listeners for r in routers)
 
 
-def _frozen(previous: MeshModel, name: str, table: dict, changed: set[str]):
-    before = getattr(previous, name)
-    if not changed:
-        return before  # untouched: the same mapping, so a diff of the models skips it
+def _applied(before: Mapping, written: dict[str, object]) -> Mapping:
+    """`before` with `written` (None: deleted) applied: `before` itself when nothing was written
+    (a diff of the models then skips the table), else a copy in build_mesh's (sorted) order."""
+    if not written:
+        return before
+    table = dict(before)
+    for name, res in written.items():
+        if res is None:
+            table.pop(name, None)
+        else:
+            table[name] = res
     if table.keys() == before.keys():
         return MappingProxyType(table)  # same names, same (sorted) order
     return MappingProxyType(dict(sorted(table.items())))
 
 
-def _ordered_routes(previous, routes, routers, changed_routes, changed) -> MappingProxyType:
-    """Router -> its routes in match order, as build_mesh orders them; re-sorted where changed."""
+def _ordered_routes(previous, routes, routers, changed_routes, changed) -> tuple[Mapping, set]:
+    """Router -> its routes in match order, as build_mesh orders them; re-sorted where changed.
+    And the routers re-sorted (every router has an entry: those added or removed are among them)."""
     touched = {router for router, _ in changed_routes} | changed["routers"]
     if not touched:
-        return previous.routes
+        return previous.routes, touched
     out = {}
     for name in routers:
         if name in touched or name not in previous.routes:
-            out[name] = tuple(sorted(routes.get(name, {}).values(), key=route_sort_key))
+            out[name] = tuple(sorted(routes.get(name).values(), key=route_sort_key))
         else:
             out[name] = previous.routes[name]
-    return MappingProxyType(dict(sorted(out.items())))
+    return MappingProxyType(dict(sorted(out.items()))), touched
 
 
 def _validate_changed(model: MeshModel, refs: MeshRefs, routes, changed, changed_routes) -> None:
