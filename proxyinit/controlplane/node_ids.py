@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from proxyinit.contract import NodeId
+from proxyinit.controlplane.incremental import carried
 from proxyinit.mesh.model.mesh import MeshModel
 
 _KINDS = ("virtualNode", "virtualGateway")
@@ -47,13 +48,10 @@ def _same_names(before: Mapping, now: Mapping) -> bool:
 
 def _make(kind: str, names: Mapping, known: dict[str, NodeId], mesh: str) -> dict[str, NodeId]:
     prefix = f"mesh/{mesh}/{kind}/"
-    # C-level merges keep the known ids in the model's order; a NodeId (a key is its str) is
-    # made only for a node new since the last model.
-    keys = dict.fromkeys(map(prefix.__add__, names))
-    made = {**keys, **known}
-    for key in known.keys() - keys.keys():
-        del made[key]  # a node gone
-    for key in keys.keys() - known.keys():
+    # The known ids carried over in the model's order; a NodeId (a key is its str) is made only
+    # for a node new since the last model.
+    made = carried(known, dict.fromkeys(map(prefix.__add__, names)))
+    for key in made.keys() - known.keys():
         made[key] = NodeId(mesh, key[len(prefix) :], kind)
     return made
 

@@ -55,16 +55,10 @@ class XdsCounts:
         self.push_ack: dict[str, Latencies] = {}  # type -> latencies
 
     def push(self, short: str, sent: int) -> None:
-        entry = self.pushes.get(short)
-        if entry is None:
-            entry = self.pushes[short] = [0, time.time()]
-        entry[0] += sent
+        _add(self.pushes, short, sent)
 
     def request(self, short: str, kind: str) -> None:
-        entry = self.requests.get((short, kind))
-        if entry is None:
-            entry = self.requests[(short, kind)] = [0, time.time()]
-        entry[0] += 1
+        _add(self.requests, (short, kind), 1)
 
     def ack_latency(self, short: str, seconds: float) -> None:
         series = self.push_ack.get(short)
@@ -73,6 +67,14 @@ class XdsCounts:
         # `le` buckets: a sample equal to a bound counts in that bound's bucket.
         series.counts[bisect.bisect_left(self.buckets, seconds)] += 1
         series.sum += seconds
+
+
+def _add(counters: dict, labels, amount: int) -> None:
+    """Add to one counter series: [count, created], created when first counted."""
+    entry = counters.get(labels)
+    if entry is None:
+        entry = counters[labels] = [0, time.time()]
+    entry[0] += amount
 
 
 class XdsCollector:

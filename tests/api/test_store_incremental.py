@@ -59,6 +59,26 @@ def full_translation(store: MeshStore) -> dict[str, dict[str, str]]:
     }
 
 
+# colorapp's route with its weights moved: only the gateway node reads it (through a backend).
+WEIGHT_CHANGE = {
+    "httpRoute": {
+        "match": {"prefix": "/"},
+        "action": {
+            "weightedTargets": [
+                {"virtualNode": "colorteller-blue-vn", "weight": 3},
+                {"virtualNode": "colorteller-red-vn", "weight": 7},
+            ]
+        },
+    }
+}
+
+
+def snapshots_of(publisher: SnapshotPublisher) -> dict[str, object]:
+    """Each node's Snapshot object, to tell which ones a write replaced."""
+    cache = publisher.cache
+    return {node: cache.get_snapshot(node) for node in cache.node_ids()}
+
+
 def served_now(publisher: SnapshotPublisher) -> dict[str, dict[str, str]]:
     cache = publisher.cache
     return {node: cache.get_snapshot(node).versions() for node in cache.node_ids()}
@@ -67,24 +87,13 @@ def served_now(publisher: SnapshotPublisher) -> dict[str, dict[str, str]]:
 async def test_route_weight_change_translates_only_the_nodes_routing_to_it(served):
     store, publisher, translate = served
     await store.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
-    before = {node: publisher.cache.get_snapshot(node) for node in publisher.cache.node_ids()}
+    before = snapshots_of(publisher)
     translate.calls.clear()
-    spec = {
-        "httpRoute": {
-            "match": {"prefix": "/"},
-            "action": {
-                "weightedTargets": [
-                    {"virtualNode": "colorteller-blue-vn", "weight": 3},
-                    {"virtualNode": "colorteller-red-vn", "weight": 7},
-                ]
-            },
-        }
-    }
-    await store.update(ROUTE, spec)
+    await store.update(ROUTE, WEIGHT_CHANGE)
     # Only the gateway node has the router's service as a backend; the virtual gateway routes
     # to colorgateway's node-provided service, so it did not read the route either.
     assert translate.calls == ["mesh/default/virtualNode/colorgateway-vn"]
-    after = {node: publisher.cache.get_snapshot(node) for node in publisher.cache.node_ids()}
+    after = snapshots_of(publisher)
     assert after.keys() == before.keys()
     unchanged = [node for node in before if after[node] is before[node]]
     assert sorted(unchanged) == sorted(set(before) - {"mesh/default/virtualNode/colorgateway-vn"})

@@ -23,11 +23,13 @@ from tests.api.test_store_incremental import (
     EXAMPLES,
     MESH,
     ROUTE,
+    WEIGHT_CHANGE,
     CountingTranslator,
     _do,
     _random_write,
     full_translation,
     served_now,
+    snapshots_of,
 )
 
 GATEWAY_NODE = "mesh/default/virtualNode/colorgateway-vn"
@@ -48,22 +50,9 @@ async def test_a_remote_route_change_translates_only_the_nodes_routing_to_it(pos
         await writer.apply(load_mesh_file(EXAMPLES / "mesh.yaml"))
         assert await catch_up(follower) == ["default"]
         before = follower.meshes["default"]
-        snapshots = {
-            node: publisher.cache.get_snapshot(node) for node in publisher.cache.node_ids()
-        }
+        snapshots = snapshots_of(publisher)
         translate.calls.clear()
-        spec = {
-            "httpRoute": {
-                "match": {"prefix": "/"},
-                "action": {
-                    "weightedTargets": [
-                        {"virtualNode": "colorteller-blue-vn", "weight": 3},
-                        {"virtualNode": "colorteller-red-vn", "weight": 7},
-                    ]
-                },
-            }
-        }
-        await writer.update(ROUTE, spec)
+        await writer.update(ROUTE, WEIGHT_CHANGE)
         assert await catch_up(follower) == ["default"]
         # As a local write (tests/api/test_store_incremental.py): only the node that reads the
         # route's router through a backend is translated again.

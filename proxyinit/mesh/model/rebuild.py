@@ -106,7 +106,7 @@ class _Routes:
         self._ordered = ordered
         self._made: dict[str, dict[str, Route]] = {}
 
-    def get(self, router: str, default: object = None) -> dict[str, Route]:
+    def get(self, router: str) -> dict[str, Route]:
         made = self._made.get(router)
         if made is None:
             made = {r.route_name: r for r in self._ordered.get(router, ())}
@@ -163,9 +163,9 @@ def _validate_changed(model: MeshModel, refs: MeshRefs, routes, changed, changed
     for node in nodes:
         check_routes |= refs.targeting.get(node, set())
     for router in routers:
-        check_routes |= {(router, name) for name in routes.get(router, ())}
+        check_routes |= {(router, name) for name in routes.get(router)}
     for router_name, name in sorted(check_routes):
-        route = routes.get(router_name, {}).get(name)
+        route = routes.get(router_name).get(name)
         if route is not None:
             validate_route_refs(route, model.nodes, model.routers)
     services = set(changed["services"])
