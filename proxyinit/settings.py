@@ -17,11 +17,14 @@ import ipaddress
 import itertools
 import os
 import sys
-from collections.abc import Callable, Mapping
 
 from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
 from proxyinit.records import NamedTuple  # typing's, minus the import of typing
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (nor collections)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 ENV_PREFIX = "APPMESH_"
 OWN_PREFIX = "PROXYINIT_"  # our additions to App Mesh's contract (e.g. DNS capture)

@@ -10,10 +10,13 @@ dataclasses (it pulls in inspect) plus generating their methods costs ~15 ms of 
 from __future__ import annotations
 
 import _socket  # inet_ntop without `socket`'s import cost (~10 ms of start-up)
-from collections.abc import Mapping
 from types import MappingProxyType
 
 from proxyinit.records import Enum, NamedTuple  # typing's and enum's, minus their imports
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (nor collections)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 TABLE = "nat"
 EGRESS_CHAIN = "APPMESH_EGRESS"

@@ -16,8 +16,6 @@ The caller re-observes and re-plans when a commit is refused (see converge.apply
 
 from __future__ import annotations
 
-from collections import Counter
-
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.model import Desired, FamilyPlan, Observed, Op, OpKind
 
@@ -74,10 +72,12 @@ def refuse_if_referenced(chain: str, observed: Observed) -> None:
 def _jump_ops(desired: Desired, observed: Observed) -> list[Op]:
     """Keep one copy of each wanted jump where it is; delete extras and strangers; add missing."""
     ops: list[Op] = []
-    present = Counter(observed.jumps)
+    present: dict[str, int] = {}  # a Counter, without importing collections (~2 ms at start)
+    for line in observed.jumps:
+        present[line] = present.get(line, 0) + 1
     for jump in desired.jumps:
         line = jump.line()
-        if present[line]:
+        if present.get(line):
             present[line] -= 1
         else:
             ops.append(Op(OpKind.APPEND, jump.chain, jump.spec()))
