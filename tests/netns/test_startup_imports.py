@@ -9,7 +9,13 @@ import pytest
 
 from proxyinit.contract import init_container_env
 from proxyinit.lab.netns import netns_exec
-from tests.support.startup import heavy, imported_modules
+from tests.support.startup import (
+    collections_importers,
+    command_imports,
+    heavy,
+    imported_modules,
+    importing,
+)
 
 
 @pytest.mark.parametrize("backend", ["legacy", "nft", "nftables", "auto"])
@@ -19,7 +25,20 @@ def test_apply_imports_nothing_heavy(netns, backend):
     env.update({"APPMESH_ENABLE_IPV6": "1", "PROXYINIT_BACKEND": backend})
     names, stderr = imported_modules(netns_exec(netns), env)
     assert "committed" in stderr, stderr
-    assert heavy(names) == set()
+    assert heavy(names) == set()  # _ctypes too: the committing children load it, not us
+
+
+@pytest.mark.parametrize("backend", ["legacy", "nft", "nftables", "auto"])
+def test_apply_imports_collections_only_for_ipaddress(netns, backend):
+    """collections (~2.4 ms): no importer on the path but ipaddress's (until it goes too),
+    in the tree (its first importer, named) and in our modules' sources (any importer)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPMESH_", "PROXYINIT_"))}
+    env.update(init_container_env("9080,9081,9082"))
+    env.update({"APPMESH_ENABLE_IPV6": "1", "PROXYINIT_BACKEND": backend})
+    names, stderr = command_imports(netns_exec(netns), env)  # not -m: runpy imports it
+    assert "committed" in stderr, stderr
+    assert collections_importers(stderr) == []
+    assert importing(names, "collections") == set()
 
 
 @pytest.mark.parametrize("backend", ["legacy", "nftables"])

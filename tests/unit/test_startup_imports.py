@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from proxyinit.contract import init_container_env
-from tests.support.startup import heavy, imported_modules
+from tests.support.startup import collections_importers, heavy, imported_modules, importing
 
 
 def test_the_disabled_entrypoint_imports_nothing_heavy():
@@ -35,3 +35,5 @@ def test_the_installed_proxyinit_command_imports_nothing_heavy():
     names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "proxyinit.settings" in names
     assert {n for n in names if n.split(".")[0] in NOT_ON_THE_INIT_PATH} == set()
+    # Not checked with `-m proxyinit`: runpy imports collections (through contextlib) itself.
+    assert collections_importers(proc.stderr) == [] and importing(names, "collections") == set()
