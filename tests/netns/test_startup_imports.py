@@ -25,7 +25,7 @@ def test_apply_imports_nothing_heavy(netns, backend):
     env.update({"APPMESH_ENABLE_IPV6": "1", "PROXYINIT_BACKEND": backend})
     names, stderr = imported_modules(netns_exec(netns), env)
     assert "committed" in stderr, stderr
-    assert heavy(names) == set()  # _ctypes too: the committing children load it, not us
+    assert heavy(names) == set()
 
 
 @pytest.mark.parametrize("backend", ["legacy", "nft", "nftables", "auto"])

@@ -63,9 +63,9 @@ def start_commit() -> Child:
     libnftables and its libraries) overlap our render and compare on the other core. It reads
     the whole script before it touches the kernel, so killing it unfed (stop: nothing to
     commit, or a refusal) changes nothing. Dies with us (pdeath)."""
-    from proxyinit.firewall.backends.pdeath import before_exec
+    from proxyinit.firewall.backends.pdeath import preexec_for_child
 
-    return start([_nft(), "-f", "-"], before_exec())
+    return start([_nft(), "-f", "-"], preexec_for_child())
 
 
 def commit(script: str, proc: Child | None = None) -> None:

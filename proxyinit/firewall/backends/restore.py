@@ -108,9 +108,9 @@ class RestoreBackend:
         before it; each gets its text only once the one before it has committed, and a
         failure kills the rest before they read a line. Each restore dies with us: an orphan
         must not commit after a kill -9 (see pdeath)."""
-        from proxyinit.firewall.backends.pdeath import before_exec
+        from proxyinit.firewall.backends.pdeath import preexec_for_child
 
-        preexec = before_exec()
+        preexec = preexec_for_child()
         todo = [plan for plan in plans if not plan.empty]
         procs: list[Child] = []
         try:
