@@ -20,7 +20,7 @@ class Network:
     """An IPv4 or IPv6 network: `version` (4 or 6), `packed` (its address in network byte
     order, host bits zero) and `prefixlen`. Equal, hashed and sorted as that triple."""
 
-    __slots__ = ("version", "packed", "prefixlen")
+    __slots__ = ("packed", "prefixlen", "version")
 
     def __init__(self, version: int, packed: bytes, prefixlen: int) -> None:
         self.version, self.packed, self.prefixlen = version, packed, prefixlen
@@ -75,13 +75,13 @@ def from_text(text: str) -> Network | None:
     if parsed is None:
         return None
     if not slash:
-        return network(*parsed)
+        return network_of(*parsed)
     if not (prefix.isdigit() and prefix.isascii() and len(prefix) <= 3):
         return None
-    return network(*parsed, int(prefix))
+    return network_of(*parsed, int(prefix))
 
 
-def network(version: int, packed: bytes, prefixlen: int | None = None) -> Network | None:
+def network_of(version: int, packed: bytes, prefixlen: int | None = None) -> Network | None:
     """The network of `prefixlen` bits (all of them if None) containing the address, host
     bits dropped; None if the prefix is longer than the family's."""
     bits = _BITS[version]

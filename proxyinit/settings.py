@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
-from proxyinit.netaddr import Network, network, parse_address
+from proxyinit.netaddr import Network, network_of, parse_address
 from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 ENV_PREFIX = "APPMESH_"
@@ -144,7 +144,7 @@ def _parse_network(text: str) -> tuple[Network, bool]:
                 f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
             ) from None
     parsed = parse_address(address)
-    found = None if parsed is None else network(*parsed, length)
+    found = None if parsed is None else network_of(*parsed, length)
     if found is None:
         raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR")
     return found, found.packed != parsed[1]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxyinit.netaddr import from_text, network, parse_address
+from proxyinit.netaddr import from_text, network_of, parse_address
 
 EDGES = ["::", "::1", "1::", ":1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8::", "1:2:3:4:5:6:7::",
          "::1:2:3:4:5:6:7:8", "::ffff:1.2.3.4", "::1.2.3.4", "1:2:3:4:5:6:1.2.3.4",
@@ -33,7 +33,7 @@ def _same_address(text: str) -> None:
     assert (ours is None) == (theirs is None), text
     if ours is not None:
         assert ours == (theirs.version, theirs.packed)
-        assert str(network(*ours)) == str(ipaddress.ip_network(theirs)), text
+        assert str(network_of(*ours)) == str(ipaddress.ip_network(theirs)), text
 
 
 @pytest.mark.parametrize("text", EDGES)
@@ -78,6 +78,8 @@ def test_order_and_equality_follow_ipaddress(networks):
     assert len(set(ours)) == len(set(networks))
 
 
-@pytest.mark.parametrize("text", ["10.0.0.0/255.0.0.0", "10.0.0.0/+8", "10.0.0.0/", "x/8", "::/129"])
+@pytest.mark.parametrize(
+    "text", ["10.0.0.0/255.0.0.0", "10.0.0.0/+8", "10.0.0.0/", "x/8", "::/129"]
+)
 def test_what_is_not_a_network_is_none(text):
     assert from_text(text) is None
