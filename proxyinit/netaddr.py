@@ -55,6 +55,15 @@ class Network:
         return f"Network({str(self)!r})"
 
 
+def host_ipv4(text: str) -> Network | None:
+    """A plain dotted quad as its /32, None for anything else: the common case first (1,000
+    ignored IPs), at about half the cost of the general path."""
+    try:
+        return Network(4, _socket.inet_pton(_socket.AF_INET, text), 32)
+    except OSError:
+        return None
+
+
 def parse_address(text: str) -> tuple[int, bytes] | None:
     """(version, packed) of a plain IPv4 or IPv6 address, None if `text` is neither."""
     try:

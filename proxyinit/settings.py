@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
-from proxyinit.netaddr import Network, network_of, parse_address
+from proxyinit.netaddr import Network, host_ipv4, network_of, parse_address
 from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 ENV_PREFIX = "APPMESH_"
@@ -97,28 +97,30 @@ class Noted(NamedTuple):
     notes: tuple[str, ...]
 
 
-def _once(values: list, items: list[str]) -> tuple[list, list[str]]:
-    """Values without exact repeats, in first-seen order, and a note per repeat."""
+def _once(values: list, items: list[str]) -> tuple[dict, list[str]]:
+    """Each distinct value with the item that first gave it (first-seen order), and a note per
+    exact repeat."""
     seen: dict = {}
     notes = []
     for value, item in zip(values, items, strict=True):
-        if value in seen:
+        known = len(seen)
+        seen.setdefault(value, item)  # one hash of the value, not two
+        if len(seen) == known:
             notes.append(f"duplicate {item} applied once")  # parsed: a short, plain token
-        else:
-            seen[value] = item
-    return list(seen), notes
+    return seen, notes
 
 
 def parse_port_list(raw: str) -> Noted:
     """Ports and ranges in the order given. An exact repeat (443,8443,443) has one meaning and
     is applied once; a partial overlap (9000:9100,9080) is an error: which list was meant?
-    O(n log n): sorted neighbours are the only pairs that can overlap first."""
+    O(n log n): sorted neighbours are the only pairs that can overlap first; distinct single
+    ports (1,000 ignored ports) cannot overlap at all."""
     items = split_list(raw)
     ranges, notes = _once([parse_port_range(item) for item in items], items)
-    ordered = sorted(zip(ranges, items, strict=False))
-    for (low, _), (high, item) in itertools.pairwise(ordered):
-        if low.overlaps(high):
-            raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
+    if any(r.first != r.last for r in ranges):
+        for (low, _), (high, item) in itertools.pairwise(sorted(ranges.items())):
+            if low.overlaps(high):
+                raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
     return Noted(tuple(ranges), tuple(notes))
 
 
@@ -132,6 +134,9 @@ def parse_network(text: str) -> Network:
 
 def _parse_network(text: str) -> tuple[Network, bool]:
     """(the network, whether host bits were dropped)."""
+    host = host_ipv4(text)
+    if host is not None:
+        return host, False
     address, slash, prefix = text.partition("/")
     if "%" in address:
         raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")

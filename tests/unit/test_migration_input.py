@@ -72,3 +72,10 @@ def test_single_uid_works_as_before():
     settings = load_settings(env())
     assert settings.IGNORE_UID == 1337 and settings.IGNORE_UIDS == (1337,)
     assert settings.IGNORE_GID is None and settings.IGNORE_GIDS == ()
+
+
+def test_an_overlap_after_a_repeat_names_the_overlapping_item():
+    """A repeat (80,80) must not shift which item the overlap error names: 9080 overlaps."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(APP_PORTS="80,80,9000:9100,9080"))
+    assert "duplicate port '9080' (overlaps 9000:9100)" in str(caught.value)
