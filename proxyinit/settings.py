@@ -12,14 +12,13 @@ plane, which starts once, uses pydantic.
 
 from __future__ import annotations
 
-import _socket  # inet_pton without `socket`'s import cost (see firewall/model.py)
-import ipaddress
 import itertools
 import os
 import sys
 
 from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
 from proxyinit.errors import ConfigError
+from proxyinit.netaddr import Network, host_ipv4, network_of, parse_address
 from proxyinit.records import NamedTuple  # typing's, minus the import of typing
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (nor collections)
@@ -32,8 +31,6 @@ OWN_PREFIX = "PROXYINIT_"  # our additions to App Mesh's contract (e.g. DNS capt
 # whose rules were wrong; users rely on it, so we keep it (documented in README).
 ALWAYS_IGNORED_PORT = 22
 MAX_ID = 2**32 - 2  # (uid_t)-1 is "no id"; anything above is not a valid owner match.
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class PortRange(NamedTuple):  # a NamedTuple, not a dataclass: see firewall/model.py
@@ -103,28 +100,30 @@ class Noted(NamedTuple):
     notes: tuple[str, ...]
 
 
-def _once(values: list, items: list[str]) -> tuple[list, list[str]]:
-    """Values without exact repeats, in first-seen order, and a note per repeat."""
+def _once(values: list, items: list[str]) -> tuple[dict, list[str]]:
+    """Each distinct value with the item that first gave it (first-seen order), and a note per
+    exact repeat."""
     seen: dict = {}
     notes = []
     for value, item in zip(values, items, strict=True):
-        if value in seen:
+        known = len(seen)
+        seen.setdefault(value, item)  # one hash of the value, not two
+        if len(seen) == known:
             notes.append(f"duplicate {item} applied once")  # parsed: a short, plain token
-        else:
-            seen[value] = item
-    return list(seen), notes
+    return seen, notes
 
 
 def parse_port_list(raw: str) -> Noted:
     """Ports and ranges in the order given. An exact repeat (443,8443,443) has one meaning and
     is applied once; a partial overlap (9000:9100,9080) is an error: which list was meant?
-    O(n log n): sorted neighbours are the only pairs that can overlap first."""
+    O(n log n): sorted neighbours are the only pairs that can overlap first; distinct single
+    ports (1,000 ignored ports) cannot overlap at all."""
     items = split_list(raw)
     ranges, notes = _once([parse_port_range(item) for item in items], items)
-    ordered = sorted(zip(ranges, items, strict=False))
-    for (low, _), (high, item) in itertools.pairwise(ordered):
-        if low.overlaps(high):
-            raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
+    if any(r.first != r.last for r in ranges):
+        for (low, _), (high, item) in itertools.pairwise(sorted(ranges.items())):
+            if low.overlaps(high):
+                raise ValueError(f"duplicate port {echo(item)} (overlaps {low})")
     return Noted(tuple(ranges), tuple(notes))
 
 
@@ -133,36 +132,30 @@ def parse_network(text: str) -> Network:
     (`fe80::1%eth0`: ip6tables refuses them), no netmask or zero-padded prefix
     (`10.0.0.0/255.0.0.0`, `10.0.0.0/08`: two ways to read them); host bits are dropped
     (`10.1.2.3/8` is 10.0.0.0/8, the route manager's meaning), parse_network_list says so."""
+    return _parse_network(text)[0]
+
+
+def _parse_network(text: str) -> tuple[Network, bool]:
+    """(the network, whether host bits were dropped)."""
+    host = host_ipv4(text)
+    if host is not None:
+        return host, False
     address, slash, prefix = text.partition("/")
-    if not slash:
-        fast = _plain_ipv4(text)
-        if fast is not None:
-            return fast
     if "%" in address:
         raise ValueError(f"{echo(text)} has a scope id, which ip6tables cannot match")
+    length = None
     if slash:
         try:
-            parse_int(prefix, "prefix length", 0, 128)
+            length = parse_int(prefix, "prefix length", 0, 128)
         except ValueError:
             raise ValueError(
                 f"CIDR {echo(text)} is not canonical (the prefix must be a plain length, e.g. /8)"
             ) from None
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR") from None
-
-
-def _plain_ipv4(text: str) -> ipaddress.IPv4Network | None:
-    """A plain dotted quad at half ipaddress's parsing cost (1,000 ignored IPs are ~3 ms of an
-    init container's start): inet_pton accepts exactly the strict form ipaddress does (four
-    decimal octets, none over 255, no leading zeros); anything else takes the full path."""
-    try:
-        packed = _socket.inet_pton(_socket.AF_INET, text)
-    except OSError:
-        return None
-    # An int is a host network (/32): ~20% cheaper than the (address, prefix) form.
-    return ipaddress.IPv4Network(int.from_bytes(packed, "big"))
+    parsed = parse_address(address)
+    found = None if parsed is None else network_of(*parsed, length)
+    if found is None:
+        raise ValueError(f"{echo(text)} is not an IPv4/IPv6 address or CIDR")
+    return found, found.packed != parsed[1]
 
 
 def parse_network_list(raw: str) -> Noted:
@@ -171,11 +164,11 @@ def parse_network_list(raw: str) -> Noted:
     networks: dict[Network, str] = {}
     notes = []
     for item in split_list(raw):
-        network = parse_network(item)
-        if "/" in item and network.network_address != ipaddress.ip_address(item.split("/")[0]):
-            notes.append(f"{echo(item)} has host bits set: applied as {network}")
+        found, host_bits = _parse_network(item)
+        if host_bits:
+            notes.append(f"{echo(item)} has host bits set: applied as {found}")
         known = len(networks)
-        first = networks.setdefault(network, item)  # one hash of the network, not two
+        first = networks.setdefault(found, item)  # one hash of the network, not two
         if len(networks) == known:
             notes.append(f"duplicate {echo(item)} (same as {echo(first)}) applied once")
     return Noted(tuple(networks), tuple(notes))

@@ -29,12 +29,12 @@ BUILTIN_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
 
 
 def save_address(network) -> str:
-    """An ipaddress network as iptables-save prints it: IPv6 through inet_ntop, the C library's
+    """A network (netaddr.Network) as iptables-save prints it: IPv6 through inet_ntop, the C library's
     form (`::ffff:198.18.0.1/128`, which Python writes `::ffff:c612:1/128`). A /0 has no text
     at all: iptables omits `-d 0.0.0.0/0` (see rules.address_match)."""
     if network.version == 4:
         return str(network)
-    address = _socket.inet_ntop(_socket.AF_INET6, network.network_address.packed)
+    address = _socket.inet_ntop(_socket.AF_INET6, network.packed)
     return f"{address}/{network.prefixlen}"
 
 

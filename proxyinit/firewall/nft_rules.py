@@ -27,8 +27,8 @@ def _port(r: PortRange) -> str:
 def _network(network) -> str:
     # nft prints a single address without its /32 or /128, and IPv6 the C library's way.
     if network.version == 4 and network.prefixlen == 32:  # the common case, 3x cheaper
-        return _socket.inet_ntoa(network.network_address.packed)
-    text = save_address(network) if network.prefixlen else f"{network.network_address}/0"
+        return _socket.inet_ntoa(network.packed)
+    text = save_address(network) if network.prefixlen else f"{network.address}/0"
     full = 32 if network.version == 4 else 128
     return text.rsplit("/", 1)[0] if network.prefixlen == full else text
 
@@ -44,7 +44,7 @@ def _networks(settings: RedirectSettings, version: int) -> list[str]:
     if version == 6 and not settings.ENABLE_IPV6:
         return []  # accepted with a warning (settings.py), never applied
     wanted = [n for n in settings.EGRESS_IGNORED_IP if n.version == version]
-    return [_network(n) for n in sorted(wanted, key=lambda n: int(n.network_address))]
+    return [_network(n) for n in sorted(wanted, key=lambda n: n.packed)]
 
 
 def _owner_rules(settings: RedirectSettings) -> list[str]:

@@ -7,7 +7,6 @@ chains that carry our comment tag or jump to one of them. The latter adopts rule
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 
 from proxyinit.firewall.model import (
@@ -19,6 +18,7 @@ from proxyinit.firewall.model import (
     Observed,
     save_address,
 )
+from proxyinit.netaddr import from_text
 
 
 def nat_section(save_text: str, table: str = TABLE) -> list[str]:
@@ -67,10 +67,7 @@ def canonical(line: str) -> str:
     i = 0
     while i < len(words):
         if words[i] in ("-d", "-s") and i + 1 < len(words):
-            try:
-                network = ipaddress.ip_network(words[i + 1], strict=False)
-            except ValueError:
-                network = None
+            network = from_text(words[i + 1])
             if network is not None:
                 out += [words[i], save_address(network)] if network.prefixlen else []
                 i += 2

@@ -65,6 +65,11 @@ def _other_id(taken: set[int | None]) -> int:
     return next(i for i in range(65534, 0, -1) if i not in taken)
 
 
+def _as_ipaddress(network):
+    """A settings network (netaddr's, the init path's own) as ipaddress's, for its arithmetic."""
+    return ipaddress.ip_network(str(network))
+
+
 def _host(network) -> str:
     """An address inside `network` to aim at (its last host for a subnet)."""
     if network.num_addresses <= 2:
@@ -95,9 +100,8 @@ def _routes(family: Family) -> list:
 
 def egress_target(family: Family, settings: RedirectSettings) -> str | None:
     """A routable destination that is not ignored and not local, or None."""
-    ignored = [
-        n for n in settings.EGRESS_IGNORED_IP if n.version == (4 if family is Family.IPV4 else 6)
-    ]
+    version = 4 if family is Family.IPV4 else 6
+    ignored = [_as_ipaddress(n) for n in settings.EGRESS_IGNORED_IP if n.version == version]
     for network in _routes(family):
         if network.is_multicast or network.is_link_local or network.is_loopback:
             continue
@@ -157,7 +161,7 @@ def egress_checks(settings: RedirectSettings, family: Family, wait: float) -> li
     version = 4 if family is Family.IPV4 else 6
     networks = [n for n in s.EGRESS_IGNORED_IP if n.version == version][:MAX_PROBES]
     for network in networks:
-        dst = target if network.prefixlen == 0 else _host(network)
+        dst = target if network.prefixlen == 0 else _host(_as_ipaddress(network))
         checks.append(probe("egress-ignored-ip", family, dst, port, uid, gid, None))
     local = "127.0.0.1" if family is Family.IPV4 else "::1"
     checks.append(probe("egress-local", family, local, port, uid, gid, None))

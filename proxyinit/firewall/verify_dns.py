@@ -31,7 +31,7 @@ def dns_checks(
     ignored = [n for n in s.EGRESS_IGNORED_IP if n.version == version and n.prefixlen]
     resolvers = [("dns", target)] if target else []
     resolvers += [("dns-local", local)]
-    resolvers += [("dns-ignored-ip", str(ignored[0].network_address))] if ignored else []
+    resolvers += [("dns-ignored-ip", ignored[0].address)] if ignored else []
     checks = [probe(path, family, dst, DNS, uid, gid, port, udp=True) for path, dst in resolvers]
     dst = target or local
     checks.append(probe("dns-tcp", family, dst, DNS, uid, gid, port))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
 from proxyinit.firewall.model import save_address
 from proxyinit.firewall.rules import address_match
 from proxyinit.firewall.state import canonical
+from proxyinit.netaddr import from_text
 
 TAIL = '-p tcp -m comment --comment "proxyinit/egress-ignored-ip" -j RETURN'
 
@@ -24,12 +23,12 @@ TAIL = '-p tcp -m comment --comment "proxyinit/egress-ignored-ip" -j RETURN'
     ],
 )
 def test_save_address_is_what_iptables_save_prints(text, printed):
-    assert save_address(ipaddress.ip_network(text)) == printed
+    assert save_address(from_text(text)) == printed
 
 
 @pytest.mark.parametrize("text", ["0.0.0.0/0", "::/0"])
 def test_a_slash_zero_has_no_address_match(text):
-    assert address_match(ipaddress.ip_network(text)) == ()
+    assert address_match(from_text(text)) == ()
 
 
 @pytest.mark.parametrize(

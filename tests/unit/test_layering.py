@@ -12,10 +12,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "proxyinit"
 
 # Each part and what it may import besides itself (DEVELOPERS.md, "Layers").
-BASE = {"errors", "records", "contract", "bounds"}
+BASE = {"errors", "records", "netaddr", "contract", "bounds"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "records": set(),
+    "netaddr": set(),
     "contract": {"errors", "records"},
     "bounds": {"errors", "contract"},
     "settings": BASE,

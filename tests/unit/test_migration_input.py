@@ -4,13 +4,12 @@ meaning or two meanings stay configuration errors. Comma lists of ignored uids/g
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
 from proxyinit.errors import ConfigError
 from proxyinit.firewall.model import Family
 from proxyinit.firewall.rules import desired_for
+from proxyinit.netaddr import from_text
 from proxyinit.settings import PortRange, load_settings
 from tests.cases import env
 
@@ -29,8 +28,8 @@ def test_cidr_with_host_bits_is_applied_canonical_with_a_warning(capsys):
         env(ENABLE_IPV6="1", EGRESS_IGNORED_IP="10.1.2.3/8,2001:db8::1/32,10.0.0.0/8")
     )
     assert (
-        ipaddress.ip_network("10.0.0.0/8"),
-        ipaddress.ip_network("2001:db8::/32"),
+        from_text("10.0.0.0/8"),
+        from_text("2001:db8::/32"),
     ) == settings.EGRESS_IGNORED_IP
     err = capsys.readouterr().err
     assert "'10.1.2.3/8' has host bits set: applied as 10.0.0.0/8" in err
@@ -73,3 +72,10 @@ def test_single_uid_works_as_before():
     settings = load_settings(env())
     assert settings.IGNORE_UID == 1337 and settings.IGNORE_UIDS == (1337,)
     assert settings.IGNORE_GID is None and settings.IGNORE_GIDS == ()
+
+
+def test_an_overlap_after_a_repeat_names_the_overlapping_item():
+    """A repeat (80,80) must not shift which item the overlap error names: 9080 overlaps."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(APP_PORTS="80,80,9000:9100,9080"))
+    assert "duplicate port '9080' (overlaps 9000:9100)" in str(caught.value)

@@ -54,7 +54,7 @@ def test_addresses_become_networks():
         "10.0.0.0/8",
         "fd00::1/128",
     ]
-    assert isinstance(settings.EGRESS_IGNORED_IP[2], ipaddress.IPv6Network)
+    assert settings.EGRESS_IGNORED_IP[2].version == 6
 
 
 def test_ipv6_entries_while_disabled_warn_by_name(capsys):
@@ -101,8 +101,9 @@ def test_all_problems_reported_at_once():
         "::ffff:1.2.3.4",
     ],
 )
-def test_the_plain_ipv4_shortcut_means_what_ipaddress_means(text):
-    """parse_network's inet_pton shortcut (speed) accepts and refuses exactly as ipaddress."""
+def test_ipv4_parsing_means_what_ipaddress_means(text):
+    """parse_network (inet_pton, not ipaddress: start-up time) accepts and refuses exactly as
+    ipaddress, and gives the same network."""
     try:
         expected = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -111,4 +112,6 @@ def test_the_plain_ipv4_shortcut_means_what_ipaddress_means(text):
         got = parse_network(text)
     except ValueError:
         got = None
-    assert got == expected and type(got) is type(expected)
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert (str(got), got.version) == (str(expected), expected.version)
