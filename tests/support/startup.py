@@ -1,4 +1,5 @@
-"""What `python -m proxyinit` (the init container's command) imports, from -X importtime."""
+"""What the init container's command imports, from -X importtime: `python -m proxyinit` or
+the installed `proxyinit` script, and who imported what (the tree's nesting)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ NOT_ON_THE_INIT_PATH = frozenset(
         "threading",
         "re",
         "ctypes",  # pdeath.py calls prctl through _ctypes (not ctypes: ~2 ms)
+        "collections",  # ~2.4 ms: records.py builds namedtuples itself, planner counts in a dict
+        "functools",  # (ipaddress's way to collections; netaddr.py does without ipaddress)
         "json",
         "dataclasses",
         "argparse",
@@ -38,17 +41,44 @@ NOT_ON_THE_INIT_PATH = frozenset(
 )
 
 
+def import_tree(stderr: str) -> dict[str, list[str]]:
+    """Each module of an -X importtime tree -> what imported it, innermost first ([]: the
+    top). The tree prints a module after those it imports, each level two spaces deeper; a
+    module is in it once, where it was first imported."""
+    rows = []
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            field = line.rsplit("|", 1)[1]
+            if field.strip() != "imported package":
+                rows.append(((len(field) - len(field.lstrip()) - 1) // 2, field.strip()))
+    tree: dict[str, list[str]] = {}
+    for index, (depth, name) in enumerate(rows):
+        tree[name] = chain = []
+        for later_depth, later in rows[index + 1 :]:
+            if later_depth < depth:
+                chain.append(later)
+                depth = later_depth
+    return tree
+
+
+def modules(stderr: str) -> set[str]:
+    """The tree's modules, less what runpy (`python -m`) imports for itself: contextlib and
+    collections are not the init container's, whose command is a plain script."""
+    return {name for name, chain in import_tree(stderr).items() if "runpy" not in chain}
+
+
+def importers(stderr: str, names: set[str]) -> dict[str, list[str]]:
+    """Who imported each of `names` (for assertion messages)."""
+    tree = import_tree(stderr)
+    return {name: tree.get(name, []) for name in sorted(names)}
+
+
 def imported_modules(argv_prefix: list[str], env: dict[str, str]) -> tuple[set[str], str]:
     """Modules imported by `argv_prefix + [python -X importtime -m proxyinit]`; and stderr."""
     argv = [*argv_prefix, sys.executable, "-X", "importtime", "-m", "proxyinit"]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
-    names = {
-        line.rsplit("|", 1)[1].strip()
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
     assert proc.returncode == 0, proc.stderr
-    return names, proc.stderr
+    return modules(proc.stderr), proc.stderr
 
 
 def command_imports(argv_prefix: list[str], env: dict[str, str]) -> tuple[set[str], str]:
@@ -60,67 +90,26 @@ def command_imports(argv_prefix: list[str], env: dict[str, str]) -> tuple[set[st
         [*argv_prefix, command], env=env, capture_output=True, text=True, timeout=30, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    return names, proc.stderr
+    return modules(proc.stderr), proc.stderr
 
 
 def heavy(names: set[str]) -> set[str]:
     return {name for name in names if name.split(".")[0] in NOT_ON_THE_INIT_PATH}
 
 
-# `collections` (~2.4 ms) is still imported for ipaddress (through functools) until settings
-# parses addresses without it; no other importer may appear. Then `collections` and `functools`
-# join NOT_ON_THE_INIT_PATH, and this goes.
-COLLECTIONS_ONLY_FOR = "ipaddress"
-
-
-def importers(stderr: str, top: str) -> list[list[str]]:
-    """Each module of package `top` in an -X importtime tree with what imported it, innermost
-    first. The tree prints a module after the modules it imports, each level two spaces
-    deeper; a module is in it once, where it was first imported."""
-    rows = []
-    for line in stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            field = line.rsplit("|", 1)[1]
-            name = field.strip()
-            if name != "imported package":
-                rows.append(((len(field) - len(field.lstrip()) - 1) // 2, name))
-    chains = []
-    for index, (depth, name) in enumerate(rows):
-        if name.split(".")[0] == top:
-            chain = [name]
-            for later_depth, later in rows[index + 1 :]:
-                if later_depth < depth:
-                    chain.append(later)
-                    depth = later_depth
-            chains.append(chain)
-    return chains
-
-
-def collections_importers(stderr: str) -> list[list[str]]:
-    """Who imported collections, when it was not for ipaddress (see COLLECTIONS_ONLY_FOR)."""
-    return [
-        chain for chain in importers(stderr, "collections") if COLLECTIONS_ONLY_FOR not in chain
-    ]
-
-
 def runtime_imports(module: str) -> set[str]:
     """What `module`'s source imports when run: module level and function bodies, not the
-    `if TYPE_CHECKING:` blocks. Catches the imports the tree does not show (a module already
-    imported by someone else is not printed again)."""
+    `if TYPE_CHECKING:` blocks. Catches what the tree does not show: a module someone else
+    imported first is not printed again."""
     path = importlib.util.find_spec(module).origin
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         test = getattr(node, "test", None)  # `if TYPE_CHECKING:`, `if records.TYPE_CHECKING:`
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in (
-            getattr(test, "id", ""),
-            getattr(test, "attr", ""),
+        checking = "TYPE_CHECKING" in (getattr(test, "id", ""), getattr(test, "attr", ""))
+        for child in (
+            node.orelse if isinstance(node, ast.If) and checking else ast.iter_child_nodes(node)
         ):
-            nodes = node.orelse
-        else:
-            nodes = list(ast.iter_child_nodes(node))
-        for child in nodes:
             if isinstance(child, ast.Import):
                 found.update(alias.name for alias in child.names)
             elif isinstance(child, ast.ImportFrom) and not child.level:
@@ -132,11 +121,11 @@ def runtime_imports(module: str) -> set[str]:
     return found
 
 
-def importing(names: set[str], top: str) -> set[str]:
-    """Our modules among `names` whose source imports package `top` at run time."""
+def importing(names: set[str], tops: set[str]) -> set[str]:
+    """Our modules among `names` whose source imports one of the packages `tops` when run."""
     return {
         name
         for name in names
         if name.split(".")[0] == "proxyinit"
-        and any(m.split(".")[0] == top for m in runtime_imports(name))
+        and any(m.split(".")[0] in tops for m in runtime_imports(name))
     }
