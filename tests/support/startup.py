@@ -24,6 +24,7 @@ NOT_ON_THE_INIT_PATH = frozenset(
         "re",
         "ctypes",  # pdeath.py calls prctl through _ctypes (not ctypes: ~2 ms)
         "collections",  # ~2.4 ms: records.py builds namedtuples itself, planner counts in a dict
+        "ipaddress",  # ~2 ms with functools: settings' networks are netaddr.py's
         "functools",  # (ipaddress's way to collections; netaddr.py does without ipaddress)
         "json",
         "dataclasses",
