@@ -6,6 +6,9 @@
 # postgresql: initdb and postgres for the replica tests, which start their own server in a
 # temporary directory (tests/support/postgres.py), never the package's own cluster service.
 set -eu
+# The interpreter the Makefile makes the venv with (its PYTHON): Debian's own, when present.
+python=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then python=/usr/bin/python3; fi
 need=""
 command -v iptables-legacy-restore >/dev/null 2>&1 || need="$need iptables"
 command -v iptables-nft-restore >/dev/null 2>&1 || need="$need iptables"
@@ -14,8 +17,8 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v pgrep >/dev/null 2>&1 || need="$need procps"  # the e2e test looks for leftover processes
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 [ -x /usr/lib/cni/bridge ] || need="$need containernetworking-plugins"
-command -v python3 >/dev/null 2>&1 || need="$need python3"
-python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
+command -v "$python" >/dev/null 2>&1 || need="$need python3"
+"$python" -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing system packages:$need (run as root, or install them)" >&2
