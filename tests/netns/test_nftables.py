@@ -145,3 +145,22 @@ def test_iptables_backends_work_where_nft_cannot_list(netns, tmp_path):
     for backend in ("legacy", "auto"):  # auto then follows the legacy rules
         result = proxyinit(netns, "apply", env={**CONFIG, "PATH": path}, backend=backend)
         assert result.returncode == 0, result.stderr
+
+
+def test_host_addresses_are_a_plain_set_and_a_cidr_makes_it_an_interval_set(lab):
+    """Single addresses are a plain (hash) set, cheaper to load; a CIDR needs intervals. Going
+    from one to the other replaces the table in one transaction, and both match with real TCP."""
+    topo = build_topology(lab)
+    assert proxyinit(topo.app, "apply", env=CONFIG, backend=NFT).returncode == 0
+    ipv4_set = table(topo.app).split("set egress_ignored_ipv4")[1].split("}")[0]
+    assert "flags interval" not in ipv4_set and "198.18.0" in ipv4_set
+    assert topo.connect(PEER4, 80, uid=1000) == f"egress {PEER4}:80"
+    with_cidr = {**CONFIG, "APPMESH_EGRESS_IGNORED_IP": f"{PEER4[:-1]}0/24,2001:2::9"}
+    result = proxyinit(topo.app, "apply", env=with_cidr, backend=NFT)
+    assert result.returncode == 0 and "replaced the table" in result.stderr, result.stderr
+    listed = table(topo.app)
+    assert "flags interval" in listed.split("set egress_ignored_ipv4")[1].split("}")[0]
+    assert "flags interval" not in listed.split("set egress_ignored_ipv6")[1].split("}")[0]
+    assert topo.connect(PEER4, 80, uid=1000) == f"peer {PEER4}:80"
+    again = proxyinit(topo.app, "apply", env=with_cidr, backend=NFT)
+    assert "in sync, nothing committed" in again.stderr
