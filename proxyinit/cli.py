@@ -6,6 +6,7 @@ here, so `proxyinit` as an init container pays only for the path it takes.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -43,7 +44,10 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 1 and "CNI_COMMAND" not in os.environ:
-        _exit_now(_main([]))  # the init container's process
+        # The init container's process: a few ms, then os._exit. No cycle collection in it:
+        # parsing 1,000 ignored addresses and ports ran it ~10 times (~0.5 ms), for nothing.
+        gc.disable()
+        _exit_now(_main([]))
     return _main(sys.argv[1:] if argv is None else argv)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from proxyinit.contract import init_container_env
 from tests.support.startup import (
     command_imports,
@@ -35,3 +37,31 @@ def test_the_installed_proxyinit_command_imports_nothing_heavy():
     assert "proxyinit.settings" in names and "routing is disabled" in stderr
     assert heavy(names) == set(), importers(stderr, heavy(names))
     assert importing(names, HIDDEN) == set()
+
+
+def test_the_init_container_process_runs_without_the_cycle_collector(monkeypatch):
+    """Its process ends with os._exit a few ms later: collecting cycles is work for nothing."""
+    import gc
+    import sys
+
+    from proxyinit import cli
+
+    seen = []
+    monkeypatch.setattr(sys, "argv", ["proxyinit"])
+    monkeypatch.delenv("CNI_COMMAND", raising=False)
+    monkeypatch.setattr(cli, "_main", lambda argv: seen.append(gc.isenabled()) or 0)
+
+    def exit_now(code):
+        seen.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli, "_exit_now", exit_now)
+    try:
+        with pytest.raises(SystemExit):
+            cli.main()
+    finally:
+        gc.enable()
+    assert seen == [False, 0]
+    monkeypatch.setattr(sys, "argv", ["proxyinit", "status"])  # any other command keeps it
+    cli.main()
+    assert seen[-1] is True
