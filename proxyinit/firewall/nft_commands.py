@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import nftables
+from proxyinit.firewall.backends.restore import stop
+from proxyinit.firewall.backends.select import survey
 from proxyinit.firewall.nft_rules import (
     TABLE_REF,
     delete_script,
@@ -17,6 +19,7 @@ from proxyinit.firewall.nft_rules import (
     render_table,
     replace_script,
 )
+from proxyinit.firewall.state import parse_observed
 from proxyinit.settings import RedirectSettings
 
 NAME = nftables.NAME
@@ -24,9 +27,6 @@ NAME = nftables.NAME
 
 def refuse_iptables_rules() -> None:
     """Our chains in either iptables variant make an nftables table of ours a second redirect."""
-    from proxyinit.firewall.backends.select import survey
-    from proxyinit.firewall.state import parse_observed
-
     for variant, texts in survey().items():
         for family, text in texts.items():
             if text and not parse_observed(text, family).empty:
@@ -64,8 +64,6 @@ def plan_text(settings: RedirectSettings, desired: str | None = None) -> tuple[s
 
 def apply(settings: RedirectSettings) -> dict:
     """Converge; what was done, for the log line (and the JSON log)."""
-    from proxyinit.firewall.backends.restore import stop
-
     committer = nftables.start_commit()  # unfed until the script is known (start_commit)
     try:
         refuse_iptables_rules()

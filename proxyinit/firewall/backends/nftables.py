@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from proxyinit.errors import RuntimeFailure
+from proxyinit.firewall.backends import tables
 from proxyinit.firewall.backends.restore import finish, run, start
 from proxyinit.firewall.nft_rules import TABLE, TABLE_REF
 
@@ -37,8 +38,6 @@ def observe() -> str | None:
     path = nft_binary()
     if path is None:
         return None
-    from proxyinit.firewall.backends import tables
-
     if tables.has_nf_table(tables.nf_tables(), tables.NFPROTO_INET, TABLE) is False:
         return None  # the kernel says so: no `nft list` process (tables.py)
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.backends import make_backend
+from proxyinit.firewall.backends import make_backend, tables
 from proxyinit.firewall.backends.restore import tool
 from proxyinit.firewall.backends.spawn import start as spawn
 from proxyinit.firewall.model import Family
@@ -39,18 +39,16 @@ def default_variant() -> str:
 def survey() -> Survey:
     """Every variant's and family's save text, read by processes running side by side; a
     variant and family the kernel says has no table reads as "" without a process (tables.py)."""
-    from proxyinit.firewall.backends import tables
-
     found_nf = tables.nf_tables()
     result: Survey = {variant: {} for variant in VARIANTS}
     started = {}
     for variant in VARIANTS:
         for family in Family:
+            if tables.variant_has_tables(variant, family, found_nf) is False:
+                result[variant][family] = ""  # no table: nothing to read, with or without the tool
+                continue
             try:
                 save = tool(variant, family, "save")  # missing: unreadable, as before
-                if tables.variant_has_tables(variant, family, found_nf) is False:
-                    result[variant][family] = ""
-                    continue
                 started[variant, family] = spawn([save, "-c"])  # -c: restore.policy_lines
             except (RuntimeFailure, OSError):
                 result[variant][family] = None
