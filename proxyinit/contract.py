@@ -143,9 +143,9 @@ LOG_FORMATS = ("text", "json")
 
 
 def log_json() -> bool:
-    import os
+    from proxyinit.environ import get as getenv
 
-    return os.environ.get(LOG_FORMAT_ENV) == "json"
+    return getenv(LOG_FORMAT_ENV) == "json"
 
 
 def log(message: str, level: str = "info", **fields: object) -> None:

@@ -13,10 +13,10 @@ plane, which starts once, uses pydantic.
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 
 from proxyinit.contract import DNS_PORT, echo, log, parse_int, parse_port
+from proxyinit.environ import get as getenv
 from proxyinit.errors import ConfigError
 from proxyinit.netaddr import Network, host_ipv4, network_of, parse_address
 from proxyinit.records import NamedTuple  # typing's, minus the import of typing
@@ -296,12 +296,12 @@ def load_settings(env: Mapping[str, str] | None = None, require: bool = True) ->
 
     require=False (the entrypoint with APPMESH_START_ENABLED=0): what is set is still checked,
     but nothing is required, since nothing will be applied."""
-    source = os.environ if env is None else env
+    get = getenv if env is None else env.get  # os.environ.get, without importing os
     values: dict[str, object] = {}
     problems: list[str] = []
     notes: list[str] = []
     for prefix, name, parse in _variables():
-        raw = source.get(prefix + name)
+        raw = get(prefix + name)
         text = _blank_to_none(raw)
         if text is None:
             continue

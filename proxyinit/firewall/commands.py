@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from types import SimpleNamespace
 
+from proxyinit.environ import get as getenv
 from proxyinit.firewall.backends import NAMES
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -19,7 +19,7 @@ VERIFY_ENV = "PROXYINIT_VERIFY"  # 1: the entrypoint runs verify right after app
 
 
 def default_backend() -> str:
-    return os.environ.get(BACKEND_ENV) or "auto"
+    return getenv(BACKEND_ENV) or "auto"
 
 
 def entrypoint_args() -> SimpleNamespace:
@@ -95,7 +95,7 @@ def _enter(args: argparse.Namespace):
 def _check_log_format() -> None:
     from proxyinit.contract import LOG_FORMAT_ENV, LOG_FORMATS
 
-    value = os.environ.get(LOG_FORMAT_ENV)
+    value = getenv(LOG_FORMAT_ENV)
     if value and value not in LOG_FORMATS:
         from proxyinit.contract import echo
         from proxyinit.errors import ConfigError
@@ -147,11 +147,11 @@ def run_entrypoint(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     _check_log_format()  # before settings, whose warnings are logs too
-    if os.environ.get(VERIFY_ENV, "") not in ("", "0", "1"):
+    if getenv(VERIFY_ENV, "") not in ("", "0", "1"):
         from proxyinit.contract import echo
         from proxyinit.errors import ConfigError
 
-        raise ConfigError(f"{VERIFY_ENV}={echo(os.environ[VERIFY_ENV])}: expected 0 or 1")
+        raise ConfigError(f"{VERIFY_ENV}={echo(getenv(VERIFY_ENV))}: expected 0 or 1")
     settings = load_settings(require=False)
     if not settings.START_ENABLED:
         from proxyinit.contract import log
@@ -162,7 +162,7 @@ def run_entrypoint(args: argparse.Namespace) -> int:
         )
         return 0
     code = _apply(settings, args)
-    if code == 0 and os.environ.get(VERIFY_ENV) == "1":
+    if code == 0 and getenv(VERIFY_ENV) == "1":
         return _verify(settings, as_json=False)  # rules stay applied whatever it finds
     return code
 

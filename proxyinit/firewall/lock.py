@@ -16,9 +16,10 @@ from __future__ import annotations
 import _socket  # not `socket`: its import (selectors, enum...) costs ~10 ms of start-up
 import errno
 import fcntl
-import os
+import posix  # os's functions without os's import (~0.9 ms): see proxyinit/environ.py
 import time
 
+from proxyinit.environ import get as getenv
 from proxyinit.errors import RuntimeFailure
 
 WAIT_SECONDS = 10.0
@@ -32,12 +33,12 @@ NAMESPACE_LOCK = b"\0proxyinit/nat-writer"  # abstract: scoped to the current ne
 
 def proxyinit_lock_path() -> str | None:
     """The optional extra lock file (PROXYINIT_LOCKFILE); none by default."""
-    return os.environ.get("PROXYINIT_LOCKFILE") or None
+    return getenv("PROXYINIT_LOCKFILE") or None
 
 
 def xtables_lock_path() -> str:
     """The lock iptables itself uses; libiptc (python-iptables) does not take it, so we do."""
-    return os.environ.get("XTABLES_LOCKFILE", "/run/xtables.lock")
+    return getenv("XTABLES_LOCKFILE", "/run/xtables.lock")
 
 
 def _poll(attempt, what: str, wait: float) -> None:
@@ -105,7 +106,7 @@ class exclusive(_Held):  # lower case: was a function, callers keep the name
 
     def acquire(self):
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            fd = posix.open(self.path, posix.O_CREAT | posix.O_RDWR | posix.O_CLOEXEC, 0o600)
         except OSError as err:  # a read-only /run: one line naming the file, never a traceback
             raise RuntimeFailure(
                 f"lock file {self.path}: {err.strerror} ({LOCKFILE_HINT})"
@@ -113,9 +114,9 @@ class exclusive(_Held):  # lower case: was a function, callers keep the name
         try:
             _poll(lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB), self.path, self.wait)
         except BaseException:
-            os.close(fd)
+            posix.close(fd)
             raise
-        return lambda: os.close(fd)
+        return lambda: posix.close(fd)
 
 
 class writer(_Held):  # lower case: was a function, callers keep the name

@@ -11,7 +11,8 @@ from proxyinit.contract import init_container_env
 from proxyinit.lab.netns import netns_exec
 from tests.support.startup import command_imports, heavy, imported_modules, importers, importing
 
-HIDDEN = {"collections", "functools"}  # stdlib imports them: the tree may not show ours
+# stdlib (runpy, for `python -m`) imports them first: the tree may not show ours
+HIDDEN = {"collections", "functools", "os"}
 
 
 def apply_env(backend: str) -> dict[str, str]:

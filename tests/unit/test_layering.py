@@ -12,12 +12,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "proxyinit"
 
 # Each part and what it may import besides itself (DEVELOPERS.md, "Layers").
-BASE = {"errors", "records", "netaddr", "contract", "bounds"}
+BASE = {"errors", "records", "netaddr", "environ", "contract", "bounds"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "records": set(),
     "netaddr": set(),
-    "contract": {"errors", "records"},
+    "environ": set(),
+    "contract": {"errors", "records", "environ"},
     "bounds": {"errors", "contract"},
     "settings": BASE,
     "firewall": BASE | {"settings"},

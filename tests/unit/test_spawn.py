@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 
 import pytest
 
-from proxyinit.firewall.backends.spawn import start
+from proxyinit.firewall.backends.spawn import start, which
 
 
 def tool(name: str) -> str:
@@ -65,3 +66,20 @@ def test_before_exec_runs_in_the_child(tmp_path):
     child = start([tool("true")], before_exec=lambda: marker.write_text("child"))
     child.communicate()
     assert marker.read_text() == "child" and child.returncode == 0
+
+
+def test_which_searches_path_as_shutil_does(tmp_path, monkeypatch):
+    """PATH's directories in order (an empty entry is the current directory), then /usr/sbin
+    and /sbin; only executables count."""
+    (tmp_path / "bin").mkdir()
+    for name, mode in (("runs", 0o755), ("plain", 0o644)):
+        (tmp_path / "bin" / name).write_text("#!/bin/sh\n")
+        (tmp_path / "bin" / name).chmod(mode)
+    monkeypatch.setenv("PATH", f"/nonexistent:{tmp_path}/bin/")
+    assert which("runs") == f"{tmp_path}/bin/runs" == shutil.which("runs")
+    assert which("plain") is None
+    monkeypatch.chdir(tmp_path / "bin")
+    monkeypatch.setenv("PATH", "")
+    assert which("runs") == "runs"
+    monkeypatch.delenv("PATH")
+    assert which("sh") == shutil.which("sh", path=os.defpath)

@@ -123,3 +123,56 @@ def test_a_venv_with_the_system_packages_is_left_to_site(tmp_path):
     assert got.returncode == 0, got.stderr
     # `site` run late makes -c's "" absolute; the script's own entry (its directory) already is.
     assert json.loads(got.stdout) == [p or str(tmp_path) for p in json.loads(expected.stdout)]
+
+
+def _venv_path(venv: Path, cwd: Path, env: dict[str, str], without_site: bool) -> tuple:
+    """(sys.path, whether `site` was imported) in `venv`, with or without the script."""
+    python = str(venv / "bin" / "python")
+    setup = f"import runpy; runpy.run_path({str(COMMAND)!r}, run_name='path_setup_only'); "
+    code = "import json, sys; print(json.dumps([sys.path, 'site' in sys.modules]))"
+    argv = [python, *(["-S", "-c", setup + code] if without_site else ["-c", code])]
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    path, site = json.loads(proc.stdout)
+    # `site` run late makes -c's "" absolute; the script's own entry (its directory) already is.
+    return [p or str(cwd) for p in path], site
+
+
+def test_pth_entries_give_the_path_site_makes(tmp_path):
+    """Plain entries (absolute, relative) are added by the script itself; one `site` would
+    normalise (`..`, a trailing slash) leaves the whole path to `site`: the same either way."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    sitedir = venv / "lib" / version / "site-packages"
+    for name in ("absolute", "above"):
+        (tmp_path / name).mkdir()
+    (sitedir / "relative").mkdir()
+    env = _env(PYTHONPATH=str(ROOT))
+    absolute, relative, above = (
+        str(tmp_path / "absolute"),
+        str(sitedir / "relative"),
+        str(tmp_path / "above"),
+    )
+    for lines, added, by_site in (
+        ([absolute, "relative", "# comment", "import sys", "missing"], [absolute, relative], False),
+        (["relative", "../../../../above"], [relative, above], True),
+        ([f"{absolute}/"], [absolute], True),
+    ):
+        (sitedir / "a.pth").write_text("\n".join(lines) + "\n")
+        expected, _ = _venv_path(venv, tmp_path, env, without_site=False)
+        assert expected[-len(added) :] == added
+        assert _venv_path(venv, tmp_path, env, without_site=True) == (expected, by_site)
+
+
+def test_without_home_the_path_is_the_one_site_makes(tmp_path):
+    """Outside a venv the user site (~/.local) is looked for: with no HOME, `site` does it."""
+    python = getattr(sys, "_base_executable", sys.executable)
+    env = _env(PYTHONPATH=str(ROOT))
+    env.pop("HOME", None)
+    with_site = _probe(python, cwd=tmp_path, env=env)
+    without = _probe(python, "-S", cwd=tmp_path, env=env)
+    path = [[p or str(tmp_path) for p in probe["path"]] for probe in (without, with_site)]
+    assert path[0] == path[1] and without["prefix"] == with_site["prefix"]

@@ -4,11 +4,10 @@ tools' tables (iptables-nft's `ip nat` included) are never touched."""
 
 from __future__ import annotations
 
-import os
-
 from proxyinit.errors import RuntimeFailure
 from proxyinit.firewall.backends import tables
 from proxyinit.firewall.backends.restore import finish, run, start
+from proxyinit.firewall.backends.spawn import which
 from proxyinit.firewall.nft_rules import TABLE, TABLE_REF
 
 NAME = "nftables"
@@ -19,11 +18,7 @@ if TYPE_CHECKING:
 
 
 def nft_binary() -> str | None:
-    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep) + ["/usr/sbin", "/sbin"]:
-        path = os.path.join(directory, "nft")
-        if os.access(path, os.X_OK):
-            return path
-    return None
+    return which("nft")
 
 
 def _nft() -> str:

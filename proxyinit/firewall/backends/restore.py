@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.backends.spawn import Child
+from proxyinit.firewall.backends.spawn import Child, which
 from proxyinit.firewall.backends.spawn import start as spawn
 from proxyinit.firewall.model import BUILTIN_CHAINS, Family, FamilyPlan
 from proxyinit.firewall.render import render_family
@@ -19,10 +17,9 @@ def tool(variant: str, family: Family, verb: str) -> str:
     the import cost of shutil)."""
     prefix = "iptables" if family is Family.IPV4 else "ip6tables"
     name = f"{prefix}-{variant}-{verb}"
-    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep) + ["/usr/sbin", "/sbin"]:
-        path = os.path.join(directory, name)
-        if os.access(path, os.X_OK):
-            return path
+    path = which(name)
+    if path is not None:
+        return path
     raise RuntimeFailure(f"{name} not found on PATH (install the iptables package)")
 
 
