@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from proxyinit.contract import NodeId
 from proxyinit.controlplane.certs import CertificateDirectory
@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 Translator = Callable[[MeshModel, NodeId], Mapping[str, list[Any]]]
 # mesh name -> {node id: snapshot}, or None when the mesh is gone
 Prepared = dict[str, dict[str, Snapshot] | None]
+
+
+class PreparedMemo(NamedTuple):
+    """What `prepare` made of one mesh, for `publish`: the memo that follows, the nodes it
+    translated again, and the snapshots that choice was made against."""
+
+    memo: MeshMemo
+    redone: set[str]
+    base: dict[str, Snapshot] | None
 
 
 class SnapshotPublisher:
@@ -62,7 +71,7 @@ class SnapshotPublisher:
         # What each served mesh was translated from, per node (incremental.py): a write
         # translates only the nodes that read what it changed.
         self._memos: dict[str, MeshMemo] = {}
-        self._prepared_memos: dict[str, tuple[MeshMemo, set[str]]] = {}  # memo, nodes redone
+        self._prepared_memos: dict[str, PreparedMemo] = {}
 
     def prepare(self, meshes: Mapping[str, MeshModel | None]) -> Prepared:
         """Snapshots for every virtual node and gateway of the given meshes; ConfigError naming it."""
@@ -111,7 +120,7 @@ class SnapshotPublisher:
         fresh = MeshMemo(full, extra, entries, self.translate, snapshots=snapshots)
         # With the snapshots redo was computed against: publish sets only those nodes then.
         base = None if memo is None else memo.snapshots
-        self._prepared_memos[model.name] = (fresh, redo, base)
+        self._prepared_memos[model.name] = PreparedMemo(fresh, redo, base)
         return snapshots
 
     def publish(self, prepared: Prepared) -> list[str]:
@@ -133,8 +142,7 @@ class SnapshotPublisher:
             elif model is not None:
                 self._models[mesh] = model
                 if pending is not None:
-                    memo, redone, _ = pending
-                    self._memos[mesh] = memo.follow(self._memos.get(mesh), redone)
+                    self._memos[mesh] = pending.memo.follow(self._memos.get(mesh), pending.redone)
         if log.isEnabledFor(logging.INFO):  # counting the cache's nodes sorts them
             log.info(
                 "mesh published: %d virtual node(s), %d changed",
@@ -145,12 +153,14 @@ class SnapshotPublisher:
             self.on_published()
         return changed
 
-    def _swap(self, before: dict[str, Snapshot], now: dict[str, Snapshot], pending) -> list[str]:
+    def _swap(
+        self, before: dict[str, Snapshot], now: dict[str, Snapshot], pending: PreparedMemo | None
+    ) -> list[str]:
         """Set the nodes whose snapshot may differ from what is served, clear the nodes gone."""
         visit: Iterable[str] = now
-        if pending is not None and pending[0].snapshots is now and pending[2] is before:
+        if pending is not None and pending.memo.snapshots is now and pending.base is before:
             # Prepared against what is served: only the nodes translated again can differ.
-            visit = sorted(pending[1], key=mesh_order)
+            visit = sorted(pending.redone, key=mesh_order)
         cache = self.cache
         changed = [node for node in visit if cache.set_snapshot(node, now[node])]
         return changed + [node for node in before.keys() - now.keys() if cache.clear_snapshot(node)]
