@@ -25,8 +25,3 @@ def get(name: str, default: str | None = None) -> str | None:
     """os.environ.get(name, default)."""
     raw = posix.environ.get(_encode(name))
     return default if raw is None else _decode(raw)
-
-
-def snapshot() -> dict[str, str]:
-    """A copy of the whole environment, decoded (what dict(os.environ) gives)."""
-    return {_decode(key): _decode(value) for key, value in posix.environ.items()}

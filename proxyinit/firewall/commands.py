@@ -105,21 +105,23 @@ def _check_log_format() -> None:
         )
 
 
-def _session(args: argparse.Namespace):
-    """Enter the namespace, then pick the backend (detection must look inside the namespace)."""
-    _enter(args)
-    return _select(args)
+def _tables():
+    """The kernel's listing of this namespace's nf_tables tables (backends/tables.py): read
+    once per run, by _native, _select and the nftables path alike."""
+    from proxyinit.firewall.backends import tables
+
+    return tables.nf_tables()
 
 
-def _select(args: argparse.Namespace):
+def _select(args: argparse.Namespace, found_nf):
     from proxyinit.firewall.backends.select import select_backend
     from proxyinit.firewall.nft_commands import refuse_native_table
 
-    refuse_native_table(args.backend)
-    return select_backend(args.backend)
+    refuse_native_table(args.backend, found_nf)
+    return select_backend(args.backend, found_nf)
 
 
-def _native(args: argparse.Namespace) -> bool:
+def _native(args: argparse.Namespace, found_nf) -> bool:
     """--backend nftables, or auto in a namespace that already has our nftables table."""
     if args.backend == "nftables":
         return True
@@ -127,7 +129,7 @@ def _native(args: argparse.Namespace) -> bool:
         return False
     from proxyinit.firewall.backends import nftables
 
-    if not nftables.present():
+    if not nftables.present(found_nf):
         return False
     from proxyinit.contract import log
 
@@ -147,11 +149,12 @@ def run_entrypoint(args: argparse.Namespace) -> int:
     from proxyinit.settings import load_settings
 
     _check_log_format()  # before settings, whose warnings are logs too
-    if getenv(VERIFY_ENV, "") not in ("", "0", "1"):
+    verify = getenv(VERIFY_ENV, "")
+    if verify not in ("", "0", "1"):
         from proxyinit.contract import echo
         from proxyinit.errors import ConfigError
 
-        raise ConfigError(f"{VERIFY_ENV}={echo(getenv(VERIFY_ENV))}: expected 0 or 1")
+        raise ConfigError(f"{VERIFY_ENV}={echo(verify)}: expected 0 or 1")
     settings = load_settings(require=False)
     if not settings.START_ENABLED:
         from proxyinit.contract import log
@@ -162,7 +165,7 @@ def run_entrypoint(args: argparse.Namespace) -> int:
         )
         return 0
     code = _apply(settings, args)
-    if code == 0 and getenv(VERIFY_ENV) == "1":
+    if code == 0 and verify == "1":
         return _verify(settings, as_json=False)  # rules stay applied whatever it finds
     return code
 
@@ -217,11 +220,12 @@ def _apply(settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     target = _enter(args)
     with writer():  # observe, plan and commit as one step
-        if _native(args):
-            return _apply_native(settings, target, started)
+        found_nf = _tables()
+        if _native(args, found_nf):
+            return _apply_native(settings, target, started, found_nf)
         from proxyinit.firewall.converge import converge, plan_apply  # not nftables' path
 
-        backend = _select(args)
+        backend = _select(args, found_nf)
         _check_target(target)  # deleted while we waited for the lock: commit nothing
         plan = converge(lambda: plan_apply(settings, backend), backend)
     _check_target(target)
@@ -229,12 +233,12 @@ def _apply(settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_native(settings, target, started: float) -> int:
+def _apply_native(settings, target, started: float, found_nf) -> int:
     from proxyinit.firewall import nft_commands
     from proxyinit.firewall.applylog import report_native
 
     _check_target(target)
-    result = nft_commands.apply(settings)
+    result = nft_commands.apply(settings, found_nf)
     _check_target(target)
     report_native(result, settings, started)
     return 0
@@ -247,12 +251,13 @@ def run_plan(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     _enter(args)
-    if _native(args):
+    found_nf = _tables()
+    if _native(args, found_nf):
         from proxyinit.firewall.nft_commands import plan
 
         sys.stdout.write(plan(settings))
         return 0
-    backend = _select(args)
+    backend = _select(args, found_nf)
     sys.stdout.write(render_plan(plan_apply(settings, backend), backend.name))
     return 0
 
@@ -263,7 +268,8 @@ def run_clean(args: argparse.Namespace) -> int:
 
     target = _enter(args)
     with writer():
-        if _native(args):
+        found_nf = _tables()
+        if _native(args, found_nf):
             from proxyinit.firewall.nft_commands import clean
 
             _check_target(target)
@@ -273,7 +279,7 @@ def run_clean(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
-        backend = _select(args)
+        backend = _select(args, found_nf)
         _check_target(target)
         plan = converge(lambda: plan_clean_all(backend), backend)
     _check_target(target)
@@ -291,11 +297,12 @@ def run_status(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     _enter(args)
-    if _native(args):
+    found_nf = _tables()
+    if _native(args, found_nf):
         from proxyinit.firewall.nft_commands import status as native_status
 
         verdict, report = native_status(settings)
     else:
-        verdict, report = status(settings, _select(args))
+        verdict, report = status(settings, _select(args, found_nf))
     sys.stdout.write(report)
     return {"match": EXIT_MATCH, "drift": EXIT_DRIFT, "absent": EXIT_ABSENT}[verdict]

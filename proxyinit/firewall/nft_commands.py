@@ -9,7 +9,7 @@ with both, the first nat hook to translate a connection wins and the other set i
 from __future__ import annotations
 
 from proxyinit.errors import RuntimeFailure
-from proxyinit.firewall.backends import nftables
+from proxyinit.firewall.backends import nftables, tables
 from proxyinit.firewall.backends.restore import stop
 from proxyinit.firewall.backends.select import survey
 from proxyinit.firewall.nft_rules import (
@@ -25,9 +25,9 @@ from proxyinit.settings import RedirectSettings
 NAME = nftables.NAME
 
 
-def refuse_iptables_rules() -> None:
+def refuse_iptables_rules(found_nf=tables.UNREAD) -> None:
     """Our chains in either iptables variant make an nftables table of ours a second redirect."""
-    for variant, texts in survey().items():
+    for variant, texts in survey(found_nf).items():
         for family, text in texts.items():
             if text and not parse_observed(text, family).empty:
                 raise RuntimeFailure(
@@ -37,9 +37,9 @@ def refuse_iptables_rules() -> None:
                 )
 
 
-def refuse_native_table(backend: str) -> None:
+def refuse_native_table(backend: str, found_nf=tables.UNREAD) -> None:
     """The other way round: an iptables backend while our nftables table exists."""
-    if nftables.present():
+    if nftables.present(found_nf):
         raise RuntimeFailure(
             f"--backend {backend} would mix backends: this namespace has proxyinit's nftables "
             f"table ({TABLE_REF}); remove it first with `proxyinit --backend {NAME} clean`"
@@ -52,23 +52,27 @@ def in_sync(settings: RedirectSettings, observed: str | None, desired: str | Non
     return normalize(observed) == normalize(desired or render_table(settings))
 
 
-def plan_text(settings: RedirectSettings, desired: str | None = None) -> tuple[str, str | None]:
+def plan_text(
+    settings: RedirectSettings, desired: str | None = None, found_nf=tables.UNREAD
+) -> tuple[str, str | None]:
     """(the nft script apply would commit, or "" when in sync; the observed table).
-    `desired`: render_table(settings) if the caller has it already (it is ~2 ms at N=1,000)."""
+    `desired`: render_table(settings) if the caller has it already (it is ~2 ms at N=1,000);
+    `found_nf`: the kernel's table listing, if the caller has read it (tables.py)."""
     desired = desired or render_table(settings)
-    observed = nftables.observe()
+    observed = nftables.observe(found_nf)
     if in_sync(settings, observed, desired):
         return "", observed
     return replace_script(desired, observed is not None), observed
 
 
-def apply(settings: RedirectSettings) -> dict:
+def apply(settings: RedirectSettings, found_nf=tables.UNREAD) -> dict:
     """Converge; what was done, for the log line (and the JSON log)."""
+    found_nf = tables.nf_tables_once(found_nf)  # one listing for the refusal and the compare
     committer = nftables.start_commit()  # unfed until the script is known (start_commit)
     try:
-        refuse_iptables_rules()
+        refuse_iptables_rules(found_nf)
         desired = render_table(settings)
-        script, observed = plan_text(settings, desired)
+        script, observed = plan_text(settings, desired, found_nf)
         if script:
             nftables.commit(script, committer)
     finally:

@@ -29,8 +29,7 @@ def _network(network) -> str:
     if network.version == 4 and network.prefixlen == 32:  # the common case, 3x cheaper
         return _socket.inet_ntoa(network.packed)
     text = save_address(network) if network.prefixlen else f"{network.address}/0"
-    full = 32 if network.version == 4 else 128
-    return text.rsplit("/", 1)[0] if network.prefixlen == full else text
+    return text.rsplit("/", 1)[0] if network.prefixlen == network.max_prefixlen else text
 
 
 def _set(name: str, kind: str, elements: list[str], interval: bool = True) -> list[str]:

@@ -19,22 +19,14 @@ from tests.support.startup import (
 HIDDEN = {"collections", "functools", "os"}
 
 
-def test_the_disabled_entrypoint_imports_nothing_heavy():
-    """APPMESH_START_ENABLED=0: settings read and checked, nothing applied (safe here)."""
+@pytest.mark.parametrize("collect", [imported_modules, command_imports])
+def test_the_disabled_entrypoint_imports_nothing_heavy(collect):
+    """APPMESH_START_ENABLED=0: settings read and checked, nothing applied (safe here). Through
+    `python -m proxyinit` and through the `proxyinit` script itself (the image's ENTRYPOINT),
+    which a generated console script would make import re (and enum) before our code runs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPMESH_", "PROXYINIT_"))}
     env.update({**init_container_env("9080"), "APPMESH_START_ENABLED": "0"})
-    names, stderr = imported_modules([], env)
-    assert "proxyinit.settings" in names and "routing is disabled" in stderr
-    assert heavy(names) == set(), importers(stderr, heavy(names))
-    assert importing(names, HIDDEN) == set()
-
-
-def test_the_installed_proxyinit_command_imports_nothing_heavy():
-    """The `proxyinit` script itself (the image's ENTRYPOINT), not `python -m proxyinit`:
-    a generated console script would import re (and enum) before our code runs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPMESH_", "PROXYINIT_"))}
-    env.update({**init_container_env("9080"), "APPMESH_START_ENABLED": "0"})
-    names, stderr = command_imports([], env)
+    names, stderr = collect([], env)
     assert "proxyinit.settings" in names and "routing is disabled" in stderr
     assert heavy(names) == set(), importers(stderr, heavy(names))
     assert importing(names, HIDDEN) == set()

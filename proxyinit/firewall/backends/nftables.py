@@ -28,12 +28,14 @@ def _nft() -> str:
     return path
 
 
-def observe() -> str | None:
-    """Our table as nft lists it, or None if there is none (or no nft at all)."""
+def observe(found_nf=tables.UNREAD) -> str | None:
+    """Our table as nft lists it, or None if there is none (or no nft at all). `found_nf`:
+    the kernel's table listing, if the caller has it (tables.py)."""
     path = nft_binary()
     if path is None:
         return None
-    if tables.has_nf_table(tables.nf_tables(), tables.NFPROTO_INET, TABLE) is False:
+    found_nf = tables.nf_tables_once(found_nf)
+    if tables.has_nf_table(found_nf, tables.NFPROTO_INET, TABLE) is False:
         return None  # the kernel says so: no `nft list` process (tables.py)
     try:
         return run([path, "list", "table", *TABLE_REF.split()])
@@ -43,11 +45,11 @@ def observe() -> str | None:
         raise
 
 
-def present() -> bool:
+def present(found_nf=tables.UNREAD) -> bool:
     """Is our table there? For the iptables paths, which must not fail because nftables is
     unusable here (no nf_tables in the kernel, no permission): then it cannot be there."""
     try:
-        return observe() is not None
+        return observe(found_nf) is not None
     except RuntimeFailure:
         return False
 

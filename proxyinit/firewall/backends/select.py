@@ -52,10 +52,10 @@ def link_target(path: str, hops: int = 40) -> str:
     return path
 
 
-def survey() -> Survey:
+def survey(found_nf=tables.UNREAD) -> Survey:
     """Every variant's and family's save text, read by processes running side by side; a
     variant and family the kernel says has no table reads as "" without a process (tables.py)."""
-    found_nf = tables.nf_tables()
+    found_nf = tables.nf_tables_once(found_nf)
     result: Survey = {variant: {} for variant in VARIANTS}
     started = {}
     for variant in VARIANTS:
@@ -102,8 +102,8 @@ def choose(name: str, found: Survey) -> tuple[str, str]:
     return variant, f"--backend {name}"
 
 
-def select_backend(name: str) -> Backend:
-    found = survey()
+def select_backend(name: str, found_nf=tables.UNREAD) -> Backend:
+    found = survey(found_nf)
     variant, reason = choose(name, found)
     if name == "auto":
         from proxyinit.contract import log

@@ -52,6 +52,14 @@ def _proc_net_mounted() -> bool:
         return False
 
 
+UNREAD = object()  # a listing not read yet: nf_tables_once reads it
+
+
+def nf_tables_once(found_nf=UNREAD) -> frozenset[tuple[int, str]] | None:
+    """`found_nf` if the caller has read the listing already (one dump per run), else a dump."""
+    return nf_tables() if found_nf is UNREAD else found_nf
+
+
 def nf_tables() -> frozenset[tuple[int, str]] | None:
     """(nf_tables family number, table name) of every table in this namespace."""
     try:
